@@ -1,0 +1,345 @@
+//! `mailpush-model`: check, explore or simulate the mailpush model.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mailpush_model::trace;
+use mailpush_model::{Config, ConfigError, MailpushModel, RetainedMechanism, TopicPolicy};
+use stateright::{Checker, Expectation, Model, UniformChooser};
+
+#[derive(Parser)]
+#[command(
+    name = "mailpush-model",
+    version,
+    about = "Model checker for the mailpush protocol"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check every reachable state of a configuration (DFS with symmetry reduction by default).
+    Check {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Breadth-first search instead of depth-first (stateright 0.31's BFS ignores symmetry).
+        #[arg(long)]
+        bfs: bool,
+        /// Do not merge states that differ only by the naming of devices or mailboxes.
+        #[arg(long)]
+        no_symmetry: bool,
+        /// Checker threads.
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        /// Also print the trace of every example found for a `sometimes` property.
+        #[arg(long)]
+        examples: bool,
+    },
+    /// Serve stateright's Explorer web UI to step through the model by hand.
+    Explore {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        address: String,
+    },
+    /// Random walks from the initial state, for configurations too big to check exhaustively.
+    Simulate {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Seed of the first walk; a seed always reproduces the same walks.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Stop after visiting this many states in total.
+        #[arg(long, default_value_t = 1_000_000)]
+        states: usize,
+        /// Walker threads (each starts from its own seed: seed, seed + 1, ...).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TopicArg {
+    /// No topic: a full ring drops its oldest notification.
+    None,
+    /// One topic per account: a new notification replaces the held ones.
+    Account,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MechanismArg {
+    /// The mail client wakes every token on `retained` (what the protocol requires).
+    FanOut,
+    /// The alternative: one "retained" broadcast on which the DA resyncs everything.
+    Broadcast,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BrokenArg {
+    /// The DA skips the wakes of a retained fan-out (or ignores the retained broadcast).
+    DaIgnoresRetained,
+    /// The mail client does not fan out on `retained`.
+    NoFanOut,
+    /// A full ring drops the newest notification and does not set the mark.
+    RingDropsNewest,
+    /// The push server loses the mark (the retained flag) across a reconnect.
+    LosesRetained,
+    /// The mail server forgets a registration.
+    ServerForgets,
+    /// No scheduled polls for mailboxes without push.
+    NoPolls,
+}
+
+impl BrokenArg {
+    fn name(self) -> &'static str {
+        match self {
+            BrokenArg::DaIgnoresRetained => "da-ignores-retained",
+            BrokenArg::NoFanOut => "no-fan-out",
+            BrokenArg::RingDropsNewest => "ring-drops-newest",
+            BrokenArg::LosesRetained => "loses-retained",
+            BrokenArg::ServerForgets => "server-forgets",
+            BrokenArg::NoPolls => "no-polls",
+        }
+    }
+}
+
+/// A named configuration, then overrides of single knobs.
+#[derive(Args)]
+struct ConfigArgs {
+    /// Base configuration: `ci` (the one the tests check) or `apns` (one topic per account).
+    #[arg(long, default_value = "ci")]
+    config: String,
+    /// Number of devices of the account.
+    #[arg(long)]
+    devices: Option<u8>,
+    /// Monitored mailboxes the mail server acknowledges for push.
+    #[arg(long)]
+    push_mailboxes: Option<u8>,
+    /// Monitored mailboxes without push (polled).
+    #[arg(long)]
+    poll_mailboxes: Option<u8>,
+    /// N, the ring capacity per device.
+    #[arg(long)]
+    ring: Option<u8>,
+    /// Topic policy of the mail server's push requests.
+    #[arg(long, value_enum)]
+    topic: Option<TopicArg>,
+    /// Budget of mailbox changes.
+    #[arg(long)]
+    changes: Option<u8>,
+    /// Budget of disconnects (over all devices).
+    #[arg(long)]
+    disconnects: Option<u8>,
+    /// How the device reacts to `retained`.
+    #[arg(long, value_enum)]
+    mechanism: Option<MechanismArg>,
+    /// A deliberate deviation from the protocol (repeatable).
+    #[arg(long, value_enum)]
+    broken: Vec<BrokenArg>,
+}
+
+impl ConfigArgs {
+    fn build(&self) -> Result<Config, ConfigError> {
+        let mut config = Config::named(&self.config)?;
+        if let Some(v) = self.devices {
+            config.devices = v;
+        }
+        if let Some(v) = self.push_mailboxes {
+            config.push_mailboxes = v;
+        }
+        if let Some(v) = self.poll_mailboxes {
+            config.poll_mailboxes = v;
+        }
+        if let Some(v) = self.ring {
+            config.ring_capacity = v;
+        }
+        if let Some(v) = self.topic {
+            config.topic = match v {
+                TopicArg::None => TopicPolicy::None,
+                TopicArg::Account => TopicPolicy::PerAccount,
+            };
+        }
+        if let Some(v) = self.changes {
+            config.changes = v;
+        }
+        if let Some(v) = self.disconnects {
+            config.disconnects = v;
+        }
+        if let Some(v) = self.mechanism {
+            config.mechanism = match v {
+                MechanismArg::FanOut => RetainedMechanism::FanOut,
+                MechanismArg::Broadcast => RetainedMechanism::Broadcast,
+            };
+        }
+        for broken in &self.broken {
+            config.broken.set_by_name(broken.name())?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check {
+            config,
+            bfs,
+            no_symmetry,
+            threads,
+            examples,
+        } => config
+            .build()
+            .map(|config| check(config, bfs, !no_symmetry, threads, examples)),
+        Command::Explore { config, address } => {
+            config.build().map(|config| explore(config, &address))
+        }
+        Command::Simulate {
+            config,
+            seed,
+            states,
+            threads,
+        } => config
+            .build()
+            .map(|config| simulate(config, seed, states, threads)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("mailpush-model: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn check(config: Config, bfs: bool, symmetry: bool, threads: usize, examples: bool) -> ExitCode {
+    let strategy = match (bfs, symmetry) {
+        (true, true) => "BFS (symmetry requested, but stateright 0.31's BFS ignores it)",
+        (true, false) => "BFS without symmetry",
+        (false, true) => "DFS with symmetry",
+        (false, false) => "DFS without symmetry",
+    };
+    println!("checking {config}");
+    println!("strategy: {strategy}, {threads} thread(s)");
+    let model = MailpushModel::new(config);
+    let mut builder = model.checker().threads(threads.max(1));
+    if symmetry {
+        builder = builder.symmetry();
+    }
+    if bfs {
+        report(builder.spawn_bfs(), examples, true)
+    } else {
+        report(builder.spawn_dfs(), examples, true)
+    }
+}
+
+fn simulate(config: Config, seed: u64, states: usize, threads: usize) -> ExitCode {
+    println!("simulating {config}");
+    println!("random walks from seed {seed}, {threads} thread(s), stopping after {states} states");
+    let model = MailpushModel::new(config);
+    let checker = model
+        .checker()
+        .threads(threads.max(1))
+        .target_state_count(states)
+        .spawn_simulation(seed, UniformChooser);
+    report(checker, false, false)
+}
+
+fn explore(config: Config, address: &str) -> ExitCode {
+    // tiny_http would panic on a busy address; find out first and say so.
+    if let Err(error) = std::net::TcpListener::bind(address) {
+        eprintln!("mailpush-model: cannot listen on {address}: {error}");
+        return ExitCode::from(2);
+    }
+    println!("exploring {config}");
+    println!("Explorer: http://{address}/ (Ctrl-C to stop)");
+    MailpushModel::new(config).checker().serve(address);
+    ExitCode::SUCCESS
+}
+
+/// Prints progress every second, then the summary, then every discovery as a trace. Returns
+/// failure when a safety or liveness property has a counterexample, or (when `exhaustive`) a
+/// reachability property has no example.
+fn report<C: Checker<MailpushModel>>(checker: C, examples: bool, exhaustive: bool) -> ExitCode {
+    let started = Instant::now();
+    let mut last_progress = started;
+    while !checker.is_done() {
+        std::thread::sleep(Duration::from_millis(20));
+        if last_progress.elapsed() < Duration::from_secs(1) {
+            continue;
+        }
+        last_progress = Instant::now();
+        let elapsed = started.elapsed().as_secs_f64();
+        eprintln!(
+            "  ... {:>10} unique states, depth {:>3}, {:>9.0} states/s, {:>6.1} s",
+            checker.unique_state_count(),
+            checker.max_depth(),
+            checker.state_count() as f64 / elapsed.max(f64::EPSILON),
+            elapsed,
+        );
+    }
+    let checker = checker.join();
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "done: {} unique states ({} generated), max depth {}, {:.0} states/s, {:.2} s",
+        checker.unique_state_count(),
+        checker.state_count(),
+        checker.max_depth(),
+        checker.state_count() as f64 / elapsed.max(f64::EPSILON),
+        elapsed,
+    );
+
+    let model = checker.model();
+    let discoveries: BTreeMap<&'static str, _> = checker.discoveries().into_iter().collect();
+    let mut failed = false;
+    println!("properties:");
+    for property in model.properties() {
+        let found = discoveries.get(property.name);
+        let verdict = match (&property.expectation, found) {
+            (Expectation::Always | Expectation::Eventually, None) if exhaustive => "holds",
+            (Expectation::Always | Expectation::Eventually, None) => "not violated",
+            (Expectation::Always | Expectation::Eventually, Some(_)) => {
+                failed = true;
+                "COUNTEREXAMPLE"
+            }
+            (Expectation::Sometimes, Some(_)) => "example found",
+            (Expectation::Sometimes, None) if exhaustive => {
+                failed = true;
+                "NOT REACHABLE"
+            }
+            (Expectation::Sometimes, None) => "no example in these walks",
+        };
+        println!("  {verdict:<16} {}", property.name);
+    }
+    for property in model.properties() {
+        let Some(path) = discoveries.get(property.name) else {
+            continue;
+        };
+        let is_example = property.expectation == Expectation::Sometimes;
+        if is_example && !examples {
+            continue;
+        }
+        let kind = if is_example {
+            "example"
+        } else {
+            "counterexample"
+        };
+        println!();
+        println!("{kind} for \"{}\":", property.name);
+        print!("{}", trace::render(model, path));
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,140 @@
+//! The push notifier of the mailpush mail server, as a sans-IO state machine: the mail server's
+//! side of the provider API (spec/provider-api.md §5, PROV-18..PROV-24).
+//!
+//! The session layer reports each change of a registered mailbox (the store's push targets of
+//! a change that pushes) with [`Notifier::handle_change`]. The notifier coalesces changes per
+//! registration (PROV-19), builds provider-API requests with the JSON payload, `TTL`, `Topic`
+//! and `Urgency` of PROV-20..PROV-24, splits payloads over 4096 octets, and decides retries and
+//! device deletions from the push service's answers (PROV-23). It has no clock, no sockets and
+//! no tasks: a driver passes `now` in, sends what [`Notifier::poll_request`] gives to the
+//! resource [`PushService::resource`] names, and reports answers with
+//! [`Notifier::handle_response`].
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use mailpush_mail_notify::{Change, ChangeKind, Config, Notifier, Outcome, RegistrationKey};
+//!
+//! let mut notifier = Notifier::new(Config::default()).unwrap();
+//! let start = Instant::now();
+//! let registration = RegistrationKey {
+//!     user: "alice".into(),
+//!     account_id: "0715A26B".into(),
+//!     device_token: "2918".into(),
+//! };
+//! notifier.handle_change(start, Change {
+//!     registration,
+//!     mailbox: "Notes".into(),
+//!     kind: ChangeKind::NewMessage,
+//!     expires_in: Duration::from_secs(86_400),
+//! });
+//! // Nothing goes before the quiet period has passed.
+//! assert_eq!(notifier.poll_timeout(), Some(start + Duration::from_millis(250)));
+//! notifier.handle_timeout(start + Duration::from_millis(250));
+//! let request = notifier.poll_request().unwrap();
+//! assert_eq!(request.ttl, Duration::from_secs(86_399));
+//! notifier.handle_response(
+//!     start + Duration::from_millis(300),
+//!     request.id,
+//!     Outcome::Status { status: 201, retry_after: None },
+//! );
+//! assert_eq!(notifier.poll_timeout(), None);
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::time::Duration;
+
+mod notifier;
+mod payload;
+
+pub use notifier::{Change, ChangeKind, Event, MAX_TTL, Notifier, Outcome, RegistrationKey};
+pub use payload::{MAX_PAYLOAD, PushRequest, PushService, RequestId, Urgency, md5_hex};
+
+/// Why a [`Config`] was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `max_delay` is above 10 seconds (PROV-19).
+    #[error("max-delay {0:?} exceeds 10 seconds")]
+    MaxDelayTooLong(Duration),
+    /// `quiet` or `max_delay` is zero.
+    #[error("quiet and max-delay must be above zero")]
+    ZeroDelay,
+    /// A backoff duration is zero, `backoff_initial` exceeds `backoff_max`, or either exceeds
+    /// one day.
+    #[error("backoff must satisfy 0 < initial <= max <= 1 day")]
+    BadBackoff,
+    /// `max_payload` is above 4096 octets (PROV-7) or too small for any payload.
+    #[error("max-payload {0} is not within 128..=4096 octets")]
+    BadMaxPayload(usize),
+}
+
+/// Longest `max_delay` PROV-19 allows.
+pub const MAX_MAX_DELAY: Duration = Duration::from_secs(10);
+
+const ONE_DAY: Duration = Duration::from_secs(86_400);
+
+/// Configuration of a [`Notifier`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Quiet period: a pending set goes once no change came for this long (PROV-19, default
+    /// 250 ms).
+    pub quiet: Duration,
+    /// A pending set goes at most this long after its first change (PROV-19, default 1 s, at
+    /// most 10 s).
+    pub max_delay: Duration,
+    /// Send `Topic` = MD5 of the account ID, so that the push service keeps only the latest
+    /// notification per account for an offline device (PROV-21, default on).
+    pub topic_per_account: bool,
+    /// First retry delay after a retryable failure (PROV-23, default 1 s); doubles with each
+    /// consecutive failure.
+    pub backoff_initial: Duration,
+    /// Longest retry delay (default 5 minutes).
+    pub backoff_max: Duration,
+    /// Longest `Retry-After` honoured (default 1 hour): a larger value waits this long.
+    pub max_retry_after: Duration,
+    /// Largest payload, in octets (default and maximum 4096, PROV-7).
+    pub max_payload: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            quiet: Duration::from_millis(250),
+            max_delay: Duration::from_secs(1),
+            topic_per_account: true,
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+            max_retry_after: Duration::from_secs(3600),
+            max_payload: MAX_PAYLOAD,
+        }
+    }
+}
+
+impl Config {
+    /// Checks the bounds documented on each field.
+    pub fn validate(&self) -> Result<(), Error> {
+        //= spec/provider-api.md#PROV-19
+        //# `quiet`
+        //# defaults to 250 milliseconds and `max-delay` to 1 second; both are configurable, and `max-delay`
+        //# MUST NOT exceed 10 seconds.
+        if self.max_delay > MAX_MAX_DELAY {
+            return Err(Error::MaxDelayTooLong(self.max_delay));
+        }
+        if self.quiet.is_zero() || self.max_delay.is_zero() {
+            return Err(Error::ZeroDelay);
+        }
+        if self.backoff_initial.is_zero()
+            || self.backoff_initial > self.backoff_max
+            || self.backoff_max > ONE_DAY
+            || self.max_retry_after > ONE_DAY
+        {
+            return Err(Error::BadBackoff);
+        }
+        if !(128..=MAX_PAYLOAD).contains(&self.max_payload) {
+            return Err(Error::BadMaxPayload(self.max_payload));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,430 @@
+//! The sans-IO notifier: debounce (PROV-19), requests (PROV-20..PROV-22, PROV-24) and retries
+//! (PROV-23).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::payload::{PushRequest, RequestId, Urgency, md5_hex, payloads};
+use crate::{Config, Error};
+
+/// Identifies a push registration (XAPS-14): who registered, for which account, on which device.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RegistrationKey {
+    /// The mail server user who registered.
+    pub user: String,
+    /// `aps-account-id`: goes into every payload.
+    pub account_id: String,
+    /// `aps-device-token`: names the push resource.
+    pub device_token: String,
+}
+
+/// What happened to a registered mailbox (PROV-18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    /// A new message: delivery, `APPEND`, `COPY` or `MOVE` into it.
+    NewMessage,
+    /// A flag change (`STORE`).
+    Flags,
+    /// An expunge (`EXPUNGE`, `UID EXPUNGE`, `MOVE` out of it, `CLOSE`).
+    Expunge,
+}
+
+/// One change of one registered mailbox, as the store reports it for a live registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The registration to notify.
+    pub registration: RegistrationKey,
+    /// The mailbox, spelled as the client registered it (XAPS-13).
+    pub mailbox: String,
+    /// What happened.
+    pub kind: ChangeKind,
+    /// How long the registration still lives, measured at the `now` passed with the change
+    /// (XAPS-16); bounds the TTL (PROV-22).
+    pub expires_in: Duration,
+}
+
+/// How the push service answered a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// An HTTP response with this status; `retry_after` is its `Retry-After` header, if any.
+    Status {
+        /// The status code.
+        status: u16,
+        /// `Retry-After`, in seconds or converted from a date by the driver.
+        retry_after: Option<Duration>,
+    },
+    /// No response: connection refused or reset, TLS failure, timeout.
+    ConnectionFailed,
+}
+
+/// What the notifier tells its driver besides requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The push service answered 404 or 410: delete every registration of this device token
+    /// from the store (PROV-23). The notifier has already forgotten it.
+    DeleteDevice {
+        /// The device token.
+        device_token: String,
+    },
+    /// A request was rejected (400, 401, 413 or another 4xx) and is not retried (PROV-23); its
+    /// mailboxes get no push until they change again.
+    Rejected {
+        /// The request.
+        id: RequestId,
+        /// Its registration.
+        registration: RegistrationKey,
+        /// The status.
+        status: u16,
+    },
+    /// Pending changes were dropped because their registration expired before they could be
+    /// sent (XAPS-16).
+    Expired {
+        /// The registration.
+        registration: RegistrationKey,
+    },
+    /// Not one mailbox fits in a payload next to this registration's account ID; its changes
+    /// are dropped.
+    Unsendable {
+        /// The registration.
+        registration: RegistrationKey,
+    },
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// Mailbox spelling → whether a new message is among its changes (PROV-24).
+    pending: BTreeMap<String, bool>,
+    first: Option<Instant>,
+    last: Instant,
+    expires_at: Instant,
+    /// Earliest time the next request may go, after a retryable failure.
+    not_before: Option<Instant>,
+    /// Consecutive retryable failures.
+    failures: u32,
+    due: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    registration: RegistrationKey,
+    mailboxes: Vec<(String, bool)>,
+    expires_at: Instant,
+}
+
+/// The push notifier of the mail server, without I/O or clock.
+///
+/// A driver feeds it [`Change`]s of registered mailboxes ([`Notifier::handle_change`]), wakes
+/// it at [`Notifier::poll_timeout`] ([`Notifier::handle_timeout`]), sends every
+/// [`Notifier::poll_request`] to the push service, reports each answer
+/// ([`Notifier::handle_response`]) and carries out every [`Notifier::poll_event`].
+#[derive(Debug)]
+pub struct Notifier {
+    config: Config,
+    entries: HashMap<RegistrationKey, Entry>,
+    timers: BTreeSet<(Instant, RegistrationKey)>,
+    in_flight: HashMap<RequestId, InFlight>,
+    requests: VecDeque<PushRequest>,
+    events: VecDeque<Event>,
+    next_id: u64,
+}
+
+/// Longest TTL sent (PROV-22: at most 30 days).
+pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+impl Notifier {
+    /// A notifier with `config`, checked first.
+    pub fn new(config: Config) -> Result<Self, Error> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            entries: HashMap::new(),
+            timers: BTreeSet::new(),
+            in_flight: HashMap::new(),
+            requests: VecDeque::new(),
+            events: VecDeque::new(),
+            next_id: 0,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Records a change of a registered mailbox at `now`.
+    pub fn handle_change(&mut self, now: Instant, change: Change) {
+        let expires_at = now
+            .checked_add(change.expires_in)
+            .or_else(|| now.checked_add(MAX_TTL))
+            .unwrap_or(now);
+        //= spec/provider-api.md#PROV-19
+        //# A change adds its mailbox to the set (once) and updates `first` (if the set
+        //# was empty) and `last`.
+        let entry = self
+            .entries
+            .entry(change.registration.clone())
+            .or_insert_with(|| Entry {
+                pending: BTreeMap::new(),
+                first: None,
+                last: now,
+                expires_at,
+                not_before: None,
+                failures: 0,
+                due: None,
+            });
+        entry.expires_at = expires_at;
+        let new_message = change.kind == ChangeKind::NewMessage;
+        *entry.pending.entry(change.mailbox).or_insert(false) |= new_message;
+        if entry.first.is_none() {
+            entry.first = Some(now);
+        }
+        entry.last = now;
+        self.reschedule(&change.registration);
+    }
+
+    /// When [`Notifier::handle_timeout`] must be called next, if anything is pending.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.first().map(|(at, _)| *at)
+    }
+
+    /// Sends every pending set that is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((at, key)) = self.timers.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, key.clone()));
+            if let Some(entry) = self.entries.get_mut(&key) {
+                entry.due = None;
+            }
+            self.flush(now, &key);
+            self.forget_if_idle(&key);
+        }
+    }
+
+    /// The next request to send. Every request must be answered with
+    /// [`Notifier::handle_response`], with [`Outcome::ConnectionFailed`] when the driver gives
+    /// up on it (for example after its own timeout), so that its mailboxes are not forgotten.
+    pub fn poll_request(&mut self) -> Option<PushRequest> {
+        self.requests.pop_front()
+    }
+
+    /// The next thing the driver must do besides sending requests.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Number of registrations with pending changes or a retry scheduled.
+    pub fn pending_registrations(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Records the push service's answer to request `id` at `now`. Answers to requests the
+    /// notifier no longer tracks (their device was deleted meanwhile) are ignored.
+    pub fn handle_response(&mut self, now: Instant, id: RequestId, outcome: Outcome) {
+        let Some(flight) = self.in_flight.remove(&id) else {
+            return;
+        };
+        let (status, retry_after) = match outcome {
+            Outcome::Status {
+                status,
+                retry_after,
+            } => (Some(status), retry_after),
+            Outcome::ConnectionFailed => (None, None),
+        };
+        match status {
+            Some(200..=299) => {
+                // The backoff restarts from its first step; a retry already scheduled because
+                // another request failed keeps its time (and its Retry-After).
+                if let Some(entry) = self.entries.get_mut(&flight.registration) {
+                    entry.failures = 0;
+                }
+                self.forget_if_idle(&flight.registration);
+            }
+            //= spec/provider-api.md#PROV-23
+            //# On `404` or `410` it MUST delete every registration of that device token.
+            Some(404 | 410) => self.drop_device(&flight.registration.device_token),
+            //= spec/provider-api.md#PROV-23
+            //# On `429`, `500`, `503` or a connection failure, the mail server SHOULD retry with
+            //# exponential backoff (honouring `Retry-After`), merging the failed set into the pending set.
+            None | Some(429 | 500..=599) => self.retry(now, flight, retry_after),
+            //= spec/provider-api.md#PROV-23
+            //# On `400`, `401` or `413`
+            //# it MUST NOT retry the same request unchanged.
+            Some(status) => {
+                self.events.push_back(Event::Rejected {
+                    id,
+                    registration: flight.registration.clone(),
+                    status,
+                });
+                self.forget_if_idle(&flight.registration);
+            }
+        }
+    }
+
+    fn retry(&mut self, now: Instant, flight: InFlight, retry_after: Option<Duration>) {
+        let config = &self.config;
+        let entry = self
+            .entries
+            .entry(flight.registration.clone())
+            .or_insert_with(|| Entry {
+                pending: BTreeMap::new(),
+                first: None,
+                last: now,
+                expires_at: flight.expires_at,
+                not_before: None,
+                failures: 0,
+                due: None,
+            });
+        entry.failures = entry.failures.saturating_add(1);
+        let exponent = entry.failures.saturating_sub(1).min(20);
+        let backoff = config
+            .backoff_initial
+            .saturating_mul(1u32 << exponent)
+            .min(config.backoff_max);
+        let wait = match retry_after {
+            Some(asked) => backoff.max(asked.min(config.max_retry_after)),
+            None => backoff,
+        };
+        entry.not_before = Some(now + wait);
+        for (mailbox, new_message) in flight.mailboxes {
+            *entry.pending.entry(mailbox).or_insert(false) |= new_message;
+        }
+        if entry.first.is_none() {
+            entry.first = Some(now);
+            entry.last = now;
+        }
+        self.reschedule(&flight.registration);
+    }
+
+    fn drop_device(&mut self, device_token: &str) {
+        let keys: Vec<RegistrationKey> = self
+            .entries
+            .keys()
+            .filter(|k| k.device_token == device_token)
+            .cloned()
+            .collect();
+        for key in keys {
+            if let Some(due) = self.entries.remove(&key).and_then(|entry| entry.due) {
+                self.timers.remove(&(due, key));
+            }
+        }
+        self.in_flight
+            .retain(|_, f| f.registration.device_token != device_token);
+        self.requests
+            .retain(|r| r.registration.device_token != device_token);
+        self.events.push_back(Event::DeleteDevice {
+            device_token: device_token.to_owned(),
+        });
+    }
+
+    /// Forgets a registration with nothing pending and no backoff to remember.
+    fn forget_if_idle(&mut self, key: &RegistrationKey) {
+        let idle = self
+            .entries
+            .get(key)
+            .is_some_and(|e| e.pending.is_empty() && e.failures == 0 && e.due.is_none());
+        if idle {
+            self.entries.remove(key);
+        }
+    }
+
+    /// Recomputes when `key` is due and updates the timer index.
+    fn reschedule(&mut self, key: &RegistrationKey) {
+        let Some(entry) = self.entries.get_mut(key) else {
+            return;
+        };
+        if let Some(old) = entry.due.take() {
+            self.timers.remove(&(old, key.clone()));
+        }
+        let Some(first) = entry.first else {
+            return;
+        };
+        //= spec/provider-api.md#PROV-19
+        //# The mail server MUST send the pending set when the current time reaches
+        //# `last + quiet` or `first + max-delay`, whichever is earlier, and then empty the set.
+        let debounced = (entry.last + self.config.quiet).min(first + self.config.max_delay);
+        let due = entry.not_before.map_or(debounced, |nb| debounced.max(nb));
+        entry.due = Some(due);
+        self.timers.insert((due, key.clone()));
+    }
+
+    fn flush(&mut self, now: Instant, key: &RegistrationKey) {
+        let Some(entry) = self.entries.get_mut(key) else {
+            return;
+        };
+        let pending = std::mem::take(&mut entry.pending);
+        entry.first = None;
+        let expires_at = entry.expires_at;
+        if pending.is_empty() {
+            return;
+        }
+        //= spec/imap-push.md#XAPS-16
+        //# An expired registration
+        //# MUST NOT cause any push request
+        let Some(remaining) = expires_at
+            .checked_duration_since(now)
+            .filter(|d| !d.is_zero())
+        else {
+            self.entries.remove(key);
+            self.events.push_back(Event::Expired {
+                registration: key.clone(),
+            });
+            return;
+        };
+        //= spec/provider-api.md#PROV-22
+        //# The mail server MUST send a `TTL`; it SHOULD use the remaining lifetime of the
+        //# registration (at most 30 days)
+        let ttl = Duration::from_secs(remaining.min(MAX_TTL).as_secs());
+        //= spec/provider-api.md#PROV-21
+        //# The mail server SHOULD send a `Topic` equal to the lowercase hexadecimal MD5
+        //# of the account id
+        let topic = self
+            .config
+            .topic_per_account
+            .then(|| md5_hex(key.account_id.as_bytes()));
+        let names: Vec<String> = pending.keys().cloned().collect();
+        //= spec/provider-api.md#PROV-20
+        //# When the payload would exceed 4096 octets, the mail
+        //# server MUST split the set over several requests.
+        let Some(chunks) = payloads(&key.account_id, &names, self.config.max_payload) else {
+            self.entries.remove(key);
+            self.events.push_back(Event::Unsendable {
+                registration: key.clone(),
+            });
+            return;
+        };
+        for (payload, mailboxes) in chunks {
+            let flagged: Vec<(String, bool)> = mailboxes
+                .iter()
+                .map(|m| (m.clone(), pending.get(m).copied().unwrap_or(false)))
+                .collect();
+            //= spec/provider-api.md#PROV-24
+            //# The mail server SHOULD send `Urgency: normal` for new messages and
+            //# `Urgency: low` for flag changes and expunges alone.
+            let urgency = if flagged.iter().any(|(_, new)| *new) {
+                Urgency::Normal
+            } else {
+                Urgency::Low
+            };
+            let id = RequestId(self.next_id);
+            self.next_id += 1;
+            let flight = InFlight {
+                registration: key.clone(),
+                mailboxes: flagged,
+                expires_at,
+            };
+            self.in_flight.insert(id, flight);
+            self.requests.push_back(PushRequest {
+                id,
+                registration: key.clone(),
+                ttl,
+                topic: topic.clone(),
+                urgency,
+                mailboxes,
+                payload,
+            });
+        }
+    }
+}

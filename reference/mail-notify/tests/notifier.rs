@@ -1,0 +1,544 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Behaviour of the notifier on virtual time.
+
+use std::time::{Duration, Instant};
+
+use mailpush_mail_notify::{
+    Change, ChangeKind, Config, Error, Event, MAX_TTL, Notifier, Outcome, PushRequest, PushService,
+    RegistrationKey, Urgency, md5_hex,
+};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn key(account: &str, token: &str) -> RegistrationKey {
+    RegistrationKey {
+        user: "alice".into(),
+        account_id: account.into(),
+        device_token: token.into(),
+    }
+}
+
+fn change(registration: &RegistrationKey, mailbox: &str, kind: ChangeKind) -> Change {
+    Change {
+        registration: registration.clone(),
+        mailbox: mailbox.into(),
+        kind,
+        expires_in: Duration::from_secs(86_400),
+    }
+}
+
+fn notifier() -> Notifier {
+    Notifier::new(Config::default()).unwrap()
+}
+
+fn drain(notifier: &mut Notifier) -> Vec<PushRequest> {
+    std::iter::from_fn(|| notifier.poll_request()).collect()
+}
+
+fn events(notifier: &mut Notifier) -> Vec<Event> {
+    std::iter::from_fn(|| notifier.poll_event()).collect()
+}
+
+fn payload(request: &PushRequest) -> serde_json::Value {
+    serde_json::from_slice(&request.payload).unwrap()
+}
+
+fn status(code: u16) -> Outcome {
+    Outcome::Status {
+        status: code,
+        retry_after: None,
+    }
+}
+
+#[test]
+fn sends_after_the_quiet_period() {
+    //= spec/provider-api.md#PROV-19
+    //# The mail server MUST send the pending set when the current time reaches
+    //# `last + quiet` or `first + max-delay`, whichever is earlier, and then empty the set.
+    let t0 = Instant::now();
+    let mut n = notifier();
+    let k = key("acct", "tok");
+    n.handle_change(t0, change(&k, "INBOX", ChangeKind::NewMessage));
+    n.handle_change(t0 + ms(100), change(&k, "INBOX", ChangeKind::Flags));
+    n.handle_change(t0 + ms(200), change(&k, "Notes", ChangeKind::Flags));
+    assert_eq!(n.poll_timeout(), Some(t0 + ms(450)));
+    n.handle_timeout(t0 + ms(449));
+    assert!(n.poll_request().is_none());
+    n.handle_timeout(t0 + ms(450));
+    let sent = drain(&mut n);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].mailboxes.len(), 2);
+    assert_eq!(n.poll_timeout(), None);
+}
+
+#[test]
+fn sends_at_max_delay_under_a_steady_stream_of_changes() {
+    let t0 = Instant::now();
+    let mut n = notifier();
+    let k = key("acct", "tok");
+    let mut sent_at = Vec::new();
+    let mut now = t0;
+    while now < t0 + ms(2500) {
+        if n.poll_timeout().is_some_and(|at| at <= now) {
+            n.handle_timeout(now);
+            if !drain(&mut n).is_empty() {
+                sent_at.push(now - t0);
+            }
+        }
+        n.handle_change(now, change(&k, "INBOX", ChangeKind::NewMessage));
+        now += ms(200);
+    }
+    // Changes every 200 ms never leave 250 ms of quiet: each set goes at first + 1 s (the change
+    // at 1000 ms comes after that instant's send and starts the next set).
+    assert_eq!(sent_at, [ms(1000), ms(2000)]);
+}
+
+#[test]
+fn debounce_delays_are_configurable_up_to_ten_seconds() {
+    let config = Config {
+        quiet: ms(50),
+        max_delay: Duration::from_secs(10),
+        ..Config::default()
+    };
+    let mut n = Notifier::new(config.clone()).unwrap();
+    let t0 = Instant::now();
+    n.handle_change(t0, change(&key("a", "t"), "INBOX", ChangeKind::Flags));
+    assert_eq!(n.poll_timeout(), Some(t0 + ms(50)));
+    let too_long = Config {
+        max_delay: Duration::from_secs(11),
+        ..config
+    };
+    assert_eq!(
+        Notifier::new(too_long).unwrap_err(),
+        Error::MaxDelayTooLong(Duration::from_secs(11))
+    );
+    assert_eq!(Config::default().quiet, ms(250));
+    assert_eq!(Config::default().max_delay, ms(1000));
+    for bad in [
+        Config {
+            quiet: Duration::ZERO,
+            ..Config::default()
+        },
+        Config {
+            backoff_initial: Duration::from_secs(600),
+            ..Config::default()
+        },
+        Config {
+            max_payload: 5000,
+            ..Config::default()
+        },
+    ] {
+        assert!(Notifier::new(bad).is_err());
+    }
+}
+
+#[test]
+fn registrations_are_debounced_independently() {
+    let t0 = Instant::now();
+    let mut n = notifier();
+    let a = key("a", "tok");
+    let b = key("b", "tok");
+    n.handle_change(t0, change(&a, "INBOX", ChangeKind::NewMessage));
+    n.handle_change(t0 + ms(200), change(&b, "INBOX", ChangeKind::NewMessage));
+    n.handle_timeout(t0 + ms(250));
+    let first = drain(&mut n);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].registration, a);
+    assert_eq!(n.poll_timeout(), Some(t0 + ms(450)));
+    n.handle_timeout(t0 + ms(450));
+    assert_eq!(drain(&mut n)[0].registration, b);
+}
+
+#[test]
+fn a_change_during_an_outstanding_request_starts_a_new_set() {
+    //= spec/provider-api.md#PROV-19
+    //# A change that happens while a request for the same registration is
+    //# outstanding goes into the (new) pending set.
+    let t0 = Instant::now();
+    let mut n = notifier();
+    let k = key("acct", "tok");
+    n.handle_change(t0, change(&k, "INBOX", ChangeKind::NewMessage));
+    n.handle_timeout(t0 + ms(250));
+    let first = drain(&mut n).remove(0);
+    n.handle_change(t0 + ms(300), change(&k, "Notes", ChangeKind::Flags));
+    assert_eq!(n.poll_timeout(), Some(t0 + ms(550)));
+    n.handle_timeout(t0 + ms(550));
+    let second = drain(&mut n).remove(0);
+    assert_eq!(second.mailboxes, ["Notes"]);
+    n.handle_response(t0 + ms(600), first.id, status(201));
+    n.handle_response(t0 + ms(650), second.id, status(201));
+    assert_eq!(n.poll_timeout(), None);
+    assert_eq!(n.pending_registrations(), 0);
+}
+
+#[test]
+fn payload_names_each_mailbox_once_by_md5_of_its_spelling_in_ascending_order() {
+    let t0 = Instant::now();
+    let mut n = notifier();
+    let k = key("0715A26B-CA09-4730-A419-793000CA982E", "tok");
+    for mailbox in ["Notes", "inbox", "Archive", "Notes", "inbox"] {
+        n.handle_change(t0, change(&k, mailbox, ChangeKind::Flags));
+    }
+    n.handle_timeout(t0 + ms(250));
+    let request = drain(&mut n).remove(0);
+    let json = payload(&request);
+    assert_eq!(
+        json["aps"]["account-id"],
+        "0715A26B-CA09-4730-A419-793000CA982E"
+    );
+    let m: Vec<String> = json["aps"]["m"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let mut expected: Vec<String> = ["Notes", "inbox", "Archive"]
+        .iter()
+        .map(|s| md5_hex(s.as_bytes()))
+        .collect();
+    expected.sort();
+    assert_eq!(m, expected);
+    // The spelling matters: "inbox" is not "INBOX".
+    assert!(!m.contains(&md5_hex(b"INBOX")));
+    insta::assert_snapshot!(
+        "payload_three_mailboxes",
+        String::from_utf8(request.payload.clone()).unwrap()
+    );
+}
+
+#[test]
+fn md5_matches_rfc_1321_test_vectors() {
+    assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
+    assert_eq!(md5_hex(b"abc"), "900150983cd24fb0d6963f7d28e17f72");
+    assert_eq!(
+        md5_hex(b"message digest"),
+        "f96b697d7cb7938d525a2f31aaf161d0"
+    );
+}
+
+#[test]
+fn large_sets_are_split_into_payloads_of_at_most_4096_octets() {
+    //= spec/provider-api.md#PROV-20
+    //# When the payload would exceed 4096 octets, the mail
+    //# server MUST split the set over several requests.
+    let t0 = Instant::now();
+    let mut n = notifier();
+    let k = key("acct", "tok");
+    let names: Vec<String> = (0..300).map(|i| format!("Folder {i}")).collect();
+    for name in &names {
+        let kind = if name == "Folder 7" {
+            ChangeKind::NewMessage
+        } else {
+            ChangeKind::Expunge
+        };
+        n.handle_change(t0, change(&k, name, kind));
+    }
+    n.handle_timeout(t0 + ms(250));
+    let requests = drain(&mut n);
+    let mut all: Vec<String> = Vec::new();
+    let mut summary = Vec::new();
+    for request in &requests {
+        assert!(request.payload.len() <= 4096);
+        let m: Vec<String> = payload(request)["aps"]["m"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        assert!(m.windows(2).all(|w| w[0] < w[1]));
+        let from_names: Vec<String> = request
+            .mailboxes
+            .iter()
+            .map(|m| md5_hex(m.as_bytes()))
+            .collect();
+        assert_eq!(m, from_names);
+        // Only the part holding the new message is urgent (PROV-24).
+        let urgent = request.mailboxes.iter().any(|m| m == "Folder 7");
+        assert_eq!(
+            request.urgency,
+            if urgent {
+                Urgency::Normal
+            } else {
+                Urgency::Low
+            }
+        );
+        summary.push(format!(
+            "{} octets, {} mailboxes, {:?}",
+            request.payload.len(),
+            m.len(),
+            request.urgency
+        ));
+        all.extend(m);
+    }
+    let mut sorted = all.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 300);
+    assert_eq!(
+        all, sorted,
+        "parts are disjoint and continue in ascending order"
+    );
+    insta::assert_snapshot!("split_300_mailboxes", summary.join("\n"));
+}
+
+#[test]
+fn topic_is_the_md5_of_the_account_id_unless_disabled() {
+    //= spec/provider-api.md#PROV-21
+    //# The mail server SHOULD send a `Topic` equal to the lowercase hexadecimal MD5
+    //# of the account id
+    let t0 = Instant::now();
+    let mut n = notifier();
+    let k = key("acct", "tok");
+    n.handle_change(t0, change(&k, "INBOX", ChangeKind::NewMessage));
+    n.handle_timeout(t0 + ms(250));
+    let request = drain(&mut n).remove(0);
+    assert_eq!(request.topic.as_deref(), Some(md5_hex(b"acct").as_str()));
+    insta::assert_debug_snapshot!("headers_new_message", request.headers());
+
+    let mut n = Notifier::new(Config {
+        topic_per_account: false,
+        ..Config::default()
+    })
+    .unwrap();
+    n.handle_change(t0, change(&k, "INBOX", ChangeKind::NewMessage));
+    n.handle_timeout(t0 + ms(250));
+    let request = drain(&mut n).remove(0);
+    assert_eq!(request.topic, None);
+    assert!(request.headers().iter().all(|(name, _)| *name != "Topic"));
+}
+
+#[test]
+fn urgency_is_normal_for_new_messages_and_low_otherwise() {
+    //= spec/provider-api.md#PROV-24
+    //# The mail server SHOULD send `Urgency: normal` for new messages and
+    //# `Urgency: low` for flag changes and expunges alone.
+    let t0 = Instant::now();
+    let mut n = notifier();
+    let k = key("acct", "tok");
+    let cases = [
+        (vec![ChangeKind::Flags], Urgency::Low),
+        (vec![ChangeKind::Expunge, ChangeKind::Flags], Urgency::Low),
+        (
+            vec![
+                ChangeKind::Flags,
+                ChangeKind::NewMessage,
+                ChangeKind::Expunge,
+            ],
+            Urgency::Normal,
+        ),
+    ];
+    let mut now = t0;
+    for (kinds, urgency) in cases {
+        for kind in kinds {
+            n.handle_change(now, change(&k, "INBOX", kind));
+        }
+        now += ms(250);
+        n.handle_timeout(now);
+        let request = drain(&mut n).remove(0);
+        assert_eq!(request.urgency, urgency);
+        n.handle_response(now, request.id, status(201));
+    }
+}
+
+#[test]
+fn ttl_is_the_remaining_lifetime_of_the_registration() {
+    //= spec/provider-api.md#PROV-22
+    //# The mail server MUST send a `TTL`; it SHOULD use the remaining lifetime of the
+    //# registration (at most 30 days)
+    let t0 = Instant::now();
+    let mut n = notifier();
+    let k = key("acct", "tok");
+    let mut c = change(&k, "INBOX", ChangeKind::Flags);
+    c.expires_in = Duration::from_secs(100);
+    n.handle_change(t0, c.clone());
+    n.handle_timeout(t0 + ms(250));
+    assert_eq!(drain(&mut n)[0].ttl, Duration::from_secs(99));
+    c.expires_in = Duration::from_secs(90 * 86_400);
+    n.handle_change(t0 + ms(300), c);
+    n.handle_timeout(t0 + ms(550));
+    assert_eq!(drain(&mut n)[0].ttl, MAX_TTL);
+}
+
+#[test]
+fn an_expired_registration_sends_nothing() {
+    //= spec/imap-push.md#XAPS-16
+    //# An expired registration
+    //# MUST NOT cause any push request
+    let t0 = Instant::now();
+    let mut n = notifier();
+    let k = key("acct", "tok");
+    let mut c = change(&k, "INBOX", ChangeKind::Flags);
+    c.expires_in = ms(100);
+    n.handle_change(t0, c);
+    n.handle_timeout(t0 + ms(250));
+    assert!(n.poll_request().is_none());
+    assert_eq!(events(&mut n), [Event::Expired { registration: k }]);
+    assert_eq!(n.poll_timeout(), None);
+}
+
+#[test]
+fn retryable_failures_back_off_exponentially_and_merge_into_the_pending_set() {
+    //= spec/provider-api.md#PROV-23
+    //# On `429`, `500`, `503` or a connection failure, the mail server SHOULD retry with
+    //# exponential backoff (honouring `Retry-After`), merging the failed set into the pending set.
+    let t0 = Instant::now();
+    let mut n = notifier();
+    let k = key("acct", "tok");
+    n.handle_change(t0, change(&k, "INBOX", ChangeKind::NewMessage));
+    n.handle_timeout(t0 + ms(250));
+    let mut request = drain(&mut n).remove(0);
+    let mut now = t0 + ms(300);
+    let failures = [
+        status(503),
+        status(500),
+        Outcome::ConnectionFailed,
+        status(429),
+    ];
+    let mut waits = Vec::new();
+    for (i, outcome) in failures.into_iter().enumerate() {
+        n.handle_response(now, request.id, outcome);
+        if i == 1 {
+            // A change during the backoff joins the retried set, and does not hasten it.
+            n.handle_change(now + ms(10), change(&k, "Notes", ChangeKind::Flags));
+        }
+        let at = n.poll_timeout().unwrap();
+        waits.push(at - now);
+        n.handle_timeout(at - ms(1));
+        assert!(n.poll_request().is_none());
+        n.handle_timeout(at);
+        request = drain(&mut n).remove(0);
+        assert!(request.mailboxes.contains(&"INBOX".to_owned()));
+        // The new message keeps the retried request urgent.
+        assert_eq!(request.urgency, Urgency::Normal);
+        now = at + ms(50);
+    }
+    assert_eq!(waits, [ms(1000), ms(2000), ms(4000), ms(8000)]);
+    assert_eq!(request.mailboxes, ["INBOX", "Notes"]);
+    // Success resets the backoff.
+    n.handle_response(now, request.id, status(201));
+    assert_eq!(n.pending_registrations(), 0);
+    n.handle_change(now, change(&k, "INBOX", ChangeKind::Flags));
+    n.handle_timeout(now + ms(250));
+    let request = drain(&mut n).remove(0);
+    n.handle_response(now + ms(300), request.id, status(503));
+    assert_eq!(n.poll_timeout(), Some(now + ms(1300)));
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let t0 = Instant::now();
+    let mut n = notifier();
+    let k = key("acct", "tok");
+    n.handle_change(t0, change(&k, "INBOX", ChangeKind::NewMessage));
+    n.handle_timeout(t0 + ms(250));
+    let request = drain(&mut n).remove(0);
+    let outcome = Outcome::Status {
+        status: 429,
+        retry_after: Some(Duration::from_secs(30)),
+    };
+    n.handle_response(t0 + ms(300), request.id, outcome);
+    assert_eq!(
+        n.poll_timeout(),
+        Some(t0 + ms(300) + Duration::from_secs(30))
+    );
+    // An absurd Retry-After is capped.
+    n.handle_timeout(t0 + ms(300) + Duration::from_secs(30));
+    let request = drain(&mut n).remove(0);
+    let outcome = Outcome::Status {
+        status: 503,
+        retry_after: Some(Duration::from_secs(1 << 40)),
+    };
+    let now = t0 + Duration::from_secs(40);
+    n.handle_response(now, request.id, outcome);
+    assert_eq!(
+        n.poll_timeout(),
+        Some(now + Config::default().max_retry_after)
+    );
+}
+
+#[test]
+fn gone_devices_are_reported_and_forgotten() {
+    //= spec/provider-api.md#PROV-23
+    //# On
+    //# `404` or `410` it MUST delete every registration of that device token.
+    for code in [404, 410] {
+        let t0 = Instant::now();
+        let mut n = notifier();
+        let a = key("a", "gone");
+        let b = key("b", "gone");
+        let other = key("a", "fine");
+        n.handle_change(t0, change(&a, "INBOX", ChangeKind::NewMessage));
+        n.handle_change(t0, change(&b, "INBOX", ChangeKind::NewMessage));
+        n.handle_timeout(t0 + ms(250));
+        let sent = drain(&mut n);
+        assert_eq!(sent.len(), 2);
+        n.handle_change(t0 + ms(260), change(&b, "Notes", ChangeKind::Flags));
+        n.handle_change(t0 + ms(260), change(&other, "INBOX", ChangeKind::Flags));
+        n.handle_response(t0 + ms(300), sent[0].id, status(code));
+        assert_eq!(
+            events(&mut n),
+            [Event::DeleteDevice {
+                device_token: "gone".into()
+            }]
+        );
+        // The other request of that device is void, and its pending set dropped.
+        n.handle_response(t0 + ms(310), sent[1].id, status(503));
+        n.handle_timeout(t0 + ms(600));
+        let left = drain(&mut n);
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].registration, other);
+        assert_eq!(n.poll_timeout(), None);
+    }
+}
+
+#[test]
+fn rejected_requests_are_not_retried() {
+    for code in [400, 401, 413] {
+        let t0 = Instant::now();
+        let mut n = notifier();
+        let k = key("acct", "tok");
+        n.handle_change(t0, change(&k, "INBOX", ChangeKind::NewMessage));
+        n.handle_timeout(t0 + ms(250));
+        let request = drain(&mut n).remove(0);
+        n.handle_response(t0 + ms(300), request.id, status(code));
+        assert_eq!(
+            events(&mut n),
+            [Event::Rejected {
+                id: request.id,
+                registration: k.clone(),
+                status: code
+            }]
+        );
+        assert_eq!(n.poll_timeout(), None);
+        assert_eq!(n.pending_registrations(), 0);
+        // Unknown or repeated answers are ignored.
+        n.handle_response(t0 + ms(400), request.id, status(503));
+        assert_eq!(n.poll_timeout(), None);
+    }
+}
+
+#[test]
+fn push_resources_of_any_rfc_8030_service() {
+    let mailpush = PushService::mailpush("https://push.example:8443/");
+    assert_eq!(
+        mailpush.resource("ab12"),
+        "https://push.example:8443/v1/push/ab12"
+    );
+    let other = PushService::with_prefix("https://updates.example/wpush/v2/");
+    assert_eq!(
+        other.resource("gAAAA_b-c.d~"),
+        "https://updates.example/wpush/v2/gAAAA_b-c.d~"
+    );
+    // A token cannot leave the prefix.
+    assert_eq!(
+        other.resource("../x?y#z"),
+        "https://updates.example/wpush/v2/..%2Fx%3Fy%23z"
+    );
+    // A token that is a push resource URL is used as is.
+    assert_eq!(
+        other.resource("https://fcm.example/send/xyz"),
+        "https://fcm.example/send/xyz"
+    );
+}
