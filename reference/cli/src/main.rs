@@ -19,12 +19,65 @@ struct Cli {
 enum Command {
     /// Read the protocol specification and check a checkout's traceability.
     Spec(spec::SpecArgs),
+    /// Run the push notification server (provider API and device channel) until Ctrl-C.
+    PushServer(mailpush_push_server::PushServerArgs),
+    /// Measure a component under load.
+    Bench {
+        #[command(subcommand)]
+        target: BenchTarget,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchTarget {
+    /// Open K device connections on loopback and push at rate R through the provider API.
+    Push(mailpush_push_server::BenchPushArgs),
+}
+
+/// Why a subcommand failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+enum CliError {
+    /// `mailpush spec` failed.
+    #[error(transparent)]
+    Spec(#[from] spec::SpecError),
+    /// The push server or its load tool failed.
+    #[error(transparent)]
+    Push(#[from] mailpush_push_server::PushServerError),
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Runs a server or tool on a multi-threaded runtime, with logs on stderr filtered by `RUST_LOG`
+/// (default `info`).
+fn run_async<F, E>(future: F) -> Result<(), CliError>
+where
+    F: std::future::Future<Output = Result<(), E>>,
+    CliError: From<E>,
+{
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    runtime.block_on(future).map_err(CliError::from)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Spec(args)) => spec::run(args),
+        Some(Command::Spec(args)) => spec::run(args).map_err(CliError::from),
+        Some(Command::PushServer(args)) => run_async(mailpush_push_server::run_cli(args)),
+        Some(Command::Bench {
+            target: BenchTarget::Push(args),
+        }) => run_async(mailpush_push_server::run_bench(args)),
         None => {
             // With no subcommand, show what the system is made of and what can be run.
             print!("{}", spec::index());

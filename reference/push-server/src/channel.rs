@@ -1,0 +1,306 @@
+//! The device-channel driver: one task per connection around the sans-IO
+//! [`ServerConnection`], with the device's ring behind its lock.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use mailpush_push_proto::server::{ServerConnection, ServerEvent, ServerSettings};
+use mailpush_push_proto::{Credential, ReasonCode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, mpsc, watch};
+
+use crate::Clock;
+use crate::hub::{DeviceEntry, Hub, SessionCommand, SessionHandle, constant_time_eq, hash_secret};
+use crate::tls::TlsMaterial;
+
+/// Octets read per socket read. Small, because every idle connection keeps its buffer.
+const READ_CHUNK: usize = 1024;
+
+fn settings(hub: &Hub) -> ServerSettings {
+    ServerSettings {
+        hello_timeout_ms: hub.settings.hello_timeout_ms,
+        keepalive: hub.settings.keepalive,
+        window: hub.settings.window,
+    }
+}
+
+/// Accepts device connections until `shutdown` turns true.
+pub async fn run_listener(
+    listener: TcpListener,
+    tls: Option<TlsMaterial>,
+    hub: Arc<Hub>,
+    clock: Clock,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let (socket, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%error, "device accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let _ = socket.set_nodelay(true);
+        let hub = Arc::clone(&hub);
+        let tls = tls.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            handle_socket(socket, peer, tls, hub, clock, shutdown).await;
+        });
+    }
+}
+
+async fn handle_socket(
+    socket: tokio::net::TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsMaterial>,
+    hub: Arc<Hub>,
+    clock: Clock,
+    shutdown: watch::Receiver<bool>,
+) {
+    let admitted = hub.admit_connection(peer.ip());
+    let handshake_timeout = std::time::Duration::from_millis(hub.settings.hello_timeout_ms);
+    match tls {
+        Some(tls) => {
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(handshake_timeout, tls.acceptor.accept(socket)).await
+            else {
+                if admitted {
+                    hub.release_connection(peer.ip());
+                }
+                return;
+            };
+            serve(stream, admitted, &hub, clock, shutdown).await;
+        }
+        None => serve(socket, admitted, &hub, clock, shutdown).await,
+    }
+    if admitted {
+        hub.release_connection(peer.ip());
+    }
+}
+
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    admitted: bool,
+    hub: &Arc<Hub>,
+    clock: Clock,
+    shutdown: watch::Receiver<bool>,
+) {
+    if admitted {
+        serve_device(&mut stream, Arc::clone(hub), clock, shutdown).await;
+    } else {
+        let mut refused = ServerConnection::refuse(settings(hub), clock.now());
+        if let Some(octets) = refused.poll_transmit() {
+            let _ = stream.write_all(&octets).await;
+        }
+    }
+    let _ = stream.shutdown().await;
+}
+
+struct Session {
+    token: String,
+    entry: Arc<Mutex<DeviceEntry>>,
+}
+
+/// Serves one device connection to its end.
+pub async fn serve_device<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    hub: Arc<Hub>,
+    clock: Clock,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let connection_id = hub.connection_id();
+    let mut connection = ServerConnection::new(settings(&hub), clock.now());
+    let (commands, mut inbox) = mpsc::unbounded_channel();
+    let mut session: Option<Session> = None;
+    let mut buffer = [0u8; READ_CHUNK];
+    loop {
+        while let Some(event) = connection.poll_event() {
+            match event {
+                ServerEvent::Hello {
+                    version,
+                    token,
+                    secret,
+                    cursor,
+                } => {
+                    match authenticate(&hub, &token, &secret, cursor, connection_id, &commands)
+                        .await
+                    {
+                        Ok((entry, effective_cursor)) => {
+                            connection.accept(version, effective_cursor, clock.now());
+                            let established = Session {
+                                token: token.to_string(),
+                                entry,
+                            };
+                            pump(&hub, &established, connection_id, &mut connection, clock).await;
+                            session = Some(established);
+                        }
+                        Err(code) => connection.reject(code, code.name()),
+                    }
+                }
+                ServerEvent::Ack(id) => {
+                    if let Some(session) = &session {
+                        let mut entry = session.entry.lock().await;
+                        match entry.ring.ack(id) {
+                            Ok(effects) => {
+                                let meta = entry.ring.meta();
+                                if hub.persist(&session.token, meta, effects).await.is_err() {
+                                    let _ = hub.reload_ring(&session.token, &mut entry).await;
+                                    connection.fail(ReasonCode::InternalError, "store failed");
+                                }
+                            }
+                            Err(error) => {
+                                connection.fail(ReasonCode::BadAck, &error.to_string());
+                            }
+                        }
+                        drop(entry);
+                        pump(&hub, session, connection_id, &mut connection, clock).await;
+                    }
+                }
+                ServerEvent::Closed { .. } => {}
+                _ => {}
+            }
+        }
+        if let Some(octets) = connection.poll_transmit()
+            && (stream.write_all(&octets).await.is_err() || stream.flush().await.is_err())
+        {
+            connection.handle_eof();
+        }
+        if connection.is_closed() {
+            break;
+        }
+        let deadline = connection
+            .poll_timeout()
+            .map(|at| clock.instant_at(at))
+            .unwrap_or_else(|| tokio::time::Instant::now() + std::time::Duration::from_secs(3600));
+        let hint = connection.read_hint().min(READ_CHUNK);
+        tokio::select! {
+            read = stream.read(&mut buffer[..hint]) => match read {
+                Ok(0) | Err(_) => connection.handle_eof(),
+                Ok(n) => connection.handle_input(&buffer[..n], clock.now()),
+            },
+            Some(command) = inbox.recv() => match command {
+                SessionCommand::Wake => {
+                    if let Some(session) = &session {
+                        pump(&hub, session, connection_id, &mut connection, clock).await;
+                    }
+                }
+                SessionCommand::Close(code) => connection.close(code, code.name()),
+            },
+            _ = tokio::time::sleep_until(deadline) => connection.handle_timeout(clock.now()),
+            _ = shutdown.changed() => connection.close(ReasonCode::GoingAway, "server shutting down"),
+        }
+    }
+    if let Some(session) = session {
+        let mut entry = session.entry.lock().await;
+        if entry
+            .session
+            .as_ref()
+            .is_some_and(|s| s.connection == connection_id)
+        {
+            entry.session = None;
+            entry.ring.close_session();
+            hub.metrics.sessions.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn authenticate(
+    hub: &Arc<Hub>,
+    token: &Credential,
+    secret: &Credential,
+    cursor: u64,
+    connection_id: u64,
+    commands: &mpsc::UnboundedSender<SessionCommand>,
+) -> Result<(Arc<Mutex<DeviceEntry>>, u64), ReasonCode> {
+    //= spec/device-channel.md#CHAN-10
+    //# An unknown token, an
+    //# unregistered device and a wrong secret MUST all be answered with the same `ERROR` code
+    //# `auth-failed` and a close
+    let entry = hub
+        .device(token.as_str())
+        .await
+        .map_err(|_| ReasonCode::InternalError)?
+        .ok_or(ReasonCode::AuthFailed)?;
+    let mut device = entry.lock().await;
+    let secret_matches = constant_time_eq(
+        hash_secret(secret.as_str()).as_bytes(),
+        device.record.secret_hash.as_bytes(),
+    );
+    if device.record.unregistered_at.is_some() || !secret_matches {
+        return Err(ReasonCode::AuthFailed);
+    }
+    let effects = device
+        .ring
+        .open_session(cursor, hub.settings.window)
+        .map_err(|_| ReasonCode::BadCursor)?;
+    let meta = device.ring.meta();
+    if hub.persist(token.as_str(), meta, effects).await.is_err() {
+        let _ = hub.reload_ring(token.as_str(), &mut device).await;
+        return Err(ReasonCode::InternalError);
+    }
+    //= spec/device-channel.md#CHAN-19
+    //# When a session is established for a device that already has a session,
+    //# the server MUST send `CLOSE` code `replaced` on the older session and close it.
+    let previous = device.session.replace(SessionHandle {
+        connection: connection_id,
+        commands: commands.clone(),
+    });
+    match previous {
+        Some(previous) => {
+            let _ = previous
+                .commands
+                .send(SessionCommand::Close(ReasonCode::Replaced));
+        }
+        None => {
+            hub.metrics.sessions.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Ok((Arc::clone(&entry), meta.cursor))
+}
+
+/// Sends what the ring allows on this session.
+async fn pump(
+    hub: &Hub,
+    session: &Session,
+    connection_id: u64,
+    connection: &mut ServerConnection,
+    clock: Clock,
+) {
+    let mut entry = session.entry.lock().await;
+    //= spec/device-channel.md#CHAN-21
+    //# A session MUST only ever be sent notifications accepted for the device it
+    //# authenticated as.
+    if entry
+        .session
+        .as_ref()
+        .is_none_or(|s| s.connection != connection_id)
+    {
+        return;
+    }
+    loop {
+        let (outgoing, effects) = entry.ring.poll_send(clock.now());
+        if !effects.is_empty() {
+            let meta = entry.ring.meta();
+            if hub.persist(&session.token, meta, effects).await.is_err() {
+                let _ = hub.reload_ring(&session.token, &mut entry).await;
+                connection.fail(ReasonCode::InternalError, "store failed");
+                return;
+            }
+        }
+        match outgoing {
+            Some(outgoing) => {
+                hub.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+                connection.send_notify(outgoing);
+            }
+            None => return,
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! Shared server state: devices with their rings and sessions, metrics, limits. Every device has
+//! its own lock, so pushes to different devices never wait on each other.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use mailpush_push_proto::ring::{DeviceRing, Held, Removal, RingEffects, RingMeta};
+use mailpush_push_proto::{ReasonCode, Timestamp};
+use sha2::{Digest, Sha256};
+use tokio::sync::{Mutex, mpsc};
+
+use crate::config::Settings;
+use crate::store::{DeviceRecord, Store, StoreError};
+
+/// A command to a session task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionCommand {
+    /// New notifications may be sendable.
+    Wake,
+    /// Close the session with this reason.
+    Close(ReasonCode),
+}
+
+/// The live session of a device.
+#[derive(Debug)]
+pub struct SessionHandle {
+    /// The connection's id.
+    pub connection: u64,
+    /// Commands to it.
+    pub commands: mpsc::UnboundedSender<SessionCommand>,
+}
+
+/// A token bucket for the per-device push rate.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenBucket {
+    tokens: f64,
+    updated: Timestamp,
+}
+
+impl TokenBucket {
+    fn full(burst: u32, now: Timestamp) -> Self {
+        Self {
+            tokens: f64::from(burst),
+            updated: now,
+        }
+    }
+
+    /// Takes one token; on refusal returns the seconds until one is available.
+    fn take(&mut self, rate: u32, burst: u32, now: Timestamp) -> Result<(), u64> {
+        let elapsed = now.0.saturating_sub(self.updated.0) as f64 / 1000.0;
+        self.tokens = (self.tokens + elapsed * f64::from(rate)).min(f64::from(burst));
+        self.updated = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            let rate = f64::from(rate.max(1));
+            Err(((1.0 - self.tokens) / rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// One device as the server holds it.
+#[derive(Debug)]
+pub struct DeviceEntry {
+    /// Its stored record.
+    pub record: DeviceRecord,
+    /// Its ring.
+    pub ring: DeviceRing,
+    /// Its session, if one is established.
+    pub session: Option<SessionHandle>,
+    bucket: TokenBucket,
+}
+
+/// Counters exposed at `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Notifications answered 201.
+    pub accepted: AtomicU64,
+    /// Notify frames sent.
+    pub delivered: AtomicU64,
+    /// Notifications acknowledged.
+    pub acked: AtomicU64,
+    /// Dropped from full rings.
+    pub dropped: AtomicU64,
+    /// Expired.
+    pub expired: AtomicU64,
+    /// Replaced by topic.
+    pub replaced: AtomicU64,
+    /// Established sessions.
+    pub sessions: AtomicU64,
+    /// Open device connections.
+    pub connections: AtomicU64,
+}
+
+/// Failures of hub operations.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HubError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A blocking store task failed.
+    #[error("store task failed")]
+    Join,
+}
+
+/// The shared state.
+pub struct Hub {
+    /// Configuration.
+    pub settings: Settings,
+    /// Persistence.
+    pub store: Arc<dyn Store>,
+    /// Counters.
+    pub metrics: Metrics,
+    devices: std::sync::Mutex<HashMap<String, Arc<Mutex<DeviceEntry>>>>,
+    connections_per_ip: std::sync::Mutex<HashMap<IpAddr, usize>>,
+    next_connection: AtomicU64,
+}
+
+/// SHA-256 of a secret, lowercase hex.
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Compares two strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Runs a store call, off the reactor when the store blocks.
+pub async fn with_store<T: Send + 'static>(
+    store: &Arc<dyn Store>,
+    f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, HubError> {
+    if store.is_blocking() {
+        let store = Arc::clone(store);
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|_| HubError::Join)?
+            .map_err(HubError::from)
+    } else {
+        f(store.as_ref()).map_err(HubError::from)
+    }
+}
+
+impl Hub {
+    /// A hub over a store.
+    pub fn new(settings: Settings, store: Arc<dyn Store>) -> Arc<Self> {
+        Arc::new(Self {
+            settings,
+            store,
+            metrics: Metrics::default(),
+            devices: std::sync::Mutex::new(HashMap::new()),
+            connections_per_ip: std::sync::Mutex::new(HashMap::new()),
+            next_connection: AtomicU64::new(1),
+        })
+    }
+
+    /// A fresh connection id.
+    pub fn connection_id(&self) -> u64 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Counts a new connection from `ip`; false when a limit is reached.
+    //= spec/device-channel.md#CHAN-28
+    //# A server MUST limit the number of concurrent connections from one source IP
+    //# address (configurable; 256 by default) and in total.
+    pub fn admit_connection(&self, ip: IpAddr) -> bool {
+        let Ok(mut per_ip) = self.connections_per_ip.lock() else {
+            return false;
+        };
+        let total: usize = self.metrics.connections.load(Ordering::Relaxed) as usize;
+        let count = per_ip.entry(ip).or_insert(0);
+        if *count >= self.settings.max_connections_per_ip || total >= self.settings.max_connections
+        {
+            if *count == 0 {
+                per_ip.remove(&ip);
+            }
+            return false;
+        }
+        *count += 1;
+        self.metrics.connections.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// A connection admitted by [`Hub::admit_connection`] ended.
+    pub fn release_connection(&self, ip: IpAddr) {
+        if let Ok(mut per_ip) = self.connections_per_ip.lock()
+            && let Some(count) = per_ip.get_mut(&ip)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                per_ip.remove(&ip);
+            }
+        }
+        self.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The device with this token, loading it from the store on first use. `None` if it was
+    /// never registered.
+    pub async fn device(&self, token: &str) -> Result<Option<Arc<Mutex<DeviceEntry>>>, HubError> {
+        if let Some(entry) = self.cached(token) {
+            return Ok(Some(entry));
+        }
+        let owned = token.to_owned();
+        let loaded = with_store(&self.store, move |store| {
+            let Some(record) = store.device(&owned)? else {
+                return Ok(None);
+            };
+            let (meta, held) = store.load_ring(&owned)?;
+            Ok(Some((record, meta, held)))
+        })
+        .await?;
+        let Some((record, meta, held)) = loaded else {
+            return Ok(None);
+        };
+        let (ring, effects) = DeviceRing::restore(self.settings.ring_capacity, meta, held);
+        if !effects.is_empty() {
+            self.persist(token, ring.meta(), effects).await?;
+        }
+        let entry = Arc::new(Mutex::new(DeviceEntry {
+            record,
+            ring,
+            session: None,
+            bucket: TokenBucket::full(self.settings.rate_burst, Timestamp(0)),
+        }));
+        let Ok(mut devices) = self.devices.lock() else {
+            return Ok(Some(entry));
+        };
+        // Another task may have loaded it meanwhile; keep the first so there is one ring.
+        Ok(Some(Arc::clone(
+            devices.entry(token.to_owned()).or_insert(entry),
+        )))
+    }
+
+    fn cached(&self, token: &str) -> Option<Arc<Mutex<DeviceEntry>>> {
+        self.devices.lock().ok()?.get(token).cloned()
+    }
+
+    /// Registers a new device.
+    pub async fn register(&self, record: DeviceRecord) -> Result<(), HubError> {
+        with_store(&self.store, move |store| store.create_device(&record)).await
+    }
+
+    /// Persists one ring change and counts its removals.
+    pub async fn persist(
+        &self,
+        token: &str,
+        meta: RingMeta,
+        effects: RingEffects,
+    ) -> Result<(), HubError> {
+        self.count_removals(token, &effects);
+        if effects.is_empty() && !self.store.is_blocking() {
+            return self
+                .store
+                .apply(token, &meta, &effects)
+                .map_err(HubError::from);
+        }
+        let token = token.to_owned();
+        with_store(&self.store, move |store| {
+            store.apply(&token, &meta, &effects)
+        })
+        .await
+    }
+
+    //= spec/device-channel.md#RING-9
+    //# The server MUST count dropped, expired and replaced notifications per device
+    //# and in total, MUST expose the totals as metrics ([PROV-26](provider-api.md#PROV-26)) and SHOULD
+    //# log each drop with the device token.
+    fn count_removals(&self, token: &str, effects: &RingEffects) {
+        let dropped = effects.count(Removal::Dropped) as u64;
+        if dropped > 0 {
+            tracing::info!(
+                device = token,
+                dropped,
+                "ring full: oldest notifications dropped"
+            );
+        }
+        self.metrics.dropped.fetch_add(dropped, Ordering::Relaxed);
+        self.metrics
+            .expired
+            .fetch_add(effects.count(Removal::Expired) as u64, Ordering::Relaxed);
+        self.metrics
+            .replaced
+            .fetch_add(effects.count(Removal::Replaced) as u64, Ordering::Relaxed);
+        self.metrics
+            .acked
+            .fetch_add(effects.count(Removal::Acked) as u64, Ordering::Relaxed);
+    }
+
+    /// Reloads a device's ring from the store after a failed write, so memory never holds what
+    /// the store does not.
+    pub async fn reload_ring(&self, token: &str, entry: &mut DeviceEntry) -> Result<(), HubError> {
+        let owned = token.to_owned();
+        let (meta, held): (RingMeta, Vec<Held>) =
+            with_store(&self.store, move |store| store.load_ring(&owned)).await?;
+        let online = entry.ring.online();
+        let (ring, _) = DeviceRing::restore(self.settings.ring_capacity, meta, held);
+        entry.ring = ring;
+        if online && let Some(session) = entry.session.take() {
+            self.metrics.sessions.fetch_sub(1, Ordering::Relaxed);
+            let _ = session
+                .commands
+                .send(SessionCommand::Close(ReasonCode::InternalError));
+        }
+        Ok(())
+    }
+
+    /// Forgets a cached device (after unregistration).
+    pub fn forget(&self, token: &str) {
+        if let Ok(mut devices) = self.devices.lock() {
+            devices.remove(token);
+        }
+    }
+}
+
+impl DeviceEntry {
+    /// Applies the per-device push rate.
+    pub fn rate_limit(&mut self, settings: &Settings, now: Timestamp) -> Result<(), u64> {
+        self.bucket
+            .take(settings.rate_per_sec, settings.rate_burst, now)
+    }
+}
