@@ -512,6 +512,10 @@ impl Model for MailpushModel {
             //= spec/properties.md#SAFE-5
             //# in every reachable quiescent state every DA's
             //# view of every registered mailbox MUST equal the mail server's content.
+            //= spec/architecture.md#ARCH-7
+            //= type=test
+            //# After changes stop, and once every device is reachable again, the view of every
+            //# mailbox each DA monitors MUST come to equal that mailbox on the mail server
             Property::always(SAFE_5, |_, s: &State| !s.quiescent() || s.consistent()),
             //= spec/properties.md#SAFE-6
             //# whenever nothing is in flight, all

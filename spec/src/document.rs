@@ -62,6 +62,16 @@ pub struct Document {
     pub requirements: Vec<Requirement>,
 }
 
+impl Document {
+    /// How many of the document's requirements have `level`.
+    pub fn count(&self, level: Level) -> usize {
+        self.requirements
+            .iter()
+            .filter(|r| r.level == Some(level))
+            .count()
+    }
+}
+
 /// One row of the index table in `spec/README.md`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IndexEntry {

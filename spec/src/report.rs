@@ -59,12 +59,6 @@ impl Report {
             "document", "MUST", "SHOULD", "MAY", "implemented", "tested"
         );
         for doc in &self.documents {
-            let count = |level| {
-                doc.requirements
-                    .iter()
-                    .filter(|r| r.level == Some(level))
-                    .count()
-            };
             let cited = |kind| {
                 doc.requirements
                     .iter()
@@ -75,9 +69,9 @@ impl Report {
                 out,
                 "{:<22} {:>5} {:>5} {:>5} {:>11} {:>7}",
                 doc.name,
-                count(Level::Must),
-                count(Level::Should),
-                count(Level::May),
+                doc.count(Level::Must),
+                doc.count(Level::Should),
+                doc.count(Level::May),
                 cited(CitationKind::Implementation),
                 cited(CitationKind::Test)
             );

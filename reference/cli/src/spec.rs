@@ -80,12 +80,6 @@ pub fn index() -> String {
     let documents = embedded_documents();
     let mut out = String::from("mailpush protocol specification, version 1\n\n");
     for doc in &documents {
-        let count = |level| {
-            doc.requirements
-                .iter()
-                .filter(|r| r.level == Some(level))
-                .count()
-        };
         let ids = match (doc.requirements.first(), doc.requirements.last()) {
             (Some(first), Some(last)) => format!("{}..{}", first.id, last.id),
             _ => String::new(),
@@ -94,9 +88,9 @@ pub fn index() -> String {
             out,
             "  spec/{:<20} {:>3} MUST {:>3} SHOULD {:>3} MAY  {:<18} {}",
             doc.name,
-            count(Level::Must),
-            count(Level::Should),
-            count(Level::May),
+            doc.count(Level::Must),
+            doc.count(Level::Should),
+            doc.count(Level::May),
             ids,
             doc.title
         );

@@ -32,29 +32,17 @@ pub async fn run_listener(
     tls: Option<TlsMaterial>,
     hub: Arc<Hub>,
     clock: Clock,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        let (socket, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(%error, "device accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => return,
-        };
-        let _ = socket.set_nodelay(true);
-        let hub = Arc::clone(&hub);
-        let tls = tls.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            handle_socket(socket, peer, tls, hub, clock, shutdown).await;
-        });
-    }
+    crate::accept_loop(
+        listener,
+        "device channel",
+        shutdown,
+        move |socket, peer, shutdown| {
+            handle_socket(socket, peer, tls.clone(), Arc::clone(&hub), clock, shutdown)
+        },
+    )
+    .await;
 }
 
 async fn handle_socket(

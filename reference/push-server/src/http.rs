@@ -489,35 +489,28 @@ pub async fn run_listener(
     tls: Option<TlsMaterial>,
     hub: Arc<Hub>,
     clock: Clock,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        let (socket, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "http accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => return,
-        };
-        let _ = socket.set_nodelay(true);
-        let hub = Arc::clone(&hub);
-        let tls = tls.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            match tls {
-                Some(tls) => {
-                    if let Ok(stream) = tls.acceptor.accept(socket).await {
-                        serve_http(stream, hub, clock, shutdown).await;
+    crate::accept_loop(
+        listener,
+        "provider api",
+        shutdown,
+        move |socket, _, shutdown| {
+            let hub = Arc::clone(&hub);
+            let tls = tls.clone();
+            async move {
+                match tls {
+                    Some(tls) => {
+                        if let Ok(stream) = tls.acceptor.accept(socket).await {
+                            serve_http(stream, hub, clock, shutdown).await;
+                        }
                     }
+                    None => serve_http(socket, hub, clock, shutdown).await,
                 }
-                None => serve_http(socket, hub, clock, shutdown).await,
             }
-        });
-    }
+        },
+    )
+    .await;
 }
 
 async fn serve_http<S>(stream: S, hub: Arc<Hub>, clock: Clock, mut shutdown: watch::Receiver<bool>)
