@@ -216,10 +216,12 @@ fn caps1(g: &mut Gen) -> Vec1<Capability> {
 fn date_time(g: &mut Gen) -> DateTime {
     let zone = (small(g, 14) as i16 * 100 + (small(g, 1) as i16) * 30)
         * if bool::arbitrary(g) { -1 } else { 1 };
+    let (year, month) = (small(g, 9999) as u16, 1 + small(g, 11) as u8);
+    let day = 1 + small(g, usize::from(days_in_month(year, month)) - 1) as u8;
     DateTime::new(
-        small(g, 9999) as u16,
-        1 + small(g, 11) as u8,
-        1 + small(g, 30) as u8,
+        year,
+        month,
+        day,
         small(g, 23) as u8,
         small(g, 59) as u8,
         small(g, 60) as u8,
@@ -229,12 +231,9 @@ fn date_time(g: &mut Gen) -> DateTime {
 }
 
 fn date(g: &mut Gen) -> Date {
-    Date::new(
-        small(g, 9999) as u16,
-        1 + small(g, 11) as u8,
-        1 + small(g, 30) as u8,
-    )
-    .unwrap()
+    let (year, month) = (small(g, 9999) as u16, 1 + small(g, 11) as u8);
+    let day = 1 + small(g, usize::from(days_in_month(year, month)) - 1) as u8;
+    Date::new(year, month, day).unwrap()
 }
 
 fn vec1<T>(g: &mut Gen, max: usize, mut f: impl FnMut(&mut Gen) -> T) -> Vec1<T> {

@@ -706,6 +706,19 @@ pub struct DateTime {
     zone: i16,
 }
 
+/// Days in `month` (1..=12) of `year` in the proleptic Gregorian calendar; 0 for a month out of
+/// range, so no day is valid in it.
+pub fn days_in_month(year: u16, month: u8) -> u8 {
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
 impl DateTime {
     /// Builds a date-time, checking every field's range (`zone` as signed
     /// `hhmm`, e.g. `-730` for `-0730`).
@@ -724,8 +737,8 @@ impl DateTime {
         if !(1..=12).contains(&month) {
             return err("date-time", "month");
         }
-        if !(1..=31).contains(&day) {
-            return err("date-time", "day");
+        if !(1..=days_in_month(year, month)).contains(&day) {
+            return err("date-time", "day (not in that month)");
         }
         if hour > 23 || minute > 59 || second > 60 {
             return err("date-time", "time");
@@ -777,7 +790,10 @@ pub struct Date {
 impl Date {
     /// Builds a date, checking ranges.
     pub fn new(year: u16, month: u8, day: u8) -> Result<Self, TypeError> {
-        if year > 9999 || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        if year > 9999
+            || !(1..=12).contains(&month)
+            || !(1..=days_in_month(year, month)).contains(&day)
+        {
             return err("date", "out of range");
         }
         Ok(Date { year, month, day })
@@ -817,5 +833,19 @@ mod tests {
         assert_eq!(Flag::new("\\sEEn").unwrap(), Flag::Seen);
         assert!(matches!(Flag::new("\\X").unwrap(), Flag::Extension(_)));
         assert!(Flag::new("\\").is_err());
+    }
+
+    #[test]
+    fn dates_only_exist_on_days_their_month_has() {
+        assert!(DateTime::new(2026, 2, 31, 0, 0, 0, 0).is_err());
+        assert!(DateTime::new(2026, 4, 31, 0, 0, 0, 0).is_err());
+        assert!(DateTime::new(2026, 2, 29, 0, 0, 0, 0).is_err());
+        assert!(DateTime::new(2024, 2, 29, 12, 0, 0, 100).is_ok());
+        assert!(DateTime::new(2000, 2, 29, 0, 0, 0, 0).is_ok());
+        assert!(DateTime::new(1900, 2, 29, 0, 0, 0, 0).is_err());
+        assert!(DateTime::new(2026, 12, 31, 23, 59, 60, -1200).is_ok());
+        assert!(Date::new(2026, 2, 29).is_err());
+        assert!(Date::new(2028, 2, 29).is_ok());
+        assert!(Date::new(2026, 13, 1).is_err());
     }
 }
