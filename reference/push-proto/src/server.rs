@@ -53,7 +53,9 @@ pub enum ServerEvent {
         /// Resume cursor.
         cursor: u64,
     },
-    /// The device acknowledged every id at or below this one.
+    /// The device acknowledged every id at or below this one. Acks that arrive back to back are
+    /// folded into one event carrying the highest id, so a burst read at once costs the caller
+    /// one ring update and one store write.
     Ack(crate::frame::NotificationId),
     /// The connection is closed; send what is left in the output, then close the socket.
     Closed {
@@ -220,7 +222,7 @@ impl ServerConnection {
                 //# `keepalive` intervals
                 self.state = State::Established { last_received: now };
                 match frame {
-                    Frame::Ack { id } => self.events.push_back(ServerEvent::Ack(id)),
+                    Frame::Ack { id } => self.queue_ack(id),
                     //= spec/device-channel.md#CHAN-23
                     //# The
                     //# server MUST answer every `ping` with `pong`.
@@ -242,6 +244,19 @@ impl ServerConnection {
                 }
             }
             (State::Authenticating { .. } | State::Closed, _) => {}
+        }
+    }
+
+    //= spec/device-channel.md#CHAN-14
+    //# An `ack` acknowledges every notification with an id at or below its id
+    //# (acknowledgements are cumulative).
+    fn queue_ack(&mut self, id: crate::frame::NotificationId) {
+        // Only an ack directly behind another is folded, so events keep their order; an ack
+        // above the highest id sent still surfaces (as the highest) and is refused as `bad-ack`.
+        if let Some(ServerEvent::Ack(queued)) = self.events.back_mut() {
+            *queued = (*queued).max(id);
+        } else {
+            self.events.push_back(ServerEvent::Ack(id));
         }
     }
 

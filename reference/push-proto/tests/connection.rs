@@ -238,8 +238,12 @@ fn client_and_server_talk_through_the_cores() {
     }
     assert_eq!(got, vec![(1, true), (2, false), (3, false)]);
     server.handle_input(&client.poll_transmit().unwrap(), T0);
+    // Three acks read together reach the caller as one cumulative ack.
     let acks: Vec<_> = std::iter::from_fn(|| server.poll_event()).collect();
-    assert_eq!(acks.len(), 3);
+    assert_eq!(
+        acks,
+        vec![ServerEvent::Ack(NotificationId::new(3).unwrap())]
+    );
     assert_eq!(client.cursor(), 3);
 
     //= spec/device-channel.md#CHAN-23
@@ -362,4 +366,65 @@ fn unknown_reason_codes_read_as_internal_error() {
     for code in 0..64u16 {
         assert_eq!(ReasonCode::from_u16(code).to_u16(), code);
     }
+}
+
+fn ack(id: u64) -> Vec<u8> {
+    frame_to_vec(&Frame::Ack {
+        id: NotificationId::new(id).unwrap(),
+    })
+}
+
+#[test]
+fn acks_read_together_fold_into_the_highest_in_order() {
+    //= spec/device-channel.md#CHAN-14
+    //# An `ack` acknowledges every notification with an id at or below its id
+    //# (acknowledgements are cumulative).
+    let mut server = established();
+    let mut burst = Vec::new();
+    for id in [3, 5, 4, 7] {
+        burst.extend(ack(id));
+    }
+    burst.extend(frame_to_vec(&Frame::Ping));
+    burst.extend(ack(2));
+    burst.extend(ack(9));
+    burst.extend(frame_to_vec(&Frame::close(ReasonCode::ClientClose, "bye")));
+    burst.extend(ack(11));
+    server.handle_input(&burst, T0);
+    let mut events = Vec::new();
+    while let Some(event) = server.poll_event() {
+        events.push(event);
+    }
+    // A run of acks becomes one event with its highest id (a lower one behind a higher one
+    // lowers nothing, a ping raises no event and so does not split the run); the close ends it,
+    // and nothing after the close is read.
+    assert_eq!(
+        events,
+        vec![
+            ServerEvent::Ack(NotificationId::new(9).unwrap()),
+            ServerEvent::Closed {
+                code: ReasonCode::ClientClose,
+                by_peer: true,
+            },
+        ]
+    );
+    assert!(matches!(
+        frames(server.poll_transmit()).as_slice(),
+        [Frame::Pong]
+    ));
+}
+
+#[test]
+fn acks_in_separate_reads_stay_separate_events() {
+    let mut server = established();
+    server.handle_input(&ack(1), T0);
+    assert_eq!(
+        server.poll_event(),
+        Some(ServerEvent::Ack(NotificationId::new(1).unwrap()))
+    );
+    server.handle_input(&ack(2), T0);
+    assert_eq!(
+        server.poll_event(),
+        Some(ServerEvent::Ack(NotificationId::new(2).unwrap()))
+    );
+    assert_eq!(server.poll_event(), None);
 }
