@@ -21,6 +21,10 @@ enum Command {
     Spec(spec::SpecArgs),
     /// Run the push notification server (provider API and device channel) until Ctrl-C.
     PushServer(mailpush_push_server::PushServerArgs),
+    /// Run the IMAP mail server (IMAP with STARTTLS, IMAPS, pushes) until Ctrl-C.
+    MailServer(mailpush_mail_server::driver::MailServerArgs),
+    /// Add, change or delete a mail server user (`user add|passwd|del`).
+    User(mailpush_mail_server::driver::UserArgs),
     /// Measure a component under load.
     Bench {
         #[command(subcommand)]
@@ -44,6 +48,9 @@ enum CliError {
     /// The push server or its load tool failed.
     #[error(transparent)]
     Push(#[from] mailpush_push_server::PushServerError),
+    /// The mail server or its user tool failed.
+    #[error(transparent)]
+    Mail(#[from] mailpush_mail_server::driver::MailServerError),
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -75,6 +82,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Spec(args)) => spec::run(args).map_err(CliError::from),
         Some(Command::PushServer(args)) => run_async(mailpush_push_server::run_cli(args)),
+        Some(Command::MailServer(args)) => run_async(mailpush_mail_server::driver::run_cli(args)),
+        Some(Command::User(args)) => {
+            mailpush_mail_server::driver::run_user(args).map_err(CliError::from)
+        }
         Some(Command::Bench {
             target: BenchTarget::Push(args),
         }) => run_async(mailpush_push_server::run_bench(args)),

@@ -10,12 +10,17 @@
 //! synchronizing literals, LITERAL+ accepted, oversize literals refused before they are read),
 //! parses commands with the codec, and talks to the store through [`MailBackend`], implemented
 //! for [`mailpush_mail_store::Store`].
+//!
+//! [`driver`] is that driver: tokio listeners (IMAP with STARTTLS, IMAPS), rustls, the change
+//! feed between sessions, the push notifier's HTTP client, and `mailpush mail-server` /
+//! `mailpush user`. The session core does not depend on it.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod backend;
 mod config;
+pub mod driver;
 mod message;
 mod mime;
 mod session;

@@ -1,0 +1,568 @@
+//! The tokio driver: listeners, one task per connection driving a [`Session`], TLS (IMAPS and
+//! STARTTLS), the change feed between sessions and the push notifier.
+//!
+//! The session core stays sans-IO; this module owns the sockets, the clocks and the blocking
+//! pool. Every session call that may touch the store (input, other sessions' changes) runs on
+//! tokio's blocking pool, so a slow disk never stalls the runtime's workers.
+
+mod cli;
+mod push;
+mod tls;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use mailpush_mail_store::{Change, Store, UserId};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::{Config, Event, Now, Session};
+
+pub use cli::{MailServerArgs, UserArgs, UserCommand, run_cli, run_user};
+pub use push::PushSettings;
+pub use tls::TlsMaterial;
+
+/// Why the mail server could not start or a tool failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MailServerError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The certificate or key could not be loaded or used.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The store failed (opening the database, a user command).
+    #[error("store: {0}")]
+    Store(#[from] mailpush_mail_store::Error),
+    /// A `mailpush user` command failed.
+    #[error("cannot {action} user {name:?}: {source}")]
+    User {
+        /// What was tried: `add`, `change the password of`, `delete`.
+        action: &'static str,
+        /// The user name.
+        name: String,
+        /// Why.
+        source: mailpush_mail_store::Error,
+    },
+    /// The configuration is wrong.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// An I/O error outside a connection (reading a file, the terminal).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How the mail server runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The plain IMAP listener (STARTTLS offered), if any.
+    pub imap_listen: Option<SocketAddr>,
+    /// The IMAPS listener (TLS from the first octet), if any.
+    pub imaps_listen: Option<SocketAddr>,
+    /// A PEM certificate chain and key; `None` generates a self-signed certificate.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Limits and policy of each session. `allow_plaintext_auth` is ignored: the driver sets it
+    /// per connection from [`Settings::allow_plaintext_loopback`].
+    pub session: Config,
+    /// Allow LOGIN and AUTHENTICATE without TLS on loopback connections (never elsewhere).
+    pub allow_plaintext_loopback: bool,
+    /// Most connections at once; more are answered `BYE [UNAVAILABLE]`.
+    pub max_connections: usize,
+    /// Most connections at once from one IP address.
+    pub max_connections_per_ip: usize,
+    /// Longest a TLS handshake may take.
+    pub handshake_timeout: Duration,
+    /// Where pushes go; `None` sends none.
+    pub push: Option<PushSettings>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            imap_listen: Some(SocketAddr::from(([127, 0, 0, 1], 1143))),
+            imaps_listen: None,
+            tls: None,
+            session: Config::default(),
+            allow_plaintext_loopback: false,
+            max_connections: 1000,
+            max_connections_per_ip: 100,
+            handshake_timeout: Duration::from_secs(10),
+            push: None,
+        }
+    }
+}
+
+/// Changes of one session, for the others.
+#[derive(Debug)]
+struct Broadcast {
+    origin: u64,
+    changes: Vec<Change>,
+}
+
+/// What every connection task shares.
+struct Shared {
+    store: Arc<Store>,
+    settings: Settings,
+    tls: TlsMaterial,
+    changes: broadcast::Sender<Arc<Broadcast>>,
+    notifier: Option<mpsc::UnboundedSender<Vec<Change>>>,
+    connections: Arc<Semaphore>,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+/// Frees a per-IP slot when the connection ends.
+struct IpSlot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut map = self
+            .shared
+            .per_ip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = map.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn ip_slot(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let mut map = self
+            .per_ip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = map.entry(ip).or_insert(0);
+        if *count >= self.settings.max_connections_per_ip {
+            return None;
+        }
+        *count += 1;
+        Some(IpSlot {
+            shared: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+/// The driver's clock as the session wants it. Tokio's clock, so tests on paused time move it.
+fn now() -> Now {
+    Now {
+        instant: tokio::time::Instant::now().into_std(),
+        wall: SystemTime::now(),
+    }
+}
+
+/// A running mail server.
+pub struct RunningMailServer {
+    /// Where the plain IMAP listener is, if any.
+    pub imap_addr: Option<SocketAddr>,
+    /// Where the IMAPS listener is, if any.
+    pub imaps_addr: Option<SocketAddr>,
+    /// The server's TLS material (clients of a generated certificate trust its leaf).
+    pub tls: TlsMaterial,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for RunningMailServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningMailServer")
+            .field("imap_addr", &self.imap_addr)
+            .field("imaps_addr", &self.imaps_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningMailServer {
+    /// Stops accepting, says `BYE` to every session and waits until they are gone.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Bound listeners for [`run`].
+#[derive(Debug, Default)]
+pub struct Listeners {
+    /// Plain IMAP (STARTTLS offered).
+    pub imap: Option<TcpListener>,
+    /// IMAPS.
+    pub imaps: Option<TcpListener>,
+}
+
+/// Binds the configured listeners, builds the TLS material and starts [`run`] on a task.
+pub async fn start(
+    settings: Settings,
+    store: Arc<Store>,
+) -> Result<RunningMailServer, MailServerError> {
+    if let Some(push) = &settings.push {
+        push.client()?;
+    }
+    let tls = match &settings.tls {
+        Some((cert, key)) => TlsMaterial::from_pem(cert, key)?,
+        None => TlsMaterial::self_signed()?,
+    };
+    let bind = |address: SocketAddr| async move {
+        TcpListener::bind(address)
+            .await
+            .map_err(|source| MailServerError::Bind { address, source })
+    };
+    let imap = match settings.imap_listen {
+        Some(address) => Some(bind(address).await?),
+        None => None,
+    };
+    let imaps = match settings.imaps_listen {
+        Some(address) => Some(bind(address).await?),
+        None => None,
+    };
+    if imap.is_none() && imaps.is_none() {
+        return Err(MailServerError::Config(
+            "no listener: give an IMAP or an IMAPS address".to_owned(),
+        ));
+    }
+    let imap_addr = imap.as_ref().map(TcpListener::local_addr).transpose()?;
+    let imaps_addr = imaps.as_ref().map(TcpListener::local_addr).transpose()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(run(
+        Listeners { imap, imaps },
+        settings,
+        tls.clone(),
+        store,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    Ok(RunningMailServer {
+        imap_addr,
+        imaps_addr,
+        tls,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// Serves `listeners` until `shutdown` completes, then says `BYE` to every session and returns
+/// once all of them are gone (the mini-redis shape).
+pub async fn run(
+    listeners: Listeners,
+    settings: Settings,
+    tls: TlsMaterial,
+    store: Arc<Store>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (changes, _) = broadcast::channel(1024);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // Every connection task holds a clone; when all are dropped, the last session is gone.
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let mut tasks = Vec::new();
+    let notifier = settings.push.clone().and_then(|push| {
+        let client = match push.client() {
+            Ok(client) => client,
+            Err(error) => {
+                tracing::error!(%error, "no pushes will be sent");
+                return None;
+            }
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        tasks.push(tokio::spawn(push::run_notifier(
+            client,
+            push,
+            Arc::clone(&store),
+            rx,
+            stop_rx.clone(),
+        )));
+        Some(tx)
+    });
+    let shared = Arc::new(Shared {
+        store,
+        connections: Arc::new(Semaphore::new(settings.max_connections)),
+        settings,
+        tls,
+        changes,
+        notifier,
+        per_ip: Mutex::new(HashMap::new()),
+        next_id: std::sync::atomic::AtomicU64::new(1),
+    });
+    if let Some(listener) = listeners.imap {
+        tasks.push(tokio::spawn(accept_loop(
+            listener,
+            false,
+            Arc::clone(&shared),
+            stop_rx.clone(),
+            done_tx.clone(),
+        )));
+    }
+    if let Some(listener) = listeners.imaps {
+        tasks.push(tokio::spawn(accept_loop(
+            listener,
+            true,
+            Arc::clone(&shared),
+            stop_rx.clone(),
+            done_tx.clone(),
+        )));
+    }
+    drop(done_tx);
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    for task in tasks {
+        let _ = task.await;
+    }
+    drop(shared);
+    let _ = done_rx.recv().await;
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    implicit_tls: bool,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    done: mpsc::Sender<()>,
+) {
+    loop {
+        let (socket, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let _ = socket.set_nodelay(true);
+        let Ok(permit) = Arc::clone(&shared.connections).try_acquire_owned() else {
+            tokio::spawn(refuse(
+                socket,
+                implicit_tls,
+                Arc::clone(&shared),
+                "Too many connections",
+            ));
+            continue;
+        };
+        let Some(slot) = shared.ip_slot(peer.ip()) else {
+            tokio::spawn(refuse(
+                socket,
+                implicit_tls,
+                Arc::clone(&shared),
+                "Too many connections from your address",
+            ));
+            continue;
+        };
+        let shared = Arc::clone(&shared);
+        let stop = stop.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            let id = shared
+                .next_id
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Err(error) = serve(socket, peer, implicit_tls, id, &shared, stop).await {
+                tracing::debug!(%peer, %error, "connection ended");
+            }
+            drop(slot);
+            drop(permit);
+            drop(done);
+        });
+    }
+}
+
+/// Tells a connection over the limits why it is closed (RFC 5530 `UNAVAILABLE`).
+async fn refuse(socket: TcpStream, implicit_tls: bool, shared: Arc<Shared>, why: &str) {
+    let line = format!("* BYE [UNAVAILABLE] {why}\r\n");
+    let timeout = shared.settings.handshake_timeout;
+    let _ = tokio::time::timeout(timeout, async move {
+        if implicit_tls {
+            if let Ok(mut tls) = shared.tls.acceptor.accept(socket).await {
+                let _ = tls.write_all(line.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            }
+        } else {
+            let mut socket = socket;
+            let _ = socket.write_all(line.as_bytes()).await;
+            let _ = socket.shutdown().await;
+        }
+    })
+    .await;
+}
+
+/// A client connection, plain or under TLS.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// Only during a STARTTLS handshake.
+    Gone,
+}
+
+impl Stream {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf).await,
+            Stream::Tls(s) => s.read(buf).await,
+            Stream::Gone => Ok(0),
+        }
+    }
+
+    async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.write_all(data).await,
+            Stream::Tls(s) => {
+                s.write_all(data).await?;
+                s.flush().await
+            }
+            Stream::Gone => Err(std::io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        let _ = match self {
+            Stream::Plain(s) => s.shutdown().await,
+            Stream::Tls(s) => s.shutdown().await,
+            Stream::Gone => Ok(()),
+        };
+    }
+}
+
+type StoreSession = Session<Arc<Store>>;
+
+/// Runs `f` on the session on the blocking pool (it may wait for the store).
+async fn on_blocking<F>(mut session: StoreSession, f: F) -> std::io::Result<StoreSession>
+where
+    F: FnOnce(&mut StoreSession) + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        f(&mut session);
+        session
+    })
+    .await
+    .map_err(std::io::Error::other)
+}
+
+async fn serve(
+    socket: TcpStream,
+    peer: SocketAddr,
+    implicit_tls: bool,
+    id: u64,
+    shared: &Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let timeout = shared.settings.handshake_timeout;
+    let mut stream = if implicit_tls {
+        let tls = tokio::time::timeout(timeout, shared.tls.acceptor.accept(socket))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        Stream::Tls(Box::new(tls))
+    } else {
+        Stream::Plain(socket)
+    };
+    let mut config = shared.settings.session.clone();
+    config.allow_plaintext_auth =
+        shared.settings.allow_plaintext_loopback && peer.ip().is_loopback();
+    let mut changes = shared.changes.subscribe();
+    let mut session = Session::new(Arc::clone(&shared.store), config, implicit_tls, now());
+    let mut user: Option<UserId> = None;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        while let Some(bytes) = session.poll_output() {
+            stream.write_all(&bytes).await?;
+        }
+        let mut closed = false;
+        while let Some(event) = session.poll_event() {
+            match event {
+                Event::StartTls => {
+                    let Stream::Plain(tcp) = std::mem::replace(&mut stream, Stream::Gone) else {
+                        return Err(std::io::Error::other("STARTTLS on a TLS connection"));
+                    };
+                    let tls = tokio::time::timeout(timeout, shared.tls.acceptor.accept(tcp))
+                        .await
+                        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+                    stream = Stream::Tls(Box::new(tls));
+                    session.tls_established();
+                }
+                Event::Authenticated { user: who } => user = Some(who),
+                Event::Changes(list) => {
+                    if let Some(notifier) = &shared.notifier {
+                        let _ = notifier.send(list.clone());
+                    }
+                    // Nobody listening is fine: no other session is open.
+                    let _ = shared.changes.send(Arc::new(Broadcast {
+                        origin: id,
+                        changes: list,
+                    }));
+                }
+                Event::Closed => closed = true,
+            }
+        }
+        if closed || session.is_closed() {
+            stream.shutdown().await;
+            return Ok(());
+        }
+        let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            read = stream.read(&mut buf) => {
+                let n = read?;
+                if n == 0 {
+                    return Ok(());
+                }
+                let data = buf[..n].to_vec();
+                let at = now();
+                session = on_blocking(session, move |s| s.handle_input(&data, at)).await?;
+            }
+            received = changes.recv() => match received {
+                Ok(broadcast) => {
+                    let mine: Vec<Change> = match user {
+                        Some(me) if broadcast.origin != id => broadcast
+                            .changes
+                            .iter()
+                            .filter(|c| c.user == me)
+                            .cloned()
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    if !mine.is_empty() {
+                        let at = now();
+                        session = on_blocking(session, move |s| s.handle_changes(&mine, at)).await?;
+                    }
+                }
+                // Missed changes are not lost: the session asks the store at its next
+                // command (NOOP finds them).
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            () = sleep_until(deadline) => session.handle_timeout(now()),
+            _ = stop.changed() => {
+                let _ = stream.write_all(b"* BYE Server shutting down\r\n").await;
+                stream.shutdown().await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

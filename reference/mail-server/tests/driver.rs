@@ -1,0 +1,491 @@
+//! The tokio driver on `127.0.0.1:0`: real sockets, real TLS, a real SQLite store and, for
+//! pushes, the real push server in the same process.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailpush_mail_server::driver::{PushSettings, RunningMailServer, Settings, start};
+use mailpush_mail_store::{Config as StoreConfig, PasswordHashing, Store};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Fixture {
+    store: Arc<Store>,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        // The cheapest argon2 cost: tests check behaviour, not hashing strength.
+        password_hashing: PasswordHashing {
+            memory_kib: 8,
+            iterations: 1,
+            parallelism: 1,
+        },
+        ..StoreConfig::default()
+    };
+    let store = Store::open(dir.path().join("mail.db"), config).unwrap();
+    store.add_user("fred", b"secret").unwrap();
+    Fixture {
+        store: Arc::new(store),
+        _dir: dir,
+    }
+}
+
+fn settings() -> Settings {
+    Settings {
+        imap_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        imaps_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        allow_plaintext_loopback: true,
+        ..Settings::default()
+    }
+}
+
+async fn server(f: &Fixture, settings: Settings) -> RunningMailServer {
+    start(settings, Arc::clone(&f.store)).await.unwrap()
+}
+
+/// A line-oriented IMAP client over any stream.
+struct Client<S> {
+    io: BufReader<S>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    fn new(stream: S) -> Self {
+        Client {
+            io: BufReader::new(stream),
+        }
+    }
+
+    async fn line(&mut self) -> String {
+        let mut line = String::new();
+        let n = tokio::time::timeout(WAIT, self.io.read_line(&mut line))
+            .await
+            .expect("no line from the server in time")
+            .unwrap();
+        assert!(n > 0, "the server closed the connection");
+        line
+    }
+
+    async fn send(&mut self, text: &str) {
+        self.io.get_mut().write_all(text.as_bytes()).await.unwrap();
+        self.io.get_mut().flush().await.unwrap();
+    }
+
+    /// Sends `tag command` and returns every line up to and including the tagged one.
+    async fn command(&mut self, tag: &str, command: &str) -> Vec<String> {
+        self.send(&format!("{tag} {command}\r\n")).await;
+        self.until_tagged(tag).await
+    }
+
+    async fn until_tagged(&mut self, tag: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.line().await;
+            let done = line.starts_with(&format!("{tag} "));
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
+
+    async fn login(&mut self) {
+        let lines = self.command("l", "LOGIN fred secret").await;
+        assert!(lines.last().unwrap().starts_with("l OK"), "{lines:?}");
+    }
+}
+
+async fn plain(addr: SocketAddr) -> Client<TcpStream> {
+    let mut client = Client::new(TcpStream::connect(addr).await.unwrap());
+    let greeting = client.line().await;
+    assert!(greeting.starts_with("* OK"), "{greeting}");
+    client
+}
+
+fn localhost() -> rustls::pki_types::ServerName<'static> {
+    rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_in_one_session_is_seen_live_by_another_sessions_idle() {
+    let f = fixture();
+    let server = server(&f, settings()).await;
+    let addr = server.imap_addr.unwrap();
+    let mut watcher = plain(addr).await;
+    watcher.login().await;
+    let select = watcher.command("s", "SELECT INBOX").await;
+    assert!(select.iter().any(|l| l == "* 0 EXISTS\r\n"), "{select:?}");
+    watcher.send("i IDLE\r\n").await;
+    assert!(watcher.line().await.starts_with("+ "));
+
+    let mut writer = plain(addr).await;
+    writer.login().await;
+    let message = "Subject: hi\r\n\r\nhello\r\n";
+    let append = writer
+        .command(
+            "a",
+            &format!("APPEND INBOX {{{}+}}\r\n{message}", message.len()),
+        )
+        .await;
+    assert!(
+        append.last().unwrap().starts_with("a OK [APPENDUID "),
+        "{append:?}"
+    );
+
+    assert_eq!(watcher.line().await, "* 1 EXISTS\r\n");
+    watcher.send("DONE\r\n").await;
+    let done = watcher.until_tagged("i").await;
+    assert!(done.last().unwrap().starts_with("i OK"), "{done:?}");
+
+    // A flag change and an expunge reach the idle session too.
+    watcher.send("j IDLE\r\n").await;
+    assert!(watcher.line().await.starts_with("+ "));
+    writer.command("s", "SELECT INBOX").await;
+    let stored = writer.command("t", "STORE 1 +FLAGS (\\Deleted)").await;
+    assert!(stored.last().unwrap().starts_with("t OK"), "{stored:?}");
+    let fetch = watcher.line().await;
+    assert!(
+        fetch.starts_with("* 1 FETCH (") && fetch.contains("\\Deleted"),
+        "{fetch}"
+    );
+    writer.command("e", "EXPUNGE").await;
+    assert_eq!(watcher.line().await, "* 1 EXPUNGE\r\n");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_bad_and_the_session_goes_on() {
+    let f = fixture();
+    let server = server(&f, settings()).await;
+    let mut client = plain(server.imap_addr.unwrap()).await;
+    let bad = client.command("x1", "FROBNICATE now").await;
+    assert_eq!(bad.len(), 1);
+    assert!(bad[0].starts_with("x1 BAD "), "{bad:?}");
+    client.send("\x00\x01 garbage\r\n").await;
+    assert!(client.line().await.starts_with("* BAD "));
+    client.login().await;
+    let ok = client.command("n", "NOOP").await;
+    assert!(ok.last().unwrap().starts_with("n OK"), "{ok:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_limits_are_told_why_and_closed() {
+    let f = fixture();
+    let server = server(
+        &f,
+        Settings {
+            max_connections: 2,
+            ..settings()
+        },
+    )
+    .await;
+    let addr = server.imap_addr.unwrap();
+    let first = plain(addr).await;
+    let _second = plain(addr).await;
+    let mut third = Client::new(TcpStream::connect(addr).await.unwrap());
+    assert_eq!(
+        third.line().await,
+        "* BYE [UNAVAILABLE] Too many connections\r\n"
+    );
+    // A closed connection frees its slot.
+    drop(first);
+    let mut admitted = false;
+    for _ in 0..100 {
+        let mut next = Client::new(TcpStream::connect(addr).await.unwrap());
+        if next.line().await.starts_with("* OK") {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(admitted, "the freed slot was never reused");
+    server.shutdown().await;
+
+    let server = start(
+        Settings {
+            max_connections_per_ip: 1,
+            ..settings()
+        },
+        Arc::clone(&f.store),
+    )
+    .await
+    .unwrap();
+    let _only = plain(server.imap_addr.unwrap()).await;
+    let mut refused = Client::new(TcpStream::connect(server.imap_addr.unwrap()).await.unwrap());
+    assert_eq!(
+        refused.line().await,
+        "* BYE [UNAVAILABLE] Too many connections from your address\r\n"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaintext_login_is_refused_unless_allowed_on_loopback() {
+    let f = fixture();
+    let server = server(
+        &f,
+        Settings {
+            allow_plaintext_loopback: false,
+            ..settings()
+        },
+    )
+    .await;
+    let mut client = plain(server.imap_addr.unwrap()).await;
+    let refused = client.command("l", "LOGIN fred secret").await;
+    assert!(
+        refused
+            .last()
+            .unwrap()
+            .starts_with("l NO [PRIVACYREQUIRED]"),
+        "{refused:?}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_over_imaps_and_after_starttls_with_the_generated_certificate() {
+    let f = fixture();
+    let server = server(
+        &f,
+        Settings {
+            allow_plaintext_loopback: false,
+            ..settings()
+        },
+    )
+    .await;
+    let connector = server.tls.connector().unwrap();
+
+    let tcp = TcpStream::connect(server.imaps_addr.unwrap())
+        .await
+        .unwrap();
+    let tls = connector.connect(localhost(), tcp).await.unwrap();
+    let mut imaps = Client::new(tls);
+    let greeting = imaps.line().await;
+    assert!(
+        greeting.starts_with("* OK") && !greeting.contains("STARTTLS"),
+        "{greeting}"
+    );
+    imaps.login().await;
+
+    let mut client = plain(server.imap_addr.unwrap()).await;
+    let started = client.command("s", "STARTTLS").await;
+    assert!(started.last().unwrap().starts_with("s OK"), "{started:?}");
+    let tcp = client.io.into_inner();
+    let tls = connector.connect(localhost(), tcp).await.unwrap();
+    let mut client = Client::new(tls);
+    let caps = client.command("c", "CAPABILITY").await;
+    assert!(
+        caps[0].contains("AUTH=PLAIN") && !caps[0].contains("STARTTLS"),
+        "{caps:?}"
+    );
+    client.login().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_says_bye_to_open_sessions() {
+    let f = fixture();
+    let server = server(&f, settings()).await;
+    let mut client = plain(server.imap_addr.unwrap()).await;
+    client.login().await;
+    let stopping = tokio::spawn(server.shutdown());
+    assert_eq!(client.line().await, "* BYE Server shutting down\r\n");
+    tokio::time::timeout(WAIT, stopping).await.unwrap().unwrap();
+}
+
+const PROVIDER: &str = "provider-secret-token";
+const REGISTRATION: &str = "registration-token";
+
+/// The real push server on loopback, plain TCP.
+async fn push_server() -> mailpush_push_server::RunningServer {
+    mailpush_push_server::start(
+        mailpush_push_server::Settings {
+            device_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database: None,
+            plain_loopback: true,
+            provider_tokens: vec![PROVIDER.into()],
+            registration_tokens: vec![REGISTRATION.into()],
+            ..mailpush_push_server::Settings::default()
+        },
+        Arc::new(mailpush_push_server::MemoryStore::new()),
+    )
+    .await
+    .unwrap()
+}
+
+fn push_settings(push: &mailpush_push_server::RunningServer) -> Settings {
+    Settings {
+        push: Some(PushSettings::new(
+            &format!("http://{}", push.http_addr),
+            Some(PROVIDER.to_owned()),
+        )),
+        ..settings()
+    }
+}
+
+//= spec/provider-api.md#PROV-2
+//# Every push request and every metrics request MUST carry
+//# `Authorization: Bearer <provider-token>`
+/// The whole path: XAPPLEPUSHSERVICE on the IMAP session, APPEND, the notifier's provider-API
+/// request to the real push server, delivery to a device on its device channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_to_a_registered_mailbox_is_pushed_to_the_device() {
+    use mailpush_push_server::device_client::{DeviceClientConfig, run_device_session};
+
+    let push = push_server().await;
+
+    // Register a device through the push server's HTTP API.
+    let mut http = TcpStream::connect(push.http_addr).await.unwrap();
+    http.write_all(
+        format!(
+            "POST /v1/devices HTTP/1.1\r\nHost: test\r\nConnection: close\r\nAuthorization: Bearer {REGISTRATION}\r\nContent-Length: 0\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut raw = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut http, &mut raw)
+        .await
+        .unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 201"), "{raw}");
+    let device: serde_json::Value = serde_json::from_str(body).unwrap();
+    let token = device["token"].as_str().unwrap().to_owned();
+    let secret = device["secret"].as_str().unwrap().to_owned();
+
+    let (sink, mut delivered) = tokio::sync::mpsc::channel(16);
+    let (_stop_device, mut device_stop) = tokio::sync::watch::channel(false);
+    let device_config = DeviceClientConfig {
+        device_addr: push.device_addr,
+        tls: None,
+        token: token.clone(),
+        secret,
+    };
+    tokio::spawn(async move {
+        let mut cursor = 0;
+        let _ = run_device_session(&device_config, &mut cursor, &sink, &mut device_stop).await;
+    });
+
+    let f = fixture();
+    f.store
+        .create_mailbox(f.store.user_id("fred").unwrap().unwrap(), "Notes")
+        .unwrap();
+    let server = server(&f, push_settings(&push)).await;
+    let mut client = plain(server.imap_addr.unwrap()).await;
+    client.login().await;
+    let registered = client
+        .command(
+            "x",
+            &format!(
+                "XAPPLEPUSHSERVICE aps-version 2 aps-account-id ACCOUNT-1 aps-device-token {token} aps-subtopic com.apple.mobilemail mailboxes (Notes)"
+            ),
+        )
+        .await;
+    assert!(
+        registered.last().unwrap().starts_with("x OK"),
+        "{registered:?}"
+    );
+    let message = "Subject: note\r\n\r\nbuy milk\r\n";
+    let append = client
+        .command(
+            "a",
+            &format!("APPEND Notes {{{}+}}\r\n{message}", message.len()),
+        )
+        .await;
+    assert!(append.last().unwrap().starts_with("a OK"), "{append:?}");
+
+    let notification = tokio::time::timeout(WAIT, delivered.recv())
+        .await
+        .expect("no push reached the device")
+        .unwrap();
+    let payload: serde_json::Value =
+        serde_json::from_slice(notification.payload.as_bytes()).unwrap();
+    assert_eq!(payload["aps"]["account-id"], "ACCOUNT-1");
+    assert_eq!(
+        payload["aps"]["m"],
+        serde_json::json!([mailpush_mail_notify::md5_hex(b"Notes")])
+    );
+    assert!(!notification.retained);
+    server.shutdown().await;
+    push.shutdown().await;
+}
+
+/// A device token the push service does not know (404) loses its registrations.
+//= spec/provider-api.md#PROV-23
+//# On
+//# `404` or `410` it MUST delete every registration of that device token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_of_an_unknown_device_are_deleted() {
+    // Well formed (64 lowercase hex digits) but never registered with the push server.
+    const UNKNOWN_DEVICE: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    let push = push_server().await;
+    let f = fixture();
+    let fred = f.store.user_id("fred").unwrap().unwrap();
+    let server = server(&f, push_settings(&push)).await;
+    let mut client = plain(server.imap_addr.unwrap()).await;
+    client.login().await;
+    let registered = client
+        .command(
+            "x",
+            &format!(
+                "XAPPLEPUSHSERVICE aps-version 2 aps-account-id A aps-device-token {UNKNOWN_DEVICE} mailboxes (INBOX)"
+            ),
+        )
+        .await;
+    assert!(
+        registered.last().unwrap().starts_with("x OK"),
+        "{registered:?}"
+    );
+    assert_eq!(
+        f.store
+            .registrations(fred, std::time::SystemTime::now())
+            .unwrap()
+            .len(),
+        1
+    );
+    let append = client.command("a", "APPEND INBOX {4+}\r\nhi\r\n").await;
+    assert!(append.last().unwrap().starts_with("a OK"), "{append:?}");
+    let mut deleted = false;
+    for _ in 0..200 {
+        if f.store
+            .registrations(fred, std::time::SystemTime::now())
+            .unwrap()
+            .is_empty()
+        {
+            deleted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(deleted, "the registration of the unknown device was kept");
+    server.shutdown().await;
+    push.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_is_logged_out_when_its_timer_fires() {
+    let f = fixture();
+    let mut settings = settings();
+    settings.session.login_timeout = Duration::from_millis(200);
+    let server = server(&f, settings).await;
+    let mut client = plain(server.imap_addr.unwrap()).await;
+    let bye = client.line().await;
+    assert!(bye.starts_with("* BYE "), "{bye}");
+    let mut rest = String::new();
+    let n = tokio::time::timeout(WAIT, client.io.read_line(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 0, "the connection stayed open: {rest}");
+    server.shutdown().await;
+}
