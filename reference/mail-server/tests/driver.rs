@@ -226,6 +226,9 @@ async fn connections_over_the_limits_are_told_why_and_closed() {
     server.shutdown().await;
 }
 
+//= spec/architecture.md#ARCH-5
+//# A mail server MUST NOT accept
+//# credentials over a connection without TLS under any other condition.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plaintext_login_is_refused_unless_allowed_on_loopback() {
     let f = fixture();
