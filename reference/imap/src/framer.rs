@@ -38,14 +38,17 @@ impl Default for FramerConfig {
 }
 
 /// Why input was rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FrameError {
     /// A line longer than [`FramerConfig::max_line`].
+    #[error("line longer than {max} octets")]
     LineTooLong {
         /// The cap.
         max: usize,
     },
     /// A literal larger than [`FramerConfig::max_literal`].
+    #[error("literal of {length} octets exceeds the limit of {max}")]
     LiteralTooLarge {
         /// Announced length.
         length: u64,
@@ -56,22 +59,11 @@ pub enum FrameError {
         max: u32,
     },
     /// A message larger than [`FramerConfig::max_message`].
+    #[error("message longer than {max} octets")]
     MessageTooLarge {
         /// The cap.
         max: usize,
     },
-}
-
-impl std::fmt::Display for FrameError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FrameError::LineTooLong { max } => write!(f, "line longer than {max} octets"),
-            FrameError::LiteralTooLarge { length, max, .. } => {
-                write!(f, "literal of {length} octets exceeds the limit of {max}")
-            }
-            FrameError::MessageTooLarge { max } => write!(f, "message longer than {max} octets"),
-        }
-    }
 }
 
 /// What the framer found.

@@ -9,21 +9,15 @@ use std::num::NonZeroU32;
 use crate::utf7;
 
 /// Why a value could not be built.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what}: {reason}")]
+#[non_exhaustive]
 pub struct TypeError {
     /// The type that refused the value.
     pub what: &'static str,
     /// Why it was refused.
     pub reason: &'static str,
 }
-
-impl fmt::Display for TypeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid {}: {}", self.what, self.reason)
-    }
-}
-
-impl std::error::Error for TypeError {}
 
 fn err<T>(what: &'static str, reason: &'static str) -> Result<T, TypeError> {
     Err(TypeError { what, reason })

@@ -28,6 +28,7 @@ pub struct PError<'a> {
 
 /// Why parsing stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PErrorKind {
     /// The grammar wanted this.
     Expected(&'static str),
