@@ -80,13 +80,18 @@ pub fn index() -> String {
     let documents = embedded_documents();
     let mut out = String::from("mailpush protocol specification, version 1\n\n");
     for doc in &documents {
-        let ids = match (doc.requirements.first(), doc.requirements.last()) {
-            (Some(first), Some(last)) => format!("{}..{}", first.id, last.id),
-            _ => String::new(),
-        };
+        // The ID prefixes the document owns, in order of first use.
+        let mut prefixes: Vec<&str> = Vec::new();
+        for r in &doc.requirements {
+            let prefix = r.id.split_once('-').map_or(r.id.as_str(), |(p, _)| p);
+            if !prefixes.contains(&prefix) {
+                prefixes.push(prefix);
+            }
+        }
+        let ids = prefixes.join(" ");
         let _ = writeln!(
             out,
-            "  spec/{:<20} {:>3} MUST {:>3} SHOULD {:>3} MAY  {:<18} {}",
+            "  spec/{:<20} {:>3} MUST {:>3} SHOULD {:>3} MAY  {:<19} {}",
             doc.name,
             doc.count(Level::Must),
             doc.count(Level::Should),
