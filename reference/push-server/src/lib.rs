@@ -46,7 +46,7 @@ pub enum PushServerError {
     },
     /// TLS material could not be loaded or generated.
     #[error("tls: {0}")]
-    Tls(String),
+    Tls(#[from] mailpush_tls::TlsError),
     /// The store could not be opened.
     #[error("store: {0}")]
     Store(#[from] store::StoreError),
@@ -167,8 +167,8 @@ pub async fn start(
         None
     } else {
         Some(match &settings.tls {
-            Some((cert, key)) => TlsMaterial::from_pem(cert, key)?,
-            None => TlsMaterial::self_signed()?,
+            Some((cert, key)) => TlsMaterial::from_pem(cert, key, tls::ALPN)?,
+            None => TlsMaterial::self_signed(tls::ALPN)?,
         })
     };
     let bind = |address: SocketAddr| async move {

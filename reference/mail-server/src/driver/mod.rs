@@ -42,7 +42,7 @@ pub enum MailServerError {
     },
     /// The certificate or key could not be loaded or used.
     #[error("TLS: {0}")]
-    Tls(String),
+    Tls(#[from] mailpush_tls::TlsError),
     /// The store failed (opening the database, a user command).
     #[error("store: {0}")]
     Store(#[from] mailpush_mail_store::Error),
@@ -220,8 +220,8 @@ pub async fn start(
         push.client()?;
     }
     let tls = match &settings.tls {
-        Some((cert, key)) => TlsMaterial::from_pem(cert, key)?,
-        None => TlsMaterial::self_signed()?,
+        Some((cert, key)) => TlsMaterial::from_pem(cert, key, tls::ALPN)?,
+        None => TlsMaterial::self_signed(tls::ALPN)?,
     };
     let bind = |address: SocketAddr| async move {
         TcpListener::bind(address)
