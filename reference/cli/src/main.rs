@@ -36,6 +36,8 @@ enum Command {
 enum BenchTarget {
     /// Open K device connections on loopback and push at rate R through the provider API.
     Push(mailpush_push_server::BenchPushArgs),
+    /// Run K IMAP clients (APPEND, UID FETCH FLAGS, UID STORE, IDLE wake-ups) against a server.
+    Imap(mailpush_mail_server::bench::BenchImapArgs),
 }
 
 /// Why a subcommand failed.
@@ -51,6 +53,9 @@ enum CliError {
     /// The mail server or its user tool failed.
     #[error(transparent)]
     Mail(#[from] mailpush_mail_server::driver::MailServerError),
+    /// The IMAP load tool failed.
+    #[error(transparent)]
+    MailBench(#[from] mailpush_mail_server::bench::BenchError),
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -89,6 +94,9 @@ fn main() -> ExitCode {
         Some(Command::Bench {
             target: BenchTarget::Push(args),
         }) => run_async(mailpush_push_server::run_bench(args)),
+        Some(Command::Bench {
+            target: BenchTarget::Imap(args),
+        }) => run_async(mailpush_mail_server::bench::run_cli(args)),
         None => {
             // With no subcommand, show what the system is made of and what can be run.
             print!("{}", spec::index());

@@ -49,7 +49,10 @@ mod notifier;
 mod payload;
 
 pub use notifier::{Change, ChangeKind, Event, MAX_TTL, Notifier, Outcome, RegistrationKey};
-pub use payload::{MAX_PAYLOAD, PushRequest, PushService, RequestId, Urgency, md5_hex};
+pub use payload::{
+    MAX_PAYLOAD, PushRequest, PushService, RequestId, TOKEN_PLACEHOLDER, Urgency, is_device_token,
+    md5_hex,
+};
 
 /// Why a [`Config`] was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +71,10 @@ pub enum Error {
     /// `max_payload` is above 4096 octets (PROV-7) or too small for any payload.
     #[error("max-payload {0} is not within 128..=4096 octets")]
     BadMaxPayload(usize),
+    /// A push resource template is not an `http://` or `https://` URL with `{token}` exactly
+    /// once in its path (PROV-27).
+    #[error("push resource template {0}")]
+    BadTemplate(String),
 }
 
 /// Longest `max_delay` PROV-19 allows.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use md5::{Digest, Md5};
 
-use crate::RegistrationKey;
+use crate::{Error, RegistrationKey};
 
 /// Largest payload a push service accepts, in octets (PROV-7).
 pub const MAX_PAYLOAD: usize = 4096;
@@ -88,46 +88,101 @@ impl PushRequest {
     }
 }
 
-/// Where push resources are: a base URL that a device token is appended to, so that
-/// `https://push.example` and token `ab12…` give `https://push.example/v1/push/ab12…` (the
-/// mailpush push server, PROV-3's `push-request`), or any other prefix an RFC 8030 service uses.
-/// A device token that is itself an `https://` URL is taken as the push resource.
+/// Where push resources are: a push resource template whose `{token}` is replaced by the
+/// device token in lowercase (PROV-27). The default, [`PushService::mailpush`], gives
+/// `https://push.example/v1/push/ab12…` for base `https://push.example` and token `AB12…` (the
+/// mailpush push server, PROV-3's `push-request`); any other RFC 8030 service is reached with
+/// its own template ([`PushService::from_template`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushService {
-    prefix: String,
+    before: String,
+    after: String,
 }
+
+/// The placeholder of a push resource template.
+pub const TOKEN_PLACEHOLDER: &str = "{token}";
 
 impl PushService {
     /// The mailpush push server at `base` (for example `https://push.example:8443`).
     pub fn mailpush(base: &str) -> Self {
         Self {
-            prefix: format!("{}/v1/push/", base.trim_end_matches('/')),
+            before: format!("{}/v1/push/", base.trim_end_matches('/')),
+            after: String::new(),
         }
+    }
+
+    /// The default push resource template of the push service at `base`:
+    /// `<base>/v1/push/{token}` (PROV-27).
+    pub fn default_template(base: &str) -> String {
+        format!("{}/v1/push/{TOKEN_PLACEHOLDER}", base.trim_end_matches('/'))
     }
 
     /// A push service whose resources are `prefix` followed by the device token.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
-            prefix: prefix.to_owned(),
+            before: prefix.to_owned(),
+            after: String::new(),
         }
     }
 
-    /// The push resource of `device_token`. Octets outside RFC 3986's unreserved set are
-    /// percent-encoded so that a token cannot change the path.
-    pub fn resource(&self, device_token: &str) -> String {
-        if device_token.starts_with("https://") {
-            return device_token.to_owned();
+    /// The push service of a push resource template such as
+    /// `https://updates.example/wpush/{token}/notify`: an `http://` or `https://` URL holding
+    /// `{token}` exactly once.
+    pub fn from_template(template: &str) -> Result<Self, Error> {
+        let bad = |why: &str| Error::BadTemplate(format!("{template:?} {why}"));
+        let Some((before, after)) = template.split_once(TOKEN_PLACEHOLDER) else {
+            return Err(bad("does not contain {token}"));
+        };
+        if after.contains(TOKEN_PLACEHOLDER) {
+            return Err(bad("contains {token} more than once"));
         }
-        let mut url = self.prefix.clone();
+        let authority = if let Some(rest) = before.strip_prefix("https://") {
+            rest
+        } else if let Some(rest) = before.strip_prefix("http://") {
+            rest
+        } else {
+            return Err(bad("is neither an http:// nor an https:// URL"));
+        };
+        // The token must land in the path, never in the host or port.
+        match authority.find('/') {
+            Some(i) if i > 0 => {}
+            _ => return Err(bad("must name a host and put {token} in the path")),
+        }
+        Ok(Self {
+            before: before.to_owned(),
+            after: after.to_owned(),
+        })
+    }
+
+    /// The push resource of `device_token`: the template with `{token}` replaced by the token in
+    /// lowercase. Octets outside RFC 3986's unreserved set are percent-encoded so that a token
+    /// cannot change the path.
+    //= spec/provider-api.md#PROV-27
+    //# The mail server MUST send the pushes of a registration to
+    //# the push resource that its device token names: the mail server's configured push resource
+    //# template with `{token}` replaced by the token in lowercase.
+    pub fn resource(&self, device_token: &str) -> String {
+        let mut url = self.before.clone();
         for byte in device_token.bytes() {
+            let byte = byte.to_ascii_lowercase();
             if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
                 url.push(char::from(byte));
             } else {
                 let _ = write!(url, "%{byte:02X}");
             }
         }
+        url.push_str(&self.after);
         url
     }
+}
+
+/// Whether `device_token` names a push resource: exactly 64 hexadecimal characters, in either
+/// case (PROV-27, XAPS-20).
+//= spec/provider-api.md#PROV-27
+//# A device
+//# token names a push resource only when it is 64 hexadecimal characters
+pub fn is_device_token(device_token: &str) -> bool {
+    device_token.len() == 64 && device_token.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Splits the MD5s of `mailboxes` into payloads of at most `max_payload` octets, each holding

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use mailpush_mail_notify::{
     Change, ChangeKind, Config, Error, Event, MAX_TTL, Notifier, Outcome, PushRequest, PushService,
-    RegistrationKey, Urgency, md5_hex,
+    RegistrationKey, Urgency, is_device_token, md5_hex,
 };
 
 fn ms(n: u64) -> Duration {
@@ -528,17 +528,71 @@ fn push_resources_of_any_rfc_8030_service() {
     );
     let other = PushService::with_prefix("https://updates.example/wpush/v2/");
     assert_eq!(
-        other.resource("gAAAA_b-c.d~"),
-        "https://updates.example/wpush/v2/gAAAA_b-c.d~"
+        other.resource("gaaaa_b-c.d~"),
+        "https://updates.example/wpush/v2/gaaaa_b-c.d~"
     );
     // A token cannot leave the prefix.
     assert_eq!(
         other.resource("../x?y#z"),
         "https://updates.example/wpush/v2/..%2Fx%3Fy%23z"
     );
-    // A token that is a push resource URL is used as is.
     assert_eq!(
         other.resource("https://fcm.example/send/xyz"),
-        "https://fcm.example/send/xyz"
+        "https://updates.example/wpush/v2/https%3A%2F%2Ffcm.example%2Fsend%2Fxyz"
     );
+}
+
+//= spec/provider-api.md#PROV-27
+//= type=test
+//# The mail server MUST send the pushes of a registration to
+//# the push resource that its device token names: the mail server's configured push resource
+//# template with `{token}` replaced by the token in lowercase.
+#[test]
+fn push_resource_templates() {
+    let token = "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff";
+    let lower = token.to_ascii_lowercase();
+    let default =
+        PushService::from_template(&PushService::default_template("https://push.example:8443/"))
+            .unwrap();
+    assert_eq!(
+        default.resource(token),
+        format!("https://push.example:8443/v1/push/{lower}")
+    );
+    assert_eq!(default, PushService::mailpush("https://push.example:8443"));
+    // Both spellings of a token name one resource.
+    assert_eq!(default.resource(token), default.resource(&lower));
+    let other =
+        PushService::from_template("http://127.0.0.1:8080/wpush/{token}/notify?x=1").unwrap();
+    assert_eq!(
+        other.resource(token),
+        format!("http://127.0.0.1:8080/wpush/{lower}/notify?x=1")
+    );
+    for bad in [
+        "https://push.example/v1/push/",
+        "https://push.example/{token}/{token}",
+        "ftp://push.example/{token}",
+        "push.example/{token}",
+        "https://{token}/x",
+        "https://{token}",
+    ] {
+        assert!(
+            matches!(PushService::from_template(bad), Err(Error::BadTemplate(_))),
+            "{bad} accepted"
+        );
+    }
+    let message = PushService::from_template("https://push.example/x")
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("{token}"), "{message}");
+}
+
+#[test]
+fn device_tokens_are_64_hex_characters() {
+    assert!(is_device_token(&"aB".repeat(32)));
+    assert!(is_device_token(&"0".repeat(64)));
+    assert!(!is_device_token(&"0".repeat(63)));
+    assert!(!is_device_token(&"0".repeat(65)));
+    assert!(!is_device_token(&"g".repeat(64)));
+    assert!(!is_device_token(""));
+    assert!(!is_device_token("T"));
 }

@@ -40,6 +40,10 @@ mail_backend! {
     fn mailboxes(user: UserId) -> Result<Vec<MailboxInfo>, Error>;
     /// One mailbox by name.
     fn mailbox(user: UserId, name: &str) -> Result<MailboxInfo, Error>;
+    /// The id of one mailbox by name (no counts).
+    fn mailbox_id(user: UserId, name: &str) -> Result<MailboxId, Error>;
+    /// HIGHESTMODSEQ of one mailbox by id (no counts); `NoSuchMailbox` once it is deleted.
+    fn highest_modseq(mailbox: MailboxId) -> Result<ModSeq, Error>;
     /// One mailbox by id (it may have been renamed or deleted since it was selected).
     fn mailbox_by_id(mailbox: MailboxId) -> Result<MailboxInfo, Error>;
     /// `CREATE`.
@@ -72,6 +76,12 @@ mail_backend! {
     fn expunged_since(mailbox: MailboxId, modseq: ModSeq) -> Result<Vec<Uid>, Error>;
     /// One message with its content.
     fn message(mailbox: MailboxId, uid: Uid) -> Result<Option<Message>, Error>;
+    /// The lowest UID no session has claimed as recent.
+    fn recent_watermark(mailbox: MailboxId) -> Result<Uid, Error>;
+    /// How many messages no session has claimed as recent (`STATUS RECENT`).
+    fn recent_count(mailbox: MailboxId) -> Result<u32, Error>;
+    /// Claims the unclaimed messages below `upto` as recent; returns the first UID claimed.
+    fn claim_recent(mailbox: MailboxId, upto: Uid) -> Result<Uid, Error>;
     /// `XAPPLEPUSHSERVICE`: stores a registration, returns the acknowledged mailboxes.
     fn register_push(user: UserId, request: &PushRequest, now: SystemTime) -> Result<Vec<String>, Error>;
 }

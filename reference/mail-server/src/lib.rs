@@ -14,17 +14,22 @@
 //! [`driver`] is that driver: tokio listeners (IMAP with STARTTLS, IMAPS), rustls, the change
 //! feed between sessions, the push notifier's HTTP client, and `mailpush mail-server` /
 //! `mailpush user`. The session core does not depend on it.
+//!
+//! [`bench`] is `mailpush bench imap`, a load tool that drives any IMAP server over TCP.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod backend;
+pub mod bench;
 mod config;
+mod decode;
 pub mod driver;
 mod message;
 mod mime;
+mod search;
 mod session;
 
 pub use backend::MailBackend;
 pub use config::Config;
-pub use session::{Event, Now, Session};
+pub use session::{Concern, Event, Now, Session};

@@ -4,7 +4,7 @@ use mailpush_imap::{DateTime, IString, SectionText};
 use mailpush_mail_store::InternalDate;
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -144,56 +144,129 @@ pub fn list_matches(pattern: &[u8], name: &[u8], delimiter: u8) -> bool {
 }
 
 fn glob(p: &[u8], n: &[u8], delim: u8) -> bool {
-    // Runs of `*` are one `*`; a pattern with more literal octets than the name cannot match.
-    let mut pattern: Vec<u8> = Vec::with_capacity(p.len());
+    glob_counting(p, n, delim, &mut 0)
+}
+
+/// One `*`-free piece of a pattern: literal octets and `%` (`None`).
+type Segment = Vec<Option<u8>>;
+
+/// The pattern as the `*`-free segments between its `*`s, and whether it starts and ends with
+/// `*`. `**` is `*`, `%%` is `%`, and a `%` next to a `*` is absorbed by it, so that every `%`
+/// in a segment is next to a literal octet and a segment is at most twice as long as its
+/// literals plus one.
+fn segments(p: &[u8]) -> (Vec<Segment>, bool, bool) {
+    // `None` for `*`, `Some(None)` for `%`, `Some(Some(c))` for a literal.
+    let mut toks: Vec<Option<Option<u8>>> = Vec::with_capacity(p.len());
     for &c in p {
-        if !(c == b'*' && pattern.last() == Some(&b'*')) {
-            pattern.push(c);
-        }
-    }
-    let literal = pattern.iter().filter(|&&c| c != b'*' && c != b'%').count();
-    if literal > n.len() {
-        return false;
-    }
-    let p = pattern.as_slice();
-    // Iterative matcher with a table: patterns and names are short, and this never recurses
-    // deeper than the pattern, so a hostile pattern costs at most |p|·|n|.
-    let mut reach = vec![false; n.len() + 1];
-    reach[0] = true;
-    for &c in p {
-        let mut next = vec![false; n.len() + 1];
         match c {
             b'*' => {
-                let mut on = false;
-                for i in 0..=n.len() {
-                    on |= reach[i];
-                    next[i] = on;
+                while toks.last() == Some(&Some(None)) {
+                    toks.pop();
+                }
+                if toks.last() != Some(&None) {
+                    toks.push(None);
                 }
             }
             b'%' => {
-                let mut on = false;
-                for i in 0..=n.len() {
-                    on |= reach[i];
-                    next[i] = on;
-                    if i < n.len() && n[i] == delim {
-                        on = false;
-                    }
+                if !matches!(toks.last(), Some(None | Some(None))) {
+                    toks.push(Some(None));
                 }
             }
-            _ => {
-                for i in 0..n.len() {
-                    if reach[i] && n[i] == c {
-                        next[i + 1] = true;
-                    }
-                }
-            }
-        }
-        reach = next;
-        if !reach.contains(&true) {
-            return false;
+            _ => toks.push(Some(Some(c))),
         }
     }
-    reach[n.len()]
+    let leading = toks.first() == Some(&None);
+    let trailing = !toks.is_empty() && toks.last() == Some(&None);
+    let mut segs: Vec<Segment> = toks
+        .split(Option::is_none)
+        .map(|s| s.iter().flatten().copied().collect())
+        .collect();
+    if trailing {
+        segs.pop();
+    }
+    if leading {
+        segs.remove(0);
+    }
+    (segs, leading, trailing)
+}
+
+/// Where the earliest match of `seg` in `n[from..]` ends (`anchored`: it must start at
+/// `from`; `to_end`: it must end at the end of `n`). A set of positions in the segment is
+/// carried along the name: each octet of the name costs one step per position, and each
+/// octet is read once.
+fn scan(
+    seg: &[Option<u8>],
+    n: &[u8],
+    from: usize,
+    anchored: bool,
+    to_end: bool,
+    delim: u8,
+    steps: &mut u64,
+) -> Option<usize> {
+    let m = seg.len();
+    let mut live = vec![false; m + 1];
+    let mut next = vec![false; m + 1];
+    // `%` may match nothing: a position before a `%` also reaches the one after it.
+    let close = |set: &mut Vec<bool>| {
+        for k in 0..m {
+            if set[k] && seg[k].is_none() {
+                set[k + 1] = true;
+            }
+        }
+    };
+    live[0] = true;
+    close(&mut live);
+    for i in from..=n.len() {
+        if live[m] && (!to_end || i == n.len()) {
+            return Some(i);
+        }
+        let Some(&c) = n.get(i) else { break };
+        next.iter_mut().for_each(|s| *s = false);
+        for k in 0..m {
+            *steps += 1;
+            if !live[k] {
+                continue;
+            }
+            match seg[k] {
+                Some(l) if l == c => next[k + 1] = true,
+                None if c != delim => next[k] = true,
+                _ => {}
+            }
+        }
+        if !anchored {
+            next[0] = true;
+        }
+        close(&mut next);
+        std::mem::swap(&mut live, &mut next);
+        if anchored && !live.contains(&true) {
+            return None;
+        }
+    }
+    None
+}
+
+/// [`glob`], counting the steps it takes: at most `(|pattern| + 1) · (|name| + 1)` and,
+/// for a pattern whose `*`s cut it into short pieces, about `|name|` times the longest piece,
+/// however many wildcards the pattern has.
+fn glob_counting(p: &[u8], n: &[u8], delim: u8, steps: &mut u64) -> bool {
+    let literal = p.iter().filter(|&&c| c != b'*' && c != b'%').count();
+    if literal > n.len() {
+        return false;
+    }
+    let (segs, leading, trailing) = segments(p);
+    let last = segs.len().saturating_sub(1);
+    let mut pos = 0;
+    for (k, seg) in segs.iter().enumerate() {
+        let anchored = k == 0 && !leading;
+        let to_end = k == last && !trailing;
+        match scan(seg, n, pos, anchored, to_end, delim, steps) {
+            Some(end) => pos = end,
+            None => return false,
+        }
+    }
+    // Without a trailing `*` the last segment was matched up to the end; with one, `*` takes
+    // the rest.
+    trailing || pos == n.len()
 }
 
 #[cfg(test)]
@@ -230,6 +303,85 @@ mod tests {
         assert!(!list_matches(b"a%%b/c", b"ab", b'/'));
         let hostile = b"*a".repeat(4000);
         assert!(!list_matches(&hostile, &b"a".repeat(1024), b'/'));
+        // `*` and `%` together, where taking the first place a piece fits is not enough
+        // within a piece: `%` stops at the delimiter.
+        assert!(list_matches(b"%/b*", b"a/b/c", b'/'));
+        assert!(!list_matches(b"%b", b"a/b", b'/'));
+        assert!(list_matches(b"*%", b"a/b", b'/'));
+        assert!(list_matches(b"a%c*d", b"abbc/d", b'/'));
+        assert!(!list_matches(b"a%c%d", b"abbc/d", b'/'));
+        assert!(list_matches(b"a%b%c", b"aXbYbZc", b'/'));
+        assert!(!list_matches(b"*/", b"a/b", b'/'));
+        assert!(list_matches(b"**%%", b"", b'/'));
+        assert!(list_matches(b"", b"", b'/'));
+        assert!(!list_matches(b"", b"a", b'/'));
+        assert!(list_matches(b"%a", b"aaa", b'/'));
+        assert!(list_matches(b"*a*a", b"xaya", b'/'));
+        assert!(!list_matches(b"*a*a", b"xay", b'/'));
+    }
+
+    /// The reference the fast matcher is checked against: plain recursion over the rules.
+    fn naive(p: &[u8], n: &[u8], delim: u8) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some((b'*', rest)) => (0..=n.len()).any(|i| naive(rest, &n[i..], delim)),
+            Some((b'%', rest)) => (0..=n.len())
+                .take_while(|&i| i == 0 || n[i - 1] != delim)
+                .any(|i| naive(rest, &n[i..], delim)),
+            Some((c, rest)) => n.first() == Some(c) && naive(rest, &n[1..], delim),
+        }
+    }
+
+    #[test]
+    fn list_patterns_agree_with_the_rules() {
+        // Every pattern of up to 5 octets over {a, /, *, %} against every name of up to 5
+        // octets over {a, b, /}.
+        fn all(alphabet: &[u8], max: usize) -> Vec<Vec<u8>> {
+            let mut out = vec![Vec::new()];
+            let mut layer = vec![Vec::new()];
+            for _ in 0..max {
+                let mut grown = Vec::new();
+                for w in &layer {
+                    for &c in alphabet {
+                        let mut v: Vec<u8> = w.clone();
+                        v.push(c);
+                        grown.push(v);
+                    }
+                }
+                out.extend(grown.iter().cloned());
+                layer = grown;
+            }
+            out
+        }
+        let names = all(b"ab/", 5);
+        for p in all(b"a/*%", 5) {
+            for n in &names {
+                assert_eq!(
+                    glob(&p, n, b'/'),
+                    naive(&p, n, b'/'),
+                    "pattern {:?} name {:?}",
+                    String::from_utf8_lossy(&p),
+                    String::from_utf8_lossy(n)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_pattern_of_many_wildcards_is_cheap() {
+        let name = b"a".repeat(1000);
+        // 500 pieces `a` between `*`s, then one the name does not have: each octet of the name
+        // is read once per piece position it can be in, not once per pattern octet.
+        let mut hostile = b"*a%".repeat(499);
+        hostile.extend_from_slice(b"*b");
+        let mut steps = 0;
+        assert!(!glob_counting(&hostile, &name, b'/', &mut steps));
+        assert!(steps <= 4 * name.len() as u64, "{steps} steps");
+        // The same pattern without the last piece matches, as cheaply.
+        let mut steps = 0;
+        assert!(glob_counting(&b"*a%".repeat(499), &name, b'/', &mut steps));
+        assert!(steps <= 4 * name.len() as u64, "{steps} steps");
+        // A DP over the whole pattern would take |pattern| · |name| = 1.5 million steps.
     }
 
     #[test]

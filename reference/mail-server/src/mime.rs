@@ -5,16 +5,18 @@
 use std::num::NonZeroU32;
 
 use mailpush_imap::{
-    Address, Body, BodyFields, Envelope, IString, NString, PartText, Section, SingleKind, Vec1,
+    Address, Body, BodyFields, Envelope, ExtTail, IString, Lang, LangTail, MultiExt, NString,
+    PartText, Section, SingleExt, SingleKind, Vec1,
 };
 
+use crate::decode;
 use crate::message::{header_len, msgtext};
 
 /// Deepest MIME nesting that is parsed; deeper parts are served as opaque leaves.
 const MAX_DEPTH: usize = 16;
 
-/// The header fields of a header block, unfolded: (name, value).
-fn fields(header: &[u8]) -> Vec<(String, Vec<u8>)> {
+/// The header fields of a header block, unfolded: (lowercase name, value).
+pub(crate) fn fields(header: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = Vec::new();
     for line in header.split_inclusive(|&b| b == b'\n') {
         let line = line
@@ -153,19 +155,12 @@ struct ContentType {
     boundary: Option<Vec<u8>>,
 }
 
-fn content_type(v: Option<&[u8]>, default_media: &str, default_sub: &str) -> ContentType {
-    let v = v.unwrap_or(b"");
+/// `value; k=v; …`: the value and its parameters (keys uppercased, values unquoted), as
+/// Content-Type (RFC 2045 §5.1) and Content-Disposition (RFC 2183 §2) write them.
+fn with_params(v: &[u8]) -> (&[u8], Vec<(IString, IString)>) {
     let mut parts = v.split(|&b| b == b';');
-    let ty = parts.next().unwrap_or(b"").trim_ascii();
-    let (media, subtype) = match ty.iter().position(|&b| b == b'/') {
-        Some(s) if s > 0 && s + 1 < ty.len() => (
-            String::from_utf8_lossy(&ty[..s]).to_ascii_uppercase(),
-            String::from_utf8_lossy(&ty[s + 1..]).to_ascii_uppercase(),
-        ),
-        _ => (default_media.to_owned(), default_sub.to_owned()),
-    };
+    let head = parts.next().unwrap_or(b"").trim_ascii();
     let mut params = Vec::new();
-    let mut boundary = None;
     for p in parts {
         let Some(eq) = p.iter().position(|&b| b == b'=') else {
             continue;
@@ -179,14 +174,27 @@ fn content_type(v: Option<&[u8]>, default_media: &str, default_sub: &str) -> Con
         if key.is_empty() {
             continue;
         }
-        if key.eq_ignore_ascii_case(b"boundary") {
-            boundary = Some(val.to_vec());
-        }
         params.push((
             IString::new(key.to_ascii_uppercase()),
             IString::from_slice(val),
         ));
     }
+    (head, params)
+}
+
+fn content_type(v: Option<&[u8]>, default_media: &str, default_sub: &str) -> ContentType {
+    let (ty, mut params) = with_params(v.unwrap_or(b""));
+    let (media, subtype) = match ty.iter().position(|&b| b == b'/') {
+        Some(s) if s > 0 && s + 1 < ty.len() => (
+            String::from_utf8_lossy(&ty[..s]).to_ascii_uppercase(),
+            String::from_utf8_lossy(&ty[s + 1..]).to_ascii_uppercase(),
+        ),
+        _ => (default_media.to_owned(), default_sub.to_owned()),
+    };
+    let boundary = params
+        .iter()
+        .find(|(k, _)| k.as_bytes() == b"BOUNDARY")
+        .map(|(_, v)| v.as_bytes().to_vec());
     if media == default_media
         && subtype == default_sub
         && params.is_empty()
@@ -291,14 +299,50 @@ fn lines(b: &[u8]) -> u32 {
     u32::try_from(full + partial).unwrap_or(u32::MAX)
 }
 
-fn structure(e: &Entity<'_>) -> Body {
+/// `body-fld-dsp SP body-fld-lang SP body-fld-loc` (RFC 3501 §7.4.2) from the
+/// Content-Disposition (RFC 2183), Content-Language (RFC 3282) and Content-Location (RFC 2557)
+/// fields; NIL for each that is absent.
+fn ext_tail(e: &Entity<'_>) -> ExtTail {
+    let disposition = field(&e.fields, "content-disposition").and_then(|v| {
+        let (kind, params) = with_params(v);
+        (!kind.is_empty()).then(|| (IString::from_slice(kind), params))
+    });
+    let tags: Vec<IString> = field(&e.fields, "content-language")
+        .map(|v| {
+            v.split(|&b| b == b',')
+                .map(<[u8]>::trim_ascii)
+                .filter(|t| !t.is_empty())
+                .map(IString::from_slice)
+                .collect()
+        })
+        .unwrap_or_default();
+    let lang = match tags.len() {
+        0 => Lang::Single(None),
+        1 => Lang::Single(tags.into_iter().next()),
+        _ => Vec1::new(tags).map_or(Lang::Single(None), Lang::List),
+    };
+    ExtTail {
+        disposition,
+        lang: Some(LangTail {
+            lang,
+            location: Some((nstring(field(&e.fields, "content-location")), Vec::new())),
+        }),
+    }
+}
+
+/// BODY (`extended` false) or BODYSTRUCTURE (`extended` true: with the extension data of
+/// RFC 3501 §7.4.2 on every part).
+fn structure(e: &Entity<'_>, extended: bool) -> Body {
     if !e.children.is_empty()
-        && let Ok(parts) = Vec1::new(e.children.iter().map(structure).collect())
+        && let Ok(parts) = Vec1::new(e.children.iter().map(|c| structure(c, extended)).collect())
     {
         return Body::Multi {
             parts,
             subtype: IString::from(e.ty.subtype.as_str()),
-            ext: None,
+            ext: extended.then(|| MultiExt {
+                params: e.ty.params.clone(),
+                tail: Some(ext_tail(e)),
+            }),
         };
     }
     let fields = BodyFields {
@@ -316,7 +360,7 @@ fn structure(e: &Entity<'_>) -> Body {
         (Some(inner), _) => SingleKind::Message {
             subtype: IString::from(e.ty.subtype.as_str()),
             envelope: Box::new(envelope_of(inner)),
-            body: Box::new(structure(inner)),
+            body: Box::new(structure(inner, extended)),
             lines: lines(e.body),
         },
         (None, "TEXT") => SingleKind::Text {
@@ -331,7 +375,10 @@ fn structure(e: &Entity<'_>) -> Body {
     Body::Single {
         kind,
         fields,
-        ext: None,
+        ext: extended.then(|| SingleExt {
+            md5: nstring(field(&e.fields, "content-md5")),
+            tail: Some(ext_tail(e)),
+        }),
     }
 }
 
@@ -341,9 +388,50 @@ fn envelope_of(e: &Entity<'_>) -> Envelope {
     envelope(&whole)
 }
 
-/// BODYSTRUCTURE (and BODY: this server sends no extension data, so both are the same).
+/// BODY: the MIME structure without extension data.
+pub fn body(raw: &[u8]) -> Body {
+    structure(&entity(raw, 0, false), false)
+}
+
+/// BODYSTRUCTURE: the MIME structure with the extension data of every part (RFC 3501 §7.4.2).
 pub fn body_structure(raw: &[u8]) -> Body {
-    structure(&entity(raw, 0, false))
+    structure(&entity(raw, 0, false), true)
+}
+
+/// The text SEARCH BODY looks in (RFC 3501 §6.4.4): every `text/*` part with its transfer
+/// encoding and charset decoded, and the header and text of every enclosed message, one after
+/// the other with a line break between them. Parts of other types are not text and are
+/// skipped.
+pub(crate) fn body_text(raw: &[u8]) -> String {
+    let mut out = String::new();
+    body_text_of(&entity(raw, 0, false), &mut out);
+    out
+}
+
+fn body_text_of(e: &Entity<'_>, out: &mut String) {
+    if !e.children.is_empty() {
+        for c in &e.children {
+            body_text_of(c, out);
+        }
+    } else if let Some(inner) = &e.enclosed {
+        for (name, value) in &inner.fields {
+            out.push_str(name);
+            out.push_str(": ");
+            out.push_str(&decode::header_decoded(value));
+            out.push('\n');
+        }
+        body_text_of(inner, out);
+    } else if e.ty.media == "TEXT" {
+        let charset =
+            e.ty.params
+                .iter()
+                .find(|(k, _)| k.as_bytes() == b"CHARSET")
+                .map(|(_, v)| v.as_bytes());
+        let octets =
+            decode::transfer_decoded(field(&e.fields, "content-transfer-encoding"), e.body);
+        out.push_str(&decode::charset_decoded(charset, &octets));
+        out.push('\n');
+    }
 }
 
 /// The octets of a part section (`BODY[1.2]`, `BODY[1.MIME]`, `BODY[2.HEADER]`, RFC 3501
@@ -439,7 +527,9 @@ AAEC\r\n\
         .unwrap();
         assert_eq!(
             s,
-            "* 1 FETCH (BODYSTRUCTURE ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 9 1)(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" 4) \"MIXED\"))\r\n"
+            // body-ext-1part and body-ext-mpart (RFC 3501 §7.4.2): MD5 or parameters, then
+            // disposition, language and location, NIL when absent.
+            "* 1 FETCH (BODYSTRUCTURE ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 9 1 NIL NIL NIL NIL)(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" 4 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"xx\") NIL NIL NIL))\r\n"
         );
         let one = [NonZeroU32::MIN];
         // The CRLF before a delimiter belongs to the delimiter (RFC 2046 §5.1.1).
@@ -456,6 +546,76 @@ AAEC\r\n\
         );
     }
 
+    fn fetch_line(item: FetchItem) -> String {
+        String::from_utf8(
+            mailpush_imap::Data::Fetch {
+                seq: NonZeroU32::MIN,
+                items: Vec1::new(vec![item]).unwrap(),
+            }
+            .to_bytes(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn bodystructure_carries_disposition_language_location_and_md5() {
+        let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\
+Content-Language: en, fr\r\n\
+\r\n\
+--b\r\n\
+Content-Type: text/plain; charset=us-ascii\r\n\
+Content-Disposition: inline\r\n\
+Content-Language: en\r\n\
+\r\n\
+Hi\r\n\
+--b\r\n\
+Content-Type: image/png; name=\"a.png\"\r\n\
+Content-Disposition: attachment; filename=\"a.png\"; size=3\r\n\
+Content-Location: http://example.com/a.png\r\n\
+Content-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+AAEC\r\n\
+--b--\r\n";
+        assert_eq!(
+            fetch_line(FetchItem::BodyStructure(Box::new(body_structure(raw)))),
+            "* 1 FETCH (BODYSTRUCTURE ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 2 1 NIL (\"inline\" NIL) \"en\" NIL)\
+(\"IMAGE\" \"PNG\" (\"NAME\" \"a.png\") NIL NIL \"BASE64\" 4 \"Q2hlY2sgSW50ZWdyaXR5IQ==\" (\"attachment\" (\"FILENAME\" \"a.png\" \"SIZE\" \"3\")) NIL \"http://example.com/a.png\") \
+\"MIXED\" (\"BOUNDARY\" \"b\") NIL (\"en\" \"fr\") NIL))\r\n"
+        );
+        // BODY is not extensible: the same structure without extension data.
+        assert_eq!(
+            fetch_line(FetchItem::Body(Box::new(body(raw)))),
+            "* 1 FETCH (BODY ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 2 1)\
+(\"IMAGE\" \"PNG\" (\"NAME\" \"a.png\") NIL NIL \"BASE64\" 4) \"MIXED\"))\r\n"
+        );
+    }
+
+    #[test]
+    fn body_text_decodes_text_parts_only() {
+        let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\
+\r\n\
+--b\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\
+\r\n\
+caf=C3=A9 ol=\r\ne\r\n\
+--b\r\n\
+Content-Type: application/octet-stream\r\n\
+\r\n\
+secret-bytes\r\n\
+--b\r\n\
+Content-Type: text/html; charset=iso-8859-1\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+PGI+Z3L8bjwvYj4=\r\n\
+--b--\r\n";
+        let text = body_text(raw);
+        assert!(text.contains("café ole"), "{text}");
+        assert!(text.contains("<b>grün</b>"), "{text}");
+        assert!(!text.contains("secret-bytes"), "{text}");
+    }
+
     #[test]
     fn a_plain_message_is_its_own_part_one() {
         let raw = b"Subject: x\r\n\r\nbody\r\n";
@@ -466,7 +626,7 @@ AAEC\r\n\
         let s = String::from_utf8(
             mailpush_imap::Data::Fetch {
                 seq: NonZeroU32::MIN,
-                items: Vec1::new(vec![FetchItem::Body(Box::new(body_structure(raw)))]).unwrap(),
+                items: Vec1::new(vec![FetchItem::Body(Box::new(body(raw)))]).unwrap(),
             }
             .to_bytes(),
         )

@@ -1,6 +1,6 @@
 //! The per-connection IMAP session: a sans-IO state machine.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::num::NonZeroU32;
 use std::time::{Instant, SystemTime};
 
@@ -22,9 +22,21 @@ use crate::backend::MailBackend;
 use crate::config::Config;
 use crate::message;
 use crate::mime;
+use crate::search;
 
 /// The hierarchy delimiter the store uses, as an octet.
 const DELIMITER: u8 = b'/';
+
+/// What [`Session::handle_changes`] would do with a list of changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concern {
+    /// Nothing: none of them is about the selected mailbox (or none is selected).
+    None,
+    /// Note that the mailbox changed, to tell the client at its next command; no store call.
+    Remember,
+    /// Tell the client now (IDLE), which asks the store.
+    Store,
+}
 
 /// What the session tells its driver besides bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,9 +84,22 @@ struct Selected {
     /// Flag changes this session already reported (or must not report: `.SILENT`), with the
     /// MODSEQ they got.
     reported: HashMap<Uid, ModSeq>,
+    /// The messages that are `\Recent` in this session (RFC 3501 §2.3.2): claimed in the store
+    /// by SELECT and when new messages are told, so that no other session has them; under
+    /// EXAMINE, those nobody has claimed, without claiming them.
+    recent: BTreeSet<Uid>,
 }
 
 impl Selected {
+    /// FLAGS of a message as this session tells them: the stored flags, and `\Recent`.
+    fn flags_of(&self, uid: Uid, flags: &Flags) -> Vec<ImapFlag> {
+        let mut out = imap_flags(flags);
+        if self.recent.contains(&uid) {
+            out.push(ImapFlag::Recent);
+        }
+        out
+    }
+
     fn seq_of(&self, uid: Uid) -> Option<u32> {
         self.uids
             .binary_search(&uid)
@@ -363,6 +388,23 @@ impl<B: MailBackend> Session<B> {
             if matches!(self.pending, Pending::Idle(_)) {
                 self.reconcile(true);
             }
+        }
+    }
+
+    /// Whether [`Session::handle_changes`] would do anything with `changes` (they touch the
+    /// selected mailbox), and whether it would ask the store (the session is in IDLE). A driver
+    /// skips changes that concern the session not, and handles without the blocking pool those
+    /// it only has to remember: with many sessions of one user, most changes are of that kind.
+    pub fn concerned_by(&self, changes: &[Change]) -> Concern {
+        let State::Selected { mailbox, .. } = &self.state else {
+            return Concern::None;
+        };
+        if !changes.iter().any(|c| c.mailbox == mailbox.id) {
+            Concern::None
+        } else if matches!(self.pending, Pending::Idle(_)) {
+            Concern::Store
+        } else {
+            Concern::Remember
         }
     }
 
@@ -904,8 +946,14 @@ impl<B: MailBackend> Session<B> {
             perm.push(FlagPerm::Wildcard);
         }
         self.untagged_ok(Some(Code::PermanentFlags(perm)), "Limited");
+        let recent = match self.recent_among(info.id, examine, &uids) {
+            Ok(r) => r,
+            Err(e) => return store_reply(&e),
+        };
         self.untagged(Data::Exists(u32::try_from(uids.len()).unwrap_or(u32::MAX)));
-        self.untagged(Data::Recent(0));
+        self.untagged(Data::Recent(
+            u32::try_from(recent.len()).unwrap_or(u32::MAX),
+        ));
         self.untagged_ok(Some(Code::UidValidity(nz(info.uid_validity))), "UIDs valid");
         self.untagged_ok(Some(Code::UidNext(nz(info.uid_next))), "Predicted next UID");
         self.untagged_ok(Some(Code::HighestModSeq(info.highest_modseq)), "Highest");
@@ -917,6 +965,7 @@ impl<B: MailBackend> Session<B> {
             expunge_modseq: info.highest_modseq,
             dirty: false,
             reported: HashMap::new(),
+            recent,
         };
         if let Some(q) = qresync
             && q.uid_validity.get() == info.uid_validity
@@ -930,6 +979,26 @@ impl<B: MailBackend> Session<B> {
         } else {
             Reply::ok("SELECT completed").code(Some(Code::ReadWrite))
         }
+    }
+
+    /// Which of `uids` (ascending, all of them new to this session) are recent for it. A
+    /// read-write session claims them in the store, so that the first session to be told about a
+    /// message is the one that has it as recent (RFC 3501 §2.3.2); a read-only one only looks.
+    fn recent_among(
+        &self,
+        id: MailboxId,
+        read_only: bool,
+        uids: &[Uid],
+    ) -> Result<BTreeSet<Uid>, StoreError> {
+        let Some(&last) = uids.last() else {
+            return Ok(BTreeSet::new());
+        };
+        let from = if read_only {
+            self.backend.recent_watermark(id)?
+        } else {
+            self.backend.claim_recent(id, last.saturating_add(1))?
+        };
+        Ok(uids.iter().copied().filter(|u| *u >= from).collect())
     }
 
     /// RFC 7162 §3.2.5.1: what changed since the client's MODSEQ, expunges first.
@@ -962,7 +1031,7 @@ impl<B: MailBackend> Session<B> {
                     seq,
                     vec![
                         FetchItem::Uid(nz(meta.uid)),
-                        FetchItem::Flags(imap_flags(&meta.flags)),
+                        FetchItem::Flags(sel.flags_of(meta.uid, &meta.flags)),
                         FetchItem::ModSeq(meta.modseq),
                     ],
                 );
@@ -1100,11 +1169,19 @@ impl<B: MailBackend> Session<B> {
             Ok(i) => i,
             Err(e) => return store_reply(&e),
         };
+        let recent = if items.contains(&StatusAttribute::Recent) {
+            match self.backend.recent_count(info.id) {
+                Ok(n) => n,
+                Err(e) => return store_reply(&e),
+            }
+        } else {
+            0
+        };
         let values = items
             .iter()
             .map(|item| match item {
                 StatusAttribute::Messages => StatusItem::Messages(info.messages),
-                StatusAttribute::Recent => StatusItem::Recent(0),
+                StatusAttribute::Recent => StatusItem::Recent(recent),
                 StatusAttribute::UidNext => StatusItem::UidNext(info.uid_next),
                 StatusAttribute::UidValidity => StatusItem::UidValidity(info.uid_validity),
                 StatusAttribute::Unseen => StatusItem::Unseen(info.unseen),
@@ -1148,14 +1225,14 @@ impl<B: MailBackend> Session<B> {
                     .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0)),
             ),
         };
-        let info = match self.backend.mailbox(user, &name) {
-            Ok(i) => i,
+        let id = match self.backend.mailbox_id(user, &name) {
+            Ok(id) => id,
             Err(StoreError::NoSuchMailbox(_)) => {
                 return Reply::no("Mailbox does not exist").code(Some(Code::TryCreate));
             }
             Err(e) => return store_reply(&e),
         };
-        match self.backend.append(info.id, raw, &flags, internal_date) {
+        match self.backend.append(id, raw, &flags, internal_date) {
             Ok(applied) => {
                 let a = applied.value;
                 self.changed(applied.changes);
@@ -1433,7 +1510,11 @@ impl<B: MailBackend> Session<B> {
                 items.push(FetchItem::Uid(nz(u)));
             }
             if w.flags || seen_set.contains_key(&u) {
-                items.push(FetchItem::Flags(imap_flags(&meta.flags)));
+                let flags = match &self.state {
+                    State::Selected { mailbox, .. } => mailbox.flags_of(u, &meta.flags),
+                    _ => imap_flags(&meta.flags),
+                };
+                items.push(FetchItem::Flags(flags));
             }
             if w.internal_date
                 && let Some(dt) = message::date_time_from(meta.internal_date)
@@ -1458,7 +1539,7 @@ impl<B: MailBackend> Session<B> {
                     items.push(FetchItem::Envelope(Box::new(mime::envelope(&raw))));
                 }
                 if w.body {
-                    items.push(FetchItem::Body(Box::new(mime::body_structure(&raw))));
+                    items.push(FetchItem::Body(Box::new(mime::body(&raw))));
                 }
                 if w.body_structure {
                     items.push(FetchItem::BodyStructure(Box::new(mime::body_structure(
@@ -1536,7 +1617,11 @@ impl<B: MailBackend> Session<B> {
             }
             // RFC 7162 §3.1.3: with CONDSTORE, even .SILENT gets the new MODSEQ (without FLAGS).
             if !silent {
-                items.push(FetchItem::Flags(imap_flags(&m.flags)));
+                let flags = match &self.state {
+                    State::Selected { mailbox, .. } => mailbox.flags_of(m.uid, &m.flags),
+                    _ => imap_flags(&m.flags),
+                };
+                items.push(FetchItem::Flags(flags));
             }
             if condstore {
                 items.push(FetchItem::ModSeq(m.modseq));
@@ -1628,8 +1713,12 @@ impl<B: MailBackend> Session<B> {
             return;
         };
         let id = mailbox.id;
-        let info = match self.backend.mailbox_by_id(id) {
-            Ok(i) => i,
+        let read_only = mailbox.read_only;
+        let told_max = mailbox.uids.last().copied().unwrap_or(0);
+        // Only HIGHESTMODSEQ: the counts of `mailbox_by_id` would read the whole mailbox after
+        // every command.
+        let highest_modseq = match self.backend.highest_modseq(id) {
+            Ok(m) => m,
             Err(StoreError::NoSuchMailbox(_)) => {
                 return self.bye("The selected mailbox was deleted");
             }
@@ -1638,19 +1727,28 @@ impl<B: MailBackend> Session<B> {
         let (expunge_modseq, flags_modseq) = (mailbox.expunge_modseq, mailbox.flags_modseq);
         let mut out: Vec<Data> = Vec::new();
         let mut gone_uids: Vec<Uid> = Vec::new();
-        if allow_expunge && info.highest_modseq > expunge_modseq {
+        if allow_expunge && highest_modseq > expunge_modseq {
             match self.backend.expunged_since(id, expunge_modseq) {
                 Ok(g) => gone_uids = g,
                 Err(_) => return,
             }
         }
-        let changed = if info.highest_modseq > flags_modseq {
+        let changed = if highest_modseq > flags_modseq {
             match self.backend.changed_since(id, flags_modseq) {
                 Ok(c) => c,
                 Err(_) => return,
             }
         } else {
             Vec::new()
+        };
+        // Every UID above the highest told one is a message the client is told about now.
+        let arriving: Vec<Uid> = changed
+            .iter()
+            .filter(|m| m.uid > told_max)
+            .map(|m| m.uid)
+            .collect();
+        let Ok(arriving_recent) = self.recent_among(id, read_only, &arriving) else {
+            return;
         };
         let qresync = self.qresync;
         let condstore = self.condstore;
@@ -1678,9 +1776,10 @@ impl<B: MailBackend> Session<B> {
                 }
             }
             sel.uids.retain(|u| gone.binary_search(u).is_err());
+            sel.recent.retain(|u| gone.binary_search(u).is_err());
         }
         if allow_expunge {
-            sel.expunge_modseq = info.highest_modseq;
+            sel.expunge_modseq = highest_modseq;
         }
         let known_max = sel.uids.last().copied().unwrap_or(0);
         let new: Vec<Uid> = changed
@@ -1690,8 +1789,13 @@ impl<B: MailBackend> Session<B> {
             .collect();
         if !new.is_empty() {
             sel.uids.extend(new);
+            sel.recent.extend(arriving_recent);
             out.push(Data::Exists(
                 u32::try_from(sel.uids.len()).unwrap_or(u32::MAX),
+            ));
+            // RFC 3501 §7.3.2: RECENT comes with a change of the mailbox size.
+            out.push(Data::Recent(
+                u32::try_from(sel.recent.len()).unwrap_or(u32::MAX),
             ));
         }
         for meta in changed.iter().filter(|m| m.uid <= known_max) {
@@ -1703,7 +1807,7 @@ impl<B: MailBackend> Session<B> {
             };
             let mut items = vec![
                 FetchItem::Uid(nz(meta.uid)),
-                FetchItem::Flags(imap_flags(&meta.flags)),
+                FetchItem::Flags(sel.flags_of(meta.uid, &meta.flags)),
             ];
             if condstore {
                 items.push(FetchItem::ModSeq(meta.modseq));
@@ -1715,10 +1819,10 @@ impl<B: MailBackend> Session<B> {
                 });
             }
         }
-        sel.flags_modseq = sel.flags_modseq.max(info.highest_modseq);
+        sel.flags_modseq = sel.flags_modseq.max(highest_modseq);
         sel.reported.clear();
         // Expunges held back (FETCH, STORE, SEARCH) are still owed to the client.
-        sel.dirty = sel.expunge_modseq < info.highest_modseq;
+        sel.dirty = sel.expunge_modseq < highest_modseq;
         for d in out {
             self.untagged(d);
         }
@@ -1728,6 +1832,7 @@ impl<B: MailBackend> Session<B> {
         let Some((id, _)) = self.selected_id() else {
             return Reply::bad("no mailbox selected");
         };
+        // Search strings are compared as UTF-8 text, of which US-ASCII is a subset.
         if let Some(c) = charset
             && !c.as_bytes().eq_ignore_ascii_case(b"US-ASCII")
             && !c.as_bytes().eq_ignore_ascii_case(b"UTF-8")
@@ -1736,28 +1841,6 @@ impl<B: MailBackend> Session<B> {
                 IString::from("US-ASCII"),
                 IString::from("UTF-8"),
             ])));
-        }
-        let dummy = MessageMeta {
-            uid: 1,
-            flags: Flags::new(),
-            modseq: 1,
-            internal_date: InternalDate::utc(0),
-            size: 0,
-        };
-        let probe = SearchContext {
-            count: 1,
-            largest_uid: 1,
-        };
-        // Refuse keys that need the message text before looking at any message, so that the
-        // answer does not depend on whether the mailbox is empty.
-        if criteria
-            .iter()
-            .any(|k| matches(k, 1, &dummy, &probe).is_none())
-        {
-            return Reply::no(
-                "SEARCH key not supported by this server (flags, sizes, sets and MODSEQ are)",
-            )
-            .code(other_code("CANNOT"));
         }
         let all = SequenceSet::all();
         let targets = match self.resolve(true, &all) {
@@ -1773,32 +1856,41 @@ impl<B: MailBackend> Session<B> {
             }
         };
         let metas: HashMap<Uid, MessageMeta> = metas.into_iter().map(|m| (m.uid, m)).collect();
-        let ctx = SearchContext {
+        let ctx = search::Context {
             count: u32::try_from(targets.len()).unwrap_or(u32::MAX),
             largest_uid: targets.last().map_or(0, |(_, u)| *u),
         };
+        let with_body = criteria.iter().any(search::needs_body);
         let mut ids = Vec::new();
         let mut max_modseq = 0;
-        let uses_modseq = criteria.iter().any(mentions_modseq);
+        let uses_modseq = criteria.iter().any(search::mentions_modseq);
         for (seq, u) in &targets {
             let Some(meta) = metas.get(u) else {
                 continue;
             };
-            let mut ok = true;
-            for key in criteria {
-                match matches(key, *seq, meta, &ctx) {
-                    Some(true) => {}
-                    Some(false) => {
-                        ok = false;
-                        break;
+            let recent = match &self.state {
+                State::Selected { mailbox, .. } => mailbox.recent.contains(u),
+                _ => false,
+            };
+            let candidate = search::Candidate {
+                seq: *seq,
+                meta,
+                recent,
+            };
+            let hit = match search::all(criteria, &candidate, &ctx, None) {
+                Some(hit) => hit,
+                // The metadata does not decide: read this one message (one short store read
+                // per message, so other sessions' calls interleave with a long search).
+                None => match self.backend.message(id, *u) {
+                    Ok(Some(m)) => {
+                        let text = search::MessageText::new(&m.raw, with_body);
+                        search::all(criteria, &candidate, &ctx, Some(&text)) == Some(true)
                     }
-                    None => {
-                        return Reply::no("SEARCH key not supported by this server")
-                            .code(other_code("CANNOT"));
-                    }
-                }
-            }
-            if ok {
+                    Ok(None) => false,
+                    Err(e) => return store_reply(&e),
+                },
+            };
+            if hit {
                 ids.push(nz(if uid { *u } else { *seq }));
                 max_modseq = max_modseq.max(meta.modseq);
             }
@@ -1833,6 +1925,20 @@ impl<B: MailBackend> Session<B> {
             Ok(s) => s,
             Err(r) => return r,
         };
+        //= spec/imap-push.md#XAPS-20
+        //# A server MUST reply `NO` with a text naming the problem,
+        //# and record nothing, when the value of `aps-device-token` names no push resource of its push
+        //# service
+        //= spec/provider-api.md#PROV-27
+        //# the mail server MUST refuse to register any other token
+        if !mailpush_mail_notify::is_device_token(&device_token) {
+            return Reply::no("aps-device-token must be 64 hexadecimal characters");
+        }
+        //= spec/imap-push.md#XAPS-20
+        //# a mailpush mail server accepts exactly 64
+        //# hexadecimal characters, in either case, and stores and pushes the token in lowercase, so that the
+        //# same device registered with either spelling is one registration.
+        let device_token = device_token.to_ascii_lowercase();
         let subtopic = match request.subtopic.as_deref().map(|s| utf8(s, "aps-subtopic")) {
             None => None,
             Some(Ok(s)) => Some(s),
@@ -1920,66 +2026,4 @@ fn section_item(a: &FetchAttribute, raw: &[u8]) -> FetchItem {
         }
         _ => FetchItem::Rfc822(None),
     }
-}
-
-struct SearchContext {
-    count: u32,
-    largest_uid: Uid,
-}
-
-fn mentions_modseq(k: &SearchKey) -> bool {
-    match k {
-        SearchKey::ModSeq { .. } => true,
-        SearchKey::Not(k) => mentions_modseq(k),
-        SearchKey::Or(a, b) => mentions_modseq(a) || mentions_modseq(b),
-        SearchKey::And(ks) => ks.iter().any(mentions_modseq),
-        _ => false,
-    }
-}
-
-/// Whether a message matches a search key; `None` for keys that need the message text (not
-/// supported yet).
-fn matches(k: &SearchKey, seq: u32, m: &MessageMeta, ctx: &SearchContext) -> Option<bool> {
-    let has = |f: Flag| m.flags.contains(&f);
-    let kw = |a: &Atom| {
-        mailpush_mail_store::Keyword::new(a.as_str())
-            .map(|k| m.flags.contains(&Flag::Keyword(k)))
-            .unwrap_or(false)
-    };
-    Some(match k {
-        SearchKey::All => true,
-        SearchKey::Answered => has(Flag::Answered),
-        SearchKey::Deleted => has(Flag::Deleted),
-        SearchKey::Draft => has(Flag::Draft),
-        SearchKey::Flagged => has(Flag::Flagged),
-        SearchKey::Seen => has(Flag::Seen),
-        SearchKey::Unanswered => !has(Flag::Answered),
-        SearchKey::Undeleted => !has(Flag::Deleted),
-        SearchKey::Undraft => !has(Flag::Draft),
-        SearchKey::Unflagged => !has(Flag::Flagged),
-        SearchKey::Unseen => !has(Flag::Seen),
-        // No session has \Recent messages (the store keeps no per-session state).
-        SearchKey::New | SearchKey::Recent => false,
-        SearchKey::Old => true,
-        SearchKey::Keyword(a) => kw(a),
-        SearchKey::Unkeyword(a) => !kw(a),
-        SearchKey::Larger(n) => m.size > u64::from(*n),
-        SearchKey::Smaller(n) => m.size < u64::from(*n),
-        SearchKey::Uid(set) => set.contains(m.uid, ctx.largest_uid),
-        SearchKey::SequenceSet(set) => set.contains(seq, ctx.count),
-        SearchKey::ModSeq { mod_seq, .. } => m.modseq >= *mod_seq,
-        SearchKey::Not(k) => !matches(k, seq, m, ctx)?,
-        SearchKey::Or(a, b) => {
-            let (a, b) = (matches(a, seq, m, ctx)?, matches(b, seq, m, ctx)?);
-            a || b
-        }
-        SearchKey::And(ks) => {
-            let mut all = true;
-            for k in ks.iter() {
-                all &= matches(k, seq, m, ctx)?;
-            }
-            all
-        }
-        _ => return None,
-    })
 }

@@ -492,3 +492,214 @@ async fn a_silent_client_is_logged_out_when_its_timer_fires() {
     assert_eq!(n, 0, "the connection stayed open: {rest}");
     server.shutdown().await;
 }
+
+/// A provider-API service in the test: answers `503` while `stalled`, then `201` and records
+/// each accepted request (path, body); keeps connections alive and counts them.
+#[derive(Default)]
+struct TestService {
+    stalled: std::sync::atomic::AtomicBool,
+    connections: std::sync::atomic::AtomicU64,
+    accepted: std::sync::Mutex<Vec<(String, serde_json::Value)>>,
+}
+
+async fn test_service() -> (SocketAddr, Arc<TestService>) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = Arc::new(TestService::default());
+    let shared = Arc::clone(&state);
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            shared.connections.fetch_add(1, Ordering::SeqCst);
+            let state = Arc::clone(&shared);
+            tokio::spawn(async move {
+                let mut raw = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => raw.extend_from_slice(&buf[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    while raw.len() < end + 4 + length {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => raw.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let body: Vec<u8> = raw[end + 4..end + 4 + length].to_vec();
+                    raw.drain(..end + 4 + length);
+                    let answer: &[u8] = if state.stalled.load(Ordering::SeqCst) {
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
+                    } else {
+                        let path = head.split(' ').nth(1).unwrap().to_owned();
+                        state
+                            .accepted
+                            .lock()
+                            .unwrap()
+                            .push((path, serde_json::from_slice(&body).unwrap()));
+                        b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
+                    };
+                    if socket.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, state)
+}
+
+/// Settings that push to `service` quickly (short debounce and backoff).
+fn quick_push_settings(service: SocketAddr, queue_capacity: usize) -> Settings {
+    let mut push = PushSettings::new(&format!("http://{service}"), Some(PROVIDER.to_owned()));
+    push.notifier.quiet = Duration::from_millis(10);
+    push.notifier.max_delay = Duration::from_millis(50);
+    push.notifier.backoff_initial = Duration::from_millis(20);
+    push.notifier.backoff_max = Duration::from_millis(100);
+    push.queue_capacity = queue_capacity;
+    Settings {
+        push: Some(push),
+        ..settings()
+    }
+}
+
+async fn wait_until(mut done: impl FnMut() -> bool) {
+    tokio::time::timeout(WAIT, async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("condition not reached in time");
+}
+
+/// A logged-in client that registered `device` for `mailboxes` (XAPPLEPUSHSERVICE version 2).
+async fn registered_client(
+    server: &RunningMailServer,
+    device: &str,
+    mailboxes: &str,
+) -> Client<TcpStream> {
+    let mut client = plain(server.imap_addr.unwrap()).await;
+    client.login().await;
+    let registered = client
+        .command(
+            "x",
+            &format!(
+                "XAPPLEPUSHSERVICE aps-version 2 aps-account-id ACC aps-device-token {device} mailboxes ({mailboxes})"
+            ),
+        )
+        .await;
+    assert!(
+        registered.last().unwrap().starts_with("x OK"),
+        "{registered:?}"
+    );
+    client
+}
+
+const DEVICE_A: &str = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF";
+const DEVICE_B: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+
+/// Pushes one after another reuse the push client's connection (HTTP/1.1 keep-alive), and go
+/// to the resource of the lowercased token.
+//= spec/provider-api.md#PROV-27
+//= type=test
+//# The mail server MUST send the pushes of a registration to
+//# the push resource that its device token names: the mail server's configured push resource
+//# template with `{token}` replaced by the token in lowercase.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_reuse_connections() {
+    use std::sync::atomic::Ordering;
+    const PUSHES: usize = 6;
+    let (addr, service) = test_service().await;
+    let f = fixture();
+    let server = server(&f, quick_push_settings(addr, 16)).await;
+    let client = &mut registered_client(&server, DEVICE_A, "INBOX").await;
+    for n in 1..=PUSHES {
+        let append = client.command("a", "APPEND INBOX {4+}\r\nhi\r\n").await;
+        assert!(append.last().unwrap().starts_with("a OK"), "{append:?}");
+        wait_until(|| service.accepted.lock().unwrap().len() >= n).await;
+    }
+    let accepted = service.accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), PUSHES);
+    for (path, _) in &accepted {
+        assert_eq!(path, &format!("/v1/push/{}", DEVICE_A.to_ascii_lowercase()));
+    }
+    let connections = service.connections.load(Ordering::SeqCst);
+    assert!(
+        (connections as usize) < PUSHES,
+        "{PUSHES} pushes over {connections} connections"
+    );
+    server.shutdown().await;
+}
+
+/// With a push service that stalls and a queue of one batch, many changes in several
+/// mailboxes for two devices: once the service recovers, every registration gets pushes
+/// naming every mailbox that changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_stall_every_registration_gets_every_changed_mailbox() {
+    use std::collections::BTreeSet;
+    use std::sync::atomic::Ordering;
+    let (addr, service) = test_service().await;
+    service.stalled.store(true, Ordering::SeqCst);
+    let f = fixture();
+    let fred = f.store.user_id("fred").unwrap().unwrap();
+    let mailboxes = ["A", "B", "C", "D"];
+    for name in mailboxes {
+        f.store.create_mailbox(fred, name).unwrap();
+    }
+    let server = server(&f, quick_push_settings(addr, 1)).await;
+    let mut clients = Vec::new();
+    for device in [DEVICE_A, DEVICE_B] {
+        clients.push(registered_client(&server, device, "A B C D").await);
+    }
+    for round in 0..10 {
+        for (i, name) in mailboxes.iter().enumerate() {
+            let client = &mut clients[(round + i) % 2];
+            let append = client
+                .command("a", &format!("APPEND {name} {{4+}}\r\nhi\r\n"))
+                .await;
+            assert!(append.last().unwrap().starts_with("a OK"), "{append:?}");
+        }
+    }
+    // Nothing was accepted while stalled.
+    assert!(service.accepted.lock().unwrap().is_empty());
+    service.stalled.store(false, Ordering::SeqCst);
+    let expected: BTreeSet<String> = mailboxes
+        .iter()
+        .map(|m| mailpush_mail_notify::md5_hex(m.as_bytes()))
+        .collect();
+    let pushed = |device: &str| -> BTreeSet<String> {
+        let path = format!("/v1/push/{}", device.to_ascii_lowercase());
+        service
+            .accepted
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| *p == path)
+            .flat_map(|(_, body)| {
+                body["aps"]["m"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|m| m.as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    wait_until(|| pushed(DEVICE_A) == expected && pushed(DEVICE_B) == expected).await;
+    server.shutdown().await;
+}

@@ -22,7 +22,7 @@ const SEEDS: &[&str] = &[
     "g ENABLE QRESYNC",
     "h UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)",
     "i EXPUNGE",
-    "j XAPPLEPUSHSERVICE aps-account-id a aps-device-token t",
+    "j XAPPLEPUSHSERVICE aps-account-id a aps-device-token 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
     "k CREATE x",
     "l NOOP",
     "m SEARCH ALL",

@@ -32,12 +32,17 @@ fn idle_sees_other_sessions_changes() {
     let changes = writer.take_changes();
     assert_eq!(changes.len(), 1);
     idler.session.handle_changes(&changes, now(2));
-    assert_eq!(idler.drain(), "* 3 EXISTS\r\n");
+    // The writer was told of the new message first (in its APPEND answer), so it is recent
+    // there; the idler's recent messages are still the two it claimed at SELECT.
+    assert_eq!(idler.drain(), "* 3 EXISTS\r\n* 2 RECENT\r\n");
 
     writer.send("w3 STORE 1 +FLAGS (\\Deleted)");
     let changes = writer.take_changes();
     idler.session.handle_changes(&changes, now(3));
-    assert_eq!(idler.drain(), "* 1 FETCH (UID 1 FLAGS (\\Deleted))\r\n");
+    assert_eq!(
+        idler.drain(),
+        "* 1 FETCH (UID 1 FLAGS (\\Deleted \\Recent))\r\n"
+    );
 
     writer.send("w4 EXPUNGE");
     let changes = writer.take_changes();
@@ -77,7 +82,7 @@ fn noop_reports_pending_updates_and_fetch_defers_expunges() {
     // is gone, so it is left out of the answer, RFC 2180 §4.1.3).
     assert_eq!(
         a.send("f FETCH 1:2 (UID)"),
-        "* 2 FETCH (UID 2)\r\n* 3 EXISTS\r\nf OK FETCH completed\r\n"
+        "* 2 FETCH (UID 2)\r\n* 3 EXISTS\r\n* 3 RECENT\r\nf OK FETCH completed\r\n"
     );
     assert_eq!(a.send("n NOOP"), "* 1 EXPUNGE\r\nn OK NOOP completed\r\n");
     assert_eq!(a.send("m NOOP"), "m OK NOOP completed\r\n");
@@ -298,4 +303,39 @@ fn more_refusals() {
     c.send("z NOOP");
     insta::assert_snapshot!("more_refusals", f.unfill(&c.log));
     assert!(c.log.ends_with("S: z OK NOOP completed\n"));
+}
+
+/// What a driver may skip or handle without the store: changes of another mailbox concern a
+/// session not at all, changes of its selected mailbox outside IDLE are only remembered (told
+/// at the next command), and in IDLE they are told at once.
+#[test]
+fn concern_follows_the_selected_mailbox_and_idle() {
+    use mailpush_mail_server::Concern;
+    let f = fixture();
+    let mut reader = logged_in(&f);
+    let mut writer = logged_in(&f);
+    writer.send("w0 CREATE Other");
+    writer.take_changes();
+    writer.send("w1 APPEND INBOX {5+}\r\nhello");
+    let inbox_changes = writer.take_changes();
+    writer.send("w2 APPEND Other {5+}\r\nhello");
+    let other_changes = writer.take_changes();
+    assert_eq!(reader.session.concerned_by(&inbox_changes), Concern::None);
+    reader.send("s SELECT INBOX");
+    assert_eq!(reader.session.concerned_by(&other_changes), Concern::None);
+    assert_eq!(
+        reader.session.concerned_by(&inbox_changes),
+        Concern::Remember
+    );
+    writer.send("w3 APPEND INBOX {5+}\r\nagain");
+    let more = writer.take_changes();
+    assert_eq!(reader.session.concerned_by(&more), Concern::Remember);
+    reader.session.handle_changes(&more, now(2));
+    assert_eq!(reader.drain(), "");
+    // The remembered change is told as soon as the session may speak.
+    let idling = reader.send("i IDLE");
+    assert!(idling.starts_with("+ idling\r\n"), "{idling}");
+    assert!(idling.contains("* 2 EXISTS\r\n"), "{idling}");
+    assert_eq!(reader.session.concerned_by(&more), Concern::Store);
+    assert_eq!(reader.session.concerned_by(&other_changes), Concern::None);
 }

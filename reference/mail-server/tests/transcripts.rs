@@ -26,23 +26,23 @@ C: a002 select inbox
 S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft)
 S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Limited
 S: * 2 EXISTS
-S: * 0 RECENT
+S: * 2 RECENT
 S: * OK [UIDVALIDITY $V(INBOX)] UIDs valid
 S: * OK [UIDNEXT 3] Predicted next UID
 S: * OK [HIGHESTMODSEQ 3] Highest
 S: a002 OK [READ-WRITE] SELECT completed
 C: a003 fetch 2 fast
-S: * 2 FETCH (FLAGS () INTERNALDATE "14-Nov-2023 22:13:20 +0000" RFC822.SIZE 43)
+S: * 2 FETCH (FLAGS (\Recent) INTERNALDATE "14-Nov-2023 22:13:20 +0000" RFC822.SIZE 43)
 S: a003 OK FETCH completed
 C: a004 fetch 2 body[header]
-S: * 2 FETCH (FLAGS (\Seen) BODY[HEADER] {36}
+S: * 2 FETCH (FLAGS (\Seen \Recent) BODY[HEADER] {36}
 S: From: a@example.org
 S: Subject: hi
 S: 
 S: )
 S: a004 OK FETCH completed
 C: a005 store 2 +flags \deleted
-S: * 2 FETCH (FLAGS (\Seen \Deleted))
+S: * 2 FETCH (FLAGS (\Seen \Deleted \Recent))
 S: a005 OK STORE completed
 C: a006 APPEND inbox (\Seen) "07-Feb-1994 21:52:25 -0800" {324}
 S: + Ready for literal data
@@ -56,6 +56,7 @@ C: Content-Type: TEXT/PLAIN; CHARSET=US-ASCII
 C: 
 C: Hello Joe, do you think we can meet at 3:30 tomorrow?
 S: * 3 EXISTS
+S: * 3 RECENT
 S: a006 OK [APPENDUID $V(INBOX) 3] APPEND completed
 C: a007 fetch 3 (uid internaldate rfc822.size)
 S: * 3 FETCH (UID 3 INTERNALDATE " 7-Feb-1994 21:52:25 -0800" RFC822.SIZE 324)
@@ -92,14 +93,14 @@ C: a2 SELECT INBOX (CONDSTORE)
 S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft)
 S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Limited
 S: * 4 EXISTS
-S: * 0 RECENT
+S: * 4 RECENT
 S: * OK [UIDVALIDITY $V(INBOX)] UIDs valid
 S: * OK [UIDNEXT 5] Predicted next UID
 S: * OK [HIGHESTMODSEQ 5] Highest
 S: a2 OK [READ-WRITE] SELECT completed
 C: a3 FETCH 1:* (FLAGS) (CHANGEDSINCE 3)
-S: * 3 FETCH (FLAGS () MODSEQ (4))
-S: * 4 FETCH (FLAGS () MODSEQ (5))
+S: * 3 FETCH (FLAGS (\Recent) MODSEQ (4))
+S: * 4 FETCH (FLAGS (\Recent) MODSEQ (5))
 S: a3 OK FETCH completed
 C: a4 STORE 2 +FLAGS.SILENT ($Important)
 S: * 2 FETCH (UID 2 MODSEQ (6))
@@ -110,11 +111,11 @@ S: * 1 FETCH (UID 1 MODSEQ (7))
 S: * 4 FETCH (UID 4 MODSEQ (7))
 S: a5 OK [MODIFIED 2] Conditional STORE failed for some messages
 C: a6 UID FETCH 1:* (FLAGS MODSEQ) (CHANGEDSINCE 6)
-S: * 1 FETCH (UID 1 FLAGS (\Deleted) MODSEQ (7))
-S: * 4 FETCH (UID 4 FLAGS (\Deleted) MODSEQ (7))
+S: * 1 FETCH (UID 1 FLAGS (\Deleted \Recent) MODSEQ (7))
+S: * 4 FETCH (UID 4 FLAGS (\Deleted \Recent) MODSEQ (7))
 S: a6 OK FETCH completed
 C: a7 STORE 3 (UNCHANGEDSINCE 4) FLAGS (\Seen)
-S: * 3 FETCH (UID 3 FLAGS (\Seen) MODSEQ (8))
+S: * 3 FETCH (UID 3 FLAGS (\Seen \Recent) MODSEQ (8))
 S: a7 OK STORE completed
 C: a8 STORE 3 (UNCHANGEDSINCE 4) FLAGS ()
 S: a8 OK [MODIFIED 3] Conditional STORE failed for some messages
@@ -164,19 +165,19 @@ C: d SELECT INBOX (QRESYNC ($V(INBOX) 6 1:5))
 S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft)
 S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Limited
 S: * 3 EXISTS
-S: * 0 RECENT
+S: * 3 RECENT
 S: * OK [UIDVALIDITY $V(INBOX)] UIDs valid
 S: * OK [UIDNEXT 6] Predicted next UID
 S: * OK [HIGHESTMODSEQ 9] Highest
 S: * VANISHED (EARLIER) 2,4
-S: * 2 FETCH (UID 3 FLAGS (\Seen) MODSEQ (9))
+S: * 2 FETCH (UID 3 FLAGS (\Seen \Recent) MODSEQ (9))
 S: d OK [READ-WRITE] SELECT completed
 C: e UID FETCH 1:* (FLAGS) (CHANGEDSINCE 6 VANISHED)
 S: * VANISHED (EARLIER) 2,4
-S: * 2 FETCH (UID 3 FLAGS (\Seen) MODSEQ (9))
+S: * 2 FETCH (UID 3 FLAGS (\Seen \Recent) MODSEQ (9))
 S: e OK FETCH completed
 C: f UID STORE 5 +FLAGS (\Deleted)
-S: * 3 FETCH (UID 5 FLAGS (\Deleted) MODSEQ (10))
+S: * 3 FETCH (UID 5 FLAGS (\Deleted \Recent) MODSEQ (10))
 S: f OK STORE completed
 C: g EXPUNGE
 S: * VANISHED 5
@@ -227,7 +228,7 @@ S: * XAPPLEPUSHSERVICE "mailbox" "INBOX"
 S: * XAPPLEPUSHSERVICE "mailbox" "Notes"
 S: * XAPPLEPUSHSERVICE "aps-version" "2" "aps-topic" "com.mailpush.mail"
 S: a7 OK XAPPLEPUSHSERVICE completed
-C: a8 XAPPLEPUSHSERVICE aps-account-id A aps-device-token T mailboxes (Notes)
+C: a8 XAPPLEPUSHSERVICE aps-account-id A aps-device-token 00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF mailboxes (Notes)
 S: * XAPPLEPUSHSERVICE "aps-version" "1" "aps-topic" "com.mailpush.mail"
 S: a8 OK XAPPLEPUSHSERVICE completed
 C: a9 XAPPLEPUSHSERVICE aps-account-id A aps-device-token T aps-account-id B
@@ -241,6 +242,55 @@ S: a10 NO aps-account-id is missing or empty
     let v2 = regs.iter().find(|r| r.version == 2).unwrap();
     assert_eq!(v2.mailboxes, vec!["INBOX".to_owned(), "Notes".to_owned()]);
     assert_eq!(v2.subtopic.as_deref(), Some("com.apple.mobilemail"));
+}
+
+/// XAPPLEPUSHSERVICE device tokens: anything but 64 hexadecimal characters is refused and not
+/// recorded; uppercase and lowercase spellings are one registration, stored in lowercase.
+//= spec/imap-push.md#XAPS-20
+//= type=test
+//# A server MUST reply `NO` with a text naming the problem,
+//# and record nothing, when the value of `aps-device-token` names no push resource of its push
+//# service
+//= spec/imap-push.md#XAPS-20
+//= type=test
+//# a mailpush mail server accepts exactly 64
+//# hexadecimal characters, in either case, and stores and pushes the token in lowercase, so that the
+//# same device registered with either spelling is one registration.
+#[test]
+fn xaps_device_tokens() {
+    let f = fixture();
+    f.store.create_mailbox(f.user, "Notes").unwrap();
+    replay(
+        &f,
+        loopback_config(),
+        r#"
+S: * OK [CAPABILITY IMAP4rev1 LITERAL+ ENABLE IDLE UIDPLUS MOVE UNSELECT CONDSTORE QRESYNC STARTTLS AUTH=PLAIN SASL-IR] mailpush IMAP server ready
+C: a LOGIN fred secret
+S: a OK [CAPABILITY IMAP4rev1 LITERAL+ ENABLE IDLE UIDPLUS MOVE UNSELECT CONDSTORE QRESYNC XAPPLEPUSHSERVICE] LOGIN completed
+C: b XAPPLEPUSHSERVICE aps-version 2 aps-account-id A aps-device-token T mailboxes (Notes)
+S: b NO aps-device-token must be 64 hexadecimal characters
+C: c XAPPLEPUSHSERVICE aps-version 2 aps-account-id A aps-device-token 00112233445566778899aabbccddeeff00112233445566778899aabbccddee mailboxes (Notes)
+S: c NO aps-device-token must be 64 hexadecimal characters
+C: d XAPPLEPUSHSERVICE aps-version 2 aps-account-id A aps-device-token 00112233445566778899aabbccddeeff00112233445566778899aabbccddeefg mailboxes (Notes)
+S: d NO aps-device-token must be 64 hexadecimal characters
+C: e XAPPLEPUSHSERVICE aps-version 2 aps-account-id A aps-device-token 00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF mailboxes (Notes)
+S: * XAPPLEPUSHSERVICE "mailbox" "Notes"
+S: * XAPPLEPUSHSERVICE "aps-version" "2" "aps-topic" "com.mailpush.mail"
+S: e OK XAPPLEPUSHSERVICE completed
+C: f XAPPLEPUSHSERVICE aps-version 2 aps-account-id A aps-device-token 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff mailboxes (INBOX)
+S: * XAPPLEPUSHSERVICE "mailbox" "INBOX"
+S: * XAPPLEPUSHSERVICE "aps-version" "2" "aps-topic" "com.mailpush.mail"
+S: f OK XAPPLEPUSHSERVICE completed
+"#,
+    );
+    let regs = f.store.registrations(f.user, now(1).wall).unwrap();
+    assert_eq!(regs.len(), 1, "{regs:?}");
+    assert_eq!(
+        regs[0].key.device_token,
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+    );
+    // The second spelling replaced the first registration (XAPS-14).
+    assert_eq!(regs[0].mailboxes, vec!["INBOX".to_owned()]);
 }
 
 //= spec/imap-push.md#XAPS-1

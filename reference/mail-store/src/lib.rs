@@ -10,6 +10,8 @@
 //! - messages with per-message MODSEQ and an expunge history ([`Store::append`],
 //!   [`Store::store_flags`], [`Store::expunge`], [`Store::changed_since`],
 //!   [`Store::expunged_since`]);
+//! - the `\Recent` watermark of each mailbox, claimed by one session at a time
+//!   ([`Store::claim_recent`], [`Store::recent_count`]);
 //! - push registrations ([`Store::register_push`], [`Store::push_targets`]).
 //!
 //! Every mutating call is atomic and durable when it returns, and returns an [`Applied`]: its result plus
@@ -34,6 +36,7 @@
 mod db;
 mod error;
 mod push;
+mod recent;
 mod schema;
 mod store;
 mod types;

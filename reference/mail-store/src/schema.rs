@@ -5,8 +5,23 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Error;
 
-/// Version of the schema below; stored in `meta` and checked on open.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+/// Version of the schema below; stored in `meta` and checked on open. An older database is
+/// brought up to it by [`MIGRATIONS`] when opened.
+pub(crate) const SCHEMA_VERSION: i64 = 2;
+
+/// The statements that bring a database of version `n` to version `n + 1`, in order from
+/// version 1. A new database gets the version 1 schema below and then all of them, so that new
+/// and upgraded databases cannot differ.
+const MIGRATIONS: &[(i64, &str)] = &[(1, RECENT_TABLE)];
+
+/// Version 2: the `\Recent` watermark of each mailbox (see `recent`). A mailbox without a row
+/// has its watermark at UID 1.
+const RECENT_TABLE: &str = r"
+CREATE TABLE recent (
+    mailbox_id INTEGER PRIMARY KEY REFERENCES mailboxes(id) ON DELETE CASCADE,
+    watermark  INTEGER NOT NULL
+);
+";
 
 const SCHEMA: &str = r"
 CREATE TABLE meta (
@@ -112,6 +127,17 @@ pub(crate) fn prepare(conn: &mut Connection, wal: bool) -> Result<(), Error> {
             .optional()?;
         match found {
             Some(SCHEMA_VERSION) => {}
+            Some(found) if (1..SCHEMA_VERSION).contains(&found) => {
+                for (from, sql) in MIGRATIONS {
+                    if *from >= found {
+                        tx.execute_batch(sql)?;
+                    }
+                }
+                tx.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                    [SCHEMA_VERSION],
+                )?;
+            }
             Some(found) => {
                 return Err(Error::SchemaVersion {
                     found,
@@ -122,6 +148,9 @@ pub(crate) fn prepare(conn: &mut Connection, wal: bool) -> Result<(), Error> {
         }
     } else {
         tx.execute_batch(SCHEMA)?;
+        for (_, sql) in MIGRATIONS {
+            tx.execute_batch(sql)?;
+        }
         // A random start makes a re-created database unlikely to hand out UIDVALIDITY values
         // that clients cached for the old one; from then on values only grow.
         let first_uid_validity: i64 = rand::thread_rng().gen_range(1..=(1_i64 << 30));

@@ -516,6 +516,24 @@ impl Store {
         self.read(|tx| mailbox_info(tx, mailbox.0))
     }
 
+    /// The id of the mailbox `name` of `user`, without the counts of [`Store::mailbox`] (which
+    /// read every message of the mailbox).
+    pub fn mailbox_id(&self, user: UserId, name: &str) -> Result<MailboxId, Error> {
+        let name = canonical_mailbox_name(name);
+        self.read(|tx| {
+            let row =
+                find_mailbox(tx, user, &name)?.ok_or_else(|| Error::NoSuchMailbox(name.clone()))?;
+            Ok(MailboxId(row.id))
+        })
+    }
+
+    /// HIGHESTMODSEQ of the mailbox with this id, without the counts of
+    /// [`Store::mailbox_by_id`]: what a session asks after every command to learn whether
+    /// anything changed.
+    pub fn highest_modseq(&self, mailbox: MailboxId) -> Result<ModSeq, Error> {
+        self.read(|tx| Ok(load_mailbox(tx, mailbox.0)?.highest_modseq))
+    }
+
     /// Subscribes `user` to `name`; the mailbox need not exist (RFC 3501 §6.3.6).
     pub fn subscribe(&self, user: UserId, name: &str) -> Result<(), Error> {
         validate_mailbox_name(name, self.config.limits.max_mailbox_name_len)?;

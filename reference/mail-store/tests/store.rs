@@ -848,7 +848,7 @@ fn a_database_of_another_schema_version_is_refused() {
         Store::open(&path, test_config()),
         Err(Error::SchemaVersion {
             found: 99,
-            expected: 1
+            expected: 2
         })
     ));
 }
@@ -962,4 +962,42 @@ fn new_messages_flag_changes_and_expunges_push_and_nothing_else_does() {
     .map(|(m, k)| ((*m).to_owned(), (*k).to_owned()))
     .collect();
     assert_eq!(pushing, expected);
+}
+
+#[test]
+fn mailbox_id_and_highest_modseq_match_the_full_mailbox_info() {
+    let store = store();
+    let (user, inbox) = with_inbox(&store);
+    assert_eq!(store.mailbox_id(user, "inbox").unwrap(), inbox);
+    assert!(matches!(
+        store.mailbox_id(user, "Missing"),
+        Err(Error::NoSuchMailbox(_))
+    ));
+    let before = store.highest_modseq(inbox).unwrap();
+    assert_eq!(before, store.mailbox_by_id(inbox).unwrap().highest_modseq);
+    let uid = append(&store, inbox, "Subject: a\r\n\r\nbody\r\n", &[]);
+    let after_append = store.highest_modseq(inbox).unwrap();
+    assert!(after_append > before);
+    store
+        .store_flags(
+            inbox,
+            &UidSet::range(uid, uid),
+            FlagOp::Add,
+            &flags(&["\\Seen"]),
+            None,
+        )
+        .unwrap();
+    let after_store = store.highest_modseq(inbox).unwrap();
+    assert!(after_store > after_append);
+    assert_eq!(
+        after_store,
+        store.mailbox_by_id(inbox).unwrap().highest_modseq
+    );
+    store.create_mailbox(user, "Gone").unwrap();
+    let gone = store.mailbox_id(user, "Gone").unwrap();
+    store.delete_mailbox(user, "Gone").unwrap();
+    assert!(matches!(
+        store.highest_modseq(gone),
+        Err(Error::NoSuchMailbox(_))
+    ));
 }

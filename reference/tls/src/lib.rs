@@ -119,7 +119,24 @@ pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Tl
 
 /// A client connector that trusts exactly `roots`.
 pub fn connector_trusting(roots: &[CertificateDer<'static>]) -> Result<TlsConnector, TlsError> {
+    connector_with(rustls::RootCertStore::empty(), roots)
+}
+
+/// A client connector for services on the public Internet: it trusts the public certificate
+/// authorities (Mozilla's root program, as the `webpki-roots` crate ships it) and `extra`, so
+/// that a service with a private CA or a self-signed certificate can be added.
+pub fn connector_with_public_roots(
+    extra: &[CertificateDer<'static>],
+) -> Result<TlsConnector, TlsError> {
     let mut store = rustls::RootCertStore::empty();
+    store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    connector_with(store, extra)
+}
+
+fn connector_with(
+    mut store: rustls::RootCertStore,
+    roots: &[CertificateDer<'static>],
+) -> Result<TlsConnector, TlsError> {
     for root in roots {
         store.add(root.clone()).map_err(config_error)?;
     }

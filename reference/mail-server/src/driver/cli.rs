@@ -37,9 +37,13 @@ pub struct MailServerArgs {
     /// Provider token sent to the push server as `Authorization: Bearer`.
     #[arg(long)]
     pub provider_token: Option<String>,
-    /// PEM certificate(s) trusted for an https:// push URL.
+    /// PEM certificate(s) trusted for an https:// push service, besides the public CAs.
     #[arg(long)]
     pub push_ca: Option<PathBuf>,
+    /// Push resource URL with `{token}` (the device token in lowercase) exactly once
+    /// [default: <push-url>/v1/push/{token}].
+    #[arg(long)]
+    pub push_resource_template: Option<String>,
     /// Allow LOGIN and AUTHENTICATE without TLS on loopback connections.
     #[arg(long)]
     pub allow_plaintext_loopback: bool,
@@ -69,8 +73,12 @@ pub struct ConfigFile {
     pub push_url: Option<String>,
     /// Provider token.
     pub provider_token: Option<String>,
-    /// Trusted certificates for an https:// push URL.
+    /// Trusted certificates for an https:// push service, besides the public CAs.
     pub push_ca: Option<PathBuf>,
+    /// Push resource template with `{token}`.
+    pub push_resource_template: Option<String>,
+    /// Most change batches queued for the push notifier.
+    pub push_queue_capacity: Option<usize>,
     /// Plaintext authentication on loopback.
     pub allow_plaintext_loopback: Option<bool>,
     /// Most connections at once.
@@ -132,18 +140,28 @@ impl MailServerArgs {
             settings.session.max_auth_failures = n;
         }
         let provider_token = self.provider_token.clone().or(file.provider_token);
-        settings.push = match self.push_url.clone().or(file.push_url) {
-            Some(url) => {
-                let mut push = PushSettings::new(&url, provider_token);
+        let template = self
+            .push_resource_template
+            .clone()
+            .or(file.push_resource_template);
+        settings.push = match (self.push_url.clone().or(file.push_url), template) {
+            (url, template) if url.is_some() || template.is_some() => {
+                let mut push = PushSettings::new(&url.unwrap_or_default(), provider_token);
+                push.resource_template = template;
                 push.trust = self.push_ca.clone().or(file.push_ca);
+                if let Some(n) = file.push_queue_capacity {
+                    push.queue_capacity = n;
+                }
+                // A wrong template stops the server at start, not at its first push.
+                push.service()?;
                 Some(push)
             }
-            None if provider_token.is_some() => {
+            _ if provider_token.is_some() => {
                 return Err(MailServerError::Config(
                     "a provider token without a push URL: give push_url too".into(),
                 ));
             }
-            None => None,
+            _ => None,
         };
         if settings.max_connections == 0 || settings.max_connections_per_ip == 0 {
             return Err(MailServerError::Config(
@@ -361,15 +379,90 @@ mod tests {
             ..MailServerArgs::default()
         }
         .settings()
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("ftp://x"), "{error}");
+    }
+
+    //= spec/provider-api.md#PROV-27
+    //= type=test
+    //# The default template is
+    //# `<push service base URL>/v1/push/{token}`, which names the resource of [PROV-4](#PROV-4) on a
+    //# mailpush push server; another RFC 8030 push service is used by configuring its template.
+    #[test]
+    fn push_resource_template_from_flag_or_file() {
+        let token = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF";
+        let lower = token.to_ascii_lowercase();
+        let push = MailServerArgs {
+            push_url: Some("http://127.0.0.1:8080/".into()),
+            ..MailServerArgs::default()
+        }
+        .settings()
         .unwrap()
         .0
         .push
+        .unwrap();
+        assert_eq!(
+            push.service().unwrap().resource(token),
+            format!("http://127.0.0.1:8080/v1/push/{lower}")
+        );
+        assert_eq!(push.queue_capacity, super::super::DEFAULT_QUEUE_CAPACITY);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mail.toml");
+        std::fs::write(
+            &path,
+            "push_resource_template = \"https://updates.example/wpush/{token}\"\n\
+             push_queue_capacity = 16\n",
+        )
+        .unwrap();
+        let push = MailServerArgs {
+            config: Some(path.clone()),
+            ..MailServerArgs::default()
+        }
+        .settings()
         .unwrap()
-        .client()
-        .err()
+        .0
+        .push
+        .unwrap();
+        assert_eq!(
+            push.service().unwrap().resource(token),
+            format!("https://updates.example/wpush/{lower}")
+        );
+        assert_eq!(push.queue_capacity, 16);
+        // The flag overrides the file.
+        let push = MailServerArgs {
+            config: Some(path),
+            push_resource_template: Some("http://127.0.0.1:9/p/{token}/x".into()),
+            ..MailServerArgs::default()
+        }
+        .settings()
         .unwrap()
-        .to_string();
-        assert!(error.contains("ftp://x"), "{error}");
+        .0
+        .push
+        .unwrap();
+        assert_eq!(
+            push.service().unwrap().resource(token),
+            format!("http://127.0.0.1:9/p/{lower}/x")
+        );
+
+        for (template, why) in [
+            ("https://updates.example/wpush/", "does not contain {token}"),
+            ("https://x.example/{token}/{token}", "more than once"),
+            ("mailto:{token}", "neither an http:// nor an https:// URL"),
+        ] {
+            let error = MailServerArgs {
+                push_resource_template: Some(template.into()),
+                ..MailServerArgs::default()
+            }
+            .settings()
+            .unwrap_err()
+            .to_string();
+            assert!(
+                error.contains("push resource template") && error.contains(why),
+                "{template}: {error}"
+            );
+        }
     }
 
     #[test]

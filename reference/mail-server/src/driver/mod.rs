@@ -22,10 +22,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::{Config, Event, Now, Session};
+use crate::{Concern, Config, Event, Now, Session};
 
 pub use cli::{MailServerArgs, UserArgs, UserCommand, run_cli, run_user};
-pub use push::PushSettings;
+pub use push::{DEFAULT_QUEUE_CAPACITY, PushSettings};
 pub use tls::TlsMaterial;
 
 /// Why the mail server could not start or a tool failed.
@@ -117,7 +117,7 @@ struct Shared {
     settings: Settings,
     tls: TlsMaterial,
     changes: broadcast::Sender<Arc<Broadcast>>,
-    notifier: Option<mpsc::UnboundedSender<Vec<Change>>>,
+    notifier: Option<push::PushQueue>,
     connections: Arc<Semaphore>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     next_id: std::sync::atomic::AtomicU64,
@@ -284,7 +284,7 @@ pub async fn run(
                 return None;
             }
         };
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = push::PushQueue::new(push.queue_capacity);
         tasks.push(tokio::spawn(push::run_notifier(
             client,
             push,
@@ -503,7 +503,7 @@ async fn serve(
                 Event::Authenticated { user: who } => user = Some(who),
                 Event::Changes(list) => {
                     if let Some(notifier) = &shared.notifier {
-                        let _ = notifier.send(list.clone());
+                        notifier.send(list.clone());
                     }
                     // Nobody listening is fine: no other session is open.
                     let _ = shared.changes.send(Arc::new(Broadcast {
@@ -540,9 +540,15 @@ async fn serve(
                             .collect(),
                         _ => Vec::new(),
                     };
-                    if !mine.is_empty() {
-                        let at = now();
-                        session = on_blocking(session, move |s| s.handle_changes(&mine, at)).await?;
+                    match session.concerned_by(&mine) {
+                        Concern::None => {}
+                        // Only a flag to set: not worth a trip through the blocking pool.
+                        Concern::Remember => session.handle_changes(&mine, now()),
+                        Concern::Store => {
+                            let at = now();
+                            session =
+                                on_blocking(session, move |s| s.handle_changes(&mine, at)).await?;
+                        }
                     }
                 }
                 // Missed changes are not lost: the session asks the store at its next

@@ -12,7 +12,7 @@ use mailpush_mail_store::{
 pub struct Fixture {
     pub store: Arc<Store>,
     pub user: UserId,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 pub fn fixture() -> Fixture {
@@ -31,7 +31,7 @@ pub fn fixture() -> Fixture {
     Fixture {
         store: Arc::new(store),
         user,
-        _dir: dir,
+        dir,
     }
 }
 
