@@ -196,6 +196,43 @@ impl Db {
         }
     }
 
+    /// Runs `f` as one write that is committed (atomic, and visible to every connection) but
+    /// not flushed before it returns: the next flushed commit carries it to disk, as the WAL is
+    /// written in order. For state whose loss in a crash is harmless. When a batch is open the
+    /// write joins it, which costs no flush of its own; otherwise it commits alone with
+    /// `synchronous=NORMAL` (SQLite lets the level change only outside a transaction).
+    pub(crate) fn write_unflushed<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let writer = self.lock_writer();
+        if writer.batch.is_some() {
+            drop(writer);
+            return self.write(f);
+        }
+        writer.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let result = (|| {
+            writer.conn.execute_batch("BEGIN IMMEDIATE")?;
+            match f(&writer.conn) {
+                Ok(value) => match writer.conn.execute_batch("COMMIT") {
+                    Ok(()) => Ok(value),
+                    Err(e) => {
+                        let _ = writer.conn.execute_batch("ROLLBACK");
+                        Err(e.into())
+                    }
+                },
+                Err(e) => {
+                    let _ = writer.conn.execute_batch("ROLLBACK");
+                    Err(e)
+                }
+            }
+        })();
+        // Every later commit must be flushed again: a writer that cannot promise that fails
+        // this write rather than go on weaker.
+        writer.conn.pragma_update(None, "synchronous", "FULL")?;
+        result
+    }
+
     /// Runs `f` in one read transaction, so that it sees one consistent state: every write that
     /// has returned, none that has not (for an in-memory store, which reads through the writer,
     /// also writes of other threads that are waiting for their commit).
@@ -219,5 +256,54 @@ impl Db {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synchronous(db: &Db) -> i64 {
+        db.lock_writer()
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// An unflushed write is committed and visible, and leaves the writer flushing every later
+    /// commit again (`synchronous=FULL` is 2), whether it committed alone, failed, or joined an
+    /// open batch.
+    #[test]
+    fn unflushed_writes_commit_and_restore_full_synchronous() {
+        let dir =
+            std::env::temp_dir().join(format!("mailpush-db-unflushed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db.sqlite3");
+        let mut conn = Connection::open(&path).unwrap();
+        crate::schema::prepare(&mut conn, true).unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER)").unwrap();
+        let db = Db::new(conn, Some(path));
+        assert_eq!(synchronous(&db), 2);
+
+        db.write_unflushed(|c| Ok(c.execute("INSERT INTO t VALUES (1)", [])?))
+            .unwrap();
+        assert_eq!(synchronous(&db), 2);
+        let failed: Result<(), Error> = db.write_unflushed(|c| {
+            c.execute("INSERT INTO t VALUES (2)", [])?;
+            Err(Error::Corrupt("refused".to_owned()))
+        });
+        assert!(failed.is_err());
+        assert_eq!(synchronous(&db), 2);
+
+        let seen: Vec<i64> = db
+            .read(|c| {
+                let mut s = c.prepare("SELECT v FROM t ORDER BY v")?;
+                let rows = s.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .unwrap();
+        assert_eq!(seen, vec![1]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

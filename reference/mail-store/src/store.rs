@@ -230,6 +230,15 @@ impl Store {
         self.db.write(f)
     }
 
+    /// Runs `f` as one write that is committed but not flushed before it returns (see
+    /// `Db::write_unflushed`).
+    pub(crate) fn write_unflushed<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.db.write_unflushed(f)
+    }
+
     /// Runs `f` in one read transaction.
     pub(crate) fn read<T>(
         &self,
