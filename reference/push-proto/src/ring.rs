@@ -474,6 +474,18 @@ impl DeviceRing {
     /// The next notification to send on the session, if the window has room. Expires what is
     /// due first, and creates a marker when the mark is set and nothing else would carry it.
     pub fn poll_send(&mut self, now: Timestamp) -> (Option<Outgoing>, RingEffects) {
+        self.poll_send_upto(now, u64::MAX)
+    }
+
+    /// [`DeviceRing::poll_send`], but a notification accepted with an id above `durable_upto`
+    /// is not sent yet: a server that applies a change to the ring before the store has made
+    /// it durable sends only what the store holds. A marker this call creates is sent, because
+    /// its insertion is among the returned effects, which the caller persists before sending.
+    pub fn poll_send_upto(
+        &mut self,
+        now: Timestamp,
+        durable_upto: u64,
+    ) -> (Option<Outgoing>, RingEffects) {
         let mut effects = RingEffects::default();
         let Some(session) = self.session else {
             return (None, effects);
@@ -513,6 +525,10 @@ impl DeviceRing {
         else {
             return (None, effects);
         };
+        let created_here = effects.inserted.iter().any(|h| h.id == next.id);
+        if next.id.get() > durable_upto && !created_here {
+            return (None, effects);
+        }
         //= spec/device-channel.md#RING-6
         //# Every `notify` the server sends while the device's mark is set MUST carry the
         //# `retained` flag.

@@ -291,6 +291,38 @@ fn topic_replacement_spares_in_flight() {
 }
 
 #[test]
+fn nothing_above_the_durable_id_is_sent() {
+    let mut ring = DeviceRing::new(10);
+    let now = Timestamp(0);
+    ring.open_session(0, Window::new(4).unwrap()).unwrap();
+    let first = ring.accept(now, 60, None, payload(1)).unwrap().id;
+    let second = ring.accept(now, 60, None, payload(2)).unwrap().id;
+    let (out, _) = ring.poll_send_upto(now, first.get());
+    assert_eq!(out.unwrap().id, first);
+    let (out, _) = ring.poll_send_upto(now, first.get());
+    assert!(out.is_none(), "the second is not durable yet");
+    let (out, _) = ring.poll_send_upto(now, second.get());
+    assert_eq!(out.unwrap().id, second);
+    assert!(ring.poll_send_upto(now, u64::MAX).0.is_none());
+}
+
+#[test]
+fn a_marker_is_sent_although_nothing_else_is_durable() {
+    let mut ring = DeviceRing::new(1);
+    let now = Timestamp(0);
+    ring.accept(now, 60, None, payload(1)).unwrap();
+    // A full ring drops the oldest and sets the mark.
+    ring.accept(now, 60, None, payload(2)).unwrap();
+    assert!(ring.meta().mark);
+    ring.open_session(2, Window::new(4).unwrap()).unwrap();
+    let (out, effects) = ring.poll_send_upto(now, 0);
+    let out = out.expect("the marker goes out with its insertion among the effects");
+    assert!(out.retained);
+    assert_eq!(effects.inserted.len(), 1);
+    assert_eq!(effects.inserted[0].id, out.id);
+}
+
+#[test]
 fn bad_cursor_and_bad_ack_change_nothing() {
     let mut ring = DeviceRing::new(10);
     ring.accept(Timestamp(0), 60, None, payload(1)).unwrap();

@@ -37,9 +37,18 @@ pub struct BenchPushArgs {
     /// (HTTP/1.1 pipelining); 1 waits for each response.
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
+    /// Pushes over HTTP/2 with prior knowledge, as concurrent streams of each provider
+    /// connection, at most `--pipeline` of them in flight, instead of HTTP/1.1.
+    #[arg(long)]
+    pub http2: bool,
     /// Number of 127.0.0.x source addresses for device connections.
     #[arg(long, default_value_t = 4)]
     pub source_addresses: u8,
+    /// Also measures RSS once this many devices are connected, and reports the marginal RSS of
+    /// each further idle connection (the slope between the two points), which excludes what
+    /// the server holds regardless of the number of connections.
+    #[arg(long)]
+    pub rss_first: Option<usize>,
     /// SQLite file to bench the durable store instead of memory (in-process server only).
     #[arg(long)]
     pub database: Option<PathBuf>,
@@ -113,7 +122,14 @@ pub async fn run_bench(args: BenchPushArgs) -> Result<(), PushServerError> {
     let established = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut connectors = Vec::new();
+    let first_point = args.rss_first.filter(|&n| n > 0 && n < args.devices);
+    let mut rss_first = None;
     for (i, (token, secret)) in devices.iter().enumerate() {
+        if Some(i) == first_point {
+            wait_established(&established, i, started).await?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            rss_first = rss_kib(args.server_pid);
+        }
         let source = Ipv4Addr::new(
             127,
             0,
@@ -132,16 +148,7 @@ pub async fn run_bench(args: BenchPushArgs) -> Result<(), PushServerError> {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
-    while (established.load(Ordering::Relaxed) as usize) < args.devices {
-        if started.elapsed() > Duration::from_secs(120) {
-            return Err(PushServerError::Bench(format!(
-                "only {} of {} devices connected",
-                established.load(Ordering::Relaxed),
-                args.devices
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_established(&established, args.devices, started).await?;
     let connect_secs = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_idle = rss_kib(args.server_pid).unwrap_or(0);
@@ -160,6 +167,14 @@ pub async fn run_bench(args: BenchPushArgs) -> Result<(), PushServerError> {
         rss_idle,
         per_connection
     );
+    if let (Some(first), Some(rss_first)) = (first_point, rss_first) {
+        let slope =
+            (rss_idle.saturating_sub(rss_first) as f64 * 1024.0) / (args.devices - first) as f64;
+        println!(
+            "RSS {rss_first} KiB at {first} devices -> {rss_idle} KiB at {}: {slope:.0} bytes per further idle connection",
+            args.devices
+        );
+    }
 
     if args.rate > 0 && args.duration > 0 {
         let total = args.rate * args.duration;
@@ -180,18 +195,23 @@ pub async fn run_bench(args: BenchPushArgs) -> Result<(), PushServerError> {
             let quota = total / args.http_connections as u64;
             let provider_token = provider_token.clone();
             let pipeline = args.pipeline;
+            let http2 = args.http2;
             pushers.push(tokio::spawn(async move {
-                pusher(
-                    http_addr,
-                    &provider_token,
+                let pusher = Pusher {
+                    http: http_addr,
+                    provider_token,
                     pipeline,
                     tokens,
                     quota,
-                    per_connection_rate,
+                    rate: per_connection_rate,
                     sent,
                     failed,
-                )
-                .await
+                };
+                if http2 {
+                    pusher.run_http2().await
+                } else {
+                    pusher.run_http1().await
+                }
             }));
         }
         for pusher in pushers {
@@ -236,6 +256,23 @@ pub async fn run_bench(args: BenchPushArgs) -> Result<(), PushServerError> {
     }
     if let Some(server) = server {
         server.shutdown().await;
+    }
+    Ok(())
+}
+
+async fn wait_established(
+    established: &AtomicU64,
+    count: usize,
+    started: Instant,
+) -> Result<(), PushServerError> {
+    while (established.load(Ordering::Relaxed) as usize) < count {
+        if started.elapsed() > Duration::from_secs(120) {
+            return Err(PushServerError::Bench(format!(
+                "only {} of {count} devices connected",
+                established.load(Ordering::Relaxed),
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(())
 }
@@ -370,58 +407,139 @@ fn sent_micros(payload: &[u8]) -> Option<u64> {
     std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn pusher(
+/// One provider connection of the load tool.
+struct Pusher {
     http: SocketAddr,
-    provider_token: &str,
+    provider_token: String,
     pipeline: usize,
     tokens: Vec<String>,
     quota: u64,
     rate: f64,
     sent: Arc<AtomicU64>,
     failed: Arc<AtomicU64>,
-) -> Result<(), PushServerError> {
-    if tokens.is_empty() {
-        return Ok(());
+}
+
+impl Pusher {
+    fn body(&self) -> String {
+        format!(
+            "{{\"aps\":{{\"account-id\":\"bench-{}\",\"m\":[\"0123456789abcdef0123456789abcdef\"]}}}}",
+            wall_micros()
+        )
     }
-    let mut stream = TcpStream::connect(http).await?;
-    stream.set_nodelay(true)?;
-    let start = Instant::now();
-    let mut response = Vec::with_capacity(1024);
-    let pipeline = pipeline.max(1) as u64;
-    let mut batch = String::new();
-    let mut n = 0;
-    while n < quota {
-        let due = start + Duration::from_secs_f64(n as f64 / rate);
-        let now = Instant::now();
-        if due > now {
-            tokio::time::sleep(due - now).await;
+
+    fn count(&self, status: u16) {
+        if status == 201 {
+            self.sent.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.failed.fetch_add(1, Ordering::Relaxed);
         }
-        batch.clear();
-        let in_batch = pipeline.min(quota - n);
-        for i in 0..in_batch {
-            let token = &tokens[((n + i) as usize) % tokens.len()];
-            let body = format!(
-                "{{\"aps\":{{\"account-id\":\"bench-{}\",\"m\":[\"0123456789abcdef0123456789abcdef\"]}}}}",
-                wall_micros()
-            );
-            batch.push_str(&format!(
-                "POST /v1/push/{token} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {provider_token}\r\nTTL: 60\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            ));
+    }
+
+    /// HTTP/1.1: `pipeline` requests written back to back, then their responses read.
+    async fn run_http1(self) -> Result<(), PushServerError> {
+        if self.tokens.is_empty() {
+            return Ok(());
         }
-        stream.write_all(batch.as_bytes()).await?;
-        for _ in 0..in_batch {
-            let (status, _) = read_response(&mut stream, &mut response).await?;
-            if status == 201 {
-                sent.fetch_add(1, Ordering::Relaxed);
-            } else {
-                failed.fetch_add(1, Ordering::Relaxed);
+        let mut stream = TcpStream::connect(self.http).await?;
+        stream.set_nodelay(true)?;
+        let start = Instant::now();
+        let mut response = Vec::with_capacity(1024);
+        let pipeline = self.pipeline.max(1) as u64;
+        let mut batch = String::new();
+        let mut n = 0;
+        while n < self.quota {
+            let due = start + Duration::from_secs_f64(n as f64 / self.rate);
+            let now = Instant::now();
+            if due > now {
+                tokio::time::sleep(due - now).await;
+            }
+            batch.clear();
+            let in_batch = pipeline.min(self.quota - n);
+            for i in 0..in_batch {
+                let token = &self.tokens[((n + i) as usize) % self.tokens.len()];
+                let body = self.body();
+                batch.push_str(&format!(
+                    "POST /v1/push/{token} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {}\r\nTTL: 60\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    self.provider_token,
+                    body.len()
+                ));
+            }
+            stream.write_all(batch.as_bytes()).await?;
+            for _ in 0..in_batch {
+                let (status, _) = read_response(&mut stream, &mut response).await?;
+                self.count(status);
+            }
+            n += in_batch;
+        }
+        Ok(())
+    }
+
+    /// HTTP/2 with prior knowledge: every push its own stream, sent when it is due, with up to
+    /// `pipeline` streams awaiting their response at once.
+    async fn run_http2(self) -> Result<(), PushServerError> {
+        if self.tokens.is_empty() {
+            return Ok(());
+        }
+        let bench = |e: hyper::Error| PushServerError::Bench(format!("http/2: {e}"));
+        let stream = TcpStream::connect(self.http).await?;
+        stream.set_nodelay(true)?;
+        let (mut sender, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .map_err(bench)?;
+        let driver = tokio::spawn(connection);
+        let authorization = format!("Bearer {}", self.provider_token);
+        let pipeline = self.pipeline.max(1);
+        let mut in_flight = tokio::task::JoinSet::new();
+        let start = Instant::now();
+        let mut n = 0;
+        while n < self.quota {
+            if in_flight.len() >= pipeline {
+                if let Some(Ok(status)) = in_flight.join_next().await {
+                    self.count(status);
+                }
+                continue;
+            }
+            let due = start + Duration::from_secs_f64(n as f64 / self.rate);
+            let now = Instant::now();
+            if due > now {
+                tokio::select! {
+                    biased;
+                    Some(Ok(status)) = in_flight.join_next() => {
+                        self.count(status);
+                        continue;
+                    }
+                    _ = tokio::time::sleep(due - now) => {}
+                }
+            }
+            let token = &self.tokens[(n as usize) % self.tokens.len()];
+            let request = hyper::Request::post(format!("http://bench/v1/push/{token}"))
+                .header(hyper::header::AUTHORIZATION, authorization.as_str())
+                .header("ttl", "60")
+                .header(hyper::header::CONTENT_TYPE, "application/json")
+                .body(http_body_util::Full::new(bytes::Bytes::from(self.body())))
+                .map_err(|e| PushServerError::Bench(e.to_string()))?;
+            sender.ready().await.map_err(bench)?;
+            let response = sender.send_request(request);
+            in_flight.spawn(async move {
+                match response.await {
+                    Ok(response) => response.status().as_u16(),
+                    Err(_) => 0,
+                }
+            });
+            n += 1;
+        }
+        while let Some(done) = in_flight.join_next().await {
+            if let Ok(status) = done {
+                self.count(status);
             }
         }
-        n += in_batch;
+        drop(sender);
+        let _ = driver.await;
+        Ok(())
     }
-    Ok(())
 }
 
 /// Reads one HTTP/1.1 response with a Content-Length body from the stream, buffering what

@@ -138,17 +138,28 @@ pub async fn serve_device<S: AsyncRead + AsyncWrite + Unpin>(
                         let mut entry = session.entry.lock().await;
                         match entry.ring.ack(id) {
                             Ok(effects) => {
-                                let meta = entry.ring.meta();
-                                if hub.persist(&session.token, meta, effects).await.is_err() {
-                                    let _ = hub.reload_ring(&session.token, &mut entry).await;
-                                    connection.fail(ReasonCode::InternalError, "store failed");
-                                }
+                                // Neither the device's lock nor this session waits for the
+                                // commit: what the ack frees in the window may be sent at once,
+                                // since only durable notifications are sent, and a lost ack
+                                // only means a redelivery the device's cursor absorbs. If the
+                                // commit fails, the ring is reloaded from the store and the
+                                // session closed (`Hub::reload_ring`).
+                                let submitted = hub.submit(&session.token, &mut entry, effects);
+                                drop(entry);
+                                tokio::spawn({
+                                    let hub = Arc::clone(&hub);
+                                    let token = session.token.clone();
+                                    let entry = Arc::clone(&session.entry);
+                                    async move {
+                                        let _ = hub.settle(&token, &entry, submitted, None).await;
+                                    }
+                                });
                             }
                             Err(error) => {
+                                drop(entry);
                                 connection.fail(ReasonCode::BadAck, &error.to_string());
                             }
                         }
-                        drop(entry);
                         pump(&hub, session, connection_id, &mut connection, clock).await;
                     }
                 }
@@ -234,6 +245,8 @@ async fn authenticate(
         let _ = hub.reload_ring(token.as_str(), &mut device).await;
         return Err(ReasonCode::InternalError);
     }
+    // The store applies changes in order, so everything accepted before this one is durable.
+    device.durable_upto = device.durable_upto.max(meta.last_id);
     //= spec/device-channel.md#CHAN-19
     //# When a session is established for a device that already has a session,
     //# the server MUST send `CLOSE` code `replaced` on the older session and close it.
@@ -274,7 +287,10 @@ async fn pump(
         return;
     }
     loop {
-        let (outgoing, effects) = entry.ring.poll_send(clock.now());
+        // A notification whose acceptance is not durable yet is sent once it is: the push that
+        // accepted it raises `durable_upto` and wakes the session.
+        let durable_upto = entry.durable_upto;
+        let (outgoing, effects) = entry.ring.poll_send_upto(clock.now(), durable_upto);
         if !effects.is_empty() {
             let meta = entry.ring.meta();
             if hub.persist(&session.token, meta, effects).await.is_err() {
@@ -282,6 +298,7 @@ async fn pump(
                 connection.fail(ReasonCode::InternalError, "store failed");
                 return;
             }
+            entry.durable_upto = entry.durable_upto.max(meta.last_id);
         }
         match outgoing {
             Some(outgoing) => {

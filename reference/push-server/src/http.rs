@@ -28,6 +28,16 @@ type HttpResponse = Response<Full<Bytes>>;
 //# total by default)
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
+/// Requests one HTTP/2 connection may have open at once; more are refused by the protocol
+/// (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+pub const MAX_CONCURRENT_STREAMS: u32 = 256;
+
+/// Flow-control window of one HTTP/2 request body: room for a whole payload, no more.
+pub const STREAM_WINDOW: u32 = 2 * MAX_PAYLOAD_LEN as u32;
+
+/// Flow-control window of one HTTP/2 connection: every stream's window at once.
+pub const CONNECTION_WINDOW: u32 = MAX_CONCURRENT_STREAMS * STREAM_WINDOW;
+
 /// An error response with the JSON body of PROV-13.
 //= spec/provider-api.md#PROV-13
 //# Every response with a status of 400 or above MUST carry `Content-Type:
@@ -295,19 +305,24 @@ async fn push(
         Ok(accepted) => accepted,
         Err(_) => return internal(),
     };
-    let meta = device.ring.meta();
+    // The device's lock is not held across the commit, so its further pushes share it.
+    let submitted = hub.submit(token, &mut device, accepted.effects);
+    drop(device);
     //= spec/provider-api.md#PROV-9
     //# The server MUST
     //# NOT answer `201` before the notification is stored durably
-    if hub.persist(token, meta, accepted.effects).await.is_err() {
-        let _ = hub.reload_ring(token, &mut device).await;
+    // On a task of its own, so that a client closing its stream cannot cut it short: the
+    // notification is sent to the device only once this has marked it durable.
+    let settled = tokio::spawn({
+        let hub = Arc::clone(hub);
+        let token = token.to_owned();
+        let id = accepted.id.get();
+        async move { hub.settle(&token, &entry, submitted, Some(id)).await }
+    });
+    if !matches!(settled.await, Ok(Ok(()))) {
         return internal();
     }
     hub.metrics.accepted.fetch_add(1, Ordering::Relaxed);
-    if let Some(session) = &device.session {
-        let _ = session.commands.send(SessionCommand::Wake);
-    }
-    drop(device);
     created(token, accepted.id.get(), ttl)
 }
 
@@ -521,11 +536,8 @@ where
         let hub = Arc::clone(&hub);
         async move { Ok::<_, Infallible>(handle(hub, clock, request).await) }
     });
-    let connection = hyper::server::conn::http1::Builder::new()
-        .max_buf_size(MAX_HEADER_BYTES)
-        // Pipelined requests get their responses in one write.
-        .pipeline_flush(true)
-        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    let builder = connection_builder();
+    let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
     tokio::pin!(connection);
     tokio::select! {
         _ = connection.as_mut() => {}
@@ -534,4 +546,34 @@ where
             let _ = connection.await;
         }
     }
+}
+
+/// HTTP/1.1 and HTTP/2 on one listener: after TLS with ALPN `h2` or `http/1.1`, and on plain
+/// loopback HTTP/2 with prior knowledge, told apart by the connection preface. The streams of
+/// one HTTP/2 connection are served concurrently, so the pushes of one provider connection share
+/// a commit of the store instead of queueing behind each other's.
+//= spec/provider-api.md#PROV-1
+//# The provider API MUST be served over HTTPS (HTTP/1.1 or later over TLS 1.2 or
+//# later).
+fn connection_builder() -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
+    let mut builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder
+        .http1()
+        .max_buf_size(MAX_HEADER_BYTES)
+        // Pipelined requests get their responses in one write.
+        .pipeline_flush(true);
+    //= spec/provider-api.md#PROV-3
+    //# The server MUST bound the size of the request line and headers (16 KiB in
+    //# total by default) and of every body
+    builder
+        .http2()
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        // A body is read only up to its bound, so a stream's window need not be larger than
+        // one body: unread octets a client may push ahead stay bounded per stream and, through
+        // the connection window, per connection.
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW);
+    builder
 }

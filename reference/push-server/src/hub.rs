@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, mpsc};
 
 use crate::config::Settings;
-use crate::store::{DeviceRecord, Store, StoreError};
+use crate::store::{DeviceRecord, PendingWrite, Store, StoreError};
 
 /// A command to a session task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +71,20 @@ pub struct DeviceEntry {
     pub ring: DeviceRing,
     /// Its session, if one is established.
     pub session: Option<SessionHandle>,
+    /// Highest notification id the store is known to hold durably: a change is applied to the
+    /// ring before it is durable, and only what the store holds may be sent.
+    pub durable_upto: u64,
+    /// Counts reloads of the ring from the store, so that of the changes failed by one store
+    /// failure only the first reloads.
+    generation: u64,
     bucket: TokenBucket,
+}
+
+/// A ring change queued by [`Hub::submit`], not yet known to be durable.
+#[derive(Debug)]
+pub struct Submitted {
+    pending: PendingWrite,
+    generation: u64,
 }
 
 /// Counters exposed at `/metrics`.
@@ -224,10 +237,13 @@ impl Hub {
         if !effects.is_empty() {
             self.persist(token, ring.meta(), effects).await?;
         }
+        let durable_upto = ring.meta().last_id;
         let entry = Arc::new(Mutex::new(DeviceEntry {
             record,
             ring,
             session: None,
+            durable_upto,
+            generation: 0,
             bucket: TokenBucket::full(self.settings.rate_burst, Timestamp(0)),
         }));
         let Ok(mut devices) = self.devices.lock() else {
@@ -256,17 +272,59 @@ impl Hub {
         effects: RingEffects,
     ) -> Result<(), HubError> {
         self.count_removals(token, &effects);
-        if effects.is_empty() && !self.store.is_blocking() {
-            return self
-                .store
-                .apply(token, &meta, &effects)
-                .map_err(HubError::from);
+        // The writer thread answers through a channel this task awaits: no blocking-pool
+        // thread waits on the fsync.
+        self.store
+            .submit(token, meta, effects)
+            .durable()
+            .await
+            .map_err(HubError::from)
+    }
+
+    /// Queues a ring change of a device whose lock the caller holds, without waiting for it
+    /// to be durable: the caller releases the lock and then [`Hub::settle`]s it, so that the
+    /// changes of one device made while a commit is under way go into the next commit together.
+    /// The store applies changes in the order they are queued, and they are queued under the
+    /// device's lock, so the store's ring goes through the same states as the one in memory.
+    pub fn submit(&self, token: &str, entry: &mut DeviceEntry, effects: RingEffects) -> Submitted {
+        self.count_removals(token, &effects);
+        Submitted {
+            pending: self.store.submit(token, entry.ring.meta(), effects),
+            generation: entry.generation,
         }
-        let token = token.to_owned();
-        with_store(&self.store, move |store| {
-            store.apply(&token, &meta, &effects)
-        })
-        .await
+    }
+
+    /// Waits until a change queued by [`Hub::submit`] is durable. With `accepted`, the id of the
+    /// notification it accepted, that notification (and every earlier one) may then be sent,
+    /// and the session is woken to send it. If the change failed, the device's ring is
+    /// reloaded from the store, once for all the changes that failed with it: memory then
+    /// holds what the store does, and nothing the store does not hold was sent.
+    pub async fn settle(
+        &self,
+        token: &str,
+        entry: &Mutex<DeviceEntry>,
+        submitted: Submitted,
+        accepted: Option<u64>,
+    ) -> Result<(), HubError> {
+        match submitted.pending.durable().await {
+            Ok(()) => {
+                if let Some(id) = accepted {
+                    let mut device = entry.lock().await;
+                    device.durable_upto = device.durable_upto.max(id);
+                    if let Some(session) = &device.session {
+                        let _ = session.commands.send(SessionCommand::Wake);
+                    }
+                }
+                Ok(())
+            }
+            Err(error) => {
+                let mut device = entry.lock().await;
+                if device.generation == submitted.generation {
+                    self.reload_ring(token, &mut device).await?;
+                }
+                Err(error.into())
+            }
+        }
     }
 
     //= spec/device-channel.md#RING-9
@@ -297,11 +355,17 @@ impl Hub {
     /// Reloads a device's ring from the store after a failed write, so memory never holds what
     /// the store does not.
     pub async fn reload_ring(&self, token: &str, entry: &mut DeviceEntry) -> Result<(), HubError> {
+        // Every change of this device queued so far is settled (failed ones abandon those
+        // queued after them) before the ring is read; the caller holds the device's lock, so
+        // none is queued meanwhile.
+        self.store.reset(token).durable().await?;
+        entry.generation += 1;
         let owned = token.to_owned();
         let (meta, held): (RingMeta, Vec<Held>) =
             with_store(&self.store, move |store| store.load_ring(&owned)).await?;
         let online = entry.ring.online();
         let (ring, _) = DeviceRing::restore(self.settings.ring_capacity, meta, held);
+        entry.durable_upto = ring.meta().last_id;
         entry.ring = ring;
         if online && let Some(session) = entry.session.take() {
             self.metrics.sessions.fetch_sub(1, Ordering::Relaxed);

@@ -2,11 +2,11 @@
 //! session. The trait is shaped so that a shared backend (Redis) can implement it for several
 //! nodes: everything is keyed by device token and every ring change is one atomic `apply`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
 
-use mailpush_push_proto::ring::{Held, RingEffects, RingMeta, Topic};
+use mailpush_push_proto::ring::{Held, Removal, RingEffects, RingMeta, Topic};
 use mailpush_push_proto::{NotificationId, Payload, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -32,6 +32,10 @@ pub enum StoreError {
     /// A lock was poisoned by a panic elsewhere.
     #[error("store lock poisoned")]
     Poisoned,
+    /// An earlier queued ring change of the same device failed, so this one, computed over it,
+    /// was not applied.
+    #[error("an earlier change of this device failed")]
+    Abandoned,
 }
 
 /// A registered (or unregistered) device.
@@ -63,10 +67,50 @@ pub trait Store: Send + Sync + 'static {
     fn load_ring(&self, token: &str) -> Result<(RingMeta, Vec<Held>), StoreError>;
     /// Applies one ring change atomically and durably.
     fn apply(&self, token: &str, meta: &RingMeta, effects: &RingEffects) -> Result<(), StoreError>;
+    /// Queues one ring change without blocking; the returned [`PendingWrite`] resolves once it
+    /// is durable. Changes submitted one after another are applied in that order. The default
+    /// applies it at once, for stores whose `apply` does not block.
+    fn submit(&self, token: &str, meta: RingMeta, effects: RingEffects) -> PendingWrite {
+        PendingWrite::ready(self.apply(token, &meta, &effects))
+    }
+    /// Once a queued ring change of a device fails, a store that queues changes fails every
+    /// ring change of that device queued after it with [`StoreError::Abandoned`] (each was
+    /// computed over the failed one) until this is queued; it resolves once every change queued
+    /// before it has been settled, so that the ring read next is the one the store holds. The
+    /// default does nothing, for stores that apply each change before `submit` returns.
+    fn reset(&self, token: &str) -> PendingWrite {
+        let _ = token;
+        PendingWrite::ready(Ok(()))
+    }
     /// Records which node holds the device's session.
     fn set_route(&self, token: &str, node: Option<&str>) -> Result<(), StoreError>;
     /// Which node holds the device's session.
     fn route(&self, token: &str) -> Result<Option<String>, StoreError>;
+}
+
+/// A ring change handed to [`Store::submit`], until it is durable.
+#[derive(Debug)]
+pub struct PendingWrite(Pending);
+
+#[derive(Debug)]
+enum Pending {
+    Ready(Result<(), StoreError>),
+    Queued(tokio::sync::oneshot::Receiver<Result<(), StoreError>>),
+}
+
+impl PendingWrite {
+    /// A change whose outcome is already known.
+    pub fn ready(result: Result<(), StoreError>) -> Self {
+        Self(Pending::Ready(result))
+    }
+
+    /// Waits until the change is durable, or failed.
+    pub async fn durable(self) -> Result<(), StoreError> {
+        match self.0 {
+            Pending::Ready(result) => result,
+            Pending::Queued(outcome) => outcome.await.map_err(|_| StoreError::WriterGone)?,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -170,19 +214,99 @@ impl Store for MemoryStore {
 /// change survives a crash of the process or the machine.
 ///
 /// Writes go to one writer thread that commits whatever is queued in a single transaction
-/// (group commit): each caller still returns only after its change is durable, but concurrent
-/// pushes share one fsync. Every queued change runs in its own savepoint, so one failing change
-/// fails alone. Reads use a second connection.
+/// (group commit): each caller still learns of its change only once it is durable, but
+/// concurrent pushes share one fsync. Ring changes, nearly all of the writes, carry their data
+/// rather than a closure and answer through a oneshot channel an async caller awaits, so a push
+/// costs no blocking-pool thread. A batch runs without savepoints; only if one of its changes
+/// fails is it rolled back and run again with one savepoint per change, so that one failing
+/// change fails alone. Reads use a second connection.
 pub struct SqliteStore {
     reader: Mutex<Connection>,
     writer: std::sync::mpsc::Sender<WriteRequest>,
 }
 
-type WriteOp = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
+type WriteOp = Box<dyn Fn(&Connection) -> Result<(), StoreError> + Send>;
+
+enum Change {
+    Ring {
+        token: String,
+        meta: RingMeta,
+        effects: RingEffects,
+    },
+    Op(WriteOp),
+    /// Ends the failure of a device's ring changes ([`Store::reset`]); writes nothing.
+    Reset(String),
+}
+
+impl Change {
+    fn run(&self, connection: &Connection) -> Result<(), StoreError> {
+        match self {
+            Change::Ring {
+                token,
+                meta,
+                effects,
+            } => apply_ring(connection, token, meta, effects),
+            Change::Op(op) => op(connection),
+            Change::Reset(_) => Ok(()),
+        }
+    }
+
+    fn ring_token(&self) -> Option<&str> {
+        match self {
+            Change::Ring { token, .. } => Some(token),
+            _ => None,
+        }
+    }
+}
+
+/// Devices whose last ring change failed and that were not reset since, as the writer thread
+/// tracks them.
+type Failed = HashSet<String>;
+
+/// Answers, in queue order, the ring changes of failed devices with [`StoreError::Abandoned`]
+/// and applies resets; returns what is left to run.
+fn screen(batch: Vec<WriteRequest>, failed: &mut Failed) -> Vec<WriteRequest> {
+    if failed.is_empty() && !batch.iter().any(|r| matches!(r.change, Change::Reset(_))) {
+        return batch;
+    }
+    let mut kept = Vec::with_capacity(batch.len());
+    for request in batch {
+        match &request.change {
+            Change::Reset(token) => {
+                failed.remove(token);
+                kept.push(request);
+            }
+            Change::Ring { token, .. } if failed.contains(token) => {
+                request.done.send(Err(StoreError::Abandoned));
+            }
+            _ => kept.push(request),
+        }
+    }
+    kept
+}
+
+enum Done {
+    Blocking(std::sync::mpsc::SyncSender<Result<(), StoreError>>),
+    Async(tokio::sync::oneshot::Sender<Result<(), StoreError>>),
+}
+
+impl Done {
+    fn send(self, result: Result<(), StoreError>) {
+        // A caller that gave up waiting no longer needs the outcome.
+        match self {
+            Done::Blocking(sender) => {
+                let _ = sender.send(result);
+            }
+            Done::Async(sender) => {
+                let _ = sender.send(result);
+            }
+        }
+    }
+}
 
 struct WriteRequest {
-    op: WriteOp,
-    done: std::sync::mpsc::SyncSender<Result<(), StoreError>>,
+    change: Change,
+    done: Done,
 }
 
 /// Most changes committed together.
@@ -221,9 +345,16 @@ fn from_sql(value: i64) -> u64 {
     value as u64
 }
 
+/// Page cache bound per connection, in KiB (SQLite's default is 2000). The devices table of a
+/// large installation is far bigger than any cache, and a row is read once per `hello`, so a
+/// large cache mostly holds rows of idle devices; the operating system's file cache serves the
+/// rest.
+const CACHE_KIB: i64 = 512;
+
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let connection = Connection::open(path)?;
     connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "cache_size", -CACHE_KIB)?;
     //= spec/device-channel.md#RING-8
     //# A server MUST keep the ring, the mark, the last assigned id, the cursor and the
     //# drop count of every device across restarts, crashes included
@@ -232,37 +363,146 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     Ok(connection)
 }
 
-fn run_batch(connection: &mut Connection, batch: Vec<WriteRequest>) {
+fn apply_ring(
+    connection: &Connection,
+    token: &str,
+    meta: &RingMeta,
+    effects: &RingEffects,
+) -> Result<(), StoreError> {
+    if !effects.inserted.is_empty() {
+        let mut insert = connection.prepare_cached(
+            "INSERT OR REPLACE INTO notifications (token, id, expires_at, topic, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for held in &effects.inserted {
+            insert.execute(params![
+                token,
+                to_sql(held.id.get()),
+                held.expires_at.map(|t| to_sql(t.0)),
+                held.topic.as_ref().map(Topic::as_str),
+                held.payload.as_bytes(),
+            ])?;
+        }
+    }
+    // An acknowledgement removes every id at or below the cursor (CHAN-14: acks are
+    // cumulative), so one range delete replaces a delete per id; rows at or below the cursor
+    // are never loaded again anyway.
+    if effects
+        .removed
+        .iter()
+        .any(|(_, why)| *why == Removal::Acked)
+    {
+        connection
+            .prepare_cached("DELETE FROM notifications WHERE token = ?1 AND id <= ?2")?
+            .execute(params![token, to_sql(meta.cursor)])?;
+    }
+    let mut others = effects
+        .removed
+        .iter()
+        .filter(|(_, why)| *why != Removal::Acked)
+        .peekable();
+    if others.peek().is_some() {
+        let mut delete =
+            connection.prepare_cached("DELETE FROM notifications WHERE token = ?1 AND id = ?2")?;
+        for (id, _) in others {
+            delete.execute(params![token, to_sql(id.get())])?;
+        }
+    }
+    connection
+        .prepare_cached(
+            "UPDATE devices SET last_id = ?2, cursor = ?3, mark = ?4, dropped = ?5, expired = ?6, replaced = ?7 WHERE token = ?1",
+        )?
+        .execute(params![
+            token,
+            to_sql(meta.last_id),
+            to_sql(meta.cursor),
+            i64::from(meta.mark),
+            to_sql(meta.dropped),
+            to_sql(meta.expired),
+            to_sql(meta.replaced),
+        ])?;
+    Ok(())
+}
+
+fn fail_all(batch: Vec<WriteRequest>, message: &str, failed: &mut Failed) {
+    for request in batch {
+        if let Some(token) = request.change.ring_token() {
+            failed.insert(token.to_owned());
+        }
+        request
+            .done
+            .send(Err(StoreError::Commit(message.to_owned())));
+    }
+}
+
+fn run_batch(connection: &mut Connection, batch: Vec<WriteRequest>, failed: &mut Failed) {
+    let batch = screen(batch, failed);
+    if batch.is_empty() {
+        return;
+    }
+    // Nearly every batch succeeds whole, so it runs without a savepoint per change; the first
+    // failure rolls it back and the batch runs again with savepoints.
+    let transaction = match connection.transaction() {
+        Ok(transaction) => transaction,
+        Err(error) => return fail_all(batch, &error.to_string(), failed),
+    };
+    let any_failed = batch
+        .iter()
+        .any(|request| request.change.run(&transaction).is_err());
+    if !any_failed {
+        return match transaction.commit() {
+            Ok(()) => {
+                for request in batch {
+                    request.done.send(Ok(()));
+                }
+            }
+            Err(error) => fail_all(batch, &error.to_string(), failed),
+        };
+    }
+    if let Err(error) = transaction.rollback() {
+        return fail_all(batch, &error.to_string(), failed);
+    }
+    run_batch_isolated(connection, batch, failed);
+}
+
+fn run_batch_isolated(connection: &mut Connection, batch: Vec<WriteRequest>, failed: &mut Failed) {
     let mut transaction = match connection.transaction() {
         Ok(transaction) => transaction,
-        Err(error) => {
-            let message = error.to_string();
-            for request in batch {
-                let _ = request.done.send(Err(StoreError::Commit(message.clone())));
-            }
-            return;
-        }
+        Err(error) => return fail_all(batch, &error.to_string(), failed),
     };
     let mut outcomes = Vec::with_capacity(batch.len());
+    let mut tokens = Vec::new();
     for request in batch {
-        let result = (|| {
-            let savepoint = transaction.savepoint()?;
-            (request.op)(&savepoint)?;
-            savepoint.commit()?;
-            Ok(())
-        })();
+        let token = request.change.ring_token().map(str::to_owned);
+        // A ring change of a device whose earlier change in this batch failed was computed
+        // over that one: it is not applied either.
+        let result = match &token {
+            Some(token) if failed.contains(token) => Err(StoreError::Abandoned),
+            _ => (|| {
+                let savepoint = transaction.savepoint()?;
+                request.change.run(&savepoint)?;
+                savepoint.commit()?;
+                Ok(())
+            })(),
+        };
+        if result.is_err()
+            && let Some(token) = &token
+        {
+            failed.insert(token.clone());
+        }
+        tokens.extend(token);
         outcomes.push((request.done, result));
     }
     match transaction.commit() {
         Ok(()) => {
             for (done, result) in outcomes {
-                let _ = done.send(result);
+                done.send(result);
             }
         }
         Err(error) => {
+            failed.extend(tokens);
             let message = error.to_string();
             for (done, _) in outcomes {
-                let _ = done.send(Err(StoreError::Commit(message.clone())));
+                done.send(Err(StoreError::Commit(message.clone())));
             }
         }
     }
@@ -278,6 +518,7 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("mailpush-sqlite-writer".into())
             .spawn(move || {
+                let mut failed = Failed::new();
                 // Ends when the store (the only sender) is dropped.
                 while let Ok(first) = queue.recv() {
                     let mut batch = vec![first];
@@ -287,7 +528,7 @@ impl SqliteStore {
                             Err(_) => break,
                         }
                     }
-                    run_batch(&mut write_connection, batch);
+                    run_batch(&mut write_connection, batch, &mut failed);
                 }
             })
             .map_err(|e| StoreError::Commit(e.to_string()))?;
@@ -308,13 +549,17 @@ impl SqliteStore {
     /// Queues a change and waits until it is committed durably.
     fn write(
         &self,
-        op: impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+        op: impl Fn(&Connection) -> Result<(), StoreError> + Send + 'static,
     ) -> Result<(), StoreError> {
+        self.write_change(Change::Op(Box::new(op)))
+    }
+
+    fn write_change(&self, change: Change) -> Result<(), StoreError> {
         let (done, outcome) = std::sync::mpsc::sync_channel(1);
         self.writer
             .send(WriteRequest {
-                op: Box::new(op),
-                done,
+                change,
+                done: Done::Blocking(done),
             })
             .map_err(|_| StoreError::WriterGone)?;
         outcome.recv().map_err(|_| StoreError::WriterGone)?
@@ -429,43 +674,39 @@ impl Store for SqliteStore {
     }
 
     fn apply(&self, token: &str, meta: &RingMeta, effects: &RingEffects) -> Result<(), StoreError> {
-        let token = token.to_owned();
-        let meta = *meta;
-        let effects = effects.clone();
-        self.write(move |tx| {
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT OR REPLACE INTO notifications (token, id, expires_at, topic, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?;
-                for held in &effects.inserted {
-                    insert.execute(params![
-                        token,
-                        to_sql(held.id.get()),
-                        held.expires_at.map(|t| to_sql(t.0)),
-                        held.topic.as_ref().map(Topic::as_str),
-                        held.payload.as_bytes(),
-                    ])?;
-                }
-                let mut delete =
-                    tx.prepare_cached("DELETE FROM notifications WHERE token = ?1 AND id = ?2")?;
-                for (id, _) in &effects.removed {
-                    delete.execute(params![token, to_sql(id.get())])?;
-                }
-                tx.execute(
-                    "UPDATE devices SET last_id = ?2, cursor = ?3, mark = ?4, dropped = ?5, expired = ?6, replaced = ?7 WHERE token = ?1",
-                    params![
-                        token,
-                        to_sql(meta.last_id),
-                        to_sql(meta.cursor),
-                        i64::from(meta.mark),
-                        to_sql(meta.dropped),
-                        to_sql(meta.expired),
-                        to_sql(meta.replaced),
-                    ],
-                )?;
-            }
-            Ok(())
+        self.write_change(Change::Ring {
+            token: token.to_owned(),
+            meta: *meta,
+            effects: effects.clone(),
         })
+    }
+
+    fn submit(&self, token: &str, meta: RingMeta, effects: RingEffects) -> PendingWrite {
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let request = WriteRequest {
+            change: Change::Ring {
+                token: token.to_owned(),
+                meta,
+                effects,
+            },
+            done: Done::Async(done),
+        };
+        match self.writer.send(request) {
+            Ok(()) => PendingWrite(Pending::Queued(outcome)),
+            Err(_) => PendingWrite::ready(Err(StoreError::WriterGone)),
+        }
+    }
+
+    fn reset(&self, token: &str) -> PendingWrite {
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let request = WriteRequest {
+            change: Change::Reset(token.to_owned()),
+            done: Done::Async(done),
+        };
+        match self.writer.send(request) {
+            Ok(()) => PendingWrite(Pending::Queued(outcome)),
+            Err(_) => PendingWrite::ready(Err(StoreError::WriterGone)),
+        }
     }
 
     fn set_route(&self, token: &str, node: Option<&str>) -> Result<(), StoreError> {

@@ -3,5 +3,5 @@
 
 pub use mailpush_tls::{TlsMaterial, localhost};
 
-/// The protocols offered in ALPN.
-pub(crate) const ALPN: &[&[u8]] = &[b"http/1.1"];
+/// The protocols offered in ALPN: the provider API speaks both; device clients offer none.
+pub(crate) const ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];

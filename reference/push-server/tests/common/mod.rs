@@ -187,3 +187,15 @@ pub async fn raw_exchange(addr: SocketAddr, octets: &[u8]) -> Vec<Frame> {
     }
     frames
 }
+
+/// Refuses, from inside SQLite, every notification whose payload contains `poison`.
+pub fn inject_failures(path: &std::path::Path) {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection
+        .execute_batch(
+            "CREATE TRIGGER IF NOT EXISTS refuse_poison BEFORE INSERT ON notifications
+             WHEN CAST(NEW.payload AS TEXT) LIKE '%poison%'
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        )
+        .unwrap();
+}
