@@ -145,15 +145,19 @@ pub async fn serve_device<S: AsyncRead + AsyncWrite + Unpin>(
                                 // commit fails, the ring is reloaded from the store and the
                                 // session closed (`Hub::reload_ring`).
                                 let submitted = hub.submit(&session.token, &mut entry, effects);
+                                let pending = hub.settle_now(&mut entry, submitted, None);
                                 drop(entry);
-                                tokio::spawn({
-                                    let hub = Arc::clone(&hub);
-                                    let token = session.token.clone();
-                                    let entry = Arc::clone(&session.entry);
-                                    async move {
-                                        let _ = hub.settle(&token, &entry, submitted, None).await;
-                                    }
-                                });
+                                if let Err(submitted) = pending {
+                                    tokio::spawn({
+                                        let hub = Arc::clone(&hub);
+                                        let token = session.token.clone();
+                                        let entry = Arc::clone(&session.entry);
+                                        async move {
+                                            let _ =
+                                                hub.settle(&token, &entry, submitted, None).await;
+                                        }
+                                    });
+                                }
                             }
                             Err(error) => {
                                 drop(entry);

@@ -307,6 +307,11 @@ async fn push(
     };
     // The device's lock is not held across the commit, so its further pushes share it.
     let submitted = hub.submit(token, &mut device, accepted.effects);
+    let Err(submitted) = hub.settle_now(&mut device, submitted, Some(accepted.id.get())) else {
+        drop(device);
+        hub.metrics.accepted.fetch_add(1, Ordering::Relaxed);
+        return created(token, accepted.id.get(), ttl);
+    };
     drop(device);
     //= spec/provider-api.md#PROV-9
     //# The server MUST

@@ -294,6 +294,28 @@ impl Hub {
         }
     }
 
+    /// Settles a change queued by [`Hub::submit`] at once, under the device's lock still held,
+    /// when the store already made it durable (a store that writes synchronously): as
+    /// [`Hub::settle`] would, without a task and a second round on the lock per change. Gives
+    /// the change back when it must be waited for (or failed).
+    pub fn settle_now(
+        &self,
+        entry: &mut DeviceEntry,
+        submitted: Submitted,
+        accepted: Option<u64>,
+    ) -> Result<(), Submitted> {
+        if !submitted.pending.is_durable() {
+            return Err(submitted);
+        }
+        if let Some(id) = accepted {
+            entry.durable_upto = entry.durable_upto.max(id);
+            if let Some(session) = &entry.session {
+                let _ = session.commands.send(SessionCommand::Wake);
+            }
+        }
+        Ok(())
+    }
+
     /// Waits until a change queued by [`Hub::submit`] is durable. With `accepted`, the id of the
     /// notification it accepted, that notification (and every earlier one) may then be sent,
     /// and the session is woken to send it. If the change failed, the device's ring is

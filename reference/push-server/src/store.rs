@@ -104,6 +104,12 @@ impl PendingWrite {
         Self(Pending::Ready(result))
     }
 
+    /// Whether the change is already known to be durable (a store that writes synchronously,
+    /// such as the memory store), so that the caller need not wait for it.
+    pub fn is_durable(&self) -> bool {
+        matches!(self.0, Pending::Ready(Ok(())))
+    }
+
     /// Waits until the change is durable, or failed.
     pub async fn durable(self) -> Result<(), StoreError> {
         match self.0 {
