@@ -25,6 +25,8 @@ pub mod bench;
 mod config;
 mod decode;
 pub mod driver;
+/// The oracles of the fuzz targets.
+pub mod fuzzing;
 mod message;
 mod mime;
 mod search;

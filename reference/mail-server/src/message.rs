@@ -320,17 +320,7 @@ mod tests {
         assert!(!list_matches(b"*a*a", b"xay", b'/'));
     }
 
-    /// The reference the fast matcher is checked against: plain recursion over the rules.
-    fn naive(p: &[u8], n: &[u8], delim: u8) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some((b'*', rest)) => (0..=n.len()).any(|i| naive(rest, &n[i..], delim)),
-            Some((b'%', rest)) => (0..=n.len())
-                .take_while(|&i| i == 0 || n[i - 1] != delim)
-                .any(|i| naive(rest, &n[i..], delim)),
-            Some((c, rest)) => n.first() == Some(c) && naive(rest, &n[1..], delim),
-        }
-    }
+    use crate::fuzzing::list_rules as naive;
 
     #[test]
     fn list_patterns_agree_with_the_rules() {
