@@ -307,25 +307,23 @@ async fn push(
     };
     // The device's lock is not held across the commit, so its further pushes share it.
     let submitted = hub.submit(token, &mut device, accepted.effects);
-    let Err(submitted) = hub.settle_now(&mut device, submitted, Some(accepted.id.get())) else {
-        drop(device);
-        hub.metrics.accepted.fetch_add(1, Ordering::Relaxed);
-        return created(token, accepted.id.get(), ttl);
-    };
+    let pending = hub.settle_now(&mut device, submitted, Some(accepted.id.get()));
     drop(device);
     //= spec/provider-api.md#PROV-9
     //# The server MUST
     //# NOT answer `201` before the notification is stored durably
-    // On a task of its own, so that a client closing its stream cannot cut it short: the
-    // notification is sent to the device only once this has marked it durable.
-    let settled = tokio::spawn({
-        let hub = Arc::clone(hub);
-        let token = token.to_owned();
-        let id = accepted.id.get();
-        async move { hub.settle(&token, &entry, submitted, Some(id)).await }
-    });
-    if !matches!(settled.await, Ok(Ok(()))) {
-        return internal();
+    if let Err(submitted) = pending {
+        // On a task of its own, so that a client closing its stream cannot cut it short: the
+        // notification is sent to the device only once this has marked it durable.
+        let settled = tokio::spawn({
+            let hub = Arc::clone(hub);
+            let token = token.to_owned();
+            let id = accepted.id.get();
+            async move { hub.settle(&token, &entry, submitted, Some(id)).await }
+        });
+        if !matches!(settled.await, Ok(Ok(()))) {
+            return internal();
+        }
     }
     hub.metrics.accepted.fetch_add(1, Ordering::Relaxed);
     created(token, accepted.id.get(), ttl)

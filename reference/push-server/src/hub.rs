@@ -80,6 +80,17 @@ pub struct DeviceEntry {
     bucket: TokenBucket,
 }
 
+impl DeviceEntry {
+    /// Notification `id` (and every earlier one) is durable: it may be sent, so the session
+    /// is woken to send it.
+    fn mark_durable(&mut self, id: u64) {
+        self.durable_upto = self.durable_upto.max(id);
+        if let Some(session) = &self.session {
+            let _ = session.commands.send(SessionCommand::Wake);
+        }
+    }
+}
+
 /// A ring change queued by [`Hub::submit`], not yet known to be durable.
 #[derive(Debug)]
 pub struct Submitted {
@@ -308,10 +319,7 @@ impl Hub {
             return Err(submitted);
         }
         if let Some(id) = accepted {
-            entry.durable_upto = entry.durable_upto.max(id);
-            if let Some(session) = &entry.session {
-                let _ = session.commands.send(SessionCommand::Wake);
-            }
+            entry.mark_durable(id);
         }
         Ok(())
     }
@@ -331,11 +339,7 @@ impl Hub {
         match submitted.pending.durable().await {
             Ok(()) => {
                 if let Some(id) = accepted {
-                    let mut device = entry.lock().await;
-                    device.durable_upto = device.durable_upto.max(id);
-                    if let Some(session) = &device.session {
-                        let _ = session.commands.send(SessionCommand::Wake);
-                    }
+                    entry.lock().await.mark_durable(id);
                 }
                 Ok(())
             }
