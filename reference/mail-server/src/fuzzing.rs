@@ -317,12 +317,7 @@ pub fn fuzz_session(data: &[u8]) {
     };
     let input = &input[..input.len().min(MAX_SESSION_INPUT)];
     let config = StoreConfig {
-        // The cheapest cost: the run checks behaviour, not hashing strength.
-        password_hashing: PasswordHashing {
-            memory_kib: 8,
-            iterations: 1,
-            parallelism: 1,
-        },
+        password_hashing: PasswordHashing::CHEAPEST,
         ..StoreConfig::default()
     };
     let Ok(store) = Store::open_in_memory(config) else {

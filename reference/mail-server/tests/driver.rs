@@ -21,12 +21,7 @@ struct Fixture {
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let config = StoreConfig {
-        // The cheapest argon2 cost: tests check behaviour, not hashing strength.
-        password_hashing: PasswordHashing {
-            memory_kib: 8,
-            iterations: 1,
-            parallelism: 1,
-        },
+        password_hashing: PasswordHashing::CHEAPEST,
         ..StoreConfig::default()
     };
     let store = Store::open(dir.path().join("mail.db"), config).unwrap();

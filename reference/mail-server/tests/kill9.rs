@@ -23,11 +23,7 @@ const CHILD_DATABASE: &str = "MAILPUSH_KILL9_CHILD_DATABASE";
 
 fn store_config() -> StoreConfig {
     StoreConfig {
-        password_hashing: PasswordHashing {
-            memory_kib: 8,
-            iterations: 1,
-            parallelism: 1,
-        },
+        password_hashing: PasswordHashing::CHEAPEST,
         ..StoreConfig::default()
     }
 }

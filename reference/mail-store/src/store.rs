@@ -55,6 +55,16 @@ pub struct PasswordHashing {
     pub parallelism: u32,
 }
 
+impl PasswordHashing {
+    /// The lowest cost argon2 accepts (8 KiB, one pass, one lane): for tests and fuzzing, which
+    /// check behaviour, not hashing strength. Never for real accounts.
+    pub const CHEAPEST: Self = Self {
+        memory_kib: 8,
+        iterations: 1,
+        parallelism: 1,
+    };
+}
+
 impl Default for PasswordHashing {
     fn default() -> Self {
         Self {
