@@ -216,31 +216,8 @@ impl Config {
         ..Config::CI
     };
 
-    /// Every behaviour of the patent that [`Config::CI`] leaves out, each once, on one device
-    /// with two accounts.
-    pub const BEHAVIOURS: Config = Config {
-        devices: 1,
-        accounts: 2,
-        push_mailboxes: 1,
-        poll_mailboxes: 1,
-        budgets: Budgets {
-            changes: 2,
-            recreations: 1,
-            deletions: 0,
-            renames: 0,
-            disconnects: 1,
-            da_restarts: 1,
-            client_restarts: 1,
-            renewals: 1,
-            expiries: 1,
-            ttl_expiries: 1,
-            unregisters: 1,
-        },
-        ..Config::CI
-    };
-
     /// The scale target: three devices, N = 2, three changes, one disconnect per device.
-    pub const NIGHTLY: Config = Config {
+    pub const SCALE: Config = Config {
         devices: 3,
         ring_capacity: 2,
         budgets: Budgets {
@@ -255,10 +232,91 @@ impl Config {
         match name {
             "ci" => Ok(Config::CI),
             "apns" => Ok(Config::APNS),
-            "behaviours" => Ok(Config::BEHAVIOURS),
-            "nightly" => Ok(Config::NIGHTLY),
+            "scale" => Ok(Config::SCALE),
             other => Err(ConfigError::UnknownConfig(other.to_owned())),
         }
+    }
+
+    /// The nightly check: the scale target, and then every behaviour CI checks on two devices
+    /// on three, with N = 2.
+    pub fn nightly() -> Vec<(&'static str, Config)> {
+        let scale = Config::SCALE;
+        let with = |budgets: Budgets| Config { budgets, ..scale };
+        let b = scale.budgets;
+        vec![
+            ("scale target", scale),
+            ("four changes", with(Budgets { changes: 4, ..b })),
+            (
+                "one topic per account",
+                Config {
+                    topic: TopicPolicy::PerAccount,
+                    ..scale
+                },
+            ),
+            (
+                "retained broadcast",
+                Config {
+                    mechanism: RetainedMechanism::Broadcast,
+                    ..scale
+                },
+            ),
+            (
+                "two accounts",
+                Config {
+                    accounts: 2,
+                    push_mailboxes: 1,
+                    poll_mailboxes: 1,
+                    ..scale
+                },
+            ),
+            (
+                "restarts",
+                with(Budgets {
+                    da_restarts: 1,
+                    client_restarts: 1,
+                    ..b
+                }),
+            ),
+            (
+                "registration and notification expiry",
+                with(Budgets {
+                    renewals: 1,
+                    expiries: 1,
+                    ttl_expiries: 1,
+                    ..b
+                }),
+            ),
+            (
+                "unregistering",
+                with(Budgets {
+                    unregisters: 1,
+                    ..b
+                }),
+            ),
+            (
+                "recreated mailbox",
+                with(Budgets {
+                    recreations: 1,
+                    ..b
+                }),
+            ),
+            (
+                "deleted mailbox",
+                with(Budgets {
+                    changes: 2,
+                    deletions: 1,
+                    ..b
+                }),
+            ),
+            (
+                "renamed mailbox",
+                with(Budgets {
+                    changes: 2,
+                    renames: 1,
+                    ..b
+                }),
+            ),
+        ]
     }
 
     /// Checks the limits of every knob.

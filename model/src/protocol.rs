@@ -2,7 +2,7 @@
 //! what it sent, accepted, raised or registered ([`Effects`]), which the duties of
 //! [`crate::duties`] check against the spec.
 
-use crate::config::{Config, RetainedMechanism, TopicPolicy};
+use crate::config::{RetainedMechanism, TopicPolicy};
 use crate::model::{Action, MailpushModel};
 use crate::state::{
     AccountId, DaPhase, Device, DeviceId, MailboxId, PushPhase, ServerEvent, Shape, State, Token,
@@ -233,7 +233,7 @@ impl MailpushModel {
                 //# acknowledged to that registration
                 d.pending &= !account | acked;
                 d.reply = (d.reply & !account) | acked;
-                effects.registered = Some(crate::protocol::Registered { requested, acked });
+                effects.registered = Some(Registered { requested, acked });
             }
             Action::ServerRepliesPushSubset(id, a) => {
                 let account = shape.account_mailboxes(a);
@@ -676,11 +676,6 @@ impl MailpushModel {
         }
         d.wakes |= tokens;
         effects.raised |= tokens;
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
     }
 }
 

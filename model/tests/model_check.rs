@@ -71,7 +71,7 @@ fn ci_configuration_is_exhaustively_checked_and_every_property_holds() {
 /// The scale target: three devices, N = 2, three changes, a disconnect per device.
 #[test]
 fn three_devices_with_a_ring_of_two_and_three_changes() {
-    check(Config::NIGHTLY, 285_902);
+    check(Config::SCALE, 285_902);
 }
 
 #[test]

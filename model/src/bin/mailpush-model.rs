@@ -41,6 +41,12 @@ enum Command {
         #[arg(long)]
         examples: bool,
     },
+    /// Check every configuration of the nightly run, one after the other, and sum up.
+    Nightly {
+        /// Checker threads.
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+    },
     /// Serve stateright's Explorer web UI to step through the model by hand.
     Explore {
         #[command(flatten)]
@@ -107,8 +113,8 @@ fn deviation(name: &str) -> Result<Deviation, String> {
 /// A named configuration, then overrides of single knobs.
 #[derive(Args)]
 struct ConfigArgs {
-    /// Base configuration: `ci` (what the tests check), `apns` (one topic per account),
-    /// `behaviours` (every behaviour CI leaves out, once) or `nightly` (3 devices, N = 2, 3 changes).
+    /// Base configuration: `ci` (what the tests check first), `apns` (one topic per account) or
+    /// `scale` (3 devices, N = 2, 3 changes).
     #[arg(long, default_value = "ci")]
     config: String,
     /// Number of devices.
@@ -252,6 +258,7 @@ fn main() -> ExitCode {
         } => config
             .build()
             .map(|config| check(config, bfs, !no_symmetry, threads, examples)),
+        Command::Nightly { threads } => Ok(nightly(threads)),
         Command::Explore { config, address } => config
             .build_interleaved()
             .map(|config| explore(config, &address)),
@@ -291,6 +298,30 @@ fn check(config: Config, bfs: bool, symmetry: bool, threads: usize, examples: bo
         report(builder.spawn_bfs(), examples, true)
     } else {
         report(builder.spawn_dfs(), examples, true)
+    }
+}
+
+fn nightly(threads: usize) -> ExitCode {
+    let mut summary = Vec::new();
+    let mut failed = false;
+    for (name, config) in Config::nightly() {
+        println!("== {name}");
+        let started = Instant::now();
+        let code = check(config, false, true, threads, false);
+        let ok = code == ExitCode::SUCCESS;
+        failed |= !ok;
+        summary.push((name, ok, started.elapsed().as_secs_f64()));
+        println!();
+    }
+    println!("nightly summary:");
+    for (name, ok, seconds) in summary {
+        let verdict = if ok { "ok" } else { "FAILED" };
+        println!("  {verdict:<7} {seconds:>8.1} s  {name}");
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
