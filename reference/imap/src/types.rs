@@ -286,8 +286,11 @@ impl From<&[u8]> for IString {
 pub type NString = Option<IString>;
 
 /// Human-readable text: `text = 1*TEXT-CHAR` (RFC 3501 §9), also allowed
-/// empty as RFC 9051 `resp-text` does. It never contains CR, LF or NUL and
-/// never starts with `[` (which would read as a response code).
+/// empty as RFC 9051 `resp-text` does. It never contains CR, LF or NUL.
+/// [`Text::new`] refuses a leading `[` (without a response code before it,
+/// it would read as one); the parser keeps one in the text after a
+/// response code (`* OK [ALERT] [IMPORTANT] ...`), where RFC 3501 §9
+/// allows it, and such a text encodes as it was read only after a code.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Text(String);
 
@@ -349,6 +352,10 @@ impl<T> Vec1<T> {
     /// The elements.
     pub fn as_slice(&self) -> &[T] {
         &self.0
+    }
+    /// The elements, to change in place (the list stays non-empty).
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        &mut self.0
     }
     /// Takes the elements.
     pub fn into_vec(self) -> Vec<T> {

@@ -465,17 +465,25 @@ pub fn list_mailbox(i: &[u8]) -> PResult<'_, IString> {
 }
 
 /// `text = 1*TEXT-CHAR` (RFC 3501 §9), possibly empty (RFC 9051), up to
-/// CRLF (not consumed).
+/// CRLF (not consumed). Where no response code came first, a text that
+/// starts with `[` is a response code that did not parse: refused.
 pub fn text(i: &[u8]) -> PResult<'_, Text> {
+    let (rest, t) = text_after_code(i)?;
+    if t.as_str().starts_with('[') {
+        return fatal(i, "response code");
+    }
+    Ok((rest, t))
+}
+
+/// `text` after `"[" resp-text-code "]" SP` (RFC 3501 §9 `resp-text`):
+/// there it may start with `[` (`* OK [ALERT] [IMPORTANT] ...`).
+pub fn text_after_code(i: &[u8]) -> PResult<'_, Text> {
     let n = i.iter().position(|&b| !is_text_char(b)).unwrap_or(i.len());
     if n == i.len() {
         return incomplete();
     }
     if i[n] != b'\r' {
         return fatal(&i[n..], "TEXT-CHAR or CRLF");
-    }
-    if i[..n].first() == Some(&b'[') {
-        return fatal(i, "response code");
     }
     Ok((&i[n..], Text::from_valid(&i[..n])))
 }
