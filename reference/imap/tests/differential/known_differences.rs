@@ -87,7 +87,7 @@ pub static KNOWN: &[Known] = &[
               imap-codec requires `1*TEXT-CHAR` (RFC 3501 §9).",
         check: Check::Repair(|_, input| {
             let body = input.strip_suffix(b" \r\n")?;
-            Some([body, b" x\r\n"].concat())
+            outside_literals(input, body.len()).then(|| [body, b" x\r\n"].concat())
         }),
     },
     Known {
@@ -98,6 +98,9 @@ pub static KNOWN: &[Known] = &[
               list); imap-codec does not.",
         check: Check::Repair(|_, input| {
             let body = input.strip_suffix(b"\r\n")?;
+            if !outside_literals(input, body.len().saturating_sub(1)) {
+                return None;
+            }
             let last = body.rsplit(|&c| c == b' ').next()?;
             ["OK", "NO", "BAD", "BYE", "PREAUTH"]
                 .iter()
@@ -461,7 +464,9 @@ pub fn explain(case: &Case) -> Option<Vec<usize>> {
     if let Some(used) = values_agree(&case.ours, &case.theirs) {
         return Some(used);
     }
+    let value = |o: &Outcome| matches!(o, Outcome::Value(..));
     let mut input = case.bytes().to_vec();
+    let (mut ours, mut theirs) = (case.ours.clone(), case.theirs.clone());
     let mut applied = Vec::new();
     for (i, k) in KNOWN.iter().enumerate() {
         let Check::Repair(repair) = k.check else {
@@ -470,16 +475,30 @@ pub fn explain(case: &Case) -> Option<Vec<usize>> {
         let Some(repaired) = repair(case.kind, &input) else {
             continue;
         };
-        input = repaired;
+        let (o, t) = (
+            crate::ours(case.kind, &repaired),
+            crate::theirs(case.kind, &repaired),
+        );
+        // A repair that makes a codec refuse what it read did more than
+        // leave a construct out: it is not this construct.
+        if (value(&ours) && !value(&o)) || (value(&theirs) && !value(&t)) {
+            continue;
+        }
+        (input, ours, theirs) = (repaired, o, t);
         applied.push(i);
-        let ours = crate::ours(case.kind, &input);
-        let theirs = crate::theirs(case.kind, &input);
         if let Some(used) = values_agree(&ours, &theirs) {
             applied.extend(used);
             return Some(applied);
         }
     }
     None
+}
+
+/// Whether the octet at `at` is outside every literal's data.
+fn outside_literals(input: &[u8], at: usize) -> bool {
+    !literal_spans(input)
+        .iter()
+        .any(|&(a, e)| (a..e).contains(&at))
 }
 
 /// Where each literal's octets are: (start, end) of the data.
