@@ -100,7 +100,7 @@ impl Clock {
     pub fn new() -> Self {
         let base_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0);
         Self {
             base_ms,
@@ -110,7 +110,8 @@ impl Clock {
 
     /// Now.
     pub fn now(&self) -> Timestamp {
-        Timestamp(self.base_ms + self.base.elapsed().as_millis() as u64)
+        let elapsed = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Timestamp(self.base_ms.saturating_add(elapsed))
     }
 
     /// The tokio instant of a timestamp.
