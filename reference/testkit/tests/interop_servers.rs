@@ -423,7 +423,6 @@ async fn cyrus_registration_edge_cases_as_the_interop_notes_record_them() {
     let mut client = ImapClient::connect_imaps(server.imaps_addr(), server.tls())
         .await
         .unwrap();
-    client.login(&server.users()[0]).await.unwrap();
     let register = |rest: &str| {
         format!(
             "XAPPLEPUSHSERVICE aps-account-id {ACCOUNT_ID} aps-device-token {DEVICE_TOKEN} {rest}"
@@ -432,6 +431,24 @@ async fn cyrus_registration_edge_cases_as_the_interop_notes_record_them() {
     let topic = server.aps_topic().to_owned();
     let version_line =
         |v: u32| format!(r#"* XAPPLEPUSHSERVICE "aps-version" "{v}" "aps-topic" "{topic}""#);
+
+    // Before authentication the command is refused (XAPS-2).
+    let reply = client
+        .command(&register("aps-subtopic com.apple.mobilemail"))
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.tagged.split_once(' ').unwrap().1,
+        "BAD Please login first"
+    );
+    client.login(&server.users()[0]).await.unwrap();
+    // Version 2 without `mailboxes`: Cyrus acknowledges no mailbox at all, where XAPS-9 says
+    // INBOX.
+    let reply = client
+        .ok(&register("aps-version 2 aps-subtopic com.apple.mobilemail"))
+        .await
+        .unwrap();
+    assert_eq!(reply.untagged, [version_line(2)]);
 
     // A mailbox that does not exist is left out, and the command still succeeds (XAPS-10); a
     // missing aps-version means version 2 (XAPS-8's note).
