@@ -340,7 +340,7 @@ fn oversize_content_is_kept_as_too_large() {
         .expect("completed");
     //= spec/sync.md#SYNC-14
     //= type=test
-    //# a message whose content arrives longer than the limit
+    //# whose content arrives longer than the limit
     //# is kept in the view by its UID, flags and mod-sequence, marked too large, without content
     use mailpush_device_core::da::ContentState;
     assert_eq!(update.added.len(), 2);
@@ -368,7 +368,7 @@ fn oversize_content_is_kept_as_too_large() {
 
 //= spec/sync.md#SYNC-13
 //= type=test
-//# The DA MUST publish the result of a sync to applications atomically: an
+//# The DA SHOULD publish the result of a sync to applications atomically: an
 //# application sees either the view before the sync or the view after it.
 #[test]
 fn arbitrary_octets_never_panic_and_publish_nothing_partial() {
@@ -421,7 +421,33 @@ fn fuzz_corpus_and_regressions() {
         };
         for entry in entries.flatten() {
             let data = std::fs::read(entry.path()).unwrap();
-            fuzz_device_imap(&data);
+            let outcome = mailpush_device_core::da::fuzzing::run(&data);
+            // The seeds that answer a whole sync complete it.
+            if entry.file_name().to_string_lossy().ends_with("_sync") {
+                assert_eq!(outcome.completed, 1, "{:?}: {outcome:?}", entry.path());
+                assert!(outcome.errors.is_empty(), "{:?}: {outcome:?}", entry.path());
+            }
         }
     }
+}
+
+/// Found while building the engine on the codec's framer: in a server's reply stream a literal is
+/// always sent, `{n}` or not (servers do not wait for `+`), but the framer, written for commands,
+/// treats an oversize `{n}` as never sent and reads its octets as the next message. A client that
+/// wanted to skip an oversize literal and go on would mis-frame everything after it; the engine
+/// closes the connection at the first rejected frame instead, so it is not affected. The framer
+/// would need to know which way the stream flows.
+#[test]
+#[ignore = "codec limitation: FramerConfig cannot frame a server's stream after an oversize {n} literal"]
+fn framer_skips_an_oversize_literal_in_a_servers_reply() {
+    use mailpush_imap::framer::{Frame, Framer, FramerConfig};
+    let mut f = Framer::new(FramerConfig {
+        max_line: 1024,
+        max_literal: 4,
+        max_message: 2048,
+    });
+    f.push(b"* 1 FETCH (BODY[] {10}\r\n0123456789)\r\n* 2 EXISTS\r\n");
+    let frames: Vec<Frame> = std::iter::from_fn(|| f.next_frame()).collect();
+    assert!(matches!(frames[0], Frame::Rejected { .. }));
+    assert_eq!(frames[1..], [Frame::Message(b"* 2 EXISTS\r\n".to_vec())]);
 }

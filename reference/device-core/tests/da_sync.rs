@@ -421,9 +421,96 @@ fn a_new_uidvalidity_discards_the_view() {
                 }
             }
         }
+        //= spec/sync.md#SYNC-18
+        //= type=test
+        //# When a `SELECT`
+        //# with QRESYNC or CONDSTORE reports a UIDVALIDITY other than the view's, the DA MUST discard the view
+        //# and download every message with one `UID FETCH 1:* (FLAGS MODSEQ BODY.PEEK[])`
+        let expected_fetch = match offer {
+            Offer::Plain => "UID FETCH 1:* FLAGS",
+            _ => "UID FETCH 1:* (FLAGS MODSEQ BODY.PEEK[]<0.1048577>)",
+        };
+        assert_eq!(w.commands_since(from)[1], expected_fetch, "{offer:?}");
         assert!(c.report.round_trips <= 2, "{offer:?}");
         w.assert_converged("Notes");
     }
+}
+
+//= spec/sync.md#SYNC-18
+//= type=test
+//# When the view has no UIDVALIDITY or no HIGHESTMODSEQ (it was never
+//# synchronized, or last by the plain method), the DA MUST send `UID FETCH 1:* (FLAGS)` with the
+//# `SELECT`
+#[test]
+fn a_first_sync_lists_with_the_open_and_then_fetches_content() {
+    for offer in Offer::ALL {
+        let mut w = World::new(offer, &["Notes"], &["Notes"]);
+        fill(&mut w, 3);
+        w.start();
+        let texts = w.commands_since(0);
+        let open = texts.iter().position(|t| t.starts_with("EXAMINE")).unwrap();
+        let expected_open = match offer {
+            Offer::CondStore => "EXAMINE Notes (CONDSTORE)",
+            _ => "EXAMINE Notes",
+        };
+        assert_eq!(texts[open], expected_open);
+        assert_eq!(texts[open + 1], "UID FETCH 1:* FLAGS");
+        assert!(
+            texts[open + 2].starts_with("UID FETCH 1:3 (FLAGS"),
+            "{texts:?}"
+        );
+        assert_eq!(w.completed[0].report.round_trips, 2);
+        assert_eq!(w.completed[0].flights, 2);
+        w.assert_converged("Notes");
+    }
+}
+
+//= spec/sync.md#SYNC-15
+//= type=test
+//# When the `<known-uids>` of SYNC-4, written
+//# as ranges, would exceed that, the DA MAY send instead the one range from the lowest to the highest
+//# UID of its view: the server then may report in `VANISHED (EARLIER)` UIDs the view never had, which
+//# the DA MUST ignore. A set of UIDs to fetch that would exceed it is split over several commands sent
+//# together.
+#[test]
+fn fragmented_mailboxes_stay_within_the_command_length() {
+    let mut w = World::new(Offer::QResync, &["Notes"], &["Notes"]);
+    for i in 0..3000 {
+        w.server.append("Notes", &note(i), &[]);
+    }
+    // Every other message expunged before the first sync: 1500 single UIDs to fetch.
+    for uid in (2..=3000).step_by(2) {
+        w.server.expunge("Notes", uid);
+    }
+    w.start();
+    let first = &w.completed[0];
+    assert_eq!(
+        (first.report.added, first.report.round_trips, first.flights),
+        (1500, 2, 2)
+    );
+    let texts = w.commands_since(0);
+    let fetches: Vec<&String> = texts
+        .iter()
+        .filter(|t| t.starts_with("UID FETCH") && t.contains("BODY.PEEK"))
+        .collect();
+    assert!(fetches.len() > 1);
+    for t in &texts {
+        assert!(t.len() < 4000, "{} octets", t.len());
+    }
+    // Now the view's UIDs are 1,3,5…: QRESYNC sends their span, and the server's VANISHED
+    // (EARLIER) may name UIDs the view never had.
+    w.server.expunge("Notes", 1);
+    w.server.expunge("Notes", 2999);
+    w.server.append("Notes", &note(5000), &[]);
+    let from = w.commands.len();
+    let c = w.sync("Notes");
+    let examine = &w.commands_since(from)[0];
+    assert!(examine.contains(" 1:2999))"), "{examine}");
+    assert_eq!(
+        (c.report.removed, c.report.added, c.report.round_trips),
+        (2, 1, 2)
+    );
+    w.assert_converged("Notes");
 }
 
 //= spec/sync.md#SYNC-7
@@ -456,7 +543,7 @@ fn a_sync_cut_off_keeps_the_older_modseq_and_a_restart_asks_from_it() {
     ));
     //= spec/sync.md#SYNC-13
     //= type=test
-    //# The DA MUST publish the result of a sync to applications atomically
+    //# The DA SHOULD publish the result of a sync to applications atomically
     assert_eq!(w.store.views[&mailbox("Notes")], before);
     // kill -9 and start again: the first sync asks from the stored, older HIGHESTMODSEQ.
     w.restart();
@@ -843,6 +930,9 @@ fn accounts_do_not_share_tokens() {
     b.assert_converged("Notes");
 }
 
+//= spec/device-local.md#LOCAL-6
+//= type=test
+//# the DA SHOULD unregister them when a `LIST` no longer shows them.
 #[test]
 fn a_mailbox_the_server_no_longer_lists_stops_being_monitored() {
     let mut w = World::new(Offer::QResync, &["Notes", "Work"], &["Notes", "Work"]);
@@ -861,4 +951,55 @@ fn a_mailbox_the_server_no_longer_lists_stops_being_monitored() {
     )));
     assert_eq!(w.engine.handle_wake(&token, w.now), WakeOutcome::Ignored);
     assert!(!w.store.views.contains_key(&mailbox("Work")));
+}
+
+#[test]
+fn a_commit_that_fails_is_synchronized_again_from_the_stored_view() {
+    let mut w = world(Offer::QResync);
+    fill(&mut w, 2);
+    let stored = w.store.views[&mailbox("Notes")].clone();
+    let c = w.sync("Notes");
+    assert_eq!(c.report.added, 2);
+    // The driver's transaction failed: its store still holds `stored`. It says so.
+    w.store.views.insert(mailbox("Notes"), stored.clone());
+    w.engine.handle_commit_failed(stored.clone(), w.now);
+    assert_eq!(w.engine.view(&mailbox("Notes")), Some(&stored));
+    let before = w.completed.len();
+    w.pump();
+    assert!(matches!(
+        w.events
+            .iter()
+            .rev()
+            .find(|e| matches!(e, Event::SyncFailed { .. })),
+        Some(Event::SyncFailed {
+            error: Error::CommitFailed,
+            ..
+        })
+    ));
+    let again = w.finish("Notes", before);
+    assert_eq!(again.report.added, 2, "the lost update is fetched again");
+    w.assert_converged("Notes");
+}
+
+#[test]
+fn a_registration_the_mail_client_cannot_answer_is_asked_again() {
+    let mut w = World::new(Offer::QResync, &["Notes"], &["Notes"]);
+    w.auto_register = false;
+    w.start();
+    assert!(w.pending_register.take().is_some());
+    w.engine.handle_registration_failed(w.now);
+    w.pump();
+    // After the retry delay the engine lists and asks again.
+    assert!(w.tick(Duration::from_secs(10)));
+    let asked = w.pending_register.take().expect("asked again");
+    let tokens = w.register(&asked);
+    w.engine.handle_registered(tokens, w.now).unwrap();
+    w.pump();
+    assert_eq!(w.completed.len(), 1);
+    // An answer nobody asked for is refused.
+    let tokens = w.register(&asked);
+    assert_eq!(
+        w.engine.handle_registered(tokens, w.now),
+        Err(mailpush_device_core::da::RegistrationError::NotRequested)
+    );
 }

@@ -182,6 +182,8 @@ pub struct Engine {
     pub(super) link: Link,
     pub(super) events: VecDeque<Event>,
     pub(super) need_list: bool,
+    /// Not before then (after the mail client failed to register).
+    pub(super) list_at: Option<Instant>,
     pub(super) awaiting_registration: Option<Vec<Mailbox>>,
     pub(super) account_failures: u32,
     pub(super) account_failed_at: Option<Instant>,
@@ -218,6 +220,7 @@ impl Engine {
             //= spec/device-local.md#LOCAL-14
             //# When it starts, the DA MUST register (or register again) every mailbox it monitors
             need_list: true,
+            list_at: None,
             awaiting_registration: None,
             account_failures: 0,
             account_failed_at: None,
@@ -352,7 +355,7 @@ impl Engine {
         self.now = self.now.max(now);
         if self.awaiting_registration.take().is_some() {
             self.need_list = true;
-            self.account_failure(now);
+            self.list_at = Some(self.account_failure(now));
         }
         self.drive(now);
     }
@@ -429,7 +432,9 @@ impl Engine {
 
     /// When the earliest pending piece of work is due (`self.now` when it already is).
     fn earliest_work(&self) -> Option<Instant> {
-        let list = self.need_list.then_some(self.now);
+        let list = self
+            .need_list
+            .then(|| self.list_at.map_or(self.now, |t| t.max(self.now)));
         let syncs = self
             .mailboxes
             .values()
@@ -450,8 +455,9 @@ impl Engine {
                 }
             }
             Link::Up(up) if matches!(up.stage, Stage::Ready) => {
-                if self.need_list {
+                if self.need_list && self.list_at.is_none_or(|t| now >= t) {
                     self.need_list = false;
+                    self.list_at = None;
                     self.send_list(now);
                 } else if let Some(mailbox) = self.next_due(now) {
                     self.start_sync(mailbox, now);
@@ -556,7 +562,12 @@ impl Engine {
                     // The mailbox may be gone: listing again lets the DA stop monitoring it.
                     self.need_list = true;
                 }
+                let broken = matches!(error, Error::Protocol(_));
                 self.sync_failed(&mailbox, error, now);
+                if broken {
+                    // A server that breaks the protocol gets a new connection (SYNC-12).
+                    self.link_down_with_close();
+                }
             }
         }
     }

@@ -230,7 +230,7 @@ impl Engine {
         }
     }
 
-    fn link_down_with_close(&mut self) {
+    pub(super) fn link_down_with_close(&mut self) {
         if let Link::Up(up) = &mut self.link {
             // Keep what is still to be written: the driver flushes it before closing.
             if let Some(rest) = up.wire.take_output() {

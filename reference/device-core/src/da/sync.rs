@@ -166,10 +166,15 @@ impl Sync {
                 //# With QRESYNC the DA MUST open the mailbox with
                 //# `SELECT <mailbox> (QRESYNC (<uidvalidity> <highestmodseq> <known-uids>))`
                 let known = Ranges::from_sorted(view.messages.keys().map(|u| u.get()));
+                //= spec/sync.md#SYNC-15
+                //# When the `<known-uids>` of SYNC-4, written
+                //# as ranges, would exceed that, the DA MAY send instead the one range from the lowest to the highest
+                //# UID of its view
+                let room = settings.max_command_line.saturating_sub(100).max(16);
                 params.push(SelectParam::QResync(QResync {
                     uid_validity,
                     mod_seq,
-                    known_uids: known.to_bounded_set(settings.max_command_line),
+                    known_uids: known.to_bounded_set(room),
                     seq_match: None,
                 }));
             }
@@ -432,7 +437,7 @@ impl Sync {
             };
             let octets = data.map(|d| d.into_bytes()).unwrap_or_default();
             //= spec/sync.md#SYNC-14
-            //# a message whose content arrives longer than the limit
+            //# whose content arrives longer than the limit
             //# is kept in the view by its UID, flags and mod-sequence, marked too large, without content
             let state = match u32::try_from(octets.len()) {
                 Ok(n) if n <= self.settings.content_limit => {
