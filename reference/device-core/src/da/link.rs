@@ -101,6 +101,8 @@ impl Engine {
         if !matches!(self.link, Link::Connecting { .. }) {
             return;
         }
+        // A LOGOUT the driver did not write before closing the last connection is not for this one.
+        self.pending_output = None;
         let tls = self.config.security == Security::Implicit;
         self.link = Link::Up(Box::new(Up {
             wire: Wire::new(&self.config.limits, false),
