@@ -10,6 +10,7 @@
 //! monitored mailbox of one account on this device (`spec/device-local.md`).
 #![forbid(unsafe_code)]
 
+pub mod da;
 mod token;
 
 pub use token::{AccountId, Token, TokenError};
