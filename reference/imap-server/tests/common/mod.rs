@@ -4,10 +4,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use mailpush_mail_server::{Config, Event, Now, Session};
-use mailpush_mail_store::{
-    Config as StoreConfig, Flags, InternalDate, PasswordHashing, Store, UserId,
-};
+use mailpush_imap_server::{Config, Event, Now, Session};
+use mailpush_mail_store::{Config as StoreConfig, Flags, InternalDate, Store, UserId};
 
 pub struct Fixture {
     pub store: Arc<Store>,
@@ -17,11 +15,7 @@ pub struct Fixture {
 
 pub fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig {
-        password_hashing: PasswordHashing::CHEAPEST,
-        ..StoreConfig::default()
-    };
-    let store = Store::open(dir.path().join("mail.db"), config).unwrap();
+    let store = Store::open(dir.path().join("mail.db"), StoreConfig::for_tests()).unwrap();
     let user = store.add_user("fred", b"secret").unwrap();
     Fixture {
         store: Arc::new(store),

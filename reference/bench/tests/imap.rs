@@ -6,15 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mailpush_mail_server::bench::{BenchImapArgs, Op, run};
+use mailpush_bench::imap::{BenchImapArgs, Op, run};
 use mailpush_mail_server::driver::{Settings, start};
-
-mod common;
+use mailpush_mail_store::Store;
 
 async fn tiny_workload(shared_mailbox: bool) {
     // fred / secret, the cheapest argon2 cost: the tool logs in once per client.
-    let fixture = common::fixture();
-    let store = Arc::clone(&fixture.store);
+    let store = Arc::new(Store::for_tests(&[("fred", "secret")]).unwrap());
     let server = start(
         Settings {
             imap_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),

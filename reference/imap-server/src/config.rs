@@ -32,6 +32,28 @@ pub struct Config {
     pub xaps_limits: XapsLimits,
     /// Text of the greeting.
     pub greeting: String,
+    /// Offer CONDSTORE (RFC 7162 §3.1, default on). Off, the session is a plain RFC 3501
+    /// server for it: CONDSTORE is not advertised, cannot be enabled, SELECT and EXAMINE
+    /// answer no `HIGHESTMODSEQ`, and the `CONDSTORE` select parameter, `STATUS
+    /// HIGHESTMODSEQ`, the `MODSEQ` fetch item and search key, `CHANGEDSINCE` and
+    /// `UNCHANGEDSINCE` get `BAD`. QRESYNC, which needs it, is off too.
+    pub condstore: bool,
+    /// Offer QRESYNC (RFC 7162 §3.2, default on; only with [`Config::condstore`]). Off, it is
+    /// not advertised and cannot be enabled, and the `QRESYNC` select parameter and `VANISHED`
+    /// get `BAD`.
+    pub qresync: bool,
+}
+
+impl Config {
+    /// Whether CONDSTORE is offered.
+    pub fn offers_condstore(&self) -> bool {
+        self.condstore
+    }
+
+    /// Whether QRESYNC is offered (it needs CONDSTORE).
+    pub fn offers_qresync(&self) -> bool {
+        self.condstore && self.qresync
+    }
 }
 
 impl Default for Config {
@@ -48,6 +70,8 @@ impl Default for Config {
             xaps_topic: "com.mailpush.mail".to_owned(),
             xaps_limits: XapsLimits::default(),
             greeting: "mailpush IMAP server ready".to_owned(),
+            condstore: true,
+            qresync: true,
         }
     }
 }

@@ -1,129 +1,6 @@
-//! Message text helpers: internal dates, header/body sections, partial fetches, LIST patterns.
-
-use mailpush_imap::{DateTime, IString, SectionText};
-use mailpush_mail_store::InternalDate;
-
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The civil date of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// `date-time` of APPEND to the store's instant-plus-zone. `DateTime` only holds days that exist,
-/// so every value converts.
-pub fn internal_date_from(dt: &DateTime) -> InternalDate {
-    let zone = i64::from(dt.zone());
-    let offset_minutes = zone.signum() * ((zone.abs() / 100) * 60 + zone.abs() % 100);
-    let (h, mi, s) = dt.time();
-    let days = days_from_civil(
-        i64::from(dt.year()),
-        i64::from(dt.month()),
-        i64::from(dt.day()),
-    );
-    InternalDate {
-        unix_seconds: days * 86_400 + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(s)
-            - offset_minutes * 60,
-        // |offset| <= 99*60+59 fits an i16.
-        utc_offset_minutes: i16::try_from(offset_minutes).unwrap_or(0),
-    }
-}
-
-/// The store's internal date as `INTERNALDATE`, in the zone it was given in. `None` for dates
-/// outside years 0..=9999.
-pub fn date_time_from(d: InternalDate) -> Option<DateTime> {
-    let offset = i64::from(d.utc_offset_minutes);
-    let local = d.unix_seconds + offset * 60;
-    let (y, m, day) = civil_from_days(local.div_euclid(86_400));
-    let secs = local.rem_euclid(86_400);
-    let zone = offset.signum() * ((offset.abs() / 60) * 100 + offset.abs() % 60);
-    DateTime::new(
-        u16::try_from(y).ok()?,
-        u8::try_from(m).ok()?,
-        u8::try_from(day).ok()?,
-        u8::try_from(secs / 3600).ok()?,
-        u8::try_from(secs / 60 % 60).ok()?,
-        u8::try_from(secs % 60).ok()?,
-        i16::try_from(zone).ok()?,
-    )
-    .ok()
-}
-
-/// Where the header ends: just after the empty line that separates it from the body (RFC 5322
-/// §2.1), or the whole message when there is none.
-pub fn header_len(raw: &[u8]) -> usize {
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i..].starts_with(b"\r\n\r\n") {
-            return i + 4;
-        }
-        if raw[i..].starts_with(b"\n\n") {
-            return i + 2;
-        }
-        i += 1;
-    }
-    raw.len()
-}
-
-/// The octets of a top-level `section-msgtext`.
-pub fn msgtext(raw: &[u8], text: &SectionText) -> Vec<u8> {
-    let split = header_len(raw);
-    match text {
-        SectionText::Header => raw[..split].to_vec(),
-        SectionText::Text => raw[split..].to_vec(),
-        SectionText::HeaderFields { not, fields } => header_fields(&raw[..split], fields, *not),
-    }
-}
-
-/// `HEADER.FIELDS (…)` / `HEADER.FIELDS.NOT (…)`: the matching header lines (folded lines kept
-/// with their field), then the empty line (RFC 3501 §6.4.5).
-fn header_fields(header: &[u8], fields: &[IString], not: bool) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut keep = false;
-    for line in header.split_inclusive(|&b| b == b'\n') {
-        if line == b"\r\n" || line == b"\n" {
-            break;
-        }
-        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
-        if !continuation {
-            let name = line.split(|&b| b == b':').next().unwrap_or(&[]);
-            let listed = fields
-                .iter()
-                .any(|f| f.as_bytes().eq_ignore_ascii_case(name.trim_ascii()));
-            keep = listed != not;
-        }
-        if keep {
-            out.extend_from_slice(line);
-        }
-    }
-    out.extend_from_slice(b"\r\n");
-    out
-}
-
-/// `<origin.length>` applied to section data (RFC 3501 §6.4.5: an origin past the end gives the
-/// empty string).
-pub fn partial(data: Vec<u8>, origin: u32, length: u32) -> Vec<u8> {
-    let start = (origin as usize).min(data.len());
-    let end = start.saturating_add(length as usize).min(data.len());
-    data[start..end].to_vec()
-}
+//! LIST patterns (RFC 3501 §6.3.8): `*` matches anything, `%` anything but the hierarchy
+//! delimiter, matched piece by piece between the `*`s so that a pattern of thousands of
+//! wildcards costs about one pass over each name per piece.
 
 /// LIST pattern matching (RFC 3501 §6.3.8): `*` matches anything, `%` anything but the
 /// hierarchy delimiter; the rest compares exactly, except that `INBOX` is case-insensitive.
@@ -269,26 +146,23 @@ fn glob_counting(p: &[u8], n: &[u8], delim: u8, steps: &mut u64) -> bool {
     trailing || pos == n.len()
 }
 
+/// `*` and `%` by plain recursion over the rules (RFC 3501 §6.3.8), exponential in the
+/// wildcards: the reference the fast matcher is checked against.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn list_rules(p: &[u8], n: &[u8], delim: u8) -> bool {
+    match p.split_first() {
+        None => n.is_empty(),
+        Some((b'*', rest)) => (0..=n.len()).any(|i| list_rules(rest, &n[i..], delim)),
+        Some((b'%', rest)) => (0..=n.len())
+            .take_while(|&i| i == 0 || n[i - 1] != delim)
+            .any(|i| list_rules(rest, &n[i..], delim)),
+        Some((c, rest)) => n.first() == Some(c) && list_rules(rest, &n[1..], delim),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_round_trip_through_the_store_form() {
-        // RFC 3501 §8's APPEND date.
-        let dt = DateTime::new(1994, 2, 7, 21, 52, 25, -800).unwrap();
-        let internal = internal_date_from(&dt);
-        // 1994-02-08T05:52:25Z.
-        assert_eq!(internal.unix_seconds, 760_686_745);
-        assert_eq!(internal.utc_offset_minutes, -480);
-        assert_eq!(date_time_from(internal), Some(dt));
-        let feb29 = DateTime::new(2024, 2, 29, 0, 0, 0, 0).unwrap();
-        let next_day = DateTime::new(2024, 3, 1, 0, 0, 0, 0).unwrap();
-        assert_eq!(
-            internal_date_from(&next_day).unix_seconds - internal_date_from(&feb29).unix_seconds,
-            86_400
-        );
-    }
 
     #[test]
     fn list_patterns() {
@@ -320,8 +194,6 @@ mod tests {
         assert!(!list_matches(b"*a*a", b"xay", b'/'));
     }
 
-    use crate::fuzzing::list_rules as naive;
-
     #[test]
     fn list_patterns_agree_with_the_rules() {
         // Every pattern of up to 5 octets over {a, /, *, %} against every name of up to 5
@@ -348,7 +220,7 @@ mod tests {
             for n in &names {
                 assert_eq!(
                     glob(&p, n, b'/'),
-                    naive(&p, n, b'/'),
+                    list_rules(&p, n, b'/'),
                     "pattern {:?} name {:?}",
                     String::from_utf8_lossy(&p),
                     String::from_utf8_lossy(n)
@@ -372,20 +244,5 @@ mod tests {
         assert!(glob_counting(&b"*a%".repeat(499), &name, b'/', &mut steps));
         assert!(steps <= 4 * name.len() as u64, "{steps} steps");
         // A DP over the whole pattern would take |pattern| · |name| = 1.5 million steps.
-    }
-
-    #[test]
-    fn header_fields_keep_folded_lines() {
-        let raw = b"From: a\r\nSubject: one\r\n two\r\nTo: b\r\n\r\nbody";
-        let fields = [IString::from("subject")];
-        assert_eq!(
-            header_fields(&raw[..header_len(raw)], &fields, false),
-            b"Subject: one\r\n two\r\n\r\n"
-        );
-        assert_eq!(
-            header_fields(&raw[..header_len(raw)], &fields, true),
-            b"From: a\r\nTo: b\r\n\r\n"
-        );
-        assert_eq!(msgtext(raw, &SectionText::Text), b"body");
     }
 }

@@ -7,11 +7,11 @@
 //! set and date keys never read a message body.
 
 use mailpush_imap::{Atom, Date, IString, SearchKey};
-use mailpush_mail_store::{Flag, Keyword, MessageMeta, Uid};
+use mailpush_message::date::date_of;
+use mailpush_message::{CivilDate, Entity, Fields, text};
 
-use crate::decode;
-use crate::message::{days_from_civil, header_len};
-use crate::mime;
+use crate::dates::local_day;
+use crate::store::{Flag, Keyword, MessageMeta, Uid};
 
 /// What every message of one search shares.
 pub(crate) struct Context {
@@ -31,13 +31,29 @@ pub(crate) struct Candidate<'a> {
     pub(crate) recent: bool,
 }
 
+/// A message alone in its mailbox (number 1, the largest UID its own), not `\Recent`: how
+/// tests and the fuzz oracle judge one message.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn alone(meta: &MessageMeta) -> (Candidate<'_>, Context) {
+    let candidate = Candidate {
+        seq: 1,
+        meta,
+        recent: false,
+    };
+    let ctx = Context {
+        count: 1,
+        largest_uid: meta.uid,
+    };
+    (candidate, ctx)
+}
+
 /// The searchable text of a message: its header fields and, when a key needs it, its body.
 pub(crate) struct MessageText {
     /// (lowercase name, value with encoded words decoded, lowercased).
     fields: Vec<(String, String)>,
     /// Every field as `name: value` lines, lowercased (the header part of TEXT).
     header: String,
-    /// The body text (see [`mime::body_text`]), lowercased; empty when no key needs it.
+    /// The body text (see [`text::body_text`]), lowercased; empty when no key needs it.
     body: String,
     /// The day of the Date field, when it parses.
     sent: Option<i64>,
@@ -46,17 +62,19 @@ pub(crate) struct MessageText {
 impl MessageText {
     /// Reads `raw`; the body is decoded only when `with_body`.
     pub(crate) fn new(raw: &[u8], with_body: bool) -> Self {
-        let raw_fields = mime::fields(&raw[..header_len(raw)]);
-        let sent = raw_fields
+        // The MIME tree only when a key looks in the body.
+        let message = with_body.then(|| Entity::parse(raw));
+        let header_fields = match &message {
+            Some(m) => m.fields.clone(),
+            None => Fields::parse(raw),
+        };
+        let sent = header_fields
+            .get("date")
+            .and_then(date_of)
+            .map(CivilDate::days_since_epoch);
+        let fields: Vec<(String, String)> = header_fields
             .iter()
-            .find(|(n, _)| n == "date")
-            .and_then(|(_, v)| sent_day(v));
-        let fields: Vec<(String, String)> = raw_fields
-            .into_iter()
-            .map(|(n, v)| {
-                let value = decode::header_decoded(&v).to_lowercase();
-                (n, value)
-            })
+            .map(|f| (f.name().to_ascii_lowercase(), f.decoded().to_lowercase()))
             .collect();
         let mut header = String::new();
         for (n, v) in &fields {
@@ -65,11 +83,9 @@ impl MessageText {
             header.push_str(v);
             header.push('\n');
         }
-        let body = if with_body {
-            mime::body_text(raw).to_lowercase()
-        } else {
-            String::new()
-        };
+        let body = message
+            .map(|m| text::body_text(&m).to_lowercase())
+            .unwrap_or_default();
         Self {
             fields,
             header,
@@ -94,43 +110,23 @@ fn needle(s: &IString) -> String {
 }
 
 /// Days since 1970-01-01 of a SEARCH date.
-fn day_of(d: &Date) -> i64 {
+fn day_of(d: &Date) -> Option<i64> {
     let (y, m, d) = d.ymd();
-    days_from_civil(i64::from(y), i64::from(m), i64::from(d))
+    CivilDate::new(y, m, d)
+        .ok()
+        .map(CivilDate::days_since_epoch)
 }
 
-/// The day of an internal date in its own zone: RFC 3501 §6.4.4 compares dates "disregarding
-/// time and timezone".
-fn internal_day(meta: &MessageMeta) -> i64 {
-    let local =
-        meta.internal_date.unix_seconds + i64::from(meta.internal_date.utc_offset_minutes) * 60;
-    local.div_euclid(86_400)
+/// Compares the day of the internal date (in its own zone: RFC 3501 §6.4.4 compares dates
+/// "disregarding time and timezone") with a SEARCH date; false when either is not a day.
+fn internal(m: &MessageMeta, d: &Date, cmp: fn(&i64, &i64) -> bool) -> bool {
+    matches!((local_day(m.internal_date), day_of(d)), (Some(a), Some(b)) if cmp(&a, &b))
 }
 
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-];
-
-/// The date part of an RFC 5322 `date-time` (`[day-of-week ","] day month year …`, two- and
-/// three-digit years read as RFC 5322 §4.3 says), as days since 1970-01-01.
-fn sent_day(v: &[u8]) -> Option<i64> {
-    let s = String::from_utf8_lossy(v);
-    let s = s.split_once(',').map_or(&*s, |(_, rest)| rest);
-    let mut words = s.split_ascii_whitespace();
-    let day: i64 = words.next()?.parse().ok()?;
-    let month = words.next()?.to_ascii_lowercase();
-    let month = MONTHS.iter().position(|m| month.starts_with(m))?;
-    let year_text = words.next()?;
-    let year: i64 = year_text.parse().ok()?;
-    let year = match year_text.len() {
-        1 | 2 if year < 50 => 2000 + year,
-        1..=3 => 1900 + year,
-        _ => year,
-    };
-    if !(1..=31).contains(&day) {
-        return None;
-    }
-    Some(days_from_civil(year, i64::try_from(month).ok()? + 1, day))
+/// Compares the day of the Date field with a SEARCH date; false when the message has no
+/// readable Date field.
+fn sent(t: &MessageText, d: &Date, cmp: fn(&i64, &i64) -> bool) -> bool {
+    matches!((t.sent, day_of(d)), (Some(a), Some(b)) if cmp(&a, &b))
 }
 
 /// Whether any key needs the message body (BODY, TEXT).
@@ -212,12 +208,12 @@ pub(crate) fn matches(
         SearchKey::Uid(set) => set.contains(m.uid, ctx.largest_uid),
         SearchKey::SequenceSet(set) => set.contains(c.seq, ctx.count),
         SearchKey::ModSeq { mod_seq, .. } => m.modseq >= *mod_seq,
-        SearchKey::Before(d) => internal_day(m) < day_of(d),
-        SearchKey::On(d) => internal_day(m) == day_of(d),
-        SearchKey::Since(d) => internal_day(m) >= day_of(d),
-        SearchKey::SentBefore(d) => text?.sent.is_some_and(|s| s < day_of(d)),
-        SearchKey::SentOn(d) => text?.sent.is_some_and(|s| s == day_of(d)),
-        SearchKey::SentSince(d) => text?.sent.is_some_and(|s| s >= day_of(d)),
+        SearchKey::Before(d) => internal(m, d, i64::lt),
+        SearchKey::On(d) => internal(m, d, i64::eq),
+        SearchKey::Since(d) => internal(m, d, i64::ge),
+        SearchKey::SentBefore(d) => sent(text?, d, i64::lt),
+        SearchKey::SentOn(d) => sent(text?, d, i64::eq),
+        SearchKey::SentSince(d) => sent(text?, d, i64::ge),
         SearchKey::Bcc(s) => field("bcc", s)?,
         SearchKey::Cc(s) => field("cc", s)?,
         SearchKey::From(s) => field("from", s)?,
@@ -249,7 +245,7 @@ pub(crate) fn matches(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mailpush_mail_store::{Flags, InternalDate};
+    use crate::store::{Flags, InternalDate};
 
     fn meta(flags: &[&str]) -> MessageMeta {
         MessageMeta {
@@ -264,15 +260,7 @@ mod tests {
     #[test]
     fn metadata_decides_without_the_text_when_it_can() {
         let m = meta(&["\\Seen"]);
-        let c = Candidate {
-            seq: 1,
-            meta: &m,
-            recent: false,
-        };
-        let ctx = Context {
-            count: 1,
-            largest_uid: 7,
-        };
+        let (c, ctx) = alone(&m);
         let body = || SearchKey::Body(IString::from("x"));
         // A false cheap key ends an AND, a true one an OR, whatever the text key says.
         let and = [SearchKey::Unseen, body()];
@@ -289,18 +277,42 @@ mod tests {
         assert_eq!(matches(&not, &c, &ctx, Some(&text)), Some(false));
     }
 
+    /// A Date field a peer wrote with an 18-digit year used to overflow the day count (a
+    /// panic in debug builds, a wrapped day in release): it is no date now, so SENT* keys do
+    /// not match it, and the other keys still work.
     #[test]
-    fn sent_dates() {
-        let day = |y, m, d| days_from_civil(y, m, d);
-        assert_eq!(
-            sent_day(b"Mon, 7 Feb 1994 21:52:25 -0800 (PST)"),
-            Some(day(1994, 2, 7))
-        );
-        assert_eq!(sent_day(b"07 feb 94 21:52 GMT"), Some(day(1994, 2, 7)));
-        assert_eq!(sent_day(b"1 Jan 05 00:00 +0000"), Some(day(2005, 1, 1)));
-        assert_eq!(sent_day(b"1 Jan 105 00:00 +0000"), Some(day(2005, 1, 1)));
-        assert_eq!(sent_day(b"not a date"), None);
-        assert_eq!(sent_day(b"32 Jan 2020"), None);
-        assert_eq!(sent_day(b"1 Foo 2020"), None);
+    fn a_date_with_a_huge_year_is_no_date() {
+        let m = meta(&[]);
+        let (c, ctx) = alone(&m);
+        let since = SearchKey::SentSince(Date::new(1970, 1, 1).unwrap());
+        let before = SearchKey::SentBefore(Date::new(9999, 12, 31).unwrap());
+        for year in ["123456789012345678", "99999", "+2000", "-5"] {
+            let raw = format!("Date: 1 Jan {year} 00:00 +0000\r\nSubject: x\r\n\r\n");
+            let text = MessageText::new(raw.as_bytes(), false);
+            assert_eq!(text.sent, None, "{year}");
+            assert_eq!(matches(&since, &c, &ctx, Some(&text)), Some(false));
+            assert_eq!(matches(&before, &c, &ctx, Some(&text)), Some(false));
+            let subject = SearchKey::Subject(IString::from("x"));
+            assert_eq!(matches(&subject, &c, &ctx, Some(&text)), Some(true));
+        }
+        let text = MessageText::new(b"Date: 7 Feb 1994 21:52 -0800\r\n\r\n", false);
+        let on = SearchKey::SentOn(Date::new(1994, 2, 7).unwrap());
+        assert_eq!(matches(&on, &c, &ctx, Some(&text)), Some(true));
+    }
+
+    /// An internal date at the edge of `i64` (a backend's own idea of time) used to overflow
+    /// when its zone was added; it is no day now, so BEFORE/ON/SINCE do not match it.
+    #[test]
+    fn an_internal_date_at_the_edge_is_no_day() {
+        let mut m = meta(&[]);
+        m.internal_date = InternalDate {
+            unix_seconds: i64::MAX,
+            utc_offset_minutes: 60,
+        };
+        let (c, ctx) = alone(&m);
+        let d = Date::new(2000, 1, 1).unwrap();
+        for k in [SearchKey::Before(d), SearchKey::On(d), SearchKey::Since(d)] {
+            assert_eq!(matches(&k, &c, &ctx, None), Some(false), "{k:?}");
+        }
     }
 }

@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use mailpush_mail_server::fuzzing;
+use mailpush_imap_server::fuzzing;
+use mailpush_mail_store::Store;
 
 mod common;
 use common::*;
@@ -41,7 +42,10 @@ fn mail_message_inputs() {
 
 #[test]
 fn mail_session_inputs() {
-    run("mail_session", fuzzing::fuzz_session);
+    run("mail_session", |data| {
+        let store = Store::for_tests(&[("fred", "secret")]).unwrap();
+        fuzzing::fuzz_session(store, data);
+    });
 }
 
 /// The session seeds reach authenticated commands: after the login the oracle sends, the

@@ -16,30 +16,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use mailpush_imap::{
+    Capability, Code, Data, Decode, Decoded, Greeting, GreetingKind, Response, StatusKind,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-/// Why the load tool failed (a failed command is counted, not an error).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BenchError {
-    /// A connection could not be made, or broke.
-    #[error("{address}: {source}")]
-    Io {
-        /// The server.
-        address: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The server answered in a way the tool cannot go on from (no greeting, LOGIN or SELECT
-    /// refused, IDLE refused, the connection closed in the middle of a command).
-    #[error("unexpected answer: {0}")]
-    Protocol(String),
-    /// The options make no workload.
-    #[error("invalid options: {0}")]
-    Options(String),
-}
+use crate::BenchError;
 
 /// `mailpush bench imap` flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -367,10 +351,12 @@ fn message(size: usize) -> Vec<u8> {
     out
 }
 
-/// One IMAP connection: a line reader that also takes literals, and tags.
+/// One IMAP connection: responses read with the project's IMAP decoder, and tags.
 struct Conn {
-    reader: BufReader<OwnedReadHalf>,
+    reader: OwnedReadHalf,
     writer: OwnedWriteHalf,
+    /// Octets read and not decoded yet.
+    buffer: Vec<u8>,
     address: SocketAddr,
     next_tag: u64,
     literal_plus: bool,
@@ -378,7 +364,9 @@ struct Conn {
 
 /// How a tagged command ended.
 enum Outcome {
-    Ok(String),
+    /// `OK`, with its response code.
+    Ok(Option<Code>),
+    /// `NO` or `BAD`.
     Failed,
 }
 
@@ -387,19 +375,22 @@ impl Conn {
         let io = |source| BenchError::Io { address, source };
         let stream = TcpStream::connect(address).await.map_err(io)?;
         stream.set_nodelay(true).map_err(io)?;
-        let (read, writer) = stream.into_split();
+        let (reader, writer) = stream.into_split();
         let mut conn = Conn {
-            reader: BufReader::new(read),
+            reader,
             writer,
+            buffer: Vec::with_capacity(4096),
             address,
             next_tag: 0,
             literal_plus: false,
         };
-        let greeting = conn.line().await?;
-        if !greeting.starts_with("* OK") {
-            return Err(BenchError::Protocol(format!("greeting {greeting:?}")));
+        match conn.next::<Greeting>().await? {
+            Greeting {
+                kind: GreetingKind::Ok,
+                ..
+            } => Ok(conn),
+            other => Err(BenchError::Protocol(format!("greeting {other:?}"))),
         }
-        Ok(conn)
     }
 
     fn io(&self, source: std::io::Error) -> BenchError {
@@ -409,33 +400,37 @@ impl Conn {
         }
     }
 
-    /// One response line without CRLF; a literal it announces is read and kept as `{n}`.
-    async fn line(&mut self) -> Result<String, BenchError> {
-        let mut line = String::new();
+    /// The next greeting or response, literals included. Cancel-safe: what was read stays in
+    /// the buffer.
+    async fn next<T: Decode>(&mut self) -> Result<T, BenchError> {
+        let mut chunk = [0u8; 16 * 1024];
         loop {
-            let mut part = Vec::new();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut part)
-                .await
-                .map_err(|e| self.io(e))?;
+            match T::decode(&self.buffer) {
+                Decoded::Complete(value, used) => {
+                    self.buffer.drain(..used);
+                    return Ok(value);
+                }
+                Decoded::Incomplete | Decoded::LiteralFound { .. } => {}
+                Decoded::Failed { message, .. } => {
+                    return Err(BenchError::Protocol(format!(
+                        "undecodable response ({message}): {:?}",
+                        String::from_utf8_lossy(&self.buffer[..self.buffer.len().min(200)])
+                    )));
+                }
+            }
+            let n = self.reader.read(&mut chunk).await.map_err(|e| self.io(e))?;
             if n == 0 {
                 return Err(BenchError::Protocol(format!(
-                    "connection closed after {line:?}"
+                    "connection closed after {:?}",
+                    String::from_utf8_lossy(&self.buffer)
                 )));
             }
-            let part = String::from_utf8_lossy(&part);
-            let part = part.trim_end_matches(['\r', '\n']);
-            line.push_str(part);
-            let Some(size) = literal_size(part) else {
-                return Ok(line);
-            };
-            let mut skip = vec![0u8; size];
-            self.reader
-                .read_exact(&mut skip)
-                .await
-                .map_err(|e| self.io(e))?;
+            self.buffer.extend_from_slice(&chunk[..n]);
         }
+    }
+
+    async fn response(&mut self) -> Result<Response, BenchError> {
+        self.next::<Response>().await
     }
 
     async fn send(&mut self, bytes: &[u8]) -> Result<(), BenchError> {
@@ -447,22 +442,22 @@ impl Conn {
         format!("b{}", self.next_tag)
     }
 
-    /// Reads until the tagged answer of `tag`; `untagged` sees every other line.
+    /// Reads until the tagged answer of `tag`; `untagged` sees every other response.
     async fn finish(
         &mut self,
         tag: &str,
-        mut untagged: impl FnMut(&str),
+        mut untagged: impl FnMut(&Response),
     ) -> Result<Outcome, BenchError> {
         loop {
-            let line = self.line().await?;
-            if let Some(rest) = line.strip_prefix(tag).and_then(|r| r.strip_prefix(' ')) {
-                return Ok(if rest.starts_with("OK") {
-                    Outcome::Ok(rest.to_owned())
-                } else {
-                    Outcome::Failed
-                });
+            match self.response().await? {
+                Response::Tagged { tag: t, status } if t.as_str() == tag => {
+                    return Ok(match status.kind {
+                        StatusKind::Ok => Outcome::Ok(status.text.code),
+                        _ => Outcome::Failed,
+                    });
+                }
+                other => untagged(&other),
             }
-            untagged(&line);
         }
     }
 
@@ -471,17 +466,14 @@ impl Conn {
         self.send(format!("{tag} {command}\r\n").as_bytes()).await?;
         let mut literal_plus = false;
         let outcome = self
-            .finish(&tag, |line| {
-                if line.starts_with("* CAPABILITY") && line.contains(" LITERAL+") {
-                    literal_plus = true;
+            .finish(&tag, |response| {
+                if let Response::Data(Data::Capability(caps)) = response {
+                    literal_plus |= offers_literal_plus(caps);
                 }
             })
             .await?;
-        if let Outcome::Ok(text) = &outcome
-            && text.contains("[CAPABILITY")
-            && text.contains(" LITERAL+")
-        {
-            literal_plus = true;
+        if let Outcome::Ok(Some(Code::Capability(caps))) = &outcome {
+            literal_plus |= offers_literal_plus(caps);
         }
         self.literal_plus |= literal_plus;
         Ok(outcome)
@@ -502,7 +494,7 @@ impl Conn {
         self.must("CAPABILITY").await
     }
 
-    /// `APPEND`; the UID from `APPENDUID` when the server gives one.
+    /// `APPEND`; the UID from `APPENDUID` when the server gives one (0 when it does not).
     async fn append(&mut self, mailbox: &str, message: &[u8]) -> Result<Option<u32>, BenchError> {
         let tag = self.tag();
         let plus = if self.literal_plus { "+" } else { "" };
@@ -512,42 +504,37 @@ impl Conn {
             message.len()
         );
         self.send(head.as_bytes()).await?;
-        if !self.literal_plus {
-            let ready = self.line().await?;
-            if !ready.starts_with('+') {
-                return Ok(None);
-            }
+        if !self.literal_plus && !matches!(self.response().await?, Response::Continue(_)) {
+            return Ok(None);
         }
         let mut body = message.to_vec();
         body.extend_from_slice(b"\r\n");
         self.send(&body).await?;
         match self.finish(&tag, |_| {}).await? {
-            Outcome::Ok(text) => Ok(Some(append_uid(&text).unwrap_or(0))),
+            Outcome::Ok(code) => Ok(Some(code.as_ref().and_then(append_uid).unwrap_or(0))),
             Outcome::Failed => Ok(None),
         }
     }
 }
 
-/// The size of the literal a response line ends with (`{n}`).
-fn literal_size(line: &str) -> Option<usize> {
-    let open = line.rfind('{')?;
-    line.strip_suffix('}')?[open + 1..].parse().ok()
+fn offers_literal_plus(caps: &[Capability]) -> bool {
+    caps.iter().any(|c| c.is("LITERAL+"))
 }
 
-/// The UID of `[APPENDUID validity uid]`.
-fn append_uid(text: &str) -> Option<u32> {
-    let rest = &text[text.find("[APPENDUID ")? + "[APPENDUID ".len()..];
-    let mut words = rest.split([' ', ']']);
-    let _validity = words.next()?;
-    words.next()?.parse().ok()
+/// The UID of `[APPENDUID validity uid]` (RFC 4315).
+fn append_uid(code: &Code) -> Option<u32> {
+    match code {
+        Code::AppendUid { uids, .. } => uids.iter_uids().next(),
+        _ => None,
+    }
 }
 
 /// The count of `* n EXISTS`.
-fn exists(line: &str) -> Option<u64> {
-    line.strip_prefix("* ")?
-        .strip_suffix(" EXISTS")?
-        .parse()
-        .ok()
+fn exists(response: &Response) -> Option<u64> {
+    match response {
+        Response::Data(Data::Exists(n)) => Some(u64::from(*n)),
+        _ => None,
+    }
 }
 
 fn quoted(s: &str) -> String {
@@ -598,12 +585,12 @@ pub async fn run(args: &BenchImapArgs) -> Result<Report, BenchError> {
         let tag = conn.tag();
         conn.send(format!("{tag} IDLE\r\n").as_bytes()).await?;
         loop {
-            let line = conn.line().await?;
-            if line.starts_with('+') {
-                break;
-            }
-            if line.starts_with(&tag) {
-                return Err(BenchError::Protocol(format!("IDLE refused: {line:?}")));
+            match conn.response().await? {
+                Response::Continue(_) => break,
+                Response::Tagged { tag: t, status } if t.as_str() == tag => {
+                    return Err(BenchError::Protocol(format!("IDLE refused: {status:?}")));
+                }
+                _ => {}
             }
         }
         // Every slot below `watched`: idler n watches mailbox n % workers.
@@ -751,8 +738,8 @@ async fn select(conn: &mut Conn, mailbox: &str) -> Result<u64, BenchError> {
         .await?;
     let mut count = 0;
     match conn
-        .finish(&tag, |line| {
-            if let Some(n) = exists(line) {
+        .finish(&tag, |response| {
+            if let Some(n) = exists(response) {
                 count = n;
             }
         })
@@ -775,22 +762,24 @@ async fn idle(
     let mut seen = Vec::new();
     let mut grace: Option<tokio::time::Instant> = None;
     loop {
-        let line = tokio::select! {
-            line = conn.line() => line?,
+        let response = tokio::select! {
+            response = conn.response() => response?,
             _ = stop.changed(), if grace.is_none() => {
                 grace = Some(tokio::time::Instant::now() + Duration::from_secs(2));
                 continue;
             }
             () = sleep_until(grace) => break,
         };
-        if let Some(n) = exists(&line) {
+        if let Some(n) = exists(&response) {
             let now = Instant::now();
             for _ in known..n {
                 seen.push(now);
             }
             known = known.max(n);
-        } else if line.starts_with(&tag) {
-            return Err(BenchError::Protocol(format!("IDLE ended: {line:?}")));
+        } else if let Response::Tagged { tag: t, status } = &response
+            && t.as_str() == tag
+        {
+            return Err(BenchError::Protocol(format!("IDLE ended: {status:?}")));
         }
     }
     conn.send(b"DONE\r\n").await?;
@@ -915,17 +904,35 @@ fn report(mut samples: Samples, elapsed: Duration) -> Report {
 mod tests {
     use super::*;
 
+    fn decode(bytes: &[u8]) -> Response {
+        match Response::decode(bytes) {
+            Decoded::Complete(r, n) if n == bytes.len() => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn response_pieces_are_read() {
-        assert_eq!(
-            append_uid("OK [APPENDUID 1700000000 42] APPEND completed"),
-            Some(42)
-        );
-        assert_eq!(append_uid("OK APPEND completed"), None);
-        assert_eq!(exists("* 17 EXISTS"), Some(17));
-        assert_eq!(exists("* 17 RECENT"), None);
-        assert_eq!(literal_size("* 1 FETCH (BODY[] {12}"), Some(12));
-        assert_eq!(literal_size("* 1 FETCH (FLAGS (\\Seen))"), None);
+        let ok = decode(b"b1 OK [APPENDUID 1700000000 42] APPEND completed\r\n");
+        let Response::Tagged { status, .. } = ok else {
+            panic!("not tagged");
+        };
+        assert_eq!(status.text.code.as_ref().and_then(append_uid), Some(42));
+        let plain = decode(b"b1 OK [UIDNEXT 7] x\r\n");
+        let Response::Tagged { status, .. } = plain else {
+            panic!("not tagged");
+        };
+        assert_eq!(status.text.code.as_ref().and_then(append_uid), None);
+        assert_eq!(exists(&decode(b"* 17 EXISTS\r\n")), Some(17));
+        assert_eq!(exists(&decode(b"* 17 RECENT\r\n")), None);
+        // A literal is part of the response it is in.
+        let fetch = decode(b"* 1 FETCH (BODY[] {12}\r\nhello world!)\r\n");
+        assert!(matches!(fetch, Response::Data(Data::Fetch { .. })));
+        let caps = decode(b"* CAPABILITY IMAP4rev1 LITERAL+ IDLE\r\n");
+        let Response::Data(Data::Capability(caps)) = caps else {
+            panic!("not CAPABILITY");
+        };
+        assert!(offers_literal_plus(&caps));
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! The oracles of the fuzz targets in `fuzz/` (`mail_message`, `mail_session`), also run by
-//! `cargo test` over the seed corpora and over every input a fuzzer found failing
-//! (`tests/regressions/<target>/`). Each takes arbitrary bytes and panics only when a property
-//! of the server breaks:
+//! The oracles of the fuzz targets in `fuzz/` (`mail_message`, `mail_session`), with the
+//! `fuzzing` feature; `cargo test` runs them over the seed corpora and over every input a fuzzer
+//! found failing (`tests/regressions/<target>/`). Each takes arbitrary bytes and panics only
+//! when a property of the server breaks:
 //!
-//! * no panic while reading a message (MIME, ENVELOPE, BODYSTRUCTURE, sections, decoding,
-//!   SEARCH) or while serving a session;
+//! * the properties of the message codec (`mailpush_message::fuzzing::check_message`);
+//! * no panic while reading a message (ENVELOPE, BODYSTRUCTURE, sections, SEARCH) or while
+//!   serving a session;
 //! * every ENVELOPE, BODY and BODYSTRUCTURE the server would send encodes to a FETCH response
 //!   that decodes back to the same value;
 //! * `<origin.length>` never gives more than asked, LIST patterns agree with plain recursion
@@ -16,21 +17,21 @@
 #![allow(clippy::panic)]
 
 use std::num::NonZeroU32;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use base64::Engine;
 use mailpush_imap::{
     Data, Decode, Decoded, Encode, FetchItem, Greeting, IString, PartText, Response, SearchKey,
     Section, SectionText, Vec1,
 };
-use mailpush_mail_store::{
-    Config as StoreConfig, Flags, InternalDate, MessageMeta, PasswordHashing, Store,
-};
+use mailpush_message::header::split;
 
-use crate::message::{header_len, list_matches, msgtext, partial};
-use crate::search::{Candidate, Context, MessageText};
-use crate::{Config, Event, Now, Session, decode, mime, search};
+use crate::list::{list_matches, list_rules};
+use crate::search::MessageText;
+use crate::sections::{self, msgtext, partial};
+use crate::store::{Flags, InternalDate, MailBackend, MessageMeta};
+use crate::structure::{body, body_structure, envelope};
+use crate::{Config, Event, Now, Session, search};
 
 /// Longest input a session run reads: every run stays fast.
 const MAX_SESSION_INPUT: usize = 4096;
@@ -84,19 +85,6 @@ fn section_texts() -> Vec<SectionText> {
     out
 }
 
-/// `*` and `%` by plain recursion over the rules (RFC 3501 §6.3.8), exponential in the
-/// wildcards: the reference the fast matcher is checked against.
-pub(crate) fn list_rules(p: &[u8], n: &[u8], delim: u8) -> bool {
-    match p.split_first() {
-        None => n.is_empty(),
-        Some((b'*', rest)) => (0..=n.len()).any(|i| list_rules(rest, &n[i..], delim)),
-        Some((b'%', rest)) => (0..=n.len())
-            .take_while(|&i| i == 0 || n[i - 1] != delim)
-            .any(|i| list_rules(rest, &n[i..], delim)),
-        Some((c, rest)) => n.first() == Some(c) && list_rules(rest, &n[1..], delim),
-    }
-}
-
 /// The plain recursion over the LIST rules (RFC 3501 §6.3.8) that [`list_matches`] must agree
 /// with; INBOX is case-insensitive as a name and as a pattern prefix.
 fn reference_list_match(pattern: &[u8], name: &[u8], delim: u8) -> bool {
@@ -143,26 +131,6 @@ fn check_list(data: &[u8]) {
     }
 }
 
-/// Encoded words carrying a word drawn from the data decode to that word, whichever encoding.
-fn check_encoded_words(data: &[u8]) {
-    let word: String = data
-        .iter()
-        .take(24)
-        .map(|b| char::from(b'a' + b % 26))
-        .collect();
-    let b64 = base64::engine::general_purpose::STANDARD.encode(word.as_bytes());
-    for encoded in [
-        format!("=?utf-8?B?{b64}?="),
-        format!("=?UTF-8?q?{word}?="),
-        format!("=?iso-8859-1*en?Q?{word}?="),
-    ] {
-        let got = decode::header_decoded(encoded.as_bytes());
-        if got != word {
-            panic!("{encoded:?} decoded to {got:?}, expected {word:?}");
-        }
-    }
-}
-
 /// SEARCH text keys over the message: with the text the answer is always known, NOT inverts
 /// it, and a BODY match is a TEXT match.
 fn check_search(raw: &[u8], needle: &[u8]) {
@@ -171,17 +139,9 @@ fn check_search(raw: &[u8], needle: &[u8]) {
         flags: Flags::default(),
         modseq: 1,
         internal_date: InternalDate::utc(1_700_000_000),
-        size: raw.len() as u64,
+        size: u64::try_from(raw.len()).unwrap_or(u64::MAX),
     };
-    let candidate = Candidate {
-        seq: 1,
-        meta: &meta,
-        recent: false,
-    };
-    let ctx = Context {
-        count: 1,
-        largest_uid: 1,
-    };
+    let (candidate, ctx) = search::alone(&meta);
     let text = MessageText::new(raw, true);
     let s = IString::from_slice(needle);
     let keys = [
@@ -216,17 +176,12 @@ fn check_search(raw: &[u8], needle: &[u8]) {
 
 /// Fuzz oracle for the message readers: the data is a message.
 pub fn fuzz_message(data: &[u8]) {
-    let envelope = mime::envelope(data);
-    fetch_roundtrip(FetchItem::Envelope(Box::new(envelope)));
-    fetch_roundtrip(FetchItem::Body(Box::new(mime::body(data))));
-    fetch_roundtrip(FetchItem::BodyStructure(Box::new(mime::body_structure(
-        data,
-    ))));
+    mailpush_message::fuzzing::check_message(data);
+    fetch_roundtrip(FetchItem::Envelope(Box::new(envelope(data))));
+    fetch_roundtrip(FetchItem::Body(Box::new(body(data))));
+    fetch_roundtrip(FetchItem::BodyStructure(Box::new(body_structure(data))));
 
-    let split = header_len(data);
-    if split > data.len() {
-        panic!("header of {split} octets in a message of {}", data.len());
-    }
+    let (header, text) = split(data);
     let mut sections = vec![Section::Full];
     for t in section_texts() {
         sections.push(Section::Text(t.clone()));
@@ -250,17 +205,19 @@ pub fn fuzz_message(data: &[u8]) {
     let origin = u32::from(data.first().copied().unwrap_or(0));
     let length = u32::from(data.get(1).copied().unwrap_or(0));
     for section in sections {
-        let Some(octets) = mime::section(data, &section) else {
+        let Some(octets) = sections::section(data, &section) else {
             continue;
         };
         if let Section::Text(t) = &section
-            && msgtext(data, t) != octets
+            && msgtext(header, text, t) != octets
         {
             panic!("BODY[{section:?}] differs from its message text");
         }
         let cut = partial(octets.clone(), origin, length);
-        let start = (origin as usize).min(octets.len());
-        if cut.len() > length as usize || !octets[start..].starts_with(&cut) {
+        let start = usize::try_from(origin).map_or(octets.len(), |o| o.min(octets.len()));
+        if cut.len() > usize::try_from(length).unwrap_or(usize::MAX)
+            || !octets[start..].starts_with(&cut)
+        {
             panic!(
                 "<{origin}.{length}> of {} octets gave {} octets not at the origin",
                 octets.len(),
@@ -274,15 +231,10 @@ pub fn fuzz_message(data: &[u8]) {
         });
     }
 
-    for (_, value) in mime::fields(&data[..split]) {
-        decode::header_decoded(&value);
-    }
-    mime::body_text(data);
     let needle_len = usize::from(data.get(2).copied().unwrap_or(0) % 8);
     let needle_at = usize::from(data.get(3).copied().unwrap_or(0)) * data.len() / 256;
     let needle = data.get(needle_at..).unwrap_or_default();
     check_search(data, &needle[..needle_len.min(needle.len())]);
-    check_encoded_words(data);
     check_list(data);
 }
 
@@ -308,25 +260,18 @@ fn check_responses(mut out: &[u8]) {
     }
 }
 
-/// Fuzz oracle for a session: an in-memory store with user `fred` (password `secret`) and two
-/// messages in INBOX, a session that has logged in, then the data as client octets in chunks
-/// whose sizes come from the first octet.
-pub fn fuzz_session(data: &[u8]) {
+/// Fuzz oracle for a session over `backend`, which must have the user `fred` with the password
+/// `secret`: two messages are appended to fred's INBOX, a session logs in, then the data goes in
+/// as client octets in chunks whose sizes come from the first octet.
+pub fn fuzz_session<B: MailBackend>(backend: B, data: &[u8]) {
     let Some((&seed, input)) = data.split_first() else {
         return;
     };
     let input = &input[..input.len().min(MAX_SESSION_INPUT)];
-    let config = StoreConfig {
-        password_hashing: PasswordHashing::CHEAPEST,
-        ..StoreConfig::default()
+    let Ok(Some(user)) = backend.verify_password("fred", b"secret") else {
+        panic!("the backend has no user fred with the password secret");
     };
-    let Ok(store) = Store::open_in_memory(config) else {
-        panic!("an in-memory store does not open");
-    };
-    let Ok(user) = store.add_user("fred", b"secret") else {
-        panic!("a user cannot be added");
-    };
-    if let Ok(inbox) = store.mailbox(user, "INBOX") {
+    if let Ok(inbox) = backend.mailbox_id(user, "INBOX") {
         for (raw, flags) in [
             (&b"Subject: x\r\nFrom: a@example.org\r\n\r\nbody\r\n"[..], &[][..]),
             (
@@ -336,7 +281,7 @@ pub fn fuzz_session(data: &[u8]) {
         ] {
             let flags = Flags::parse(flags.iter().copied()).unwrap_or_default();
             // A message the store refuses only makes the run less interesting.
-            let _ = store.append(inbox.id, raw, &flags, InternalDate::utc(1_700_000_000));
+            let _ = backend.append(inbox, raw, &flags, InternalDate::utc(1_700_000_000));
         }
     }
     let config = Config {
@@ -346,10 +291,10 @@ pub fn fuzz_session(data: &[u8]) {
         max_command: 4096,
         ..Config::default()
     };
-    let mut session = Session::new(Arc::new(store), config, false, now(0));
+    let mut session = Session::new(backend, config, false, now(0));
     let mut out = Vec::new();
     let mut closed = false;
-    let mut drain = |session: &mut Session<Arc<Store>>, out: &mut Vec<u8>| {
+    let mut drain = |session: &mut Session<B>, out: &mut Vec<u8>| {
         while let Some(bytes) = session.poll_output() {
             if closed && !bytes.is_empty() {
                 panic!(

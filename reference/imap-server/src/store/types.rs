@@ -1,4 +1,5 @@
-//! Value types of the store: flags, UID sets, internal dates, identifiers and the change feed.
+//! Value types of the store as the session sees it: flags, UID sets, internal dates,
+//! identifiers, mailbox and message summaries, the change feed, and push registrations.
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
@@ -6,7 +7,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::RangeInclusive;
 
-use crate::Error;
+use super::StoreError;
 
 /// A message UID (RFC 3501 §2.3.1.1). Never 0.
 pub type Uid = u32;
@@ -22,12 +23,36 @@ pub const INBOX: &str = "INBOX";
 
 /// Identifies a user of the store. Only valid for the store that issued it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UserId(pub(crate) i64);
+pub struct UserId(i64);
+
+impl UserId {
+    /// The id a backend gives the user it keys `raw` (for backends: sessions only compare ids).
+    pub const fn from_raw(raw: i64) -> Self {
+        UserId(raw)
+    }
+
+    /// The backend's key.
+    pub const fn raw(self) -> i64 {
+        self.0
+    }
+}
 
 /// Identifies a mailbox for as long as it exists. A renamed mailbox keeps its id; a deleted and
 /// re-created name gets a new one (and a new UIDVALIDITY).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MailboxId(pub(crate) i64);
+pub struct MailboxId(i64);
+
+impl MailboxId {
+    /// The id a backend gives the mailbox it keys `raw` (for backends).
+    pub const fn from_raw(raw: i64) -> Self {
+        MailboxId(raw)
+    }
+
+    /// The backend's key.
+    pub const fn raw(self) -> i64 {
+        self.0
+    }
+}
 
 /// A keyword flag (RFC 3501 `flag-keyword`): an atom, compared case-insensitively but kept in
 /// the spelling it was first stored with.
@@ -39,16 +64,16 @@ impl Keyword {
     pub const MAX_LEN: usize = 128;
 
     /// Validates `text` as an IMAP atom of at most [`Keyword::MAX_LEN`] octets.
-    pub fn new(text: &str) -> Result<Self, Error> {
+    pub fn new(text: &str) -> Result<Self, StoreError> {
         if text.is_empty() || text.len() > Self::MAX_LEN {
-            return Err(Error::InvalidFlag(text.to_owned()));
+            return Err(StoreError::InvalidFlag(text.to_owned()));
         }
         let atom = text.bytes().all(|b| {
             b.is_ascii_graphic()
                 && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
         });
         if !atom {
-            return Err(Error::InvalidFlag(text.to_owned()));
+            return Err(StoreError::InvalidFlag(text.to_owned()));
         }
         Ok(Self(text.to_owned()))
     }
@@ -112,7 +137,7 @@ pub enum Flag {
 
 impl Flag {
     /// Parses a flag as IMAP spells it (`\Seen`, case-insensitive, or a keyword atom).
-    pub fn parse(text: &str) -> Result<Self, Error> {
+    pub fn parse(text: &str) -> Result<Self, StoreError> {
         let system = [
             ("\\Seen", Flag::Seen),
             ("\\Answered", Flag::Answered),
@@ -127,7 +152,7 @@ impl Flag {
         }
         if text.starts_with('\\') {
             // \Recent and unknown system flags cannot be stored.
-            return Err(Error::InvalidFlag(text.to_owned()));
+            return Err(StoreError::InvalidFlag(text.to_owned()));
         }
         Keyword::new(text).map(Flag::Keyword)
     }
@@ -165,7 +190,7 @@ impl Flags {
     }
 
     /// Parses a list of flags as IMAP spells them.
-    pub fn parse<'a>(texts: impl IntoIterator<Item = &'a str>) -> Result<Self, Error> {
+    pub fn parse<'a>(texts: impl IntoIterator<Item = &'a str>) -> Result<Self, StoreError> {
         texts.into_iter().map(Flag::parse).collect()
     }
 
@@ -220,7 +245,9 @@ impl Flags {
         }
     }
 
-    pub(crate) fn to_db(&self) -> String {
+    /// The flags separated by single spaces, as inside an IMAP flag list; [`Flags::parse`] of
+    /// its words gives them back.
+    pub fn to_text(&self) -> String {
         let mut out = String::new();
         for flag in self.iter() {
             if !out.is_empty() {
@@ -229,11 +256,6 @@ impl Flags {
             out.push_str(flag.as_str());
         }
         out
-    }
-
-    pub(crate) fn from_db(text: &str) -> Result<Self, Error> {
-        Flags::parse(text.split(' ').filter(|s| !s.is_empty()))
-            .map_err(|_| Error::Corrupt(format!("stored flags {text:?}")))
     }
 }
 
@@ -246,7 +268,7 @@ impl FromIterator<Flag> for Flags {
 impl fmt::Display for Flags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("(")?;
-        f.write_str(&self.to_db())?;
+        f.write_str(&self.to_text())?;
         f.write_str(")")
     }
 }
@@ -331,7 +353,8 @@ impl UidSet {
         &self.0
     }
 
-    pub(crate) fn bounds(&self) -> Option<(Uid, Uid)> {
+    /// The lowest and the highest UID, unless the set is empty.
+    pub fn bounds(&self) -> Option<(Uid, Uid)> {
         Some((*self.0.first()?.start(), *self.0.last()?.end()))
     }
 }
@@ -512,4 +535,20 @@ pub struct Stored {
     /// Messages left alone because their MODSEQ was above `UNCHANGEDSINCE` (the `MODIFIED`
     /// response code), ascending.
     pub modified: Vec<Uid>,
+}
+
+/// What a client asked for in `XAPPLEPUSHSERVICE`, after the session applied the version rules
+/// (XAPS-8, XAPS-9: under version 1, `mailboxes` is just `INBOX`): the registration to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationRequest {
+    /// `aps-account-id`.
+    pub account_id: String,
+    /// `aps-device-token`.
+    pub device_token: String,
+    /// `aps-subtopic`, when sent.
+    pub subtopic: Option<String>,
+    /// The negotiated version.
+    pub version: u32,
+    /// The requested mailboxes, spelled as the client sent them, in request order.
+    pub mailboxes: Vec<String>,
 }

@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 
-use mailpush_mail_server::{Config, Event};
+use mailpush_imap_server::{Config, Event};
 
 const NOTE: &str = "From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n";
 
@@ -310,7 +310,7 @@ fn more_refusals() {
 /// at the next command), and in IDLE they are told at once.
 #[test]
 fn concern_follows_the_selected_mailbox_and_idle() {
-    use mailpush_mail_server::Concern;
+    use mailpush_imap_server::Concern;
     let f = fixture();
     let mut reader = logged_in(&f);
     let mut writer = logged_in(&f);

@@ -305,7 +305,7 @@ fn authentication_and_starttls() {
     let f = fixture();
     replay(
         &f,
-        mailpush_mail_server::Config::default(),
+        mailpush_imap_server::Config::default(),
         r#"
 S: * OK [CAPABILITY IMAP4rev1 LITERAL+ ENABLE IDLE UIDPLUS MOVE UNSELECT CONDSTORE QRESYNC STARTTLS LOGINDISABLED] mailpush IMAP server ready
 C: a LOGIN fred secret

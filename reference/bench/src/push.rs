@@ -14,9 +14,11 @@ use mailpush_push_proto::{Credential, Timestamp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::hub::hash_secret;
-use crate::store::DeviceRecord;
-use crate::{PushServerError, Settings, open_store, start};
+use mailpush_push_server::hub::{hash_secret, with_store};
+use mailpush_push_server::store::DeviceRecord;
+use mailpush_push_server::{Clock, RunningServer, Settings, open_store, start};
+
+use crate::BenchError;
 
 /// `mailpush bench push` flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -99,7 +101,7 @@ struct Latencies {
 }
 
 /// Runs the benchmark and prints its report.
-pub async fn run_bench(args: BenchPushArgs) -> Result<(), PushServerError> {
+pub async fn run_bench(args: BenchPushArgs) -> Result<(), BenchError> {
     let provider_token = args.provider_token.clone();
     let (server, device_addr, http_addr, devices) = match (args.device_addr, args.http_addr) {
         (Some(device_addr), Some(http_addr)) => {
@@ -264,10 +266,10 @@ async fn wait_established(
     established: &AtomicU64,
     count: usize,
     started: Instant,
-) -> Result<(), PushServerError> {
+) -> Result<(), BenchError> {
     while (established.load(Ordering::Relaxed) as usize) < count {
         if started.elapsed() > Duration::from_secs(120) {
-            return Err(PushServerError::Bench(format!(
+            return Err(BenchError::Push(format!(
                 "only {} of {count} devices connected",
                 established.load(Ordering::Relaxed),
             )));
@@ -281,7 +283,7 @@ const LOCAL_PROVIDER_TOKEN: &str = "bench-provider-token";
 
 async fn start_local(
     args: &BenchPushArgs,
-) -> Result<(crate::RunningServer, Vec<(String, String)>), PushServerError> {
+) -> Result<(RunningServer, Vec<(String, String)>), BenchError> {
     let settings = Settings {
         device_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         http_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -307,9 +309,9 @@ async fn start_local(
             created_at: Timestamp(0),
             unregistered_at: None,
         };
-        crate::hub::with_store(&store, move |s| s.create_device(&record))
+        with_store(&store, move |s| s.create_device(&record))
             .await
-            .map_err(|e| PushServerError::Bench(e.to_string()))?;
+            .map_err(|e| BenchError::Push(e.to_string()))?;
         devices.push((token, secret));
     }
     Ok((server, devices))
@@ -319,7 +321,7 @@ async fn register_remote(
     http: SocketAddr,
     registration_token: &str,
     count: usize,
-) -> Result<Vec<(String, String)>, PushServerError> {
+) -> Result<Vec<(String, String)>, BenchError> {
     let mut stream = TcpStream::connect(http).await?;
     let mut buffer = Vec::new();
     let mut devices = Vec::with_capacity(count);
@@ -330,13 +332,11 @@ async fn register_remote(
         stream.write_all(request.as_bytes()).await?;
         let (status, body) = read_response(&mut stream, &mut buffer).await?;
         let value: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| PushServerError::Bench(format!("registration answered {status}: {e}")))?;
+            .map_err(|e| BenchError::Push(format!("registration answered {status}: {e}")))?;
         match (value["token"].as_str(), value["secret"].as_str()) {
             (Some(token), Some(secret)) => devices.push((token.to_owned(), secret.to_owned())),
             _ => {
-                return Err(PushServerError::Bench(format!(
-                    "registration answered {status}"
-                )));
+                return Err(BenchError::Push(format!("registration answered {status}")));
             }
         }
     }
@@ -350,14 +350,14 @@ async fn device_task(
     secret: String,
     latencies: Arc<Latencies>,
     established: Arc<AtomicU64>,
-) -> Result<(), PushServerError> {
+) -> Result<(), BenchError> {
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::from((source, 0)))?;
     let mut stream = socket.connect(server).await?;
     let (Ok(token), Ok(secret)) = (Credential::new(token), Credential::new(secret)) else {
-        return Err(PushServerError::Bench("bad credential".into()));
+        return Err(BenchError::Push("bad credential".into()));
     };
-    let clock = crate::Clock::new();
+    let clock = Clock::new();
     let mut client = ClientConnection::new(token, secret, 0, clock.now());
     let mut buffer = [0u8; 512];
     loop {
@@ -436,7 +436,7 @@ impl Pusher {
     }
 
     /// HTTP/1.1: `pipeline` requests written back to back, then their responses read.
-    async fn run_http1(self) -> Result<(), PushServerError> {
+    async fn run_http1(self) -> Result<(), BenchError> {
         if self.tokens.is_empty() {
             return Ok(());
         }
@@ -476,11 +476,11 @@ impl Pusher {
 
     /// HTTP/2 with prior knowledge: every push its own stream, sent when it is due, with up to
     /// `pipeline` streams awaiting their response at once.
-    async fn run_http2(self) -> Result<(), PushServerError> {
+    async fn run_http2(self) -> Result<(), BenchError> {
         if self.tokens.is_empty() {
             return Ok(());
         }
-        let bench = |e: hyper::Error| PushServerError::Bench(format!("http/2: {e}"));
+        let bench = |e: hyper::Error| BenchError::Push(format!("http/2: {e}"));
         let stream = TcpStream::connect(self.http).await?;
         stream.set_nodelay(true)?;
         let (mut sender, connection) = hyper::client::conn::http2::handshake(
@@ -520,7 +520,7 @@ impl Pusher {
                 .header("ttl", "60")
                 .header(hyper::header::CONTENT_TYPE, "application/json")
                 .body(http_body_util::Full::new(bytes::Bytes::from(self.body())))
-                .map_err(|e| PushServerError::Bench(e.to_string()))?;
+                .map_err(|e| BenchError::Push(e.to_string()))?;
             sender.ready().await.map_err(bench)?;
             let response = sender.send_request(request);
             in_flight.spawn(async move {
@@ -547,7 +547,7 @@ impl Pusher {
 async fn read_response(
     stream: &mut TcpStream,
     buffer: &mut Vec<u8>,
-) -> Result<(u16, Vec<u8>), PushServerError> {
+) -> Result<(u16, Vec<u8>), BenchError> {
     let mut chunk = [0u8; 1024];
     loop {
         if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -568,7 +568,7 @@ async fn read_response(
             while buffer.len() < end + 4 + length {
                 let n = stream.read(&mut chunk).await?;
                 if n == 0 {
-                    return Err(PushServerError::Bench("server closed".into()));
+                    return Err(BenchError::Push("server closed".into()));
                 }
                 buffer.extend_from_slice(&chunk[..n]);
             }
@@ -578,7 +578,7 @@ async fn read_response(
         }
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
-            return Err(PushServerError::Bench("server closed".into()));
+            return Err(BenchError::Push("server closed".into()));
         }
         buffer.extend_from_slice(&chunk[..n]);
     }

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 
 use mailpush_imap::{Decode, Decoded, Response};
-use mailpush_mail_server::Config;
+use mailpush_imap_server::Config;
 use quickcheck::{QuickCheck, TestResult};
 
 /// Lines that steer the session into interesting states, mixed with arbitrary ones.
