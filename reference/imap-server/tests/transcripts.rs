@@ -8,8 +8,7 @@ use common::*;
 
 const NOTE: &str = "From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n";
 
-/// RFC 3501 §8 (with FAST for FULL: ENVELOPE and BODY are not served yet), plus the APPEND
-/// example of §6.3.11 with a synchronizing literal.
+/// RFC 3501 §8, plus the APPEND example of §6.3.11 with a synchronizing literal.
 #[test]
 fn rfc3501_section_8() {
     let f = fixture();
@@ -31,8 +30,8 @@ S: * OK [UIDVALIDITY $V(INBOX)] UIDs valid
 S: * OK [UIDNEXT 3] Predicted next UID
 S: * OK [HIGHESTMODSEQ 3] Highest
 S: a002 OK [READ-WRITE] SELECT completed
-C: a003 fetch 2 fast
-S: * 2 FETCH (FLAGS (\Recent) INTERNALDATE "14-Nov-2023 22:13:20 +0000" RFC822.SIZE 43)
+C: a003 fetch 2 full
+S: * 2 FETCH (FLAGS (\Recent) INTERNALDATE "14-Nov-2023 22:13:20 +0000" RFC822.SIZE 43 ENVELOPE (NIL "hi" ((NIL NIL "a" "example.org")) ((NIL NIL "a" "example.org")) ((NIL NIL "a" "example.org")) NIL NIL NIL NIL NIL) BODY ("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 7 1))
 S: a003 OK FETCH completed
 C: a004 fetch 2 body[header]
 S: * 2 FETCH (FLAGS (\Seen \Recent) BODY[HEADER] {36}
