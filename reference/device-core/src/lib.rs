@@ -12,6 +12,7 @@
 
 pub mod bus;
 pub mod imap_client;
+pub mod mail_client;
 mod token;
 
 pub use token::{AccountId, Token, TokenError};
