@@ -408,3 +408,36 @@ fn a_notification_that_is_not_a_push_payload_wakes_nothing() {
     // Still acknowledged: it was handed on (to nobody).
     assert_eq!(acks(&world), [1]);
 }
+
+//= spec/device-local.md#LOCAL-26
+//= type=test
+//# When a session ends, or a connection attempt fails or gets no
+//# `welcome` in time, the mail client MUST reconnect
+#[test]
+fn a_server_that_never_welcomes_is_left_and_tried_again() {
+    let disk = Disk {
+        device: Some((device(), 0)),
+        ..Disk::default()
+    };
+    let mut push = PushServer::new(16);
+    push.mute = true;
+    let mut world =
+        World::new(config(vec![account_config("A1", 900)], 8), disk).with_push_server(push);
+    world.advance(60 * 1000 - 1);
+    assert!(
+        world
+            .events
+            .iter()
+            .all(|e| !matches!(e, Event::Channel(ChannelStatus::NoWelcome { .. })))
+    );
+    world.advance(1);
+    assert!(
+        world
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Channel(ChannelStatus::NoWelcome { .. })))
+    );
+    world.push.as_mut().unwrap().mute = false;
+    world.advance(MINUTE);
+    assert!(world.push.as_ref().unwrap().online());
+}

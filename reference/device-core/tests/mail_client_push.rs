@@ -438,3 +438,51 @@ fn a_change_on_the_mail_server_wakes_the_token_of_its_mailbox() {
     assert_eq!(world.take_wakes(), [world.token("A1", "Notes")]);
     assert_eq!(world.disk.cursor(), 1);
 }
+
+//= spec/imap-push.md#XAPS-13
+//= type=test
+//# a client matches payloads against the names it sent.
+#[test]
+fn names_are_sent_and_matched_octet_for_octet() {
+    let mut world = World::new(config(vec![account_config("A1", 900)], 9), disk())
+        .with_mail("A1", MailServer::new(&["My Notes", "Caf\u{e9}"]))
+        .with_push_server(PushServer::new(16));
+    world.register("A1", &["My Notes", "Caf\u{e9}"]);
+    world.advance(1);
+    assert_eq!(world.with_push("A1"), ["Caf\u{e9}", "My Notes"]);
+    let sent = world.xaps_sent();
+    // A quoted string, and a literal for the 8-bit name (non-synchronizing: LITERAL+).
+    assert!(
+        sent.last().unwrap().ends_with("mailboxes ({5+}"),
+        "{sent:?}"
+    );
+    world.take_wakes();
+    for name in ["Caf\u{e9}", "My Notes"] {
+        let (_, payload) = mail(&world).payloads_for_change(name, world.now).remove(0);
+        let now = world.now;
+        world.push.as_mut().unwrap().push(&payload, now);
+        world.deliver();
+        assert_eq!(world.take_wakes(), [world.token("A1", name)]);
+    }
+}
+
+//= spec/device-local.md#LOCAL-22
+//= type=test
+//# When the device token changes, every
+//# monitored mailbox is without push until a reply to a registration made with the new token
+//# acknowledges it.
+#[test]
+fn a_new_device_token_means_no_push_until_registered_again() {
+    let mut world = world_with(MailServer::new(&["Notes"]));
+    world.register("A1", &["Notes"]);
+    assert_eq!(world.with_push("A1"), ["Notes"]);
+    world.hold_imap = true;
+    let fresh = support::credentials(&"ab".repeat(32), &"cd".repeat(32));
+    world.client.handle_device_credentials(fresh, world.now);
+    world.run();
+    assert!(world.with_push("A1").is_empty());
+    assert_eq!(world.polled(), [world.token("A1", "Notes")]);
+    world.release_imap();
+    assert!(world.xaps_sent().last().unwrap().contains(&"ab".repeat(32)));
+    assert_eq!(world.with_push("A1"), ["Notes"]);
+}

@@ -70,6 +70,17 @@ pub enum ChannelStatus {
         /// Delay before reconnecting.
         retry_in_ms: u64,
     },
+    /// The socket closed, failed or could not be opened; the next attempt follows after
+    /// `retry_in_ms`.
+    Disconnected {
+        /// Delay before reconnecting.
+        retry_in_ms: u64,
+    },
+    /// No `welcome` arrived in time; the next attempt follows after `retry_in_ms`.
+    NoWelcome {
+        /// Delay before reconnecting.
+        retry_in_ms: u64,
+    },
     /// The push server refused the device for good; new credentials are needed.
     Refused(Refusal),
     /// The push server answered `bad-cursor`: it lost notifications the device had. The cursor
@@ -77,6 +88,17 @@ pub enum ChannelStatus {
     CursorReset,
     /// Shut down.
     Stopped,
+}
+
+/// How a connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Loss {
+    /// An `error` or `close` frame, sent or received.
+    Frame { code: ReasonCode, by_peer: bool },
+    /// The socket closed, failed, or could not be opened.
+    Socket,
+    /// No `welcome` within the attempt timeout.
+    NoWelcome,
 }
 
 /// A notification to forward.
@@ -282,7 +304,7 @@ impl Channel {
                 Vec::new()
             }
             State::Connecting { deadline, .. } if now >= *deadline => {
-                self.lost(now, ReasonCode::Timeout, false, out);
+                self.lost(now, Loss::NoWelcome, out);
                 Vec::new()
             }
             State::Open {
@@ -290,7 +312,7 @@ impl Channel {
                 handshake_deadline,
                 ..
             } if now >= *handshake_deadline => {
-                self.lost(now, ReasonCode::Timeout, false, out);
+                self.lost(now, Loss::NoWelcome, out);
                 Vec::new()
             }
             State::Open { client, .. } => {
@@ -357,7 +379,7 @@ impl Channel {
             _ => None,
         };
         if current == Some(conn) {
-            self.lost(now, ReasonCode::GoingAway, true, out);
+            self.lost(now, Loss::Socket, out);
         }
     }
 
@@ -434,7 +456,7 @@ impl Channel {
                     }
                 }
                 ClientEvent::Closed { code, by_peer } => {
-                    outputs.extend(self.lost(now, code, by_peer, out));
+                    outputs.extend(self.lost(now, Loss::Frame { code, by_peer }, out));
                     return outputs;
                 }
                 _ => {}
@@ -445,13 +467,7 @@ impl Channel {
     }
 
     /// The connection ended: refused for good, reset, or retried after a delay.
-    fn lost(
-        &mut self,
-        now: Timestamp,
-        code: ReasonCode,
-        by_peer: bool,
-        out: &mut Out,
-    ) -> Option<Output> {
+    fn lost(&mut self, now: Timestamp, loss: Loss, out: &mut Out) -> Option<Output> {
         let stable = match &self.state {
             State::Open {
                 established_at: Some(at),
@@ -460,10 +476,19 @@ impl Channel {
             _ => false,
         };
         self.close_current(out);
-        let refusal = match (by_peer, code) {
-            (true, ReasonCode::AuthFailed) => Some(Refusal::AuthFailed),
-            (true, ReasonCode::Unregistered) => Some(Refusal::Unregistered),
-            (true, ReasonCode::UnsupportedVersion) => Some(Refusal::UnsupportedVersion),
+        let refusal = match loss {
+            Loss::Frame {
+                code: ReasonCode::AuthFailed,
+                by_peer: true,
+            } => Some(Refusal::AuthFailed),
+            Loss::Frame {
+                code: ReasonCode::Unregistered,
+                by_peer: true,
+            } => Some(Refusal::Unregistered),
+            Loss::Frame {
+                code: ReasonCode::UnsupportedVersion,
+                by_peer: true,
+            } => Some(Refusal::UnsupportedVersion),
             _ => None,
         };
         if let Some(refusal) = refusal {
@@ -485,16 +510,26 @@ impl Channel {
         self.state = State::Waiting {
             until: now.plus_ms(delay),
         };
-        if by_peer && code == ReasonCode::BadCursor {
+        if loss
+            == (Loss::Frame {
+                code: ReasonCode::BadCursor,
+                by_peer: true,
+            })
+        {
             self.reset_cursor();
             out.emit(Event::Channel(ChannelStatus::CursorReset));
             return Some(Output::CursorReset);
         }
-        out.emit(Event::Channel(ChannelStatus::Closed {
-            code,
-            by_peer,
-            retry_in_ms: delay,
-        }));
+        let status = match loss {
+            Loss::Frame { code, by_peer } => ChannelStatus::Closed {
+                code,
+                by_peer,
+                retry_in_ms: delay,
+            },
+            Loss::Socket => ChannelStatus::Disconnected { retry_in_ms: delay },
+            Loss::NoWelcome => ChannelStatus::NoWelcome { retry_in_ms: delay },
+        };
+        out.emit(Event::Channel(status));
         None
     }
 }

@@ -126,9 +126,10 @@ pub enum Event {
     },
     /// Post the local notification named by this token on the bus.
     Wake(Token),
-    /// Open an IMAP connection to the account's mail server (with TLS unless its
-    /// configuration says cleartext), then call [`MailClient::handle_imap_connected`] or, on
-    /// failure, [`MailClient::handle_imap_closed`].
+    /// Open an IMAP connection to the account's mail server (TLS at once for
+    /// [`crate::imap_client::Security::Tls`], plain TCP for `StartTls` and `Cleartext`), then
+    /// call [`MailClient::handle_imap_connected`] or, on failure,
+    /// [`MailClient::handle_imap_closed`].
     ImapConnect {
         /// The account.
         account: AccountId,
@@ -486,10 +487,15 @@ impl MailClient {
         self.persist(vec![Record::Device(credentials.clone())], Vec::new());
         self.channel
             .set_credentials(credentials, now, &mut self.out);
-        //= spec/device-local.md#LOCAL-20
-        //# when its device token changes
         for account in self.accounts.values_mut() {
+            //= spec/device-local.md#LOCAL-20
+            //# when its device token changes
             account.push.want();
+            //= spec/device-local.md#LOCAL-22
+            //# When the device token changes, every
+            //# monitored mailbox is without push until a reply to a registration made with the new token
+            //# acknowledges it.
+            account.push.new_device_token();
         }
         let outputs = self.channel.handle_timeout(now, &mut self.out);
         self.channel_outputs(outputs);

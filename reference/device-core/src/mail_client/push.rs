@@ -93,6 +93,9 @@ struct Request {
     sent_at: Timestamp,
     named: BTreeSet<Vec<u8>>,
     version: Option<NonZeroU32>,
+    /// Sent with a device token that has been replaced since: its reply says nothing about
+    /// the new one.
+    stale: bool,
 }
 
 #[derive(Debug)]
@@ -153,6 +156,14 @@ impl AccountPush {
     pub(crate) fn forget(&mut self, mailbox: &MailboxName) {
         if let Some(a) = &mut self.acknowledged {
             a.mailboxes.remove(mailbox);
+        }
+    }
+
+    /// The device token changed: what was acknowledged was acknowledged for the old one.
+    pub(crate) fn new_device_token(&mut self) {
+        self.acknowledged = None;
+        if let Some(request) = self.session.as_mut().and_then(|s| s.request.as_mut()) {
+            request.stale = true;
         }
     }
 
@@ -294,6 +305,7 @@ impl AccountPush {
                         sent_at: now,
                         named: BTreeSet::new(),
                         version: None,
+                        stale: false,
                     });
                     self.set_status(PushStatus::Registering, out);
                 }
@@ -401,7 +413,10 @@ impl AccountPush {
                     let Some(request) = session.request.take_if(|r| r.tag == tag) else {
                         continue;
                     };
-                    if status.kind == StatusKind::Ok {
+                    if status.kind == StatusKind::Ok && request.stale {
+                        // The registration for the new token follows on this connection.
+                        self.wanted = true;
+                    } else if status.kind == StatusKind::Ok {
                         self.acknowledged(request, out);
                         outcomes.push(Outcome::Acknowledged);
                     } else {
