@@ -308,6 +308,8 @@ pub struct MailClient {
     next_ticket: u64,
     completions: VecDeque<(Ticket, Vec<Completion>)>,
     next_request: u64,
+    /// After [`MailClient::shutdown`]: no new connections.
+    stopped: bool,
 }
 
 impl MailClient {
@@ -360,6 +362,7 @@ impl MailClient {
             next_ticket: 0,
             completions: VecDeque::new(),
             next_request: 0,
+            stopped: false,
         };
         let outputs = client.channel.handle_timeout(now, &mut client.out);
         client.channel_outputs(outputs);
@@ -600,6 +603,7 @@ impl MailClient {
 
     /// Closes the device channel (`close` frame) and logs out of every IMAP connection.
     pub fn shutdown(&mut self, now: Timestamp) {
+        self.stopped = true;
         self.channel.shutdown(now, &mut self.out);
         for account in self.accounts.values_mut() {
             account.push.shutdown(now, &mut self.out);
@@ -819,6 +823,7 @@ impl MailClient {
                 device_token: device_token.as_deref(),
                 subtopic: &self.subtopic,
                 mailboxes: &mailboxes,
+                stopped: self.stopped,
             };
             let Some(account) = self.accounts.get_mut(&id) else {
                 continue;

@@ -76,6 +76,8 @@ pub(crate) struct Context<'a> {
     pub(crate) device_token: Option<&'a str>,
     pub(crate) subtopic: &'a str,
     pub(crate) mailboxes: &'a BTreeSet<MailboxName>,
+    /// The mail client is shutting down: finish, open nothing new.
+    pub(crate) stopped: bool,
 }
 
 /// The timing of registrations.
@@ -211,6 +213,11 @@ impl AccountPush {
         out: &mut Out,
     ) -> Vec<Outcome> {
         let mut outcomes = Vec::new();
+        if cx.stopped {
+            self.wanted = false;
+            self.retry_at = None;
+            self.refresh_at = None;
+        }
         //= spec/device-local.md#LOCAL-20
         //# and again before 30
         //# days have passed since it sent the last request that the server acknowledged
