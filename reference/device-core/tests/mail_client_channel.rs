@@ -431,7 +431,7 @@ fn a_server_that_never_welcomes_is_left_and_tried_again() {
     push.mute = true;
     let mut world =
         World::new(config(vec![account_config("A1", 900)], 8), disk).with_push_server(push);
-    world.advance(60 * 1000 - 1);
+    world.advance(30 * 1000 - 1);
     assert!(
         world
             .events

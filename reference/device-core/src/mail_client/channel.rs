@@ -8,6 +8,8 @@
 //! next `hello` carries it. A crash therefore never loses an acknowledged notification: what
 //! was acknowledged was stored, and what was processed but not stored comes again.
 
+use std::collections::VecDeque;
+
 use mailpush_push_proto::client::{ClientConnection, ClientEvent};
 use mailpush_push_proto::{Credential, NotificationId, Payload, ReasonCode, Timestamp};
 
@@ -18,6 +20,10 @@ use super::{ConnectionId, Event, Out};
 /// from its first step again. Shorter ones (a server that welcomes and drops at once) keep
 /// backing off.
 const STABLE_SESSION_MS: u64 = 60_000;
+
+/// How long after its `hello` a connection may go without `welcome` (the device channel's
+/// recommended welcome timeout).
+const WELCOME_TIMEOUT_MS: u64 = 30_000;
 
 /// The device's identity at the push server (PROV-15). `Debug` shows no secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,10 +139,8 @@ enum State {
         client: Box<ClientConnection>,
         established_at: Option<Timestamp>,
         handshake_deadline: Timestamp,
-        /// Highest id received on this session.
-        received: u64,
-        /// Highest id acknowledged on this session.
-        acked: u64,
+        /// Ids handed on by this session's connection and not acknowledged yet, increasing.
+        unacked: VecDeque<NotificationId>,
     },
 }
 
@@ -244,20 +248,21 @@ impl Channel {
         if let State::Open {
             client,
             established_at: Some(_),
-            received,
-            acked,
+            unacked,
             ..
         } = &mut self.state
         {
-            let upto = self.persisted.min(*received);
-            if upto > *acked
-                && let Some(id) = NotificationId::new(upto)
-            {
+            // The highest id of this session that is stored; acks are cumulative.
+            let mut upto = None;
+            while let Some(id) = unacked.front().filter(|id| id.get() <= self.persisted) {
+                upto = Some(*id);
+                unacked.pop_front();
+            }
+            if let Some(id) = upto {
                 //= spec/device-channel.md#CHAN-20
                 //# A client SHOULD acknowledge a notification as soon as it has handed
                 //# it to the device-local layer, and MUST NOT acknowledge an id it has not received.
                 client.ack(id, now);
-                *acked = upto;
             }
         }
         self.transmit(out);
@@ -274,7 +279,10 @@ impl Channel {
                 handshake_deadline,
                 ..
             } => match established_at {
-                None => Some(*handshake_deadline),
+                None => [Some(*handshake_deadline), client.poll_timeout()]
+                    .into_iter()
+                    .flatten()
+                    .min(),
                 Some(_) => client.poll_timeout(),
             },
         }
@@ -304,7 +312,7 @@ impl Channel {
                 Vec::new()
             }
             State::Connecting { deadline, .. } if now >= *deadline => {
-                self.lost(now, Loss::NoWelcome, out);
+                self.lost(now, Loss::Socket, out);
                 Vec::new()
             }
             State::Open {
@@ -345,9 +353,11 @@ impl Channel {
             conn,
             client: Box::new(client),
             established_at: None,
-            handshake_deadline: now.plus_ms(self.timeout_ms),
-            received: 0,
-            acked: 0,
+            //= spec/device-local.md#LOCAL-26
+            //# or gets no
+            //# `welcome` in time
+            handshake_deadline: now.plus_ms(WELCOME_TIMEOUT_MS),
+            unacked: VecDeque::new(),
         };
         self.transmit(out);
     }
@@ -416,7 +426,7 @@ impl Channel {
         while let State::Open {
             client,
             established_at,
-            received,
+            unacked,
             ..
         } = &mut self.state
         {
@@ -441,7 +451,7 @@ impl Channel {
                     retained,
                     payload,
                 } => {
-                    *received = (*received).max(id.get());
+                    unacked.push_back(id);
                     //= spec/device-channel.md#CHAN-18
                     //# The client MUST treat a
                     //# notification whose id is at or below the highest id it has processed as a duplicate: it MUST
