@@ -61,7 +61,7 @@ pub struct Budgets {
     pub recreations: u8,
     /// Mailboxes deleted (XAPS-18).
     pub deletions: u8,
-    /// Mailboxes renamed to a spare name of their account (XAPS-18).
+    /// Mailboxes with push renamed to a spare name of their account (XAPS-18).
     pub renames: u8,
     /// Per device: ends of the device channel session.
     pub disconnects: u8,

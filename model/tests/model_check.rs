@@ -4,7 +4,10 @@
 //! deployment, each exhaustively, with its state count pinned.
 //!
 //! Run in release (`cargo test --release -p mailpush-model`). A pinned count that changes means
-//! the protocol or the model changed: re-measure, and update the table of model/README.md.
+//! the protocol or the model changed: re-measure, and update the table of model/README.md, whose
+//! rows `check` compares with the counts.
+
+mod common;
 
 use std::collections::BTreeSet;
 
@@ -20,9 +23,26 @@ fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// The unique states the figures of model/README.md give for the configuration `label`, checked
+/// device by device on two threads.
+fn readme_states(label: &str) -> usize {
+    let rows = common::table_after(&common::document("model/README.md"), "## Figures");
+    let row = rows
+        .iter()
+        .find(|row| row[0].replace("**", "") == label && row[1] == "dbd" && row[2] == "2")
+        .unwrap_or_else(|| panic!("model/README.md has figures for {label}"));
+    row[3].replace(['*', ','], "").parse().unwrap()
+}
+
 /// Checks `config` exhaustively (DFS with symmetry), asserts every property and the pinned
-/// number of unique states, and returns the checker for a look at its examples.
-fn check(config: Config, unique_states: usize) -> impl Checker<MailpushModel> {
+/// number of unique states, which the figures of model/README.md give for `label`, and returns
+/// the checker for a look at its examples.
+fn check(label: &str, config: Config, unique_states: usize) -> impl Checker<MailpushModel> {
+    assert_eq!(
+        readme_states(label),
+        unique_states,
+        "model/README.md: {label}"
+    );
     let checker = MailpushModel::new(config)
         .checker()
         .symmetry()
@@ -56,7 +76,7 @@ fn ci_configuration_is_exhaustively_checked_and_every_property_holds() {
             "CI configuration checks {expected}"
         );
     }
-    let checker = check(Config::CI, 24_289);
+    let checker = check("CI", Config::CI, 24_289);
     // The examples are the scenarios the properties name, not accidents of the encoding.
     let drop = checker.discovery(REACH_1).unwrap();
     assert!(drop.last_state().history.dropped && drop.last_state().quiescent());
@@ -71,12 +91,12 @@ fn ci_configuration_is_exhaustively_checked_and_every_property_holds() {
 /// The scale target: three devices, N = 2, three changes, a disconnect per device.
 #[test]
 fn three_devices_with_a_ring_of_two_and_three_changes() {
-    check(Config::SCALE, 285_902);
+    check("scale: 3 devices, N = 2, 3 changes", Config::SCALE, 285_902);
 }
 
 #[test]
 fn apns_like_deployment_coalesces_and_converges() {
-    let checker = check(Config::APNS, 24_289);
+    let checker = check("`--config apns`", Config::APNS, 24_289);
     let coalesced = checker.discovery(REACH_2).unwrap();
     assert!(coalesced.last_state().history.coalesced);
 }
@@ -97,7 +117,7 @@ fn the_alternative_retained_broadcast_also_converges() {
             .iter()
             .any(|p| p.name == SAFE_10)
     );
-    check(config, 27_982);
+    check("CI `--mechanism broadcast`", config, 27_982);
 }
 
 //= spec/device-local.md#LOCAL-14
@@ -106,6 +126,7 @@ fn the_alternative_retained_broadcast_also_converges() {
 #[test]
 fn da_restarts_converge() {
     check(
+        "CI `--da-restarts 1`",
         with(Budgets {
             da_restarts: 1,
             ..Config::CI.budgets
@@ -121,6 +142,7 @@ fn da_restarts_converge() {
 #[test]
 fn mail_client_restarts_converge() {
     check(
+        "CI `--client-restarts 1`",
         with(Budgets {
             client_restarts: 1,
             ..Config::CI.budgets
@@ -135,6 +157,7 @@ fn mail_client_restarts_converge() {
 #[test]
 fn renewals_and_expiries_of_the_push_registration_converge() {
     check(
+        "CI `--renewals 1`",
         with(Budgets {
             renewals: 1,
             ..Config::CI.budgets
@@ -142,6 +165,7 @@ fn renewals_and_expiries_of_the_push_registration_converge() {
         82_509,
     );
     check(
+        "CI `--expiries 1`",
         with(Budgets {
             expiries: 1,
             ..Config::CI.budgets
@@ -157,6 +181,7 @@ fn renewals_and_expiries_of_the_push_registration_converge() {
 #[test]
 fn ttl_expiry_and_markers_converge() {
     let checker = check(
+        "CI `--ttl-expiries 1`",
         with(Budgets {
             ttl_expiries: 1,
             ..Config::CI.budgets
@@ -179,6 +204,7 @@ fn ttl_expiry_and_markers_converge() {
 #[test]
 fn unregistering_a_token_converges() {
     check(
+        "CI `--unregisters 1`",
         with(Budgets {
             unregisters: 1,
             ..Config::CI.budgets
@@ -194,6 +220,7 @@ fn unregistering_a_token_converges() {
 #[test]
 fn a_mailbox_recreated_with_a_new_uidvalidity_converges() {
     check(
+        "CI `--recreations 1`",
         with(Budgets {
             recreations: 1,
             ..Config::CI.budgets
@@ -209,6 +236,7 @@ fn a_mailbox_recreated_with_a_new_uidvalidity_converges() {
 #[test]
 fn deleted_and_renamed_mailboxes_converge() {
     let deleted = check(
+        "CI `--changes 1 --deletions 1`",
         with(Budgets {
             changes: 1,
             deletions: 1,
@@ -224,6 +252,7 @@ fn deleted_and_renamed_mailboxes_converge() {
             .any(|a| matches!(a, Action::MailboxDeleted(_)))
     );
     let renamed = check(
+        "CI `--changes 1 --renames 1`",
         with(Budgets {
             changes: 1,
             renames: 1,
@@ -253,7 +282,7 @@ fn several_accounts_on_one_device_converge() {
         poll_mailboxes: 1,
         ..Config::CI
     };
-    check(config, 275_477);
+    check("CI, 2 accounts of 1 + 1 mailboxes", config, 275_477);
 }
 
 /// The fan-out scenario of spec/device-local.md step by step on one device: two changes while
