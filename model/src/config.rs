@@ -1,23 +1,32 @@
-//! What the model checks: sizes, budgets, policies and the broken variants.
+//! What the model checks: sizes, budgets, policies, the schedule and the broken variants.
 
 use std::fmt;
 
-/// The most devices a configuration may have (states hold a fixed-size array of devices, and
-/// symmetry enumerates their permutations).
+pub use crate::deviation::{Broken, Deviation};
+
+/// The most devices a configuration may have (states hold a fixed-size array of devices).
 pub const MAX_DEVICES: usize = 3;
-/// The most mailboxes a configuration may have (states hold fixed-size arrays of mailboxes).
+/// The most accounts each device may have.
+pub const MAX_ACCOUNTS: usize = 2;
+/// The most mailboxes a configuration may have over all accounts, spare names for renames
+/// included (states hold fixed-size arrays and `u8` sets of mailboxes).
 pub const MAX_MAILBOXES: usize = 4;
+/// The most tokens one device can hold or remember (pending local notifications are a `u8` set).
+pub const MAX_TOKENS: usize = 8;
 /// The largest ring capacity N (states hold a fixed-size ring).
 pub const MAX_RING: usize = 4;
-/// The largest change and disconnect budget.
+/// The largest budget of any one kind.
 pub const MAX_BUDGET: u8 = 16;
+/// The most mail server events (changes, recreations, deletions, renames) of one behaviour.
+pub const MAX_EVENTS: usize = 16;
 
 /// Whether the mail server sends a `Topic` with its push requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TopicPolicy {
-    /// No topic: every accepted notification stays in the ring until delivered or dropped.
+    /// No topic: every accepted notification stays in the ring until delivered, dropped or
+    /// expired.
     None,
-    /// One topic per account: a new notification replaces every held one (the APNs behaviour).
+    /// One topic per account (PROV-21): a new notification replaces the held ones of its account.
     PerAccount,
 }
 
@@ -30,72 +39,69 @@ pub enum RetainedMechanism {
     Broadcast,
 }
 
-/// Deliberate deviations from the protocol; each must produce a counterexample.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Broken {
-    /// The DA skips the wakes of a retained fan-out (or ignores the retained broadcast).
-    pub da_ignores_retained: bool,
-    /// The mail client forwards a `retained` notification like any other.
-    pub no_fan_out: bool,
-    /// A full ring discards the new notification and does not set the mark.
-    pub ring_drops_newest: bool,
-    /// The push server clears the mark when the device reconnects.
-    pub loses_retained: bool,
-    /// The mail server may lose one stored registration without telling the client.
-    pub server_forgets: bool,
-    /// The mail client never schedules local notifications for mailboxes without push.
-    pub no_polls: bool,
+/// In which order the checker explores the steps of the parties.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Schedule {
+    /// Every step of every party interleaved with every other; a mail server event reaches
+    /// every device at the instant it happens. The plain model: what an implementation's trace
+    /// is a behaviour of.
+    Interleaved,
+    /// The mail server's events are chosen first; each device takes each of them in at a step of
+    /// its own, and the devices are explored one after the other. Checks exactly the properties
+    /// of [`Schedule::Interleaved`] (model/README.md gives the argument), in far fewer states.
+    DeviceByDevice,
 }
 
-/// Switches one deviation on.
-pub type SetBroken = fn(&mut Broken);
+/// How often each source of repetition may happen (spec/properties.md SM-10).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Budgets {
+    /// Mailbox changes (new message, flag change, expunge), over all mailboxes.
+    pub changes: u8,
+    /// Mailboxes recreated under their name with a new UIDVALIDITY (SYNC-3).
+    pub recreations: u8,
+    /// Mailboxes deleted (XAPS-18).
+    pub deletions: u8,
+    /// Mailboxes with push renamed to a spare name of their account (XAPS-18).
+    pub renames: u8,
+    /// Per device: ends of the device channel session.
+    pub disconnects: u8,
+    /// Per device: restarts of the DA (LOCAL-14).
+    pub da_restarts: u8,
+    /// Per device: restarts of the mail client (LOCAL-3).
+    pub client_restarts: u8,
+    /// Per device: push registrations sent again while one is active (XAPS-16).
+    pub renewals: u8,
+    /// Per device: stored registrations that expire (XAPS-16).
+    pub expiries: u8,
+    /// Per device: held notifications whose TTL runs out (RING-3).
+    pub ttl_expiries: u8,
+    /// Per device: mailboxes the DA stops monitoring (LOCAL-6).
+    pub unregisters: u8,
+}
 
-/// The name of each broken variant on the command line, with its setter.
-pub const BROKEN_FLAGS: [(&str, SetBroken); 6] = [
-    ("da-ignores-retained", |b| b.da_ignores_retained = true),
-    ("no-fan-out", |b| b.no_fan_out = true),
-    ("ring-drops-newest", |b| b.ring_drops_newest = true),
-    ("loses-retained", |b| b.loses_retained = true),
-    ("server-forgets", |b| b.server_forgets = true),
-    ("no-polls", |b| b.no_polls = true),
-];
-
-impl Broken {
-    /// Whether any deviation is switched on.
-    pub fn any(&self) -> bool {
-        *self != Broken::default()
-    }
-
-    /// The command-line names of the deviations switched on.
-    pub fn names(&self) -> Vec<&'static str> {
-        BROKEN_FLAGS
+impl Budgets {
+    /// The mail server's events over all mailboxes and devices.
+    pub fn server_events(&self) -> u16 {
+        [self.changes, self.recreations, self.deletions, self.renames]
             .iter()
-            .filter(|(_, set)| {
-                let mut only = Broken::default();
-                set(&mut only);
-                self.contains(&only)
-            })
-            .map(|(name, _)| *name)
-            .collect()
+            .map(|b| u16::from(*b))
+            .sum()
     }
 
-    fn contains(&self, other: &Broken) -> bool {
-        (!other.da_ignores_retained || self.da_ignores_retained)
-            && (!other.no_fan_out || self.no_fan_out)
-            && (!other.ring_drops_newest || self.ring_drops_newest)
-            && (!other.loses_retained || self.loses_retained)
-            && (!other.server_forgets || self.server_forgets)
-            && (!other.no_polls || self.no_polls)
-    }
-
-    /// Parses one command-line name of a deviation.
-    pub fn set_by_name(&mut self, name: &str) -> Result<(), ConfigError> {
-        let (_, set) = BROKEN_FLAGS
-            .iter()
-            .find(|(flag, _)| *flag == name)
-            .ok_or_else(|| ConfigError::UnknownBrokenVariant(name.to_owned()))?;
-        set(self);
-        Ok(())
+    fn named(&self) -> [(&'static str, u8); 11] {
+        [
+            ("changes", self.changes),
+            ("recreations", self.recreations),
+            ("deletions", self.deletions),
+            ("renames", self.renames),
+            ("disconnects", self.disconnects),
+            ("da-restarts", self.da_restarts),
+            ("client-restarts", self.client_restarts),
+            ("renewals", self.renewals),
+            ("expiries", self.expiries),
+            ("ttl-expiries", self.ttl_expiries),
+            ("unregisters", self.unregisters),
+        ]
     }
 }
 
@@ -103,23 +109,28 @@ impl Broken {
 /// finite (spec/properties.md SM-10).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Config {
-    /// Devices of the one account; all are interchangeable.
+    /// Devices; all are interchangeable, and each has every account.
     pub devices: u8,
-    /// Monitored mailboxes the mail server acknowledges for push (named `A`, `B`, ...).
+    /// Mail accounts on each device; all are interchangeable and name their mailboxes alike.
+    pub accounts: u8,
+    /// Per account: monitored mailboxes the mail server acknowledges for push (named `A`, `B`...).
     pub push_mailboxes: u8,
-    /// Monitored mailboxes the mail server does not acknowledge: they are polled (named after the
-    /// push mailboxes).
+    /// Per account: monitored mailboxes the mail server does not acknowledge: they are polled
+    /// (named after the push mailboxes).
     pub poll_mailboxes: u8,
     /// N, the capacity of each device's ring.
     pub ring_capacity: u8,
     /// Whether push requests carry a per-account topic.
     pub topic: TopicPolicy,
-    /// How many mailbox changes happen in total.
-    pub changes: u8,
-    /// How many disconnects happen in total, over all devices.
-    pub disconnects: u8,
+    /// How often each behaviour may happen.
+    pub budgets: Budgets,
     /// How the device reacts to `retained`.
     pub mechanism: RetainedMechanism,
+    /// In which order the checker explores steps.
+    pub schedule: Schedule,
+    /// Whether the sticky facts that only the `REACH` properties read are kept. Leaving them out
+    /// of a large check merges states that differ only by them.
+    pub reach: bool,
     /// Deviations from the protocol.
     pub broken: Broken,
 }
@@ -131,9 +142,21 @@ pub enum ConfigError {
     /// No devices, or more than [`MAX_DEVICES`].
     #[error("devices must be 1 to {MAX_DEVICES}, not {0}")]
     Devices(u8),
-    /// No mailboxes, or more than [`MAX_MAILBOXES`] in total.
-    #[error("there must be 1 to {MAX_MAILBOXES} mailboxes in total, not {0}")]
+    /// No accounts, or more than [`MAX_ACCOUNTS`].
+    #[error("accounts must be 1 to {MAX_ACCOUNTS}, not {0}")]
+    Accounts(u8),
+    /// No mailboxes, or more than [`MAX_MAILBOXES`] over all accounts (a spare name per account
+    /// included when renames are budgeted).
+    #[error(
+        "there must be 1 to {MAX_MAILBOXES} mailboxes over all accounts, spare names included, not {0}"
+    )]
     Mailboxes(u16),
+    /// A rename budget without a mailbox with push to rename.
+    #[error("renames need a mailbox with push")]
+    NothingToRename,
+    /// More tokens than a device can tell apart.
+    #[error("mailboxes, unregisters, deletions and renames need {0} tokens; at most {MAX_TOKENS}")]
+    Tokens(u16),
     /// A ring of capacity 0, or above [`MAX_RING`].
     #[error("ring capacity N must be 1 to {MAX_RING}, not {0}")]
     RingCapacity(u8),
@@ -145,6 +168,9 @@ pub enum ConfigError {
         /// Its value.
         value: u8,
     },
+    /// More mail server events than a behaviour can record.
+    #[error("changes, recreations, deletions and renames add up to {0}; at most {MAX_EVENTS}")]
+    Events(u16),
     /// A broken-variant name that does not exist.
     #[error("unknown broken variant {0:?}")]
     UnknownBrokenVariant(String),
@@ -155,30 +181,49 @@ pub enum ConfigError {
 
 impl Config {
     /// The configuration `cargo test` checks exhaustively: two devices, two mailboxes with push and
-    /// one without, N = 1 without topics (so drops happen), two changes and one disconnect.
+    /// one without, N = 1 without topics (so drops happen), two changes and one disconnect per
+    /// device.
     pub const CI: Config = Config {
         devices: 2,
+        accounts: 1,
         push_mailboxes: 2,
         poll_mailboxes: 1,
         ring_capacity: 1,
         topic: TopicPolicy::None,
-        changes: 2,
-        disconnects: 1,
-        mechanism: RetainedMechanism::FanOut,
-        broken: Broken {
-            da_ignores_retained: false,
-            no_fan_out: false,
-            ring_drops_newest: false,
-            loses_retained: false,
-            server_forgets: false,
-            no_polls: false,
+        budgets: Budgets {
+            changes: 2,
+            recreations: 0,
+            deletions: 0,
+            renames: 0,
+            disconnects: 1,
+            da_restarts: 0,
+            client_restarts: 0,
+            renewals: 0,
+            expiries: 0,
+            ttl_expiries: 0,
+            unregisters: 0,
         },
+        mechanism: RetainedMechanism::FanOut,
+        schedule: Schedule::DeviceByDevice,
+        reach: true,
+        broken: Broken::NONE,
     };
 
     /// The APNs-like deployment: like [`Config::CI`] with one topic per account, so held
-    /// notifications are coalesced instead of dropped.
+    /// notifications are coalesced instead of dropped (RING-11).
     pub const APNS: Config = Config {
         topic: TopicPolicy::PerAccount,
+        ..Config::CI
+    };
+
+    /// The scale target: three devices, N = 2, three changes, one disconnect per device.
+    pub const SCALE: Config = Config {
+        devices: 3,
+        ring_capacity: 2,
+        budgets: Budgets {
+            changes: 3,
+            ..Config::CI.budgets
+        },
         ..Config::CI
     };
 
@@ -187,8 +232,91 @@ impl Config {
         match name {
             "ci" => Ok(Config::CI),
             "apns" => Ok(Config::APNS),
+            "scale" => Ok(Config::SCALE),
             other => Err(ConfigError::UnknownConfig(other.to_owned())),
         }
+    }
+
+    /// The nightly check: the scale target, and then every behaviour CI checks on two devices
+    /// on three, with N = 2.
+    pub fn nightly() -> Vec<(&'static str, Config)> {
+        let scale = Config::SCALE;
+        let with = |budgets: Budgets| Config { budgets, ..scale };
+        let b = scale.budgets;
+        vec![
+            ("scale target", scale),
+            ("four changes", with(Budgets { changes: 4, ..b })),
+            (
+                "one topic per account",
+                Config {
+                    topic: TopicPolicy::PerAccount,
+                    ..scale
+                },
+            ),
+            (
+                "retained broadcast",
+                Config {
+                    mechanism: RetainedMechanism::Broadcast,
+                    ..scale
+                },
+            ),
+            (
+                "two accounts",
+                Config {
+                    accounts: 2,
+                    push_mailboxes: 1,
+                    poll_mailboxes: 1,
+                    ..scale
+                },
+            ),
+            (
+                "restarts",
+                with(Budgets {
+                    da_restarts: 1,
+                    client_restarts: 1,
+                    ..b
+                }),
+            ),
+            (
+                "registration and notification expiry",
+                with(Budgets {
+                    renewals: 1,
+                    expiries: 1,
+                    ttl_expiries: 1,
+                    ..b
+                }),
+            ),
+            (
+                "unregistering",
+                with(Budgets {
+                    unregisters: 1,
+                    ..b
+                }),
+            ),
+            (
+                "recreated mailbox",
+                with(Budgets {
+                    recreations: 1,
+                    ..b
+                }),
+            ),
+            (
+                "deleted mailbox",
+                with(Budgets {
+                    changes: 2,
+                    deletions: 1,
+                    ..b
+                }),
+            ),
+            (
+                "renamed mailbox",
+                with(Budgets {
+                    changes: 2,
+                    renames: 1,
+                    ..b
+                }),
+            ),
+        ]
     }
 
     /// Checks the limits of every knob.
@@ -196,43 +324,54 @@ impl Config {
         if self.devices == 0 || usize::from(self.devices) > MAX_DEVICES {
             return Err(ConfigError::Devices(self.devices));
         }
-        let mailboxes = u16::from(self.push_mailboxes) + u16::from(self.poll_mailboxes);
-        if mailboxes == 0 || usize::from(mailboxes) > MAX_MAILBOXES {
+        if self.accounts == 0 || usize::from(self.accounts) > MAX_ACCOUNTS {
+            return Err(ConfigError::Accounts(self.accounts));
+        }
+        let per_account = u16::from(self.push_mailboxes)
+            + u16::from(self.poll_mailboxes)
+            + u16::from(self.spare_names());
+        let mailboxes = per_account * u16::from(self.accounts);
+        if self.push_mailboxes + self.poll_mailboxes == 0 || usize::from(mailboxes) > MAX_MAILBOXES
+        {
             return Err(ConfigError::Mailboxes(mailboxes));
+        }
+        if self.budgets.renames > 0 && self.push_mailboxes == 0 {
+            return Err(ConfigError::NothingToRename);
+        }
+        let b = self.budgets;
+        let tokens =
+            mailboxes + u16::from(b.unregisters) + u16::from(b.deletions) + u16::from(b.renames);
+        if usize::from(tokens) > MAX_TOKENS {
+            return Err(ConfigError::Tokens(tokens));
         }
         if self.ring_capacity == 0 || usize::from(self.ring_capacity) > MAX_RING {
             return Err(ConfigError::RingCapacity(self.ring_capacity));
         }
-        for (name, value) in [("changes", self.changes), ("disconnects", self.disconnects)] {
+        for (name, value) in self.budgets.named() {
             if value > MAX_BUDGET {
                 return Err(ConfigError::Budget { name, value });
             }
         }
+        let events = self.budgets.server_events();
+        if usize::from(events) > MAX_EVENTS {
+            return Err(ConfigError::Events(events));
+        }
         Ok(())
     }
 
-    /// Total number of monitored mailboxes.
+    /// Spare names per account: a renamed mailbox takes one (its new name).
+    pub fn spare_names(&self) -> u8 {
+        u8::from(self.budgets.renames > 0)
+    }
+
+    /// Mailbox names per account, spare names included.
+    pub fn names_per_account(&self) -> u8 {
+        self.push_mailboxes + self.poll_mailboxes + self.spare_names()
+    }
+
+    /// Every mailbox name of every account.
     pub fn mailboxes(&self) -> u8 {
-        self.push_mailboxes + self.poll_mailboxes
-    }
-
-    /// The mailboxes the mail server acknowledges for push, as a bit set.
-    pub fn push_capable(&self) -> u8 {
-        low_bits(self.push_mailboxes)
-    }
-
-    /// Every monitored mailbox, as a bit set.
-    pub fn all_mailboxes(&self) -> u8 {
-        low_bits(self.mailboxes())
-    }
-}
-
-/// A set of the `count` lowest bits.
-pub(crate) fn low_bits(count: u8) -> u8 {
-    if count >= 8 {
-        u8::MAX
-    } else {
-        (1u8 << count) - 1
+        self.names_per_account() * self.accounts
     }
 }
 
@@ -240,9 +379,9 @@ impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "devices={} push-mailboxes={} poll-mailboxes={} N={} topic={} changes={} \
-             disconnects={} mechanism={}",
+            "devices={} accounts={} push-mailboxes={} poll-mailboxes={} N={} topic={}",
             self.devices,
+            self.accounts,
             self.push_mailboxes,
             self.poll_mailboxes,
             self.ring_capacity,
@@ -250,13 +389,27 @@ impl fmt::Display for Config {
                 TopicPolicy::None => "none",
                 TopicPolicy::PerAccount => "account",
             },
-            self.changes,
-            self.disconnects,
+        )?;
+        for (name, value) in self.budgets.named() {
+            if value > 0 || name == "changes" || name == "disconnects" {
+                write!(f, " {name}={value}")?;
+            }
+        }
+        write!(
+            f,
+            " mechanism={} schedule={}",
             match self.mechanism {
                 RetainedMechanism::FanOut => "fan-out",
                 RetainedMechanism::Broadcast => "broadcast",
             },
+            match self.schedule {
+                Schedule::Interleaved => "interleaved",
+                Schedule::DeviceByDevice => "device-by-device",
+            },
         )?;
+        if !self.reach {
+            write!(f, " reach=off")?;
+        }
         let broken = self.broken.names();
         if !broken.is_empty() {
             write!(f, " broken={}", broken.join(","))?;

@@ -1,7 +1,14 @@
-//! Symmetry reduction: devices are interchangeable, and so are mailboxes of the same kind (with
-//! push, without push). The representative of a state is the least state, in `Ord` order, of its
-//! orbit under every such permutation, so two states that differ only by naming share one
-//! representative exactly (not just usually, as a sort-based canonical form would).
+//! Symmetry reduction: devices are interchangeable, and so are accounts, mailboxes of the same
+//! kind within an account (those the mail server can push, spare names included; those it
+//! cannot), and token numbers within a device.
+//!
+//! The representative of a state is found per renaming of the mailboxes: the mailboxes are
+//! renamed, each device's tokens are renumbered in the order they first appear, and the devices
+//! are sorted by their encoding. A device's encoding refers to no other device, so sorting gives
+//! the least arrangement of the devices exactly; the least result over the mailbox renamings is
+//! the representative. Renumbering tokens picks one order among tokens that only a pending wake
+//! or the retired set still names, so a few states that differ only there keep separate
+//! representatives: the reduction is sound, and very nearly exact.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -9,8 +16,8 @@ use std::rc::Rc;
 
 use stateright::Representative;
 
-use crate::config::MAX_MAILBOXES;
-use crate::state::{Device, Notification, State, bit, members};
+use crate::config::{MAX_DEVICES, MAX_MAILBOXES};
+use crate::state::{Device, ServerEvent, Shape, State, Token, bit, members};
 
 /// Every permutation of `0..n`, as `perm[old] = new`.
 fn permutations(n: usize) -> Vec<Vec<usize>> {
@@ -31,21 +38,72 @@ fn permutations(n: usize) -> Vec<Vec<usize>> {
     out
 }
 
-/// Permutations of `0..total` that map `0..split` onto itself and `split..total` onto itself.
-fn class_permutations(split: usize, total: usize) -> Vec<Vec<usize>> {
-    let mut out = Vec::new();
-    for first in permutations(split) {
-        for second in permutations(total - split) {
-            let mut perm = first.clone();
-            perm.extend(second.iter().map(|p| p + split));
-            out.push(perm);
+/// Every renaming of the mailboxes that maps accounts onto accounts and each account's kinds
+/// onto the same kinds (only whole accounts when `shape.mailbox_symmetry` is off).
+pub fn mailbox_permutations(shape: &Shape) -> Vec<Vec<usize>> {
+    let names = usize::from(shape.names);
+    let push = usize::from(shape.push);
+    let poll = usize::from(shape.poll);
+    let capable: Vec<usize> = (0..push).chain(push + poll..names).collect();
+    let polled: Vec<usize> = (push..push + poll).collect();
+    // Renamings of one account's names onto themselves.
+    let within: Vec<Vec<usize>> = if shape.mailbox_symmetry {
+        let mut out = Vec::new();
+        for a in permutations(capable.len()) {
+            for b in permutations(polled.len()) {
+                let mut perm: Vec<usize> = (0..names).collect();
+                for (i, &p) in a.iter().enumerate() {
+                    if let (Some(&from), Some(&to)) = (capable.get(i), capable.get(p))
+                        && let Some(slot) = perm.get_mut(from)
+                    {
+                        *slot = to;
+                    }
+                }
+                for (i, &p) in b.iter().enumerate() {
+                    if let (Some(&from), Some(&to)) = (polled.get(i), polled.get(p))
+                        && let Some(slot) = perm.get_mut(from)
+                    {
+                        *slot = to;
+                    }
+                }
+                out.push(perm);
+            }
+        }
+        out
+    } else {
+        vec![(0..names).collect()]
+    };
+    let accounts = usize::from(shape.accounts);
+    // One renaming per account, then a renaming of the accounts.
+    let mut choices: Vec<Vec<&Vec<usize>>> = vec![Vec::new()];
+    for _ in 0..accounts {
+        choices = choices
+            .into_iter()
+            .flat_map(|chosen| {
+                within.iter().map(move |w| {
+                    let mut next = chosen.clone();
+                    next.push(w);
+                    next
+                })
+            })
+            .collect();
+    }
+    let mut result = Vec::new();
+    for chosen in &choices {
+        for account_perm in permutations(accounts) {
+            let mut perm = vec![0; names * accounts];
+            for (a, w) in chosen.iter().enumerate() {
+                let to_account = account_perm.get(a).copied().unwrap_or(a);
+                for (i, &p) in w.iter().enumerate() {
+                    if let Some(slot) = perm.get_mut(a * names + i) {
+                        *slot = to_account * names + p;
+                    }
+                }
+            }
+            result.push(perm);
         }
     }
-    out
-}
-
-fn is_identity(perm: &[usize]) -> bool {
-    perm.iter().enumerate().all(|(i, &p)| i == p)
+    result
 }
 
 fn map_set(set: u8, perm: &[usize]) -> u8 {
@@ -53,6 +111,12 @@ fn map_set(set: u8, perm: &[usize]) -> u8 {
         let to = perm.get(usize::from(i)).copied().unwrap_or(usize::from(i));
         out | u8::try_from(to).map(bit).unwrap_or(0)
     })
+}
+
+fn map_index(index: u8, perm: &[usize]) -> u8 {
+    perm.get(usize::from(index))
+        .and_then(|&new| u8::try_from(new).ok())
+        .unwrap_or(index)
 }
 
 /// `items` with the entry at `old` moved to `perm[old]`; entries past `perm` stay in place.
@@ -66,114 +130,143 @@ fn map_array<T: Copy, const N: usize>(items: &[T; N], perm: &[usize]) -> [T; N] 
     out
 }
 
-fn map_index(index: u8, perm: &[usize]) -> u8 {
-    perm.get(usize::from(index))
-        .and_then(|&new| u8::try_from(new).ok())
-        .unwrap_or(index)
-}
-
-/// Renames one device's mailboxes by `mailbox_perm`. Tokens are opaque names given out one per
-/// mailbox, so they are renamed with their mailboxes: the token of old mailbox `i` becomes the
-/// token numbered like new mailbox `perm[i]`, when the tokens are exactly `0..mailboxes` (always
-/// the case once registered, since the mail client registers every monitored mailbox at once).
-fn rename_device(d: &Device, mailbox_perm: &[usize], device_perm: &[usize]) -> Device {
-    let mut token_perm = [0usize, 1, 2, 3, 4, 5, 6, 7];
-    for (mailbox, token) in d.tokens.iter().enumerate() {
-        if let (Some(token), Some(&new)) = (token, mailbox_perm.get(mailbox))
-            && let Some(slot) = token_perm.get_mut(usize::from(*token))
-        {
-            *slot = new;
-        }
-    }
-    let rename_tokens = |tokens: &[Option<u8>; MAX_MAILBOXES]| {
-        map_array(tokens, mailbox_perm).map(|t| t.map(|t| map_index(t, &token_perm)))
+/// One device with its mailboxes renamed by `perm` and its tokens renamed by `tokens`
+/// (`tokens[old] = new`).
+fn rename_device(d: &Device, perm: &[usize], tokens: &[usize]) -> Device {
+    let table = |t: &[Option<Token>; MAX_MAILBOXES]| {
+        map_array(t, perm).map(|t| t.map(|t| map_index(t, tokens)))
     };
     let mut ring = d.ring;
-    for n in ring.iter_mut().take(usize::from(d.ring_len)) {
-        *n = Notification {
-            to: map_index(n.to, device_perm),
-            m: map_set(n.m, mailbox_perm),
-        };
+    for m in ring.iter_mut().take(usize::from(d.ring_len)) {
+        *m = map_set(*m, perm);
     }
     Device {
-        da_tokens: rename_tokens(&d.da_tokens),
-        views: map_array(&d.views, mailbox_perm),
-        tokens: rename_tokens(&d.tokens),
-        with_push: map_set(d.with_push, mailbox_perm),
-        wakes: map_set(d.wakes, &token_perm),
-        fan_out_only: map_set(d.fan_out_only, &token_perm),
-        polls_due: map_set(d.polls_due, mailbox_perm),
-        registration: d.registration.map(|r| map_set(r, mailbox_perm)),
-        pending: map_set(d.pending, mailbox_perm),
+        exists: map_set(d.exists, perm),
+        registration: map_set(d.registration, perm),
+        pending: map_set(d.pending, perm),
         ring,
+        tokens: table(&d.tokens),
+        retired: map_set(d.retired, tokens),
+        with_push: map_set(d.with_push, perm),
+        reply: map_set(d.reply, perm),
+        wakes: map_set(d.wakes, tokens),
+        fan_out_only: map_set(d.fan_out_only, tokens),
+        polls_due: map_set(d.polls_due, perm),
+        da_tokens: table(&d.da_tokens),
+        unmonitored: map_set(d.unmonitored, perm),
+        fresh: map_set(d.fresh, perm),
+        corrupt: map_set(d.corrupt, perm),
         ..*d
     }
 }
 
+/// Token numbers in the order they first appear in a device: its token table, the DA's table,
+/// then the retired tokens and the pending wakes in ascending order.
+fn canonical_tokens(d: &Device) -> [usize; 8] {
+    let mut perm = [usize::MAX; 8];
+    let mut next = 0;
+    let order = d
+        .tokens
+        .iter()
+        .chain(&d.da_tokens)
+        .flatten()
+        .copied()
+        .chain(members(d.retired | d.wakes | d.fan_out_only));
+    for t in order {
+        if let Some(slot) = perm.get_mut(usize::from(t))
+            && *slot == usize::MAX
+        {
+            *slot = next;
+            next += 1;
+        }
+    }
+    for slot in perm.iter_mut().filter(|s| **s == usize::MAX) {
+        *slot = next;
+        next += 1;
+    }
+    perm
+}
+
+/// Token numbers unchanged.
+const SAME_TOKENS: [usize; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
+/// Mailboxes unchanged.
+const SAME_MAILBOXES: [usize; MAX_MAILBOXES] = [0, 1, 2, 3];
+
 impl State {
     /// This state with devices renamed by `device_perm` and mailboxes by `mailbox_perm`
-    /// (`perm[old] = new`).
+    /// (`perm[old] = new`, over every mailbox of every account); tokens keep their numbers.
     pub fn renamed(&self, device_perm: &[usize], mailbox_perm: &[usize]) -> State {
         let mut devices = self.devices;
-        for d in devices.iter_mut().take(usize::from(self.device_count)) {
-            *d = rename_device(d, mailbox_perm, device_perm);
+        for d in devices.iter_mut().take(usize::from(self.shape.devices)) {
+            *d = rename_device(d, mailbox_perm, &SAME_TOKENS);
+        }
+        self.with_devices(map_array(&devices, device_perm), mailbox_perm)
+    }
+
+    fn with_devices(&self, devices: [Device; MAX_DEVICES], perm: &[usize]) -> State {
+        let mut log = self.log;
+        for byte in log.iter_mut().take(usize::from(self.log_len)) {
+            *byte = match ServerEvent::decode(*byte) {
+                ServerEvent::Change(m) => ServerEvent::Change(map_index(m, perm)),
+                ServerEvent::Recreated(m) => ServerEvent::Recreated(map_index(m, perm)),
+                ServerEvent::Deleted(m) => ServerEvent::Deleted(map_index(m, perm)),
+                ServerEvent::Renamed(m, to) => {
+                    ServerEvent::Renamed(map_index(m, perm), map_index(to, perm))
+                }
+            }
+            .encode();
         }
         State {
-            versions: map_array(&self.versions, mailbox_perm),
-            push_capable: map_set(self.push_capable, mailbox_perm),
-            devices: map_array(&devices, device_perm),
+            exists: map_set(self.exists, perm),
+            log,
+            devices,
             ..*self
         }
+    }
+
+    /// The canonical member of this state's orbit under `mailbox_perm` and every device order.
+    fn canonical(&self, mailbox_perm: &[usize]) -> State {
+        let count = usize::from(self.shape.devices);
+        let mut devices = self.devices;
+        for d in devices.iter_mut().take(count) {
+            let renamed = rename_device(d, mailbox_perm, &SAME_TOKENS);
+            *d = rename_device(&renamed, &SAME_MAILBOXES, &canonical_tokens(&renamed));
+        }
+        if let Some(existing) = devices.get_mut(..count) {
+            existing.sort_by_cached_key(Device::encode);
+        }
+        self.with_devices(devices, mailbox_perm)
     }
 }
 
 type Permutations = Rc<Vec<Vec<usize>>>;
-/// Device and mailbox permutations, by (devices, mailboxes with push, mailboxes).
-type Tables = HashMap<(usize, usize, usize), (Permutations, Permutations)>;
 
 thread_local! {
-    // The representative is computed for every generated state; the permutation tables depend
-    // only on the sizes, so each checker thread builds them once.
-    static TABLES: RefCell<Tables> = RefCell::new(HashMap::new());
+    // The representative is computed for every generated state; the renamings depend only on
+    // the shape, so each checker thread builds them once.
+    static TABLES: RefCell<HashMap<Shape, Permutations>> = RefCell::new(HashMap::new());
 }
 
-fn tables(devices: usize, push: usize, mailboxes: usize) -> (Permutations, Permutations) {
+fn renamings(shape: &Shape) -> Permutations {
     TABLES.with(|tables| {
         tables
             .borrow_mut()
-            .entry((devices, push, mailboxes))
-            .or_insert_with(|| {
-                (
-                    Rc::new(permutations(devices)),
-                    Rc::new(class_permutations(push, mailboxes)),
-                )
-            })
+            .entry(*shape)
+            .or_insert_with(|| Rc::new(mailbox_permutations(shape)))
             .clone()
     })
 }
 
 impl Representative for State {
     fn representative(&self) -> State {
-        let push = self.push_capable.count_ones() as usize;
-        let mailboxes = usize::from(self.mailboxes);
-        let (device_perms, mailbox_perms) = tables(usize::from(self.device_count), push, mailboxes);
-        // The least encoding picks the representative: any injective encoding gives every orbit
-        // exactly one least member, and comparing bytes is cheaper than the derived `Ord`.
-        let mut best = *self;
-        let mut best_key = self.encode();
-        for device_perm in device_perms.iter() {
-            for mailbox_perm in mailbox_perms.iter() {
-                if is_identity(device_perm) && is_identity(mailbox_perm) {
-                    continue;
-                }
-                let candidate = self.renamed(device_perm, mailbox_perm);
-                let key = candidate.encode();
-                if key < best_key {
-                    best = candidate;
-                    best_key = key;
-                }
+        let mut best: Option<(State, [u8; State::BYTES])> = None;
+        for perm in renamings(&self.shape).iter() {
+            let candidate = self.canonical(perm);
+            let key = candidate.encode();
+            if best.as_ref().is_none_or(|(_, k)| key < *k) {
+                best = Some((candidate, key));
             }
         }
-        best
+        best.map_or(*self, |(state, _)| state)
     }
 }

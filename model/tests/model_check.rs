@@ -1,25 +1,64 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! Model checking in `cargo test`: the CI configuration exhaustively, the alternative mechanism,
-//! the APNs-like deployment, and every broken variant's counterexample.
+//! Model checking in `cargo test`: the CI configuration, the scale target, every behaviour of
+//! the patent in a configuration of its own, the alternative mechanism and the APNs-like
+//! deployment, each exhaustively, with its state count pinned.
 //!
-//! Run in release (`cargo test --release -p mailpush-model`): the CI configuration has about 1.5
-//! million unique states after symmetry reduction.
+//! Run in release (`cargo test --release -p mailpush-model`). A pinned count that changes means
+//! the protocol or the model changed: re-measure, and update the table of model/README.md, whose
+//! rows `check` compares with the counts.
+
+mod common;
 
 use std::collections::BTreeSet;
 
-use mailpush_model::model::{
-    LIVE_1, REACH_1, REACH_2, REACH_3, SAFE_1, SAFE_2, SAFE_3, SAFE_4, SAFE_5, SAFE_6, SAFE_7,
+use mailpush_model::properties::{
+    LIVE_1, REACH_1, REACH_2, REACH_3, REACH_4, REACH_5, SAFE_1, SAFE_2, SAFE_3, SAFE_4, SAFE_5,
+    SAFE_6, SAFE_7, SAFE_8, SAFE_9, SAFE_10, SAFE_11, SAFE_12, SAFE_13,
 };
 use mailpush_model::state::PushPhase;
-use mailpush_model::{Action, Broken, Config, MailpushModel, RetainedMechanism, State, trace};
-use stateright::{Checker, HasDiscoveries, Model, Path};
-
-/// Unique states of [`Config::CI`] under DFS with symmetry reduction. A change here means the
-/// protocol or the model changed: re-measure, and update model/README.md with the new figures.
-const CI_UNIQUE_STATES: usize = 1_496_740;
+use mailpush_model::{Action, Budgets, Config, Deviation, MailpushModel, RetainedMechanism};
+use stateright::{Checker, Model};
 
 fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The unique states the figures of model/README.md give for the configuration `label`, checked
+/// device by device on two threads.
+fn readme_states(label: &str) -> usize {
+    let rows = common::table_after(&common::document("model/README.md"), "## Figures");
+    let row = rows
+        .iter()
+        .find(|row| row[0].replace("**", "") == label && row[1] == "dbd" && row[2] == "2")
+        .unwrap_or_else(|| panic!("model/README.md has figures for {label}"));
+    row[3].replace(['*', ','], "").parse().unwrap()
+}
+
+/// Checks `config` exhaustively (DFS with symmetry), asserts every property and the pinned
+/// number of unique states, which the figures of model/README.md give for `label`, and returns
+/// the checker for a look at its examples.
+fn check(label: &str, config: Config, unique_states: usize) -> impl Checker<MailpushModel> {
+    assert_eq!(
+        readme_states(label),
+        unique_states,
+        "model/README.md: {label}"
+    );
+    let checker = MailpushModel::new(config)
+        .checker()
+        .symmetry()
+        .threads(threads())
+        .spawn_dfs()
+        .join();
+    checker.assert_properties();
+    assert_eq!(checker.unique_state_count(), unique_states, "{config}");
+    checker
+}
+
+fn with(budgets: Budgets) -> Config {
+    Config {
+        budgets,
+        ..Config::CI
+    }
 }
 
 //= spec/properties.md#SM-12
@@ -29,59 +68,37 @@ fn ci_configuration_is_exhaustively_checked_and_every_property_holds() {
     let model = MailpushModel::new(Config::CI);
     let names: BTreeSet<&str> = model.properties().iter().map(|p| p.name).collect();
     for expected in [
-        SAFE_1, SAFE_2, SAFE_3, SAFE_4, SAFE_5, SAFE_6, SAFE_7, LIVE_1, REACH_1, REACH_3,
+        SAFE_1, SAFE_2, SAFE_3, SAFE_4, SAFE_5, SAFE_6, SAFE_7, SAFE_8, SAFE_9, SAFE_10, SAFE_11,
+        SAFE_12, SAFE_13, LIVE_1, REACH_1, REACH_3,
     ] {
         assert!(
             names.contains(expected),
             "CI configuration checks {expected}"
         );
     }
-    let checker = model
-        .checker()
-        .symmetry()
-        .threads(threads())
-        .spawn_dfs()
-        .join();
-    checker.assert_properties();
-    assert_eq!(checker.unique_state_count(), CI_UNIQUE_STATES);
-
+    let checker = check("CI", Config::CI, 24_289);
     // The examples are the scenarios the properties name, not accidents of the encoding.
     let drop = checker.discovery(REACH_1).unwrap();
     assert!(drop.last_state().history.dropped && drop.last_state().quiescent());
     let poll = checker.discovery(REACH_3).unwrap();
     assert!(
-        poll.clone()
-            .into_actions()
+        poll.into_actions()
             .iter()
             .any(|a| matches!(a, Action::ScheduledPoll(..)))
     );
 }
 
+/// The scale target: three devices, N = 2, three changes, a disconnect per device.
+#[test]
+fn three_devices_with_a_ring_of_two_and_three_changes() {
+    check("scale: 3 devices, N = 2, 3 changes", Config::SCALE, 285_902);
+}
+
 #[test]
 fn apns_like_deployment_coalesces_and_converges() {
-    // One topic per account: held notifications are replaced, never dropped. The poll mailbox
-    // adds nothing to this scenario, so it is left out to keep the run short.
-    let config = Config {
-        poll_mailboxes: 0,
-        ..Config::APNS
-    };
-    let model = MailpushModel::new(config);
-    assert!(model.properties().iter().any(|p| p.name == REACH_2));
-    let checker = model
-        .checker()
-        .symmetry()
-        .threads(threads())
-        .spawn_dfs()
-        .join();
-    checker.assert_properties();
-    assert!(
-        checker
-            .discovery(REACH_2)
-            .unwrap()
-            .last_state()
-            .history
-            .coalesced
-    );
+    let checker = check("`--config apns`", Config::APNS, 24_289);
+    let coalesced = checker.discovery(REACH_2).unwrap();
+    assert!(coalesced.last_state().history.coalesced);
 }
 
 //= spec/properties.md#SM-12
@@ -92,143 +109,180 @@ fn apns_like_deployment_coalesces_and_converges() {
 fn the_alternative_retained_broadcast_also_converges() {
     let config = Config {
         mechanism: RetainedMechanism::Broadcast,
-        disconnects: 0,
         ..Config::CI
     };
-    let checker = MailpushModel::new(config)
-        .checker()
-        .symmetry()
-        .threads(threads())
-        .spawn_dfs()
-        .join();
-    checker.assert_properties();
-}
-
-/// Checks until SAFE-5 has a counterexample, and returns it after checking that the last state
-/// really is quiescent and inconsistent.
-fn counterexample(config: Config) -> Path<State, Action> {
-    let checker = MailpushModel::new(config)
-        .checker()
-        .symmetry()
-        .threads(threads())
-        .finish_when(HasDiscoveries::AnyOf(BTreeSet::from([SAFE_5])))
-        .spawn_dfs()
-        .join();
-    let path = checker
-        .discovery(SAFE_5)
-        .unwrap_or_else(|| panic!("no counterexample for {config}"));
-    let last = path.last_state();
-    assert!(last.quiescent() && !last.consistent(), "{config}: {last:?}");
-    let rendered = trace::render(checker.model(), &path);
-    assert!(rendered.ends_with("-> true / false\n"), "{rendered}");
-    path
-}
-
-fn broken(set: fn(&mut Broken)) -> Config {
-    let mut config = Config::CI;
-    set(&mut config.broken);
-    config
-}
-
-/// Pairs of (state before, action) along a path.
-fn steps(path: &Path<State, Action>) -> Vec<(State, Action)> {
-    path.clone()
-        .into_vec()
-        .into_iter()
-        .filter_map(|(state, action)| action.map(|a| (state, a)))
-        .collect()
-}
-
-//= spec/properties.md#SM-12
-//# The model MUST offer each of these deviations as a configuration
-//# flag, and for each one checking MUST find a counterexample to SAFE-5
-#[test]
-fn da_ignoring_retained_fan_out_wakes_is_caught() {
-    let path = counterexample(broken(|b| b.da_ignores_retained = true));
-    let skipped = steps(&path).iter().any(|(before, action)| match action {
-        Action::DaSync(d, t) => before.devices()[usize::from(*d)].fan_out_only & (1 << t) != 0,
-        _ => false,
-    });
-    assert!(skipped, "the counterexample skips a fan-out wake");
-}
-
-#[test]
-fn da_ignoring_the_retained_broadcast_is_caught() {
-    let mut config = broken(|b| b.da_ignores_retained = true);
-    config.mechanism = RetainedMechanism::Broadcast;
-    let path = counterexample(config);
     assert!(
-        steps(&path)
+        !MailpushModel::new(config)
+            .properties()
             .iter()
-            .any(|(_, a)| matches!(a, Action::RetainedBroadcast(_)))
+            .any(|p| p.name == SAFE_10)
     );
+    check("CI `--mechanism broadcast`", config, 27_982);
 }
 
+//= spec/device-local.md#LOCAL-14
+//= type=test
+//# and then synchronize each of them once before relying on wakes
 #[test]
-fn mail_client_without_fan_out_is_caught() {
-    let path = counterexample(broken(|b| b.no_fan_out = true));
-    let retained_delivered = steps(&path).iter().any(|(before, action)| match action {
-        Action::Deliver(d) => before.devices()[usize::from(*d)].mark,
-        _ => false,
-    });
-    assert!(
-        retained_delivered,
-        "the counterexample delivers a retained notification"
-    );
-}
-
-#[test]
-fn ring_dropping_the_newest_without_marking_is_caught() {
-    let path = counterexample(broken(|b| b.ring_drops_newest = true));
-    assert!(path.last_state().history.dropped);
-    assert!(
-        !steps(&path).iter().any(|(before, action)| match action {
-            Action::Deliver(d) => before.devices()[usize::from(*d)].mark,
-            _ => false,
+fn da_restarts_converge() {
+    check(
+        "CI `--da-restarts 1`",
+        with(Budgets {
+            da_restarts: 1,
+            ..Config::CI.budgets
         }),
-        "nothing tells the device that it missed a notification"
+        75_234,
     );
 }
 
+//= spec/device-local.md#LOCAL-3
+//= type=test
+//# MUST NOT be given to another (account, mailbox) pair while it is registered or afterwards,
+//# restarts of the mail client included.
 #[test]
-fn push_server_losing_the_retained_flag_across_reconnect_is_caught() {
-    let path = counterexample(broken(|b| b.loses_retained = true));
-    let lost = steps(&path).iter().any(|(before, action)| match action {
-        Action::Reconnect(d) => before.devices()[usize::from(*d)].mark,
-        _ => false,
-    });
-    assert!(
-        lost,
-        "the counterexample reconnects a device whose mark was set"
+fn mail_client_restarts_converge() {
+    check(
+        "CI `--client-restarts 1`",
+        with(Budgets {
+            client_restarts: 1,
+            ..Config::CI.budgets
+        }),
+        83_302,
     );
 }
 
+//= spec/imap-push.md#XAPS-16
+//= type=test
+//# A client MUST register again at least once in every 30-day period while it wants push
 #[test]
-fn mail_server_forgetting_a_registration_is_caught() {
-    let path = counterexample(broken(|b| b.server_forgets = true));
+fn renewals_and_expiries_of_the_push_registration_converge() {
+    check(
+        "CI `--renewals 1`",
+        with(Budgets {
+            renewals: 1,
+            ..Config::CI.budgets
+        }),
+        82_509,
+    );
+    check(
+        "CI `--expiries 1`",
+        with(Budgets {
+            expiries: 1,
+            ..Config::CI.budgets
+        }),
+        104_043,
+    );
+}
+
+//= spec/device-channel.md#RING-7
+//= type=test
+//# When the device's mark is set, a session is established, and the ring
+//# holds nothing to send, the server MUST accept a marker notification for the device
+#[test]
+fn ttl_expiry_and_markers_converge() {
+    let checker = check(
+        "CI `--ttl-expiries 1`",
+        with(Budgets {
+            ttl_expiries: 1,
+            ..Config::CI.budgets
+        }),
+        90_217,
+    );
+    let marker = checker.discovery(REACH_4).unwrap();
     assert!(
-        steps(&path)
+        marker
+            .into_actions()
             .iter()
-            .any(|(_, a)| matches!(a, Action::ServerForgetsRegistration(_)))
+            .any(|a| matches!(a, Action::NotificationExpires(..)))
     );
 }
 
+//= spec/device-local.md#LOCAL-6
+//= type=test
+//# The DA MAY unregister tokens. After unregistering, the mail client MUST NOT raise
+//# local notifications for them, and MUST register push again without those mailboxes
 #[test]
-fn missing_scheduled_polls_are_caught() {
-    let path = counterexample(broken(|b| b.no_polls = true));
-    let last = path.last_state();
-    // Only the mailbox without push (C, index 2) can be stale.
-    let stale: Vec<usize> = last
-        .devices()
-        .iter()
-        .flat_map(|d| {
-            (0..usize::from(last.mailboxes)).filter(move |&m| d.views[m] != Some(last.versions[m]))
-        })
-        .collect();
-    assert!(
-        !stale.is_empty() && stale.iter().all(|&m| m == 2),
-        "{stale:?}"
+fn unregistering_a_token_converges() {
+    check(
+        "CI `--unregisters 1`",
+        with(Budgets {
+            unregisters: 1,
+            ..Config::CI.budgets
+        }),
+        344_299,
     );
+}
+
+//= spec/sync.md#SYNC-3
+//= type=test
+//# When the UIDVALIDITY reported by `SELECT` differs from the view's, or the view has
+//# none, the DA MUST discard the whole view of that mailbox
+#[test]
+fn a_mailbox_recreated_with_a_new_uidvalidity_converges() {
+    check(
+        "CI `--recreations 1`",
+        with(Budgets {
+            recreations: 1,
+            ..Config::CI.budgets
+        }),
+        557_999,
+    );
+}
+
+//= spec/imap-push.md#XAPS-18
+//= type=test
+//# When an acknowledged mailbox is deleted or renamed, or the user loses
+//# the right to read it, the server MUST stop pushing for it under its old name.
+#[test]
+fn deleted_and_renamed_mailboxes_converge() {
+    let deleted = check(
+        "CI `--changes 1 --deletions 1`",
+        with(Budgets {
+            changes: 1,
+            deletions: 1,
+            ..Config::CI.budgets
+        }),
+        118_855,
+    );
+    let relisted = deleted.discovery(REACH_5).unwrap();
+    assert!(
+        relisted
+            .into_actions()
+            .iter()
+            .any(|a| matches!(a, Action::MailboxDeleted(_)))
+    );
+    let renamed = check(
+        "CI `--changes 1 --renames 1`",
+        with(Budgets {
+            changes: 1,
+            renames: 1,
+            ..Config::CI.budgets
+        }),
+        214_965,
+    );
+    let relisted = renamed.discovery(REACH_5).unwrap();
+    assert!(
+        relisted
+            .into_actions()
+            .iter()
+            .any(|a| matches!(a, Action::MailboxRenamed(..)))
+    );
+}
+
+/// Two accounts on every device share its ring; a retained fan-out wakes the tokens of both.
+//= spec/device-local.md#LOCAL-7
+//= type=test
+//# it MUST
+//# select the account whose account id equals `account-id`
+#[test]
+fn several_accounts_on_one_device_converge() {
+    let config = Config {
+        accounts: 2,
+        push_mailboxes: 1,
+        poll_mailboxes: 1,
+        ..Config::CI
+    };
+    check("CI, 2 accounts of 1 + 1 mailboxes", config, 275_477);
 }
 
 /// The fan-out scenario of spec/device-local.md step by step on one device: two changes while
@@ -238,32 +292,34 @@ fn missing_scheduled_polls_are_caught() {
 fn retained_fan_out_recovers_a_dropped_change() {
     let config = Config {
         devices: 1,
-        push_mailboxes: 2,
         poll_mailboxes: 0,
         ..Config::CI
     };
     let scenario = [
-        Action::ListMailboxes(0),
-        Action::RegisterWithMailClient(0),
-        Action::RequestPush(0),
-        Action::ServerRepliesPushSubset(0),
+        Action::ListAndRegister(0, 0),
+        Action::RequestPush(0, 0),
+        Action::ServerRepliesPushSubset(0, 0),
         Action::DaSync(0, 0),
         Action::DaSync(0, 1),
         Action::Disconnect(0),
         Action::MailboxChange(0),
-        Action::PushRequest(0),
+        Action::PushRequest(0, 0),
         Action::MailboxChange(1),
-        Action::PushRequest(0),
+        Action::PushRequest(0, 0),
         Action::Reconnect(0),
         Action::Deliver(0),
     ];
     let run = |config: Config| {
+        let config = Config {
+            schedule: mailpush_model::Schedule::Interleaved,
+            ..config
+        };
         let model = MailpushModel::new(config);
         let mut state = model.init_states().remove(0);
         for action in scenario {
             let mut enabled = Vec::new();
             model.actions(&state, &mut enabled);
-            assert!(enabled.contains(&action), "{action} is enabled");
+            assert!(enabled.contains(&action), "{action:?} is enabled");
             state = model.next_state(&state, action).unwrap();
         }
         // Let the DA handle everything it was woken for.
@@ -275,16 +331,17 @@ fn retained_fan_out_recovers_a_dropped_change() {
 
     let state = run(config);
     assert!(state.history.dropped);
-    assert_eq!(state.devices()[0].push, PushPhase::Active);
+    assert_eq!(state.devices()[0].push[0], PushPhase::Active);
     assert!(state.quiescent() && state.consistent(), "{state:?}");
 
-    let without_fan_out = run(broken_from(config, |b| b.no_fan_out = true));
+    let without_fan_out = run(Config {
+        broken: config.broken.with(Deviation::NoFanOut),
+        ..config
+    });
     assert!(without_fan_out.quiescent() && !without_fan_out.consistent());
-    let ignoring_fan_out = run(broken_from(config, |b| b.da_ignores_retained = true));
+    let ignoring_fan_out = run(Config {
+        broken: config.broken.with(Deviation::DaIgnoresRetained),
+        ..config
+    });
     assert!(ignoring_fan_out.quiescent() && !ignoring_fan_out.consistent());
-}
-
-fn broken_from(mut config: Config, set: fn(&mut Broken)) -> Config {
-    set(&mut config.broken);
-    config
 }

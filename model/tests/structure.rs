@@ -2,33 +2,30 @@
 //! The model's own soundness conditions: every behaviour is finite (which `eventually` relies
 //! on), symmetry reduction only merges states that differ by naming, and the command line works.
 
-use std::collections::{HashSet, VecDeque};
+mod common;
+
+use std::collections::HashSet;
 use std::process::Command;
 
-use mailpush_model::{Broken, Config, MailpushModel, RetainedMechanism, State, progress_measure};
+use mailpush_model::{
+    Broken, Budgets, Config, Deviation, MailpushModel, RetainedMechanism, Schedule,
+    mailbox_permutations, progress_measure,
+};
 use stateright::{Model, Representative};
 
-/// Every reachable state of `config`, found without the checker.
-fn reachable(config: Config) -> Vec<State> {
-    let model = MailpushModel::new(config);
-    let mut seen: HashSet<State> = HashSet::new();
-    let mut queue: VecDeque<State> = model.init_states().into();
-    let mut out = Vec::new();
-    while let Some(state) = queue.pop_front() {
-        if !seen.insert(state) {
-            continue;
-        }
-        out.push(state);
-        queue.extend(model.next_states(&state));
-    }
-    out
-}
-
-fn small(devices: u8, changes: u8) -> Config {
+fn small(devices: u8, budgets: Budgets) -> Config {
     Config {
         devices,
-        changes,
+        budgets,
         ..Config::CI
+    }
+}
+
+fn changes(changes: u8) -> Budgets {
+    Budgets {
+        changes,
+        disconnects: 1,
+        ..Budgets::default()
     }
 }
 
@@ -36,45 +33,78 @@ fn small(devices: u8, changes: u8) -> Config {
 //# Every action MUST decrease a well-founded measure of the state
 #[test]
 fn every_action_decreases_the_progress_measure() {
-    let mut all_broken = Broken {
-        da_ignores_retained: true,
-        loses_retained: true,
-        server_forgets: true,
-        ..Broken::default()
+    // Every deviation but the one that renews without end, which SAFE-7 exists to catch.
+    let all_broken = Deviation::ALL
+        .into_iter()
+        .filter(|d| *d != Deviation::RenewsForever)
+        .fold(Broken::NONE, Broken::with);
+    let every_behaviour = Budgets {
+        changes: 1,
+        da_restarts: 1,
+        client_restarts: 1,
+        renewals: 1,
+        expiries: 1,
+        ttl_expiries: 1,
+        unregisters: 1,
+        ..changes(1)
     };
     let configs = [
-        small(1, 2),
-        small(2, 1),
+        small(1, changes(2)),
+        small(
+            2,
+            Budgets {
+                changes: 1,
+                ..Budgets::default()
+            },
+        ),
         Config {
             mechanism: RetainedMechanism::Broadcast,
             broken: all_broken,
-            ..small(1, 2)
+            ..small(1, changes(2))
         },
-        {
-            all_broken.ring_drops_newest = true;
-            all_broken.no_fan_out = true;
-            all_broken.no_polls = true;
-            Config {
-                broken: all_broken,
-                ..small(1, 2)
-            }
+        Config {
+            broken: all_broken,
+            ..small(1, every_behaviour)
+        },
+        small(1, every_behaviour),
+        Config {
+            push_mailboxes: 1,
+            ..small(
+                1,
+                Budgets {
+                    deletions: 1,
+                    renames: 1,
+                    recreations: 1,
+                    ..Budgets::default()
+                },
+            )
+        },
+        Config {
+            accounts: 2,
+            push_mailboxes: 1,
+            poll_mailboxes: 1,
+            topic: mailpush_model::TopicPolicy::PerAccount,
+            ..small(1, changes(2))
         },
         Config {
             ring_capacity: 2,
-            changes: 3,
-            ..small(1, 3)
+            ..small(1, changes(3))
         },
     ];
     for config in configs {
-        let model = MailpushModel::new(config);
-        let states = reachable(config);
+        config.validate().unwrap();
+        let model = MailpushModel::new(Config {
+            schedule: Schedule::Interleaved,
+            ..config
+        });
+        let states = common::reachable(config, Schedule::Interleaved);
         assert!(states.len() > 100, "{config} explores something");
         for state in &states {
             let before = progress_measure(state);
             for (action, next) in model.next_steps(state) {
                 assert!(
                     progress_measure(&next) < before,
-                    "{config}: {action} does not decrease the measure from {state:?}"
+                    "{config}: {action:?} does not decrease the measure from {state:?}"
                 );
             }
         }
@@ -97,29 +127,13 @@ fn permutations(n: usize) -> Vec<Vec<usize>> {
     out
 }
 
-/// Permutations of `0..push + poll` that keep mailboxes with push among themselves.
-fn mailbox_permutations(push: usize, poll: usize) -> Vec<Vec<usize>> {
-    permutations(push)
-        .into_iter()
-        .flat_map(|a| {
-            permutations(poll).into_iter().map(move |b| {
-                let mut p = a.clone();
-                p.extend(b.iter().map(|x| x + push));
-                p
-            })
-        })
-        .collect()
-}
-
 /// Checks every `stride`-th reachable state of `config` against every renaming.
 fn check_symmetry(config: Config, stride: usize) {
     let model = MailpushModel::new(config);
     let device_perms = permutations(usize::from(config.devices));
-    let mailbox_perms = mailbox_permutations(
-        usize::from(config.push_mailboxes),
-        usize::from(config.poll_mailboxes),
-    );
-    let states = reachable(config);
+    let mailbox_perms = mailbox_permutations(&model.shape());
+    assert!(mailbox_perms.len() > 1, "{config} renames mailboxes");
+    let states = common::reachable(config, Schedule::Interleaved);
     let mut representatives = HashSet::new();
     for state in states.iter().step_by(stride) {
         let representative = state.representative();
@@ -154,14 +168,46 @@ fn check_symmetry(config: Config, stride: usize) {
 #[test]
 fn symmetry_merges_exactly_the_renamings_of_a_state() {
     // Every reachable state, with devices and mailboxes with push exchanged.
-    check_symmetry(small(2, 1), 1);
+    check_symmetry(
+        small(
+            2,
+            Budgets {
+                changes: 1,
+                ..Budgets::default()
+            },
+        ),
+        1,
+    );
     // Two mailboxes of each kind, so both classes are permuted; a sample of the states.
     let both_kinds = Config {
         poll_mailboxes: 2,
-        disconnects: 0,
-        ..small(2, 1)
+        ..small(
+            2,
+            Budgets {
+                changes: 1,
+                ..Budgets::default()
+            },
+        )
     };
     check_symmetry(both_kinds, 11);
+    // Two accounts, exchanged as wholes.
+    let accounts = Config {
+        accounts: 2,
+        push_mailboxes: 1,
+        poll_mailboxes: 1,
+        ..small(1, changes(1))
+    };
+    check_symmetry(accounts, 3);
+    // A spare name is a mailbox with push; tokens renumbered after a rename.
+    let renamed = small(
+        1,
+        Budgets {
+            renames: 1,
+            unregisters: 1,
+            ..changes(0)
+        },
+    );
+    check_symmetry(renamed, 7);
 }
 
 fn cli(args: &[&str]) -> (i32, String) {
@@ -187,6 +233,7 @@ fn cli_check_reports_a_passing_configuration() {
     ]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("strategy: DFS with symmetry"), "{text}");
+    assert!(text.contains("schedule=device-by-device"), "{text}");
     assert!(text.contains("done: "), "{text}");
     assert!(
         text.contains("holds            SAFE-5 quiescent implies consistent"),
@@ -214,6 +261,7 @@ fn cli_check_prints_a_counterexample_trace_in_spec_vocabulary() {
         "{text}"
     );
     assert!(text.contains("counterexample for \"SAFE-5"), "{text}");
+    assert!(text.contains("in interleaved order"), "{text}");
     assert!(text.contains("mailbox change of C"), "{text}");
     assert!(
         text.contains("mail server replies with the push subset"),
@@ -230,6 +278,9 @@ fn cli_rejects_a_configuration_beyond_its_limits() {
     let (code, text) = cli(&["check", "--devices", "9"]);
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("devices must be 1 to"), "{text}");
+    let (code, text) = cli(&["check", "--broken", "no-such-thing"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("known: da-ignores-retained"), "{text}");
 }
 
 #[test]
@@ -237,6 +288,7 @@ fn cli_simulate_walks_from_a_seed() {
     let (code, text) = cli(&["simulate", "--seed", "7", "--states", "5000"]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("random walks from seed 7"), "{text}");
+    assert!(text.contains("schedule=interleaved"), "{text}");
     assert!(
         text.contains("not violated     SAFE-1 tokens unique per mailbox"),
         "{text}"

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mailpush_model::trace;
-use mailpush_model::{Config, ConfigError, MailpushModel, RetainedMechanism, TopicPolicy};
+use mailpush_model::{
+    Config, ConfigError, Deviation, MailpushModel, RetainedMechanism, Schedule, TopicPolicy,
+};
 use stateright::{Checker, Expectation, Model, UniformChooser};
 
 #[derive(Parser)]
@@ -38,6 +40,12 @@ enum Command {
         /// Also print the trace of every example found for a `sometimes` property.
         #[arg(long)]
         examples: bool,
+    },
+    /// Check every configuration of the nightly run, one after the other, and sum up.
+    Nightly {
+        /// Checker threads.
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
     },
     /// Serve stateright's Explorer web UI to step through the model by hand.
     Explore {
@@ -84,47 +92,41 @@ enum MechanismArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum BrokenArg {
-    /// The DA skips the wakes of a retained fan-out (or ignores the retained broadcast).
-    DaIgnoresRetained,
-    /// The mail client does not fan out on `retained`.
-    NoFanOut,
-    /// A full ring drops the newest notification and does not set the mark.
-    RingDropsNewest,
-    /// The push server loses the mark (the retained flag) across a reconnect.
-    LosesRetained,
-    /// The mail server forgets a registration.
-    ServerForgets,
-    /// No scheduled polls for mailboxes without push.
-    NoPolls,
+enum ScheduleArg {
+    /// Server events first, then each device in turn (the default: same verdicts, fewer states).
+    DeviceByDevice,
+    /// Every step of every party interleaved (the plain model).
+    Interleaved,
 }
 
-impl BrokenArg {
-    fn name(self) -> &'static str {
-        match self {
-            BrokenArg::DaIgnoresRetained => "da-ignores-retained",
-            BrokenArg::NoFanOut => "no-fan-out",
-            BrokenArg::RingDropsNewest => "ring-drops-newest",
-            BrokenArg::LosesRetained => "loses-retained",
-            BrokenArg::ServerForgets => "server-forgets",
-            BrokenArg::NoPolls => "no-polls",
-        }
-    }
+/// A broken variant's name, checked against the list of deviations.
+fn deviation(name: &str) -> Result<Deviation, String> {
+    Deviation::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = Deviation::ALL.iter().map(|d| d.info().name).collect();
+        format!(
+            "unknown broken variant {name:?}; known: {}",
+            known.join(", ")
+        )
+    })
 }
 
 /// A named configuration, then overrides of single knobs.
 #[derive(Args)]
 struct ConfigArgs {
-    /// Base configuration: `ci` (the one the tests check) or `apns` (one topic per account).
+    /// Base configuration: `ci` (what the tests check first), `apns` (one topic per account) or
+    /// `scale` (3 devices, N = 2, 3 changes).
     #[arg(long, default_value = "ci")]
     config: String,
-    /// Number of devices of the account.
+    /// Number of devices.
     #[arg(long)]
     devices: Option<u8>,
-    /// Monitored mailboxes the mail server acknowledges for push.
+    /// Number of accounts on each device.
+    #[arg(long)]
+    accounts: Option<u8>,
+    /// Monitored mailboxes per account that the mail server acknowledges for push.
     #[arg(long)]
     push_mailboxes: Option<u8>,
-    /// Monitored mailboxes without push (polled).
+    /// Monitored mailboxes per account without push (polled).
     #[arg(long)]
     poll_mailboxes: Option<u8>,
     /// N, the ring capacity per device.
@@ -136,43 +138,90 @@ struct ConfigArgs {
     /// Budget of mailbox changes.
     #[arg(long)]
     changes: Option<u8>,
-    /// Budget of disconnects (over all devices).
+    /// Budget of mailboxes recreated with a new UIDVALIDITY.
+    #[arg(long)]
+    recreations: Option<u8>,
+    /// Budget of mailbox deletions.
+    #[arg(long)]
+    deletions: Option<u8>,
+    /// Budget of mailbox renames.
+    #[arg(long)]
+    renames: Option<u8>,
+    /// Budget of disconnects, per device.
     #[arg(long)]
     disconnects: Option<u8>,
+    /// Budget of DA restarts, per device.
+    #[arg(long)]
+    da_restarts: Option<u8>,
+    /// Budget of mail client restarts, per device.
+    #[arg(long)]
+    client_restarts: Option<u8>,
+    /// Budget of push registration renewals, per device.
+    #[arg(long)]
+    renewals: Option<u8>,
+    /// Budget of registration expiries, per device.
+    #[arg(long)]
+    expiries: Option<u8>,
+    /// Budget of notification TTL expiries, per device.
+    #[arg(long)]
+    ttl_expiries: Option<u8>,
+    /// Budget of mailboxes the DA unregisters, per device.
+    #[arg(long)]
+    unregisters: Option<u8>,
     /// How the device reacts to `retained`.
     #[arg(long, value_enum)]
     mechanism: Option<MechanismArg>,
-    /// A deliberate deviation from the protocol (repeatable).
+    /// In which order the checker explores steps.
     #[arg(long, value_enum)]
-    broken: Vec<BrokenArg>,
+    schedule: Option<ScheduleArg>,
+    /// Leave out the facts only the REACH properties read (and those properties).
+    #[arg(long)]
+    no_reach: bool,
+    /// A deliberate deviation from the protocol (repeatable).
+    #[arg(long, value_parser = deviation)]
+    broken: Vec<Deviation>,
 }
 
 impl ConfigArgs {
+    /// The configuration, interleaved unless `--schedule` says otherwise: random walks and the
+    /// Explorer show the plain model.
+    fn build_interleaved(&self) -> Result<Config, ConfigError> {
+        let mut config = self.build()?;
+        if self.schedule.is_none() {
+            config.schedule = Schedule::Interleaved;
+        }
+        Ok(config)
+    }
+
     fn build(&self) -> Result<Config, ConfigError> {
         let mut config = Config::named(&self.config)?;
-        if let Some(v) = self.devices {
-            config.devices = v;
-        }
-        if let Some(v) = self.push_mailboxes {
-            config.push_mailboxes = v;
-        }
-        if let Some(v) = self.poll_mailboxes {
-            config.poll_mailboxes = v;
-        }
-        if let Some(v) = self.ring {
-            config.ring_capacity = v;
-        }
+        let set = |target: &mut u8, value: Option<u8>| {
+            if let Some(v) = value {
+                *target = v;
+            }
+        };
+        set(&mut config.devices, self.devices);
+        set(&mut config.accounts, self.accounts);
+        set(&mut config.push_mailboxes, self.push_mailboxes);
+        set(&mut config.poll_mailboxes, self.poll_mailboxes);
+        set(&mut config.ring_capacity, self.ring);
+        let b = &mut config.budgets;
+        set(&mut b.changes, self.changes);
+        set(&mut b.recreations, self.recreations);
+        set(&mut b.deletions, self.deletions);
+        set(&mut b.renames, self.renames);
+        set(&mut b.disconnects, self.disconnects);
+        set(&mut b.da_restarts, self.da_restarts);
+        set(&mut b.client_restarts, self.client_restarts);
+        set(&mut b.renewals, self.renewals);
+        set(&mut b.expiries, self.expiries);
+        set(&mut b.ttl_expiries, self.ttl_expiries);
+        set(&mut b.unregisters, self.unregisters);
         if let Some(v) = self.topic {
             config.topic = match v {
                 TopicArg::None => TopicPolicy::None,
                 TopicArg::Account => TopicPolicy::PerAccount,
             };
-        }
-        if let Some(v) = self.changes {
-            config.changes = v;
-        }
-        if let Some(v) = self.disconnects {
-            config.disconnects = v;
         }
         if let Some(v) = self.mechanism {
             config.mechanism = match v {
@@ -180,8 +229,17 @@ impl ConfigArgs {
                 MechanismArg::Broadcast => RetainedMechanism::Broadcast,
             };
         }
+        if let Some(v) = self.schedule {
+            config.schedule = match v {
+                ScheduleArg::DeviceByDevice => Schedule::DeviceByDevice,
+                ScheduleArg::Interleaved => Schedule::Interleaved,
+            };
+        }
+        if self.no_reach {
+            config.reach = false;
+        }
         for broken in &self.broken {
-            config.broken.set_by_name(broken.name())?;
+            config.broken = config.broken.with(*broken);
         }
         config.validate()?;
         Ok(config)
@@ -200,16 +258,17 @@ fn main() -> ExitCode {
         } => config
             .build()
             .map(|config| check(config, bfs, !no_symmetry, threads, examples)),
-        Command::Explore { config, address } => {
-            config.build().map(|config| explore(config, &address))
-        }
+        Command::Nightly { threads } => Ok(nightly(threads)),
+        Command::Explore { config, address } => config
+            .build_interleaved()
+            .map(|config| explore(config, &address)),
         Command::Simulate {
             config,
             seed,
             states,
             threads,
         } => config
-            .build()
+            .build_interleaved()
             .map(|config| simulate(config, seed, states, threads)),
     };
     match result {
@@ -239,6 +298,30 @@ fn check(config: Config, bfs: bool, symmetry: bool, threads: usize, examples: bo
         report(builder.spawn_bfs(), examples, true)
     } else {
         report(builder.spawn_dfs(), examples, true)
+    }
+}
+
+fn nightly(threads: usize) -> ExitCode {
+    let mut summary = Vec::new();
+    let mut failed = false;
+    for (name, config) in Config::nightly() {
+        println!("== {name}");
+        let started = Instant::now();
+        let code = check(config, false, true, threads, false);
+        let ok = code == ExitCode::SUCCESS;
+        failed |= !ok;
+        summary.push((name, ok, started.elapsed().as_secs_f64()));
+        println!();
+    }
+    println!("nightly summary:");
+    for (name, ok, seconds) in summary {
+        let verdict = if ok { "ok" } else { "FAILED" };
+        println!("  {verdict:<7} {seconds:>8.1} s  {name}");
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -333,9 +416,14 @@ fn report<C: Checker<MailpushModel>>(checker: C, examples: bool, exhaustive: boo
         } else {
             "counterexample"
         };
+        let path = if property.expectation == Expectation::Always {
+            trace::up_to_first_violation(model, path, property.name)
+        } else {
+            path.clone()
+        };
         println!();
         println!("{kind} for \"{}\":", property.name);
-        print!("{}", trace::render(model, path));
+        print!("{}", trace::render(model, &path));
     }
     if failed {
         ExitCode::FAILURE
