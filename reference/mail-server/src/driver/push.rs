@@ -1,33 +1,37 @@
 //! The notifier task: store changes in, provider-API requests out (spec/provider-api.md §5).
 //!
-//! The decisions (debounce, payloads, retries) are the sans-IO [`Notifier`]'s; this task looks
-//! up the registrations of each changed mailbox, sends the notifier's requests with a small
-//! HTTP/1.1 client and carries out its events. The client keeps connections alive: a bounded
-//! pool of idle connections per origin, a pooled connection that the service closed meanwhile
-//! is retried once on a new connection (only when no byte of the response arrived, so a request
-//! the service may have processed is never sent twice by this client). Sessions hand their
-//! changes over a bounded queue that never blocks them: when it is full, changes are folded into
-//! a set of changed mailboxes that the task drains as soon as it catches up, which loses nothing
-//! since the notifier merges changes per registration anyway (PROV-19).
+//! The decisions (debounce, payloads, retries) are the sans-IO [`Notifier`]'s, the requests and
+//! answers are `mailpush-provider-api`'s; this task looks up the registrations of each changed
+//! mailbox, sends the notifier's requests with hyper-util's pooled client over rustls, and
+//! carries out the notifier's events. The client keeps connections alive and speaks HTTP/2 to a
+//! service that offers `h2` in ALPN (the mailpush push server does), HTTP/1.1 otherwise; a
+//! request that a pooled connection closed before taking is retried on a new one. The push
+//! resource template is parsed once, when the client is built, so a wrong push URL stops the
+//! server at start. Sessions hand their changes over a bounded queue that never blocks them:
+//! when it is full, changes are folded into a set of changed mailboxes that the task drains as
+//! soon as it catches up, which loses nothing since the notifier merges changes per
+//! registration anyway (PROV-19).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
+use http::{HeaderValue, Uri, Version};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use mailpush_mail_notify::{
     Change as NotifyChange, ChangeKind as NotifyKind, Event as NotifyEvent, Notifier, Outcome,
-    PushRequest, PushService, RegistrationKey, RequestId,
+    PushService, RegistrationKey, RequestId,
 };
 use mailpush_mail_store::{Change, ChangeKind, Store, UserId};
-use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
-use tokio::sync::{Notify, mpsc, watch};
-use tokio_rustls::TlsConnector;
+use mailpush_provider_api::{AccountId, DeviceToken, ErrorBody, PushResponse, authorization};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 
 use super::MailServerError;
 
@@ -38,7 +42,7 @@ pub struct PushSettings {
     /// [`PushSettings::resource_template`], device tokens go to `<base>/v1/push/<token>`.
     pub url: String,
     /// The push resource template (PROV-27): an `http://` or `https://` URL with `{token}`
-    /// exactly once, replaced by the device token in lowercase. `None` is
+    /// exactly once in its path, replaced by the device token in lowercase. `None` is
     /// `<url>/v1/push/{token}`, the mailpush push server's resource.
     pub resource_template: Option<String>,
     /// The provider token sent as `Authorization: Bearer` (PROV-2).
@@ -52,6 +56,10 @@ pub struct PushSettings {
     pub request_timeout: Duration,
     /// Most idle connections kept open per origin of the push service.
     pub max_idle_per_origin: usize,
+    /// Most requests in flight at once.
+    pub max_in_flight: usize,
+    /// Offer HTTP/2 in ALPN to an `https://` push service, besides HTTP/1.1.
+    pub http2: bool,
     /// Most change batches waiting for the notifier; beyond, changes are merged per mailbox.
     pub queue_capacity: usize,
 }
@@ -63,9 +71,8 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
 /// theirs after a while, and a connection found closed costs a retry.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Longest `Retry-After` taken from a response; the notifier caps it further
-/// (`max_retry_after`).
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+/// Most octets of a response body read; error bodies are far smaller (PROV-13).
+const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
 impl PushSettings {
     /// Push settings for the push server at `url` with the default policy.
@@ -78,11 +85,13 @@ impl PushSettings {
             notifier: mailpush_mail_notify::Config::default(),
             request_timeout: Duration::from_secs(10),
             max_idle_per_origin: 4,
+            max_in_flight: 256,
+            http2: true,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
         }
     }
 
-    /// The push service that the resource template names.
+    /// The push service that the resource template names, its URL parsed (PROV-27).
     pub(crate) fn service(&self) -> Result<PushService, MailServerError> {
         let template = self
             .resource_template
@@ -92,28 +101,55 @@ impl PushSettings {
             .map_err(|e| MailServerError::Config(format!("push: {e}")))
     }
 
-    /// Checks the policy and the resource template, and builds the HTTP client.
+    /// Checks everything (policy, resource template, provider token, trusted certificates) and
+    /// builds the HTTP client.
     pub(crate) fn client(&self) -> Result<HttpClient, MailServerError> {
+        let config = |what: String| MailServerError::Config(format!("push: {what}"));
         self.notifier
             .validate()
-            .map_err(|e| MailServerError::Config(format!("push: {e}")))?;
-        self.service()?;
-        if self.queue_capacity == 0 {
-            return Err(MailServerError::Config(
-                "push: push_queue_capacity must be at least 1".into(),
+            .map_err(|e| config(e.to_string()))?;
+        let service = self.service()?;
+        if self.queue_capacity == 0 || self.max_in_flight == 0 {
+            return Err(config(
+                "push_queue_capacity and the requests in flight must be at least 1".into(),
             ));
         }
+        let authorization = match &self.provider_token {
+            Some(token) => {
+                Some(authorization(token).map_err(|e| config(format!("provider token: {e}")))?)
+            }
+            None => None,
+        };
         let extra = match &self.trust {
             Some(path) => super::tls::read_certificates(path)?,
             None => Vec::new(),
         };
+        let tls = mailpush_tls::connector_with_public_roots(&extra)?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(self.request_timeout));
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls.config().as_ref().clone())
+            .https_or_http()
+            .enable_http1();
+        let https = if self.http2 {
+            builder.enable_http2().wrap_connector(http)
+        } else {
+            builder.wrap_connector(http)
+        };
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(IDLE_TIMEOUT)
+            .pool_max_idle_per_host(self.max_idle_per_origin)
+            .pool_timer(TokioTimer::new())
+            .build(https);
         Ok(HttpClient {
-            tls: mailpush_tls::connector_with_public_roots(&extra)?,
-            authorization: self.provider_token.clone(),
+            client,
+            service,
+            authorization,
             timeout: self.request_timeout,
-            max_idle_per_origin: self.max_idle_per_origin,
-            idle: Mutex::new(HashMap::new()),
-            opened: AtomicU64::new(0),
+            in_flight: Arc::new(Semaphore::new(self.max_in_flight)),
+            answered: Arc::new(AtomicU64::new(0)),
         })
     }
 }
@@ -219,487 +255,113 @@ impl Overflow {
     }
 }
 
-/// HTTP/1.1 client for the provider API that keeps connections alive.
+/// The provider API's client: hyper-util's pooled client over rustls, and where pushes go.
 pub(crate) struct HttpClient {
-    tls: TlsConnector,
-    authorization: Option<String>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    service: PushService,
+    authorization: Option<HeaderValue>,
     timeout: Duration,
-    max_idle_per_origin: usize,
-    idle: Mutex<HashMap<Origin, Vec<(Instant, Io)>>>,
-    /// TCP connections opened so far.
-    opened: AtomicU64,
+    in_flight: Arc<Semaphore>,
+    /// Requests answered so far, for logs.
+    answered: Arc<AtomicU64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Origin {
-    https: bool,
-    host: String,
-    port: u16,
-}
-
-struct Target {
-    origin: Origin,
-    authority: String,
-    path: String,
-}
-
-fn parse_url(url: &str) -> std::io::Result<Target> {
-    let (https, rest) = if let Some(rest) = url.strip_prefix("https://") {
-        (true, rest)
-    } else if let Some(rest) = url.strip_prefix("http://") {
-        (false, rest)
-    } else {
-        return Err(std::io::Error::other("unsupported URL scheme"));
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => (
-            host,
-            port.parse::<u16>()
-                .map_err(|_| std::io::Error::other("bad port in push URL"))?,
-        ),
-        _ => (authority, if https { 443 } else { 80 }),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Ok(Target {
-        origin: Origin {
-            https,
-            host: host.to_owned(),
-            port,
-        },
-        authority: authority.to_owned(),
-        path: path.to_owned(),
-    })
-}
-
-/// A connection to the push service, plain or under TLS.
-enum Io {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Io {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Io {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_flush(cx),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
-
-/// Longest response head read.
-const MAX_RESPONSE_HEAD: usize = 16 * 1024;
-/// Longest chunk-size line (with extensions) or trailer line.
-const MAX_LINE: usize = 4096;
-/// Largest response body read to keep the connection; a larger one closes it.
-const MAX_BODY: u64 = 1024 * 1024;
-
-/// What one request/response exchange gave.
-#[derive(Debug, PartialEq, Eq)]
-struct Response {
+/// What one request gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sent {
     outcome: Outcome,
-    /// The connection may carry another request.
-    reusable: bool,
-}
-
-/// Why an exchange failed, and whether the service had begun to answer.
-#[derive(Debug)]
-struct ExchangeError {
-    error: std::io::Error,
-    response_started: bool,
+    /// The HTTP version the answer came in.
+    version: Option<Version>,
 }
 
 impl HttpClient {
-    /// TCP connections opened so far (for tests of connection reuse).
-    #[cfg(test)]
-    fn connections_opened(&self) -> u64 {
-        self.opened.load(Ordering::Relaxed)
-    }
-
-    async fn post(&self, url: &str, headers: &[(&'static str, String)], body: &[u8]) -> Outcome {
-        match tokio::time::timeout(self.timeout, self.try_post(url, headers, body)).await {
-            Ok(Ok(outcome)) => outcome,
+    /// Sends `request` and reads its answer, within the request timeout.
+    async fn send(&self, request: http::Request<Bytes>) -> Sent {
+        // The semaphore is never closed.
+        let _permit = self.in_flight.acquire().await;
+        let uri = request.uri().clone();
+        let exchange = async {
+            let response = self.client.request(request.map(Full::new)).await?;
+            let (parts, body) = response.into_parts();
+            let answer = PushResponse::from_parts(&parts, SystemTime::now());
+            // Reading the body lets an HTTP/1.1 connection carry the next request.
+            let body = Limited::new(body, MAX_RESPONSE_BODY)
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            Ok::<_, hyper_util::client::legacy::Error>((answer, parts.version, body))
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok((answer, version, body))) => {
+                let n = self.answered.fetch_add(1, Ordering::Relaxed) + 1;
+                let status = answer.status.as_u16();
+                if answer.status.is_client_error() || answer.status.is_server_error() {
+                    let error = ErrorBody::parse(answer.status, &body).ok();
+                    tracing::info!(%uri, status, ?version, error = ?error, "push refused");
+                } else {
+                    tracing::debug!(%uri, status, ?version, requests = n, "push answered");
+                }
+                Sent {
+                    outcome: Outcome::from_response(&answer),
+                    version: Some(version),
+                }
+            }
             Ok(Err(error)) => {
-                log_failure(&error, url);
-                Outcome::ConnectionFailed
+                log_failure(&error, &uri);
+                Sent {
+                    outcome: Outcome::ConnectionFailed,
+                    version: None,
+                }
             }
             Err(_) => {
-                tracing::debug!(url, "push request timed out");
-                Outcome::ConnectionFailed
-            }
-        }
-    }
-
-    async fn try_post(
-        &self,
-        url: &str,
-        headers: &[(&'static str, String)],
-        body: &[u8],
-    ) -> std::io::Result<Outcome> {
-        let target = parse_url(url)?;
-        let mut request = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
-            target.path,
-            target.authority,
-            body.len()
-        );
-        //= spec/provider-api.md#PROV-2
-        //# Every push request and every metrics request MUST carry
-        //# `Authorization: Bearer <provider-token>`
-        if let Some(token) = &self.authorization {
-            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
-        }
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        let mut request = request.into_bytes();
-        request.extend_from_slice(body);
-        if let Some(mut io) = self.take_idle(&target.origin) {
-            match exchange(&mut io, &request).await {
-                Ok(response) => {
-                    self.put_back(target.origin, io, &response);
-                    return Ok(response.outcome);
+                tracing::warn!(%uri, timeout = ?self.timeout, "push request timed out");
+                Sent {
+                    outcome: Outcome::ConnectionFailed,
+                    version: None,
                 }
-                // The service closed the idle connection before it read the request: the
-                // request is known not to have been processed, so it may go again.
-                Err(e) if !e.response_started => {
-                    tracing::debug!(error = %e.error, url, "pooled push connection closed; reconnecting");
-                }
-                Err(e) => return Err(e.error),
             }
         }
-        let mut io = self.connect(&target.origin).await?;
-        let response = exchange(&mut io, &request).await.map_err(|e| e.error)?;
-        self.put_back(target.origin, io, &response);
-        Ok(response.outcome)
     }
+}
 
-    fn take_idle(&self, origin: &Origin) -> Option<Io> {
-        let mut idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let list = idle.get_mut(origin)?;
-        let now = Instant::now();
-        while let Some((since, io)) = list.pop() {
-            if now.duration_since(since) < IDLE_TIMEOUT {
-                return Some(io);
-            }
+/// The rustls error behind a client error, if TLS is why it failed.
+fn tls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls);
         }
-        None
+        // An I/O error's source skips the error it wraps: look at that one first.
+        next = match error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
     }
-
-    fn put_back(&self, origin: Origin, io: Io, response: &Response) {
-        if !response.reusable || self.max_idle_per_origin == 0 {
-            return;
-        }
-        let mut idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let list = idle.entry(origin).or_default();
-        if list.len() < self.max_idle_per_origin {
-            list.push((Instant::now(), io));
-        }
-    }
-
-    async fn connect(&self, origin: &Origin) -> std::io::Result<Io> {
-        let tcp = TcpStream::connect((origin.host.as_str(), origin.port)).await?;
-        self.opened.fetch_add(1, Ordering::Relaxed);
-        tcp.set_nodelay(true)?;
-        if !origin.https {
-            return Ok(Io::Plain(tcp));
-        }
-        let name = ServerName::try_from(origin.host.clone())
-            .map_err(|_| std::io::Error::other("bad host name in push URL"))?;
-        Ok(Io::Tls(Box::new(self.tls.connect(name, tcp).await?)))
-    }
+    None
 }
 
 /// Logs why a request got no response; a certificate the client does not trust is a
 /// configuration matter, so it is said loudly and with the remedy.
-fn log_failure(error: &std::io::Error, url: &str) {
-    let tls = error
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    match tls {
+fn log_failure(error: &hyper_util::client::legacy::Error, uri: &Uri) {
+    match tls_error(error) {
         Some(rustls::Error::InvalidCertificate(why)) => tracing::error!(
-            url,
+            %uri,
             reason = ?why,
             "push service certificate not trusted: give its certificate or CA as push_ca, or use a certificate of a public CA"
         ),
-        Some(other) => tracing::warn!(url, error = %other, "TLS with the push service failed"),
-        None => tracing::debug!(%error, url, "push request failed"),
-    }
-}
-
-/// Reads a response from a connection, keeping what came after what was asked for.
-struct Reader<'a> {
-    io: &'a mut Io,
-    buf: Vec<u8>,
-    received: bool,
-}
-
-impl Reader<'_> {
-    async fn fill(&mut self) -> std::io::Result<usize> {
-        let mut chunk = [0u8; 4096];
-        let n = self.io.read(&mut chunk).await?;
-        if n > 0 {
-            self.received = true;
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-        Ok(n)
-    }
-
-    /// The octets before `delim` (consumed with it), at most `max` of them.
-    async fn until(&mut self, delim: &[u8], max: usize) -> std::io::Result<Vec<u8>> {
-        loop {
-            if let Some(i) = self.buf.windows(delim.len()).position(|w| w == delim) {
-                let out = self.buf[..i].to_vec();
-                self.buf.drain(..i + delim.len());
-                return Ok(out);
-            }
-            if self.buf.len() > max {
-                return Err(std::io::Error::other("response line or head too long"));
-            }
-            if self.fill().await? == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
+        Some(other) => tracing::warn!(%uri, error = %other, "TLS with the push service failed"),
+        None => {
+            tracing::warn!(%uri, error = %error, source = ?std::error::Error::source(error), "push request failed")
         }
     }
-
-    async fn skip(&mut self, mut n: u64) -> std::io::Result<()> {
-        loop {
-            let take = usize::try_from(n).unwrap_or(usize::MAX).min(self.buf.len());
-            self.buf.drain(..take);
-            n -= take as u64;
-            if n == 0 {
-                return Ok(());
-            }
-            if self.fill().await? == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-        }
-    }
-
-    async fn skip_to_eof(&mut self) -> std::io::Result<()> {
-        let mut total = self.buf.len() as u64;
-        self.buf.clear();
-        loop {
-            let n = self.fill().await?;
-            if n == 0 {
-                return Ok(());
-            }
-            total += n as u64;
-            self.buf.clear();
-            if total > MAX_BODY {
-                // The status is known; the connection is not reused anyway.
-                return Ok(());
-            }
-        }
-    }
-}
-
-/// A parsed response head.
-#[derive(Debug, PartialEq, Eq)]
-struct Head {
-    http11: bool,
-    status: u16,
-    retry_after: Option<Duration>,
-    content_length: Option<u64>,
-    chunked: bool,
-    close: bool,
-}
-
-/// The response head `raw` (without its final empty line), `Retry-After` measured from `now`.
-fn parse_head(raw: &[u8], now: SystemTime) -> Option<Head> {
-    let text = std::str::from_utf8(raw).ok()?;
-    let mut lines = text.split("\r\n");
-    let mut parts = lines.next()?.split(' ');
-    let version = parts.next()?;
-    if !version.starts_with("HTTP/1.") {
-        return None;
-    }
-    let status: u16 = parts.next()?.parse().ok()?;
-    let mut head = Head {
-        http11: version != "HTTP/1.0",
-        status,
-        retry_after: None,
-        content_length: None,
-        chunked: false,
-        close: false,
-    };
-    for (name, value) in lines.filter_map(|l| l.split_once(':')) {
-        let value = value.trim();
-        let name = name.trim();
-        if name.eq_ignore_ascii_case("retry-after") {
-            head.retry_after = retry_after(value, now);
-        } else if name.eq_ignore_ascii_case("content-length") {
-            let length = value.parse::<u64>().ok()?;
-            // Differing lengths make the framing ambiguous (RFC 9112 §6.3).
-            if head.content_length.is_some_and(|l| l != length) {
-                return None;
-            }
-            head.content_length = Some(length);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            head.chunked = value
-                .rsplit(',')
-                .next()
-                .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
-            if !head.chunked {
-                // Any other coding last means the body runs to the end of the connection.
-                head.close = true;
-            }
-        } else if name.eq_ignore_ascii_case("connection") {
-            head.close |= value
-                .split(',')
-                .any(|o| o.trim().eq_ignore_ascii_case("close"));
-        }
-    }
-    Some(head)
-}
-
-/// `Retry-After` (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date (IMF-fixdate or the
-/// obsolete RFC 850 and asctime forms) turned into a delay from `now`; a date in the past is no
-/// delay. At most a day.
-fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let delay = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // Too many digits for a u64 is still a delay, and a long one.
-        Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX))
-    } else {
-        let date = httpdate::parse_http_date(value).ok()?;
-        date.duration_since(now).unwrap_or(Duration::ZERO)
-    };
-    Some(delay.min(MAX_RETRY_AFTER))
-}
-
-/// Sends `request` and reads the whole response (body discarded).
-async fn exchange(io: &mut Io, request: &[u8]) -> Result<Response, ExchangeError> {
-    let sent = async {
-        io.write_all(request).await?;
-        io.flush().await
-    }
-    .await;
-    if let Err(error) = sent {
-        return Err(ExchangeError {
-            error,
-            response_started: false,
-        });
-    }
-    let mut reader = Reader {
-        io,
-        buf: Vec::new(),
-        received: false,
-    };
-    match read_response(&mut reader).await {
-        Ok(response) => Ok(response),
-        Err(error) => Err(ExchangeError {
-            error,
-            response_started: reader.received,
-        }),
-    }
-}
-
-async fn read_response(reader: &mut Reader<'_>) -> std::io::Result<Response> {
-    let head = loop {
-        let raw = reader.until(b"\r\n\r\n", MAX_RESPONSE_HEAD).await?;
-        let head = parse_head(&raw, SystemTime::now())
-            .ok_or_else(|| std::io::Error::other("malformed HTTP response"))?;
-        // Interim responses (100 Continue and the like) precede the real one.
-        if !(100..200).contains(&head.status) || head.status == 101 {
-            break head;
-        }
-    };
-    let outcome = Outcome::Status {
-        status: head.status,
-        retry_after: head.retry_after,
-    };
-    let mut reusable = head.http11 && !head.close;
-    if head.status == 204 || head.status == 304 {
-        // No body, whatever the head says (RFC 9112 §6.3).
-    } else if head.chunked {
-        let mut total = 0u64;
-        loop {
-            let line = reader.until(b"\r\n", MAX_LINE).await?;
-            let line =
-                std::str::from_utf8(&line).map_err(|_| std::io::Error::other("bad chunk size"))?;
-            let size = line.split(';').next().unwrap_or_default().trim();
-            let size = u64::from_str_radix(size, 16)
-                .map_err(|_| std::io::Error::other("bad chunk size"))?;
-            if size == 0 {
-                break;
-            }
-            total = total.saturating_add(size);
-            if total > MAX_BODY {
-                return Ok(Response {
-                    outcome,
-                    reusable: false,
-                });
-            }
-            reader.skip(size).await?;
-            if !reader.until(b"\r\n", 2).await?.is_empty() {
-                return Err(std::io::Error::other("chunk not followed by CRLF"));
-            }
-        }
-        // Trailer fields, up to the empty line.
-        while !reader.until(b"\r\n", MAX_LINE).await?.is_empty() {}
-    } else if let Some(length) = head.content_length {
-        if length > MAX_BODY {
-            return Ok(Response {
-                outcome,
-                reusable: false,
-            });
-        }
-        reader.skip(length).await?;
-    } else {
-        // Delimited by the end of the connection.
-        reusable = false;
-        reader.skip_to_eof().await?;
-    }
-    // Octets nobody asked for mean the framing is not understood: do not reuse.
-    if !reader.buf.is_empty() {
-        reusable = false;
-    }
-    Ok(Response { outcome, reusable })
 }
 
 /// The notifier's changes for the registrations of the changed mailboxes.
-fn notify_changes(store: &Store, changes: &[Dirty], now: SystemTime) -> Vec<NotifyChange> {
+fn notify_changes(store: &Store, changes: &[Dirty], now: SystemTime) -> Vec<NotifyChange<UserId>> {
     let mut out = Vec::new();
     for (user, mailbox, kind) in changes {
         let targets = match store.push_targets(*user, mailbox, now) {
@@ -711,10 +373,18 @@ fn notify_changes(store: &Store, changes: &[Dirty], now: SystemTime) -> Vec<Noti
         };
         for target in targets {
             let key = &target.registration.key;
+            // The session registers only what the provider API can carry (XAPS-7, XAPS-20).
+            let (Ok(account_id), Ok(device_token)) = (
+                AccountId::new(key.account_id.as_str()),
+                DeviceToken::parse_any_case(&key.device_token),
+            ) else {
+                tracing::warn!(registration = ?key, "stored registration cannot be pushed");
+                continue;
+            };
             let registration = RegistrationKey {
-                user: format!("{:?}", key.user),
-                account_id: key.account_id.clone(),
-                device_token: key.device_token.clone(),
+                user: key.user,
+                account_id,
+                device_token,
             };
             let expires_in = target
                 .registration
@@ -750,40 +420,25 @@ pub(crate) async fn run_notifier(
         rx: mut changes,
         overflow,
     } = queue;
-    let (mut notifier, service) =
-        match (Notifier::new(settings.notifier.clone()), settings.service()) {
-            (Ok(notifier), Ok(service)) => (notifier, service),
-            (Err(error), _) => {
-                // `PushSettings::client` validated the policy before the server started.
-                tracing::error!(%error, "push notifier not started");
-                return;
-            }
-            (_, Err(error)) => {
-                tracing::error!(%error, "push notifier not started");
-                return;
-            }
-        };
+    let mut notifier = match Notifier::<UserId>::new(settings.notifier.clone()) {
+        Ok(notifier) => notifier,
+        Err(error) => {
+            // `PushSettings::client` validated the policy before the server started.
+            tracing::error!(%error, "push notifier not started");
+            return;
+        }
+    };
     let client = Arc::new(client);
     let (answers_tx, mut answers) = mpsc::unbounded_channel::<(RequestId, Outcome)>();
     loop {
         while let Some(request) = notifier.poll_request() {
-            let PushRequest {
-                id,
-                ref registration,
-                ref payload,
-                ..
-            } = request;
-            //= spec/provider-api.md#PROV-27
-            //# The mail server MUST send the pushes of a registration to
-            //# the push resource that its device token names
-            let url = service.resource(&registration.device_token);
-            let headers = request.headers();
-            let body = payload.clone();
+            let id = request.id;
+            let http = request.to_http(&client.service, client.authorization.as_ref());
             let client = Arc::clone(&client);
             let answers = answers_tx.clone();
             tokio::spawn(async move {
-                let outcome = client.post(&url, &headers, &body).await;
-                let _ = answers.send((id, outcome));
+                let sent = client.send(http).await;
+                let _ = answers.send((id, sent.outcome));
             });
         }
         while let Some(event) = notifier.poll_event() {
@@ -794,7 +449,7 @@ pub(crate) async fn run_notifier(
                 NotifyEvent::DeleteDevice { device_token } => {
                     let store = Arc::clone(&store);
                     let deleted = tokio::task::spawn_blocking(move || {
-                        store.delete_device_registrations(&device_token)
+                        store.delete_device_registrations(device_token.as_str())
                     })
                     .await;
                     match deleted {
@@ -847,10 +502,21 @@ pub(crate) async fn run_notifier(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+    use base64::Engine;
+    use mailpush_provider_api::{
+        DeviceRegistration, MailboxDigest, Payload, PushMessage, Ttl, Urgency,
+        unregistration_outcome, unregistration_request,
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
     use super::*;
-    use tokio::net::TcpListener;
 
     const CREATED: &[u8] = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
+    const PROVIDER: &str = "provider-secret-token";
+    const REGISTRATION: &str = "registration-token";
 
     fn status(status: u16, retry_after: Option<u64>) -> Outcome {
         Outcome::Status {
@@ -859,87 +525,91 @@ mod tests {
         }
     }
 
-    fn at(date: &str) -> SystemTime {
-        httpdate::parse_http_date(date).unwrap()
-    }
-
-    #[test]
-    fn response_heads() {
-        let now = SystemTime::UNIX_EPOCH;
-        let head = parse_head(
-            b"HTTP/1.1 201 Created\r\nLocation: /x\r\nContent-Length: 0",
-            now,
-        )
-        .unwrap();
-        assert_eq!((head.status, head.content_length), (201, Some(0)));
-        assert!(head.http11 && !head.close && !head.chunked);
-        let head = parse_head(b"HTTP/1.1 503 Busy\r\nretry-after: 7", now).unwrap();
-        assert_eq!(head.retry_after, Some(Duration::from_secs(7)));
-        let head = parse_head(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nConnection: keep-alive, Close",
-            now,
-        )
-        .unwrap();
-        assert!(head.chunked && head.close);
-        assert!(!parse_head(b"HTTP/1.0 200 OK", now).unwrap().http11);
-        assert_eq!(parse_head(b"garbage", now), None);
-        assert_eq!(
-            parse_head(
-                b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2",
-                now
-            ),
-            None
-        );
-    }
-
-    /// RFC 9110 §10.2.3: `Retry-After` as delay-seconds or as an HTTP-date.
-    #[test]
-    fn retry_after_as_seconds_or_date() {
-        let now = at("Fri, 31 Dec 1999 23:57:59 GMT");
-        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
-        // IMF-fixdate, and the obsolete RFC 850 and asctime forms.
-        for date in [
-            "Fri, 31 Dec 1999 23:59:59 GMT",
-            "Friday, 31-Dec-99 23:59:59 GMT",
-            "Fri Dec 31 23:59:59 1999",
-        ] {
-            assert_eq!(
-                retry_after(date, now),
-                Some(Duration::from_secs(120)),
-                "{date}"
-            );
+    fn message() -> PushMessage {
+        let account = AccountId::new("acct").unwrap();
+        PushMessage {
+            ttl: Ttl::from_secs(60),
+            topic: None,
+            urgency: Urgency::Normal,
+            payload: Payload::new(account, [MailboxDigest::of(b"INBOX")]).unwrap(),
         }
-        // A date already past asks for no delay.
-        assert_eq!(
-            retry_after("Fri, 31 Dec 1999 23:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        // Far future dates and huge numbers are clamped.
-        assert_eq!(
-            retry_after("Sat, 31 Dec 2050 23:59:59 GMT", now),
-            Some(MAX_RETRY_AFTER)
-        );
-        assert_eq!(
-            retry_after("99999999999999999999999", now),
-            Some(MAX_RETRY_AFTER)
-        );
-        assert_eq!(retry_after("soon", now), None);
-        assert_eq!(retry_after("", now), None);
-        let head = parse_head(
-            b"HTTP/1.1 429 Too Many\r\nRetry-After: Fri, 31 Dec 1999 23:59:59 GMT",
-            now,
+    }
+
+    /// The push of [`message`] to `token`, as the notifier task sends it.
+    fn push_to(client: &HttpClient, token: &DeviceToken) -> http::Request<Bytes> {
+        message().to_request(
+            client.service.resource(token),
+            client.authorization.as_ref(),
         )
-        .unwrap();
-        assert_eq!(head.retry_after, Some(Duration::from_secs(120)));
+    }
+
+    /// The push resource of a token on a scripted service.
+    fn scripted_push(client: &HttpClient) -> http::Request<Bytes> {
+        push_to(client, &DeviceToken::from_octets([0xab; 32]))
+    }
+
+    //= spec/provider-api.md#PROV-27
+    //= type=test
+    //# The mail server MUST send the pushes of a registration to
+    //# the push resource that its device token names
+    /// A push URL is parsed once, at start: one that names no push resource is refused there
+    /// with a message that says why, never at each push.
+    #[test]
+    fn push_urls_are_checked_at_start() {
+        for (url, why) in [
+            ("http://[::1", "not a URL"),
+            ("http://[::1]:port/", "not a URL"),
+            ("http://push.example:99999", "not a URL"),
+            (
+                "ftp://push.example",
+                "neither an http:// nor an https:// URL",
+            ),
+            ("", "not a URL"),
+            ("https://user:secret@push.example", "credentials"),
+        ] {
+            let error = PushSettings::new(url, None)
+                .client()
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(error.contains(why), "{url}: {error}");
+            assert!(error.contains(url), "{url}: {error}");
+        }
+        let mut settings = PushSettings::new("https://push.example", Some("two words".into()));
+        assert!(
+            settings.client().is_err(),
+            "a provider token no header can carry"
+        );
+        settings.provider_token = None;
+        for url in [
+            "http://[::1]:8080/",
+            "https://PUSH.example:443",
+            "http://127.0.0.1:1",
+        ] {
+            settings.url = url.to_owned();
+            assert!(settings.client().is_ok(), "{url}");
+        }
+        let client = PushSettings::new("http://[::1]:8080/", None)
+            .client()
+            .unwrap();
+        let resource = client.service.resource(&DeviceToken::from_octets([1; 32]));
+        assert_eq!(resource.host(), Some("[::1]"));
+        assert_eq!(resource.port_u16(), Some(8080));
     }
 
     /// A scripted HTTP/1.1 service: reads each request (head and `Content-Length` body) and
-    /// answers `answer(n)` for the n-th request of a connection; closes the connection after it
-    /// when `close_after` says so. Counts connections and requests.
+    /// answers `answer` to each; closes the connection after it when `close_after` says so.
+    /// Counts connections and requests.
     struct Service {
-        addr: std::net::SocketAddr,
+        addr: SocketAddr,
         connections: Arc<AtomicU64>,
         requests: Arc<AtomicU64>,
+    }
+
+    impl Service {
+        fn settings(&self) -> PushSettings {
+            PushSettings::new(&format!("http://{}", self.addr), None)
+        }
     }
 
     async fn read_request(socket: &mut TcpStream) -> Option<Vec<u8>> {
@@ -995,14 +665,10 @@ mod tests {
         }
     }
 
-    fn client(settings: &PushSettings) -> HttpClient {
-        settings.client().unwrap()
-    }
-
-    async fn post_n(client: &HttpClient, url: &str, n: u64) -> Vec<Outcome> {
+    async fn post_n(client: &HttpClient, n: u64) -> Vec<Outcome> {
         let mut out = Vec::new();
         for _ in 0..n {
-            out.push(client.post(url, &[("TTL", "60".into())], b"{}").await);
+            out.push(client.send(scripted_push(client)).await.outcome);
         }
         out
     }
@@ -1016,16 +682,14 @@ mod tests {
             &b"HTTP/1.1 204 No Content\r\n\r\n"[..],
         ] {
             let service = service(answer, false).await;
-            let settings = PushSettings::new(&format!("http://{}", service.addr), None);
-            let client = client(&settings);
-            let outcomes = post_n(&client, &format!("http://{}/v1/push/ab", service.addr), 5).await;
+            let client = service.settings().client().unwrap();
+            let outcomes = post_n(&client, 5).await;
             let expected = if answer.starts_with(b"HTTP/1.1 204") {
                 204
             } else {
                 201
             };
             assert_eq!(outcomes, vec![status(expected, None); 5]);
-            assert_eq!(client.connections_opened(), 1);
             assert_eq!(service.connections.load(Ordering::Relaxed), 1);
             assert_eq!(service.requests.load(Ordering::Relaxed), 5);
         }
@@ -1038,13 +702,35 @@ mod tests {
             &b"HTTP/1.0 503 Busy\r\nRetry-After: 3\r\nContent-Length: 0\r\n\r\n"[..],
         ] {
             let service = service(answer, true).await;
-            let settings = PushSettings::new(&format!("http://{}", service.addr), None);
-            let client = client(&settings);
-            let outcomes = post_n(&client, &format!("http://{}/v1/push/ab", service.addr), 3).await;
-            assert_eq!(outcomes, vec![status(503, Some(3)); 3]);
-            assert_eq!(client.connections_opened(), 3);
+            let client = service.settings().client().unwrap();
+            assert_eq!(post_n(&client, 3).await, vec![status(503, Some(3)); 3]);
+            assert_eq!(service.connections.load(Ordering::Relaxed), 3);
             assert_eq!(service.requests.load(Ordering::Relaxed), 3);
         }
+    }
+
+    /// RFC 9110 §10.2.3: `Retry-After` as an HTTP-date is a delay from when the answer came.
+    #[tokio::test]
+    async fn retry_after_as_a_date() {
+        let at = SystemTime::now() + Duration::from_secs(120);
+        let answer = format!(
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: {}\r\nContent-Length: 0\r\n\r\n",
+            httpdate::fmt_http_date(at)
+        );
+        let service = service(Box::leak(answer.into_bytes().into_boxed_slice()), false).await;
+        let client = service.settings().client().unwrap();
+        let outcome = client.send(scripted_push(&client)).await.outcome;
+        let Outcome::Status {
+            status: 429,
+            retry_after: Some(delay),
+        } = outcome
+        else {
+            panic!("{outcome:?}");
+        };
+        assert!(
+            (Duration::from_secs(110)..=Duration::from_secs(120)).contains(&delay),
+            "{delay:?}"
+        );
     }
 
     /// A pooled connection the service closed without saying so is retried once on a new
@@ -1052,12 +738,12 @@ mod tests {
     #[tokio::test]
     async fn a_stale_pooled_connection_is_retried_on_a_new_one() {
         let service = service(CREATED, true).await;
-        let settings = PushSettings::new(&format!("http://{}", service.addr), None);
-        let client = client(&settings);
-        let url = format!("http://{}/v1/push/ab", service.addr);
+        let client = service.settings().client().unwrap();
         for n in 1..=3 {
-            assert_eq!(post_n(&client, &url, 1).await, vec![status(201, None)]);
+            assert_eq!(post_n(&client, 1).await, vec![status(201, None)]);
             assert_eq!(service.requests.load(Ordering::Relaxed), n);
+            // Let the client see the close before the next request.
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(service.connections.load(Ordering::Relaxed), 3);
     }
@@ -1066,33 +752,14 @@ mod tests {
     #[tokio::test]
     async fn a_response_cut_short_is_not_retried() {
         let service = service(b"HTTP/1.1 201 Cre", true).await;
-        let settings = PushSettings::new(&format!("http://{}", service.addr), None);
-        let client = client(&settings);
-        let url = format!("http://{}/v1/push/ab", service.addr);
-        assert_eq!(
-            post_n(&client, &url, 1).await,
-            vec![Outcome::ConnectionFailed]
-        );
+        let client = service.settings().client().unwrap();
+        assert_eq!(post_n(&client, 1).await, vec![Outcome::ConnectionFailed]);
         assert_eq!(service.requests.load(Ordering::Relaxed), 1);
         assert_eq!(service.connections.load(Ordering::Relaxed), 1);
     }
 
     fn pem(der: &[u8]) -> String {
-        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut b64 = String::new();
-        for chunk in der.chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    b64.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
-                } else {
-                    b64.push('=');
-                }
-            }
-        }
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
         let lines: Vec<&str> = b64
             .as_bytes()
             .chunks(64)
@@ -1102,6 +769,115 @@ mod tests {
             "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
             lines.join("\n")
         )
+    }
+
+    /// The real push server on `ip`, port 0: with TLS (its generated certificate) or plain.
+    async fn push_server(
+        ip: IpAddr,
+        tls: bool,
+    ) -> std::io::Result<mailpush_push_server::RunningServer> {
+        mailpush_push_server::start(
+            mailpush_push_server::Settings {
+                device_listen: SocketAddr::new(ip, 0),
+                http_listen: SocketAddr::new(ip, 0),
+                database: None,
+                plain_loopback: !tls,
+                provider_tokens: vec![PROVIDER.into()],
+                registration_tokens: vec![REGISTRATION.into()],
+                ..mailpush_push_server::Settings::default()
+            },
+            Arc::new(mailpush_push_server::MemoryStore::new()),
+        )
+        .await
+        .map_err(std::io::Error::other)
+    }
+
+    /// Sends a request that is not a push (a device's registration, say) on the client.
+    async fn exchange(
+        client: &HttpClient,
+        request: http::Request<Bytes>,
+    ) -> (http::response::Parts, Bytes) {
+        let response = client.client.request(request.map(Full::new)).await.unwrap();
+        let (parts, body) = response.into_parts();
+        (parts, body.collect().await.unwrap().to_bytes())
+    }
+
+    async fn register(client: &HttpClient, base: &Uri) -> DeviceRegistration {
+        let (parts, body) = exchange(
+            client,
+            DeviceRegistration::request(base, REGISTRATION).unwrap(),
+        )
+        .await;
+        DeviceRegistration::from_response(&parts, &body).unwrap()
+    }
+
+    /// Against the real push server over TLS: HTTP/2 when the client offers it, HTTP/1.1 when
+    /// it does not; pushes accepted, 404 for a token never registered, 410 once unregistered,
+    /// 401 with a wrong provider token.
+    #[tokio::test]
+    async fn pushes_reach_the_push_server_over_tls_with_http2_and_http1() {
+        let server = push_server(IpAddr::V4(Ipv4Addr::LOCALHOST), true)
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("push-ca.pem");
+        std::fs::write(&ca, pem(&server.tls.as_ref().unwrap().certificate)).unwrap();
+        let base = format!("https://127.0.0.1:{}", server.http_addr.port());
+        for (http2, version) in [(true, Version::HTTP_2), (false, Version::HTTP_11)] {
+            let mut settings = PushSettings::new(&base, Some(PROVIDER.into()));
+            settings.trust = Some(ca.clone());
+            settings.http2 = http2;
+            let client = settings.client().unwrap();
+            let device = register(&client, &base.parse().unwrap()).await;
+            for _ in 0..3 {
+                let sent = client.send(push_to(&client, &device.token)).await;
+                assert_eq!(sent.outcome, status(201, None));
+                assert_eq!(sent.version, Some(version));
+            }
+            let unknown = DeviceToken::from_octets([9; 32]);
+            assert_eq!(
+                client.send(push_to(&client, &unknown)).await.outcome,
+                status(404, None)
+            );
+            let request =
+                unregistration_request(&base.parse().unwrap(), &device.token, &device.secret)
+                    .unwrap();
+            let (parts, body) = exchange(&client, request).await;
+            assert_eq!(unregistration_outcome(&parts, &body), Ok(()));
+            assert_eq!(
+                client.send(push_to(&client, &device.token)).await.outcome,
+                status(410, None)
+            );
+            let mut wrong = settings.clone();
+            wrong.provider_token = Some("wrong".into());
+            let wrong = wrong.client().unwrap();
+            assert_eq!(
+                wrong.send(push_to(&wrong, &device.token)).await.outcome,
+                status(401, None)
+            );
+        }
+        server.shutdown().await;
+    }
+
+    /// `http://[::1]:port/` reaches a push server on the IPv6 loopback address.
+    #[tokio::test]
+    async fn an_ipv6_push_url_reaches_the_push_server() {
+        let server = match push_server(IpAddr::V6(Ipv6Addr::LOCALHOST), false).await {
+            Ok(server) => server,
+            Err(error) => {
+                eprintln!("no IPv6 loopback here ({error}): only the URL is checked");
+                assert!(PushSettings::new("http://[::1]:1/", None).client().is_ok());
+                return;
+            }
+        };
+        let base = format!("http://[::1]:{}/", server.http_addr.port());
+        let client = PushSettings::new(&base, Some(PROVIDER.into()))
+            .client()
+            .unwrap();
+        let device = register(&client, &base.parse().unwrap()).await;
+        let sent = client.send(push_to(&client, &device.token)).await;
+        assert_eq!(sent.outcome, status(201, None));
+        server.shutdown().await;
     }
 
     #[derive(Clone, Default)]
@@ -1121,43 +897,24 @@ mod tests {
     /// without it the certificate is refused and the log says why and what to do.
     #[tokio::test]
     async fn https_trusts_push_ca_and_refuses_an_unknown_certificate() {
-        let material = mailpush_tls::TlsMaterial::self_signed(&[b"http/1.1"]).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let acceptor = material.acceptor.clone();
-        tokio::spawn(async move {
-            loop {
-                let (socket, _) = listener.accept().await.unwrap();
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(socket).await else {
-                        return;
-                    };
-                    let mut buf = [0u8; 4096];
-                    let mut raw = Vec::new();
-                    while !raw.windows(6).any(|w| w == b"\r\n\r\n{}") {
-                        let n = tls.read(&mut buf).await.unwrap();
-                        if n == 0 {
-                            return;
-                        }
-                        raw.extend_from_slice(&buf[..n]);
-                    }
-                    tls.write_all(CREATED).await.unwrap();
-                    tls.flush().await.unwrap();
-                });
-            }
-        });
-        let url = format!("https://127.0.0.1:{}/v1/push/ab", addr.port());
+        let server = push_server(IpAddr::V4(Ipv4Addr::LOCALHOST), true)
+            .await
+            .unwrap();
+        let base = format!("https://127.0.0.1:{}", server.http_addr.port());
         let dir = tempfile::tempdir().unwrap();
         let ca = dir.path().join("push-ca.pem");
-        std::fs::write(&ca, pem(&material.certificate)).unwrap();
-        let mut settings = PushSettings::new(&format!("https://127.0.0.1:{}", addr.port()), None);
+        std::fs::write(&ca, pem(&server.tls.as_ref().unwrap().certificate)).unwrap();
+        let mut settings = PushSettings::new(&base, Some(PROVIDER.into()));
         settings.trust = Some(ca);
-        let trusting = client(&settings);
-        assert_eq!(post_n(&trusting, &url, 1).await, vec![status(201, None)]);
+        let trusting = settings.client().unwrap();
+        let unknown = DeviceToken::from_octets([9; 32]);
+        assert_eq!(
+            trusting.send(push_to(&trusting, &unknown)).await.outcome,
+            status(404, None)
+        );
 
         settings.trust = None;
-        let public_only = client(&settings);
+        let public_only = settings.client().unwrap();
         let capture = Capture::default();
         let writer = capture.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -1167,9 +924,12 @@ mod tests {
             .finish();
         let outcome = {
             let _guard = tracing::subscriber::set_default(subscriber);
-            post_n(&public_only, &url, 1).await
+            public_only
+                .send(push_to(&public_only, &unknown))
+                .await
+                .outcome
         };
-        assert_eq!(outcome, vec![Outcome::ConnectionFailed]);
+        assert_eq!(outcome, Outcome::ConnectionFailed);
         let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
         assert!(
             log.contains("ERROR")
@@ -1177,6 +937,7 @@ mod tests {
                 && log.contains("push_ca"),
             "{log}"
         );
+        server.shutdown().await;
     }
 
     /// A full queue merges changes per mailbox: memory stays bounded by the mailboxes, and once
