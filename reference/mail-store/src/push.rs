@@ -11,7 +11,7 @@ use crate::{Error, Store, UserId};
 pub const REGISTRATION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// Longest account ID, device token or subtopic, in octets (XAPS-7).
-pub const MAX_REGISTRATION_FIELD_LEN: usize = 256;
+pub const MAX_REGISTRATION_FIELD_LEN: usize = mailpush_imap::xaps::MAX_FIELD_LEN;
 
 /// What a client asked for in `XAPPLEPUSHSERVICE`, after the session applied the version rules
 /// (XAPS-8, XAPS-9: under version 1, `mailboxes` is just `INBOX`).

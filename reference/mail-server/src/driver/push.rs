@@ -74,6 +74,10 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most octets of a response body read; error bodies are far smaller (PROV-13).
 const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
+// Every account ID a registration may hold fits a payload (XAPS-7, PROV-8).
+const _: () =
+    assert!(mailpush_imap::xaps::MAX_FIELD_LEN <= mailpush_provider_api::MAX_ACCOUNT_ID_LEN);
+
 impl PushSettings {
     /// Push settings for the push server at `url` with the default policy.
     pub fn new(url: &str, provider_token: Option<String>) -> Self {
