@@ -24,6 +24,23 @@ pub struct RegistrationKey<U> {
     pub device_token: DeviceToken,
 }
 
+impl<U> RegistrationKey<U> {
+    /// The key of a registration as a store keeps it: the account ID and device token as the
+    /// client sent them. Fails when the provider API cannot carry them (PROV-8, PROV-27); the
+    /// device token may be in either case (XAPS-20).
+    pub fn parse(
+        user: U,
+        account_id: &str,
+        device_token: &str,
+    ) -> Result<Self, mailpush_provider_api::Error> {
+        Ok(RegistrationKey {
+            user,
+            account_id: AccountId::new(account_id)?,
+            device_token: DeviceToken::parse_any_case(device_token)?,
+        })
+    }
+}
+
 /// What a notifier needs of the type that names users: nothing but identity and order.
 pub trait User: Clone + Eq + Ord + Hash + std::fmt::Debug {}
 

@@ -30,7 +30,7 @@ use mailpush_mail_notify::{
     PushService, RegistrationKey, RequestId,
 };
 use mailpush_mail_store::{Change, ChangeKind, Store, UserId};
-use mailpush_provider_api::{AccountId, DeviceToken, ErrorBody, PushResponse, authorization};
+use mailpush_provider_api::{ErrorBody, PushResponse, authorization};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 
 use super::MailServerError;
@@ -75,8 +75,9 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
 // Every account ID a registration may hold fits a payload (XAPS-7, PROV-8).
-const _: () =
-    assert!(mailpush_imap::xaps::MAX_FIELD_LEN <= mailpush_provider_api::MAX_ACCOUNT_ID_LEN);
+const _: () = assert!(
+    mailpush_mail_store::MAX_REGISTRATION_FIELD_LEN <= mailpush_provider_api::MAX_ACCOUNT_ID_LEN
+);
 
 impl PushSettings {
     /// Push settings for the push server at `url` with the default policy.
@@ -378,17 +379,11 @@ fn notify_changes(store: &Store, changes: &[Dirty], now: SystemTime) -> Vec<Noti
         for target in targets {
             let key = &target.registration.key;
             // The session registers only what the provider API can carry (XAPS-7, XAPS-20).
-            let (Ok(account_id), Ok(device_token)) = (
-                AccountId::new(key.account_id.as_str()),
-                DeviceToken::parse_any_case(&key.device_token),
-            ) else {
+            let Ok(registration) =
+                RegistrationKey::parse(key.user, &key.account_id, &key.device_token)
+            else {
                 tracing::warn!(registration = ?key, "stored registration cannot be pushed");
                 continue;
-            };
-            let registration = RegistrationKey {
-                user: key.user,
-                account_id,
-                device_token,
             };
             let expires_in = target
                 .registration
@@ -510,8 +505,8 @@ mod tests {
 
     use base64::Engine;
     use mailpush_provider_api::{
-        DeviceRegistration, MailboxDigest, Payload, PushMessage, Ttl, Urgency,
-        unregistration_outcome, unregistration_request,
+        AccountId, DeviceRegistration, DeviceToken, MailboxDigest, Payload, PushMessage, Ttl,
+        Urgency, unregistration_outcome, unregistration_request,
     };
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
