@@ -46,7 +46,7 @@
 
 use std::time::Duration;
 
-use mailpush_provider_api::{DeviceToken, MAX_PAYLOAD_LEN, MailboxDigest, PushResponse};
+use mailpush_provider_api::{MAX_PAYLOAD_LEN, PushResponse};
 
 mod notifier;
 mod request;
@@ -55,18 +55,6 @@ mod service;
 pub use notifier::{Change, ChangeKind, Event, MAX_TTL, Notifier, Outcome, RegistrationKey, User};
 pub use request::{PushRequest, RequestId};
 pub use service::{PushService, TOKEN_PLACEHOLDER};
-
-/// Whether `device_token` names a push resource: 64 hexadecimal characters in either case
-/// (PROV-27, XAPS-20); [`DeviceToken::parse_any_case`] says so and gives the token.
-pub fn is_device_token(device_token: &str) -> bool {
-    DeviceToken::parse_any_case(device_token).is_ok()
-}
-
-/// Lowercase hexadecimal MD5 of `data`, as payloads name mailboxes (PROV-20):
-/// [`MailboxDigest::of`] written out.
-pub fn md5_hex(data: &[u8]) -> String {
-    MailboxDigest::of(data).to_string()
-}
 
 impl Outcome {
     /// The outcome of a response the push service sent.

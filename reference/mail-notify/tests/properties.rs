@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use mailpush_mail_notify::{
-    Change, ChangeKind, Config, Event, Notifier, Outcome, PushRequest, RegistrationKey, md5_hex,
+    Change, ChangeKind, Config, Event, Notifier, Outcome, PushRequest, RegistrationKey,
 };
-use mailpush_provider_api::{AccountId, DeviceToken};
+use mailpush_provider_api::{AccountId, DeviceToken, MailboxDigest};
 use quickcheck::{Arbitrary, Gen, QuickCheck};
 
 type Key = RegistrationKey<&'static str>;
@@ -225,7 +225,7 @@ fn eventually_delivered(steps: Vec<Step>, answers: Vec<Answer>, latency: u8) -> 
     // Every change reaches the push service in an accepted request sent no earlier than the
     // change, unless the device was reported gone after the change.
     run.changes.iter().all(|(at, key, mailbox)| {
-        let hash = md5_hex(mailbox.as_bytes());
+        let hash = MailboxDigest::of(mailbox.as_bytes()).to_string();
         let delivered = run.sent.iter().any(|s| {
             s.accepted
                 && s.at >= *at

@@ -54,6 +54,11 @@ impl MailboxDigest {
         Self(Md5::digest(name).into())
     }
 
+    /// The 16 octets of the digest.
+    pub fn octets(&self) -> [u8; 16] {
+        self.0
+    }
+
     /// Parses 32 lowercase hexadecimal characters.
     pub fn parse(hex: &str) -> Result<Self, Error> {
         let digit = |b: u8| match b {
