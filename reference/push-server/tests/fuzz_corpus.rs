@@ -3,32 +3,16 @@
 //! fuzzer found failing (kept in `tests/regressions/provider_request/`), so that the oracle runs
 //! in every `cargo test` and a fixed failure stays fixed without cargo-fuzz.
 
-use std::path::Path;
-
 use mailpush_push_server::fuzzing::check_provider_requests;
-
-fn inputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
-        .collect()
-}
+use mailpush_testkit::fuzz_inputs::assert_target_passes;
 
 #[test]
 fn provider_request_inputs() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut all = inputs(&root.join("../../fuzz/corpus/provider_request"));
-    all.extend(inputs(&root.join("tests/regressions/provider_request")));
-    assert!(all.len() >= 6, "the seed corpus is missing");
-    for (name, data) in all {
-        if let Err(violation) = check_provider_requests(&data) {
-            panic!("{name}: {violation}");
+    assert_target_passes(env!("CARGO_MANIFEST_DIR"), "provider_request", |data| {
+        if let Err(violation) = check_provider_requests(data) {
+            panic!("{violation}");
         }
-    }
+    });
 }
 
 /// Known and unknown devices, and inputs that are no request at all.
