@@ -92,6 +92,13 @@ pub enum XapsRefusal {
     No(&'static str),
 }
 
+/// Longest account ID, device token and subtopic, in octets (XAPS-7): the bound of a push
+/// payload's `account-id` (PROV-8), so that every account ID accepted can be pushed.
+//= spec/imap-push.md#XAPS-7
+//# A server MUST reply `BAD` and record nothing when the account ID, the device token or the
+//# subtopic is longer than 256 octets
+pub const MAX_FIELD_LEN: usize = 256;
+
 /// Limits of XAPS-7.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct XapsLimits {
@@ -108,7 +115,7 @@ impl Default for XapsLimits {
         //# subtopic is longer than 256 octets, or when `mailboxes` names more mailboxes than the server's
         //# per-registration limit (default 1000).
         XapsLimits {
-            max_field_len: 256,
+            max_field_len: MAX_FIELD_LEN,
             max_mailboxes: 1000,
         }
     }

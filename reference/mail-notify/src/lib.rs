@@ -3,23 +3,24 @@
 //!
 //! The session layer reports each change of a registered mailbox (the store's push targets of
 //! a change that pushes) with [`Notifier::handle_change`]. The notifier coalesces changes per
-//! registration (PROV-19), builds provider-API requests with the JSON payload, `TTL`, `Topic`
-//! and `Urgency` of PROV-20..PROV-24, splits payloads over 4096 octets, and decides retries and
-//! device deletions from the push service's answers (PROV-23). It has no clock, no sockets and
-//! no tasks: a driver passes `now` in, sends what [`Notifier::poll_request`] gives to the
-//! resource [`PushService::resource`] names, and reports answers with
-//! [`Notifier::handle_response`].
+//! registration (PROV-19), builds provider-API pushes with the payload, `TTL`, `Topic` and
+//! `Urgency` of PROV-20..PROV-24 (the types and encodings of `mailpush-provider-api`), splits
+//! payloads over 4096 octets, and decides retries and device deletions from the push service's
+//! answers (PROV-23). It has no clock, no sockets and no tasks: a driver passes `now` in, sends
+//! the HTTP request of each [`Notifier::poll_request`] ([`PushRequest::to_http`], to the
+//! resource a [`PushService`] names) and reports answers with [`Notifier::handle_response`].
 //!
 //! ```
 //! use std::time::{Duration, Instant};
 //! use mailpush_mail_notify::{Change, ChangeKind, Config, Notifier, Outcome, RegistrationKey};
+//! use mailpush_provider_api::{AccountId, DeviceToken, Ttl};
 //!
 //! let mut notifier = Notifier::new(Config::default()).unwrap();
 //! let start = Instant::now();
 //! let registration = RegistrationKey {
-//!     user: "alice".into(),
-//!     account_id: "0715A26B".into(),
-//!     device_token: "2918".into(),
+//!     user: "alice",
+//!     account_id: AccountId::new("0715A26B").unwrap(),
+//!     device_token: DeviceToken::parse_any_case(&"2918".repeat(16)).unwrap(),
 //! };
 //! notifier.handle_change(start, Change {
 //!     registration,
@@ -31,7 +32,7 @@
 //! assert_eq!(notifier.poll_timeout(), Some(start + Duration::from_millis(250)));
 //! notifier.handle_timeout(start + Duration::from_millis(250));
 //! let request = notifier.poll_request().unwrap();
-//! assert_eq!(request.ttl, Duration::from_secs(86_399));
+//! assert_eq!(request.message.ttl, Ttl::from_secs(86_399));
 //! notifier.handle_response(
 //!     start + Duration::from_millis(300),
 //!     request.id,
@@ -45,14 +46,25 @@
 
 use std::time::Duration;
 
-mod notifier;
-mod payload;
+use mailpush_provider_api::{MAX_PAYLOAD_LEN, PushResponse};
 
-pub use notifier::{Change, ChangeKind, Event, MAX_TTL, Notifier, Outcome, RegistrationKey};
-pub use payload::{
-    MAX_PAYLOAD, PushRequest, PushService, RequestId, TOKEN_PLACEHOLDER, Urgency, is_device_token,
-    md5_hex,
-};
+mod notifier;
+mod request;
+mod service;
+
+pub use notifier::{Change, ChangeKind, Event, MAX_TTL, Notifier, Outcome, RegistrationKey, User};
+pub use request::{PushRequest, RequestId};
+pub use service::{PushService, TOKEN_PLACEHOLDER};
+
+impl Outcome {
+    /// The outcome of a response the push service sent.
+    pub fn from_response(response: &PushResponse) -> Self {
+        Outcome::Status {
+            status: response.status.as_u16(),
+            retry_after: response.retry_after,
+        }
+    }
+}
 
 /// Why a [`Config`] was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,8 +83,8 @@ pub enum Error {
     /// `max_payload` is above 4096 octets (PROV-7) or too small for any payload.
     #[error("max-payload {0} is not within 128..=4096 octets")]
     BadMaxPayload(usize),
-    /// A push resource template is not an `http://` or `https://` URL with `{token}` exactly
-    /// once in its path (PROV-27).
+    /// A push resource template is not an `http://` or `https://` URL with a host and
+    /// `{token}` exactly once in its path (PROV-27); says why.
     #[error("push resource template {0}")]
     BadTemplate(String),
 }
@@ -114,7 +126,7 @@ impl Default for Config {
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             max_retry_after: Duration::from_secs(3600),
-            max_payload: MAX_PAYLOAD,
+            max_payload: MAX_PAYLOAD_LEN,
         }
     }
 }
@@ -139,7 +151,7 @@ impl Config {
         {
             return Err(Error::BadBackoff);
         }
-        if !(128..=MAX_PAYLOAD).contains(&self.max_payload) {
+        if !(128..=MAX_PAYLOAD_LEN).contains(&self.max_payload) {
             return Err(Error::BadMaxPayload(self.max_payload));
         }
         Ok(())

@@ -2,21 +2,49 @@
 //! (PROV-23).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::hash::Hash;
 use std::time::{Duration, Instant};
 
-use crate::payload::{PushRequest, RequestId, Urgency, md5_hex, payloads};
+use mailpush_provider_api::{
+    AccountId, DeviceToken, MailboxDigest, Payload, PushMessage, Topic, Ttl, Urgency,
+};
+
+use crate::request::{PushRequest, RequestId};
 use crate::{Config, Error};
 
 /// Identifies a push registration (XAPS-14): who registered, for which account, on which device.
+/// `U` is however the mail server's store names its users.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RegistrationKey {
+pub struct RegistrationKey<U> {
     /// The mail server user who registered.
-    pub user: String,
+    pub user: U,
     /// `aps-account-id`: goes into every payload.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// `aps-device-token`: names the push resource.
-    pub device_token: String,
+    pub device_token: DeviceToken,
 }
+
+impl<U> RegistrationKey<U> {
+    /// The key of a registration as a store keeps it: the account ID and device token as the
+    /// client sent them. Fails when the provider API cannot carry them (PROV-8, PROV-27); the
+    /// device token may be in either case (XAPS-20).
+    pub fn parse(
+        user: U,
+        account_id: &str,
+        device_token: &str,
+    ) -> Result<Self, mailpush_provider_api::Error> {
+        Ok(RegistrationKey {
+            user,
+            account_id: AccountId::new(account_id)?,
+            device_token: DeviceToken::parse_any_case(device_token)?,
+        })
+    }
+}
+
+/// What a notifier needs of the type that names users: nothing but identity and order.
+pub trait User: Clone + Eq + Ord + Hash + std::fmt::Debug {}
+
+impl<U: Clone + Eq + Ord + Hash + std::fmt::Debug> User for U {}
 
 /// What happened to a registered mailbox (PROV-18).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,9 +59,9 @@ pub enum ChangeKind {
 
 /// One change of one registered mailbox, as the store reports it for a live registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
+pub struct Change<U> {
     /// The registration to notify.
-    pub registration: RegistrationKey,
+    pub registration: RegistrationKey<U>,
     /// The mailbox, spelled as the client registered it (XAPS-13).
     pub mailbox: String,
     /// What happened.
@@ -60,12 +88,12 @@ pub enum Outcome {
 /// What the notifier tells its driver besides requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Event {
+pub enum Event<U> {
     /// The push service answered 404 or 410: delete every registration of this device token
     /// from the store (PROV-23). The notifier has already forgotten it.
     DeleteDevice {
         /// The device token.
-        device_token: String,
+        device_token: DeviceToken,
     },
     /// A request was rejected (400, 401, 413 or another 4xx) and is not retried (PROV-23); its
     /// mailboxes get no push until they change again.
@@ -73,7 +101,7 @@ pub enum Event {
         /// The request.
         id: RequestId,
         /// Its registration.
-        registration: RegistrationKey,
+        registration: RegistrationKey<U>,
         /// The status.
         status: u16,
     },
@@ -81,13 +109,13 @@ pub enum Event {
     /// sent (XAPS-16).
     Expired {
         /// The registration.
-        registration: RegistrationKey,
+        registration: RegistrationKey<U>,
     },
     /// Not one mailbox fits in a payload next to this registration's account ID; its changes
     /// are dropped.
     Unsendable {
         /// The registration.
-        registration: RegistrationKey,
+        registration: RegistrationKey<U>,
     },
 }
 
@@ -106,8 +134,8 @@ struct Entry {
 }
 
 #[derive(Debug)]
-struct InFlight {
-    registration: RegistrationKey,
+struct InFlight<U> {
+    registration: RegistrationKey<U>,
     mailboxes: Vec<(String, bool)>,
     expires_at: Instant,
 }
@@ -119,20 +147,20 @@ struct InFlight {
 /// [`Notifier::poll_request`] to the push service, reports each answer
 /// ([`Notifier::handle_response`]) and carries out every [`Notifier::poll_event`].
 #[derive(Debug)]
-pub struct Notifier {
+pub struct Notifier<U> {
     config: Config,
-    entries: HashMap<RegistrationKey, Entry>,
-    timers: BTreeSet<(Instant, RegistrationKey)>,
-    in_flight: HashMap<RequestId, InFlight>,
-    requests: VecDeque<PushRequest>,
-    events: VecDeque<Event>,
+    entries: HashMap<RegistrationKey<U>, Entry>,
+    timers: BTreeSet<(Instant, RegistrationKey<U>)>,
+    in_flight: HashMap<RequestId, InFlight<U>>,
+    requests: VecDeque<PushRequest<U>>,
+    events: VecDeque<Event<U>>,
     next_id: u64,
 }
 
 /// Longest TTL sent (PROV-22: at most 30 days).
-pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+pub const MAX_TTL: Duration = Duration::from_secs(Ttl::THIRTY_DAYS.secs() as u64);
 
-impl Notifier {
+impl<U: User> Notifier<U> {
     /// A notifier with `config`, checked first.
     pub fn new(config: Config) -> Result<Self, Error> {
         config.validate()?;
@@ -153,7 +181,7 @@ impl Notifier {
     }
 
     /// Records a change of a registered mailbox at `now`.
-    pub fn handle_change(&mut self, now: Instant, change: Change) {
+    pub fn handle_change(&mut self, now: Instant, change: Change<U>) {
         let expires_at = now
             .checked_add(change.expires_in)
             .or_else(|| now.checked_add(MAX_TTL))
@@ -206,12 +234,12 @@ impl Notifier {
     /// The next request to send. Every request must be answered with
     /// [`Notifier::handle_response`], with [`Outcome::ConnectionFailed`] when the driver gives
     /// up on it (for example after its own timeout), so that its mailboxes are not forgotten.
-    pub fn poll_request(&mut self) -> Option<PushRequest> {
+    pub fn poll_request(&mut self) -> Option<PushRequest<U>> {
         self.requests.pop_front()
     }
 
     /// The next thing the driver must do besides sending requests.
-    pub fn poll_event(&mut self) -> Option<Event> {
+    pub fn poll_event(&mut self) -> Option<Event<U>> {
         self.events.pop_front()
     }
 
@@ -244,7 +272,10 @@ impl Notifier {
             }
             //= spec/provider-api.md#PROV-23
             //# On `404` or `410` it MUST delete every registration of that device token.
-            Some(404 | 410) => self.drop_device(&flight.registration.device_token),
+            Some(404 | 410) => {
+                let device_token = flight.registration.device_token.clone();
+                self.drop_device(&device_token);
+            }
             //= spec/provider-api.md#PROV-23
             //# On `429`, `500`, `503` or a connection failure, the mail server SHOULD retry with
             //# exponential backoff (honouring `Retry-After`), merging the failed set into the pending set.
@@ -263,7 +294,7 @@ impl Notifier {
         }
     }
 
-    fn retry(&mut self, now: Instant, flight: InFlight, retry_after: Option<Duration>) {
+    fn retry(&mut self, now: Instant, flight: InFlight<U>, retry_after: Option<Duration>) {
         let config = &self.config;
         let entry = self
             .entries
@@ -298,11 +329,11 @@ impl Notifier {
         self.reschedule(&flight.registration);
     }
 
-    fn drop_device(&mut self, device_token: &str) {
-        let keys: Vec<RegistrationKey> = self
+    fn drop_device(&mut self, device_token: &DeviceToken) {
+        let keys: Vec<RegistrationKey<U>> = self
             .entries
             .keys()
-            .filter(|k| k.device_token == device_token)
+            .filter(|k| k.device_token == *device_token)
             .cloned()
             .collect();
         for key in keys {
@@ -311,16 +342,16 @@ impl Notifier {
             }
         }
         self.in_flight
-            .retain(|_, f| f.registration.device_token != device_token);
+            .retain(|_, f| f.registration.device_token != *device_token);
         self.requests
-            .retain(|r| r.registration.device_token != device_token);
+            .retain(|r| r.registration.device_token != *device_token);
         self.events.push_back(Event::DeleteDevice {
-            device_token: device_token.to_owned(),
+            device_token: device_token.clone(),
         });
     }
 
     /// Forgets a registration with nothing pending and no backoff to remember.
-    fn forget_if_idle(&mut self, key: &RegistrationKey) {
+    fn forget_if_idle(&mut self, key: &RegistrationKey<U>) {
         let idle = self
             .entries
             .get(key)
@@ -331,7 +362,7 @@ impl Notifier {
     }
 
     /// Recomputes when `key` is due and updates the timer index.
-    fn reschedule(&mut self, key: &RegistrationKey) {
+    fn reschedule(&mut self, key: &RegistrationKey<U>) {
         let Some(entry) = self.entries.get_mut(key) else {
             return;
         };
@@ -350,7 +381,7 @@ impl Notifier {
         self.timers.insert((due, key.clone()));
     }
 
-    fn flush(&mut self, now: Instant, key: &RegistrationKey) {
+    fn flush(&mut self, now: Instant, key: &RegistrationKey<U>) {
         let Some(entry) = self.entries.get_mut(key) else {
             return;
         };
@@ -376,55 +407,85 @@ impl Notifier {
         //= spec/provider-api.md#PROV-22
         //# The mail server MUST send a `TTL`; it SHOULD use the remaining lifetime of the
         //# registration (at most 30 days)
-        let ttl = Duration::from_secs(remaining.min(MAX_TTL).as_secs());
+        let ttl = Ttl::from_duration(remaining.min(MAX_TTL));
         //= spec/provider-api.md#PROV-21
         //# The mail server SHOULD send a `Topic` equal to the lowercase hexadecimal MD5
         //# of the account id
         let topic = self
             .config
             .topic_per_account
-            .then(|| md5_hex(key.account_id.as_bytes()));
-        let names: Vec<String> = pending.keys().cloned().collect();
-        //= spec/provider-api.md#PROV-20
-        //# When the payload would exceed 4096 octets, the mail
-        //# server MUST split the set over several requests.
-        let Some(chunks) = payloads(&key.account_id, &names, self.config.max_payload) else {
+            .then(|| Topic::for_account(&key.account_id));
+        let Some(parts) = split(&key.account_id, &pending, self.config.max_payload) else {
             self.entries.remove(key);
             self.events.push_back(Event::Unsendable {
                 registration: key.clone(),
             });
             return;
         };
-        for (payload, mailboxes) in chunks {
-            let flagged: Vec<(String, bool)> = mailboxes
-                .iter()
-                .map(|m| (m.clone(), pending.get(m).copied().unwrap_or(false)))
-                .collect();
+        for (payload, mailboxes) in parts {
             //= spec/provider-api.md#PROV-24
             //# The mail server SHOULD send `Urgency: normal` for new messages and
             //# `Urgency: low` for flag changes and expunges alone.
-            let urgency = if flagged.iter().any(|(_, new)| *new) {
+            let urgency = if mailboxes.iter().any(|(_, new)| *new) {
                 Urgency::Normal
             } else {
                 Urgency::Low
             };
             let id = RequestId(self.next_id);
             self.next_id += 1;
-            let flight = InFlight {
-                registration: key.clone(),
-                mailboxes: flagged,
-                expires_at,
-            };
-            self.in_flight.insert(id, flight);
+            let names = mailboxes.iter().map(|(name, _)| name.clone()).collect();
+            self.in_flight.insert(
+                id,
+                InFlight {
+                    registration: key.clone(),
+                    mailboxes,
+                    expires_at,
+                },
+            );
             self.requests.push_back(PushRequest {
                 id,
                 registration: key.clone(),
-                ttl,
-                topic: topic.clone(),
-                urgency,
-                mailboxes,
-                payload,
+                mailboxes: names,
+                message: PushMessage {
+                    ttl,
+                    topic: topic.clone(),
+                    urgency,
+                    payload,
+                },
             });
         }
     }
+}
+
+/// A mailbox spelling and whether a new message is among its changes.
+type Pending = (String, bool);
+
+/// Splits a pending set into payloads of at most `max_payload` octets, each naming every
+/// mailbox once, ascending by digest (PROV-20), with the mailboxes each holds. `None` when not
+/// even one mailbox fits next to the account id.
+fn split(
+    account_id: &AccountId,
+    pending: &BTreeMap<String, bool>,
+    max_payload: usize,
+) -> Option<Vec<(Payload, Vec<Pending>)>> {
+    let mut hashed: Vec<(MailboxDigest, Pending)> = pending
+        .iter()
+        .map(|(name, new)| (MailboxDigest::of(name.as_bytes()), (name.clone(), *new)))
+        .collect();
+    hashed.sort_by_key(|(digest, _)| *digest);
+    hashed.dedup_by(|a, b| a.0 == b.0);
+    //= spec/provider-api.md#PROV-20
+    //# When the payload would exceed 4096 octets, the mail
+    //# server MUST split the set over several requests.
+    let per_payload = Payload::capacity(account_id, max_payload);
+    if per_payload == 0 {
+        return None;
+    }
+    hashed
+        .chunks(per_payload)
+        .map(|chunk| {
+            let payload = Payload::new(account_id.clone(), chunk.iter().map(|(d, _)| *d)).ok()?;
+            Some((payload, chunk.iter().map(|(_, m)| m.clone()).collect()))
+        })
+        .collect()
 }

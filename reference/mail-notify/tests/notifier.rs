@@ -5,22 +5,30 @@ use std::time::{Duration, Instant};
 
 use mailpush_mail_notify::{
     Change, ChangeKind, Config, Error, Event, MAX_TTL, Notifier, Outcome, PushRequest, PushService,
-    RegistrationKey, Urgency, is_device_token, md5_hex,
+    RegistrationKey,
 };
+use mailpush_provider_api::{AccountId, DeviceToken, MailboxDigest, Topic, Ttl, Urgency, header};
+
+type Key = RegistrationKey<&'static str>;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn key(account: &str, token: &str) -> RegistrationKey {
+/// The device token that `name` stands for in these tests.
+fn device(name: &str) -> DeviceToken {
+    DeviceToken::parse_any_case(&MailboxDigest::of(name.as_bytes()).to_string().repeat(2)).unwrap()
+}
+
+fn key(account: &str, token: &str) -> Key {
     RegistrationKey {
-        user: "alice".into(),
-        account_id: account.into(),
-        device_token: token.into(),
+        user: "alice",
+        account_id: AccountId::new(account).unwrap(),
+        device_token: device(token),
     }
 }
 
-fn change(registration: &RegistrationKey, mailbox: &str, kind: ChangeKind) -> Change {
+fn change(registration: &Key, mailbox: &str, kind: ChangeKind) -> Change<&'static str> {
     Change {
         registration: registration.clone(),
         mailbox: mailbox.into(),
@@ -29,20 +37,24 @@ fn change(registration: &RegistrationKey, mailbox: &str, kind: ChangeKind) -> Ch
     }
 }
 
-fn notifier() -> Notifier {
+fn notifier() -> Notifier<&'static str> {
     Notifier::new(Config::default()).unwrap()
 }
 
-fn drain(notifier: &mut Notifier) -> Vec<PushRequest> {
+fn drain(notifier: &mut Notifier<&'static str>) -> Vec<PushRequest<&'static str>> {
     std::iter::from_fn(|| notifier.poll_request()).collect()
 }
 
-fn events(notifier: &mut Notifier) -> Vec<Event> {
+fn events(notifier: &mut Notifier<&'static str>) -> Vec<Event<&'static str>> {
     std::iter::from_fn(|| notifier.poll_event()).collect()
 }
 
-fn payload(request: &PushRequest) -> serde_json::Value {
-    serde_json::from_slice(&request.payload).unwrap()
+fn octets<'a>(request: &'a PushRequest<&'static str>) -> &'a [u8] {
+    request.message.payload.as_bytes()
+}
+
+fn payload(request: &PushRequest<&'static str>) -> serde_json::Value {
+    serde_json::from_slice(octets(request)).unwrap()
 }
 
 fn status(code: u16) -> Outcome {
@@ -102,7 +114,7 @@ fn debounce_delays_are_configurable_up_to_ten_seconds() {
         max_delay: Duration::from_secs(10),
         ..Config::default()
     };
-    let mut n = Notifier::new(config.clone()).unwrap();
+    let mut n: Notifier<&str> = Notifier::new(config.clone()).unwrap();
     let t0 = Instant::now();
     n.handle_change(t0, change(&key("a", "t"), "INBOX", ChangeKind::Flags));
     assert_eq!(n.poll_timeout(), Some(t0 + ms(50)));
@@ -111,7 +123,7 @@ fn debounce_delays_are_configurable_up_to_ten_seconds() {
         ..config
     };
     assert_eq!(
-        Notifier::new(too_long).unwrap_err(),
+        Notifier::<&str>::new(too_long).unwrap_err(),
         Error::MaxDelayTooLong(Duration::from_secs(11))
     );
     assert_eq!(Config::default().quiet, ms(250));
@@ -130,7 +142,7 @@ fn debounce_delays_are_configurable_up_to_ten_seconds() {
             ..Config::default()
         },
     ] {
-        assert!(Notifier::new(bad).is_err());
+        assert!(Notifier::<&str>::new(bad).is_err());
     }
 }
 
@@ -196,25 +208,15 @@ fn payload_names_each_mailbox_once_by_md5_of_its_spelling_in_ascending_order() {
         .collect();
     let mut expected: Vec<String> = ["Notes", "inbox", "Archive"]
         .iter()
-        .map(|s| md5_hex(s.as_bytes()))
+        .map(|s| MailboxDigest::of(s.as_bytes()).to_string())
         .collect();
     expected.sort();
     assert_eq!(m, expected);
     // The spelling matters: "inbox" is not "INBOX".
-    assert!(!m.contains(&md5_hex(b"INBOX")));
+    assert!(!m.contains(&MailboxDigest::of(b"INBOX").to_string()));
     insta::assert_snapshot!(
         "payload_three_mailboxes",
-        String::from_utf8(request.payload.clone()).unwrap()
-    );
-}
-
-#[test]
-fn md5_matches_rfc_1321_test_vectors() {
-    assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
-    assert_eq!(md5_hex(b"abc"), "900150983cd24fb0d6963f7d28e17f72");
-    assert_eq!(
-        md5_hex(b"message digest"),
-        "f96b697d7cb7938d525a2f31aaf161d0"
+        String::from_utf8(octets(&request).to_vec()).unwrap()
     );
 }
 
@@ -240,7 +242,7 @@ fn large_sets_are_split_into_payloads_of_at_most_4096_octets() {
     let mut all: Vec<String> = Vec::new();
     let mut summary = Vec::new();
     for request in &requests {
-        assert!(request.payload.len() <= 4096);
+        assert!(octets(request).len() <= 4096);
         let m: Vec<String> = payload(request)["aps"]["m"]
             .as_array()
             .unwrap()
@@ -251,13 +253,13 @@ fn large_sets_are_split_into_payloads_of_at_most_4096_octets() {
         let from_names: Vec<String> = request
             .mailboxes
             .iter()
-            .map(|m| md5_hex(m.as_bytes()))
+            .map(|m| MailboxDigest::of(m.as_bytes()).to_string())
             .collect();
         assert_eq!(m, from_names);
         // Only the part holding the new message is urgent (PROV-24).
         let urgent = request.mailboxes.iter().any(|m| m == "Folder 7");
         assert_eq!(
-            request.urgency,
+            request.message.urgency,
             if urgent {
                 Urgency::Normal
             } else {
@@ -266,9 +268,9 @@ fn large_sets_are_split_into_payloads_of_at_most_4096_octets() {
         );
         summary.push(format!(
             "{} octets, {} mailboxes, {:?}",
-            request.payload.len(),
+            octets(request).len(),
             m.len(),
-            request.urgency
+            request.message.urgency
         ));
         all.extend(m);
     }
@@ -294,10 +296,22 @@ fn topic_is_the_md5_of_the_account_id_unless_disabled() {
     n.handle_change(t0, change(&k, "INBOX", ChangeKind::NewMessage));
     n.handle_timeout(t0 + ms(250));
     let request = drain(&mut n).remove(0);
-    assert_eq!(request.topic.as_deref(), Some(md5_hex(b"acct").as_str()));
-    insta::assert_debug_snapshot!("headers_new_message", request.headers());
+    assert_eq!(
+        request.message.topic,
+        Some(Topic::new(MailboxDigest::of(b"acct").to_string()).unwrap())
+    );
+    let service = PushService::mailpush("https://push.example").unwrap();
+    let http = request.to_http(&service, None);
+    let head: Vec<String> = std::iter::once(format!("{} {}", http.method(), http.uri()))
+        .chain(
+            http.headers()
+                .iter()
+                .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap())),
+        )
+        .collect();
+    insta::assert_debug_snapshot!("headers_new_message", head);
 
-    let mut n = Notifier::new(Config {
+    let mut n: Notifier<&str> = Notifier::new(Config {
         topic_per_account: false,
         ..Config::default()
     })
@@ -305,8 +319,13 @@ fn topic_is_the_md5_of_the_account_id_unless_disabled() {
     n.handle_change(t0, change(&k, "INBOX", ChangeKind::NewMessage));
     n.handle_timeout(t0 + ms(250));
     let request = drain(&mut n).remove(0);
-    assert_eq!(request.topic, None);
-    assert!(request.headers().iter().all(|(name, _)| *name != "Topic"));
+    assert_eq!(request.message.topic, None);
+    assert!(
+        !request
+            .to_http(&service, None)
+            .headers()
+            .contains_key(header::TOPIC)
+    );
 }
 
 #[test]
@@ -337,7 +356,7 @@ fn urgency_is_normal_for_new_messages_and_low_otherwise() {
         now += ms(250);
         n.handle_timeout(now);
         let request = drain(&mut n).remove(0);
-        assert_eq!(request.urgency, urgency);
+        assert_eq!(request.message.urgency, urgency);
         n.handle_response(now, request.id, status(201));
     }
 }
@@ -354,11 +373,11 @@ fn ttl_is_the_remaining_lifetime_of_the_registration() {
     c.expires_in = Duration::from_secs(100);
     n.handle_change(t0, c.clone());
     n.handle_timeout(t0 + ms(250));
-    assert_eq!(drain(&mut n)[0].ttl, Duration::from_secs(99));
+    assert_eq!(drain(&mut n)[0].message.ttl, Ttl::from_secs(99));
     c.expires_in = Duration::from_secs(90 * 86_400);
     n.handle_change(t0 + ms(300), c);
     n.handle_timeout(t0 + ms(550));
-    assert_eq!(drain(&mut n)[0].ttl, MAX_TTL);
+    assert_eq!(drain(&mut n)[0].message.ttl.as_duration(), MAX_TTL);
 }
 
 #[test]
@@ -411,7 +430,7 @@ fn retryable_failures_back_off_exponentially_and_merge_into_the_pending_set() {
         request = drain(&mut n).remove(0);
         assert!(request.mailboxes.contains(&"INBOX".to_owned()));
         // The new message keeps the retried request urgent.
-        assert_eq!(request.urgency, Urgency::Normal);
+        assert_eq!(request.message.urgency, Urgency::Normal);
         now = at + ms(50);
     }
     assert_eq!(waits, [ms(1000), ms(2000), ms(4000), ms(8000)]);
@@ -480,7 +499,7 @@ fn gone_devices_are_reported_and_forgotten() {
         assert_eq!(
             events(&mut n),
             [Event::DeleteDevice {
-                device_token: "gone".into()
+                device_token: device("gone")
             }]
         );
         // The other request of that device is void, and its pending set dropped.
@@ -519,29 +538,6 @@ fn rejected_requests_are_not_retried() {
     }
 }
 
-#[test]
-fn push_resources_of_any_rfc_8030_service() {
-    let mailpush = PushService::mailpush("https://push.example:8443/");
-    assert_eq!(
-        mailpush.resource("ab12"),
-        "https://push.example:8443/v1/push/ab12"
-    );
-    let other = PushService::with_prefix("https://updates.example/wpush/v2/");
-    assert_eq!(
-        other.resource("gaaaa_b-c.d~"),
-        "https://updates.example/wpush/v2/gaaaa_b-c.d~"
-    );
-    // A token cannot leave the prefix.
-    assert_eq!(
-        other.resource("../x?y#z"),
-        "https://updates.example/wpush/v2/..%2Fx%3Fy%23z"
-    );
-    assert_eq!(
-        other.resource("https://fcm.example/send/xyz"),
-        "https://updates.example/wpush/v2/https%3A%2F%2Ffcm.example%2Fsend%2Fxyz"
-    );
-}
-
 //= spec/provider-api.md#PROV-27
 //= type=test
 //# The mail server MUST send the pushes of a registration to
@@ -551,21 +547,35 @@ fn push_resources_of_any_rfc_8030_service() {
 fn push_resource_templates() {
     let token = "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff";
     let lower = token.to_ascii_lowercase();
+    let token = DeviceToken::parse_any_case(token).unwrap();
     let default =
         PushService::from_template(&PushService::default_template("https://push.example:8443/"))
             .unwrap();
     assert_eq!(
-        default.resource(token),
+        default.resource(&token).to_string(),
         format!("https://push.example:8443/v1/push/{lower}")
     );
-    assert_eq!(default, PushService::mailpush("https://push.example:8443"));
-    // Both spellings of a token name one resource.
-    assert_eq!(default.resource(token), default.resource(&lower));
+    assert_eq!(
+        default,
+        PushService::mailpush("https://push.example:8443").unwrap()
+    );
     let other =
         PushService::from_template("http://127.0.0.1:8080/wpush/{token}/notify?x=1").unwrap();
     assert_eq!(
-        other.resource(token),
+        other.resource(&token).to_string(),
         format!("http://127.0.0.1:8080/wpush/{lower}/notify?x=1")
+    );
+    // IPv6 literals, upper-case hosts and default ports, as a URL parser reads them.
+    let v6 = PushService::mailpush("http://[::1]:8080/").unwrap();
+    let resource = v6.resource(&token);
+    assert_eq!(resource.host(), Some("[::1]"));
+    assert_eq!(resource.port_u16(), Some(8080));
+    assert_eq!(resource.path(), format!("/v1/push/{lower}"));
+    assert_eq!(
+        PushService::mailpush("HTTPS://Push.Example:443")
+            .unwrap()
+            .template(),
+        "https://push.example/v1/push/{token}"
     );
     for bad in [
         "https://push.example/v1/push/",
@@ -574,6 +584,13 @@ fn push_resource_templates() {
         "push.example/{token}",
         "https://{token}/x",
         "https://{token}",
+        "https://push.example/x?t={token}",
+        "https://push.example/{token}#frag",
+        "https://user:pw@push.example/{token}",
+        "http://[::1/{token}",
+        "http://push.example:99999/{token}",
+        "http://push.example:port/{token}",
+        "http:///{token}",
     ] {
         assert!(
             matches!(PushService::from_template(bad), Err(Error::BadTemplate(_))),
@@ -584,15 +601,8 @@ fn push_resource_templates() {
         .unwrap_err()
         .to_string();
     assert!(message.contains("{token}"), "{message}");
-}
-
-#[test]
-fn device_tokens_are_64_hex_characters() {
-    assert!(is_device_token(&"aB".repeat(32)));
-    assert!(is_device_token(&"0".repeat(64)));
-    assert!(!is_device_token(&"0".repeat(63)));
-    assert!(!is_device_token(&"0".repeat(65)));
-    assert!(!is_device_token(&"g".repeat(64)));
-    assert!(!is_device_token(""));
-    assert!(!is_device_token("T"));
+    let message = PushService::mailpush("http://[::1")
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("not a URL"), "{message}");
 }

@@ -6,19 +6,22 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use mailpush_mail_notify::{
-    Change, ChangeKind, Config, Event, Notifier, Outcome, PushRequest, RegistrationKey, md5_hex,
+    Change, ChangeKind, Config, Event, Notifier, Outcome, PushRequest, RegistrationKey,
 };
+use mailpush_provider_api::{AccountId, DeviceToken, MailboxDigest};
 use quickcheck::{Arbitrary, Gen, QuickCheck};
+
+type Key = RegistrationKey<&'static str>;
 
 const MAILBOXES: [&str; 5] = ["INBOX", "inbox", "Notes", "Archive", "Sent Messages"];
 
-fn registration(i: u8) -> RegistrationKey {
+fn registration(i: u8) -> Key {
     // Three registrations on two devices: a device token shared by two accounts.
-    let (account, token) = [("a1", "t1"), ("a2", "t1"), ("a1", "t2")][usize::from(i % 3)];
+    let (account, token) = [("a1", 1), ("a2", 1), ("a1", 2)][usize::from(i % 3)];
     RegistrationKey {
-        user: "u".into(),
-        account_id: account.into(),
-        device_token: token.into(),
+        user: "u",
+        account_id: AccountId::new(account).unwrap(),
+        device_token: DeviceToken::from_octets([token; 32]),
     }
 }
 
@@ -85,22 +88,22 @@ impl Answer {
 
 struct Sent {
     at: Instant,
-    request: PushRequest,
+    request: PushRequest<&'static str>,
     accepted: bool,
 }
 
 struct Run {
-    changes: Vec<(Instant, RegistrationKey, String)>,
+    changes: Vec<(Instant, Key, String)>,
     sent: Vec<Sent>,
     /// Device token → times it was reported gone.
-    gone: HashMap<String, Vec<Instant>>,
+    gone: HashMap<DeviceToken, Vec<Instant>>,
 }
 
 /// Drives a notifier through `steps`; the push service answers each request `latency` later
 /// with the next of `answers`, then with 201 once they run out.
 fn simulate(config: &Config, steps: &[Step], answers: &[Answer], latency_ms: u64) -> Run {
     let t0 = Instant::now();
-    let mut notifier = Notifier::new(config.clone()).unwrap();
+    let mut notifier: Notifier<&str> = Notifier::new(config.clone()).unwrap();
     let mut run = Run {
         changes: Vec::new(),
         sent: Vec::new(),
@@ -184,8 +187,9 @@ fn simulate(config: &Config, steps: &[Step], answers: &[Answer], latency_ms: u64
     run
 }
 
-fn mailbox_hashes(request: &PushRequest) -> Vec<String> {
-    let json: serde_json::Value = serde_json::from_slice(&request.payload).unwrap();
+fn mailbox_hashes(request: &PushRequest<&'static str>) -> Vec<String> {
+    let json: serde_json::Value =
+        serde_json::from_slice(request.message.payload.as_bytes()).unwrap();
     json["aps"]["m"]
         .as_array()
         .unwrap()
@@ -199,8 +203,9 @@ fn mailbox_hashes(request: &PushRequest) -> Vec<String> {
 fn well_formed(run: &Run) -> bool {
     run.sent.iter().all(|s| {
         let m = mailbox_hashes(&s.request);
-        let json: serde_json::Value = serde_json::from_slice(&s.request.payload).unwrap();
-        s.request.payload.len() <= 4096
+        let octets = s.request.message.payload.as_bytes();
+        let json: serde_json::Value = serde_json::from_slice(octets).unwrap();
+        octets.len() <= 4096
             && !m.is_empty()
             && m.windows(2).all(|w| w[0] < w[1])
             && json["aps"]["account-id"] == s.request.registration.account_id.as_str()
@@ -220,7 +225,7 @@ fn eventually_delivered(steps: Vec<Step>, answers: Vec<Answer>, latency: u8) -> 
     // Every change reaches the push service in an accepted request sent no earlier than the
     // change, unless the device was reported gone after the change.
     run.changes.iter().all(|(at, key, mailbox)| {
-        let hash = md5_hex(mailbox.as_bytes());
+        let hash = MailboxDigest::of(mailbox.as_bytes()).to_string();
         let delivered = run.sent.iter().any(|s| {
             s.accepted
                 && s.at >= *at
@@ -260,25 +265,24 @@ fn debounced_exactly(steps: Vec<Step>, quiet_ms: u16, max_delay_ms: u16, latency
     // Replay PROV-19 by hand: per registration, the pending set's first and last change times
     // and the mailboxes in it; each set must go exactly at min(last + quiet, first + max-delay),
     // in one flush that holds each of its mailboxes once.
-    let mut expected: Vec<(Instant, RegistrationKey, Vec<String>)> = Vec::new();
-    let mut pending: BTreeMap<RegistrationKey, (Instant, Instant, Vec<String>)> = BTreeMap::new();
-    let mut close_due =
-        |pending: &mut BTreeMap<RegistrationKey, (Instant, Instant, Vec<String>)>,
-         now: Option<Instant>| {
-            let due: Vec<RegistrationKey> = pending
-                .iter()
-                .filter(|(_, (first, last, _))| {
-                    now.is_none_or(|now| (*last + quiet).min(*first + max_delay) <= now)
-                })
-                .map(|(k, _)| k.clone())
-                .collect();
-            for key in due {
-                let (first, last, mut mailboxes) = pending.remove(&key).unwrap();
-                mailboxes.sort();
-                mailboxes.dedup();
-                expected.push(((last + quiet).min(first + max_delay), key, mailboxes));
-            }
-        };
+    let mut expected: Vec<(Instant, Key, Vec<String>)> = Vec::new();
+    let mut pending: BTreeMap<Key, (Instant, Instant, Vec<String>)> = BTreeMap::new();
+    let mut close_due = |pending: &mut BTreeMap<Key, (Instant, Instant, Vec<String>)>,
+                         now: Option<Instant>| {
+        let due: Vec<Key> = pending
+            .iter()
+            .filter(|(_, (first, last, _))| {
+                now.is_none_or(|now| (*last + quiet).min(*first + max_delay) <= now)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            let (first, last, mut mailboxes) = pending.remove(&key).unwrap();
+            mailboxes.sort();
+            mailboxes.dedup();
+            expected.push(((last + quiet).min(first + max_delay), key, mailboxes));
+        }
+    };
     for (at, key, mailbox) in &run.changes {
         close_due(&mut pending, Some(*at));
         let entry = pending.entry(key.clone()).or_insert((*at, *at, Vec::new()));
@@ -288,14 +292,14 @@ fn debounced_exactly(steps: Vec<Step>, quiet_ms: u16, max_delay_ms: u16, latency
     close_due(&mut pending, None);
     expected.sort();
 
-    let mut actual: BTreeMap<(Instant, RegistrationKey), Vec<String>> = BTreeMap::new();
+    let mut actual: BTreeMap<(Instant, Key), Vec<String>> = BTreeMap::new();
     for sent in &run.sent {
         actual
             .entry((sent.at, sent.request.registration.clone()))
             .or_default()
             .extend(sent.request.mailboxes.iter().cloned());
     }
-    let actual: Vec<(Instant, RegistrationKey, Vec<String>)> = actual
+    let actual: Vec<(Instant, Key, Vec<String>)> = actual
         .into_iter()
         .map(|((at, key), mut mailboxes)| {
             mailboxes.sort();

@@ -443,7 +443,7 @@ async fn append_to_a_registered_mailbox_is_pushed_to_the_device() {
     assert_eq!(payload["aps"]["account-id"], "ACCOUNT-1");
     assert_eq!(
         payload["aps"]["m"],
-        serde_json::json!([mailpush_mail_notify::md5_hex(b"Notes")])
+        serde_json::json!([mailpush_provider_api::MailboxDigest::of(b"Notes").to_string()])
     );
     assert!(!notification.retained);
     server.shutdown().await;
@@ -707,7 +707,7 @@ async fn after_a_stall_every_registration_gets_every_changed_mailbox() {
     service.stalled.store(false, Ordering::SeqCst);
     let expected: BTreeSet<String> = mailboxes
         .iter()
-        .map(|m| mailpush_mail_notify::md5_hex(m.as_bytes()))
+        .map(|m| mailpush_provider_api::MailboxDigest::of(m.as_bytes()).to_string())
         .collect();
     let pushed = |device: &str| -> BTreeSet<String> {
         let path = format!("/v1/push/{}", device.to_ascii_lowercase());

@@ -12,7 +12,7 @@ use crate::{Error, RegistrationRequest, Store, UserId};
 pub const REGISTRATION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// Longest account ID, device token or subtopic, in octets (XAPS-7).
-pub const MAX_REGISTRATION_FIELD_LEN: usize = 256;
+pub const MAX_REGISTRATION_FIELD_LEN: usize = mailpush_imap::xaps::MAX_FIELD_LEN;
 
 /// Identifies a registration (XAPS-14).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -66,7 +66,4 @@ pub enum ProtoError {
     /// Notification ids start at 1.
     #[error("notification id 0")]
     ZeroId,
-    /// A topic is 1 to 32 base64url characters.
-    #[error("topic must be 1 to 32 characters of A-Z a-z 0-9 - _")]
-    BadTopic,
 }

@@ -3,31 +3,11 @@
 
 use std::collections::VecDeque;
 
+use crate::Timestamp;
 use crate::frame::{NotificationId, Payload, Window};
-use crate::{ProtoError, Timestamp};
 
-/// A `Topic` (RFC 8030): 1 to 32 characters of the base64url alphabet.
-#[derive(Clone, PartialEq, Eq, Debug, Hash, PartialOrd, Ord)]
-pub struct Topic(String);
-
-impl Topic {
-    /// Checks the syntax of `topic-value` (spec/provider-api.md, PROV-5).
-    pub fn new(value: impl Into<String>) -> Result<Self, ProtoError> {
-        let value = value.into();
-        let valid_octets = value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if value.is_empty() || value.len() > 32 || !valid_octets {
-            return Err(ProtoError::BadTopic);
-        }
-        Ok(Self(value))
-    }
-
-    /// The topic text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+/// A `Topic` (RFC 8030, PROV-5): the provider API's type, which the ring keeps per notification.
+pub use mailpush_provider_api::Topic;
 
 /// A held notification.
 #[derive(Clone, PartialEq, Eq, Debug)]

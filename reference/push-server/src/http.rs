@@ -1,4 +1,5 @@
-//! The provider API (spec/provider-api.md) on hyper.
+//! The provider API (spec/provider-api.md) on hyper: the routes, requests and answers of
+//! `mailpush-provider-api` over the hub.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -6,11 +7,16 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::Body;
 use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
-use mailpush_push_proto::ring::{DeviceRing, Topic};
-use mailpush_push_proto::{MAX_PAYLOAD_LEN, Payload, ReasonCode};
+use hyper::{Request, Response};
+use mailpush_provider_api::{
+    DeviceRegistration, DeviceSecret, DeviceToken, Error as ApiError, ErrorBody, ErrorCode,
+    MAX_HEAD_LEN, MAX_PAYLOAD_LEN, Payload, PushHead, Route, Ttl, bearer, created, rate_limited,
+    route,
+};
+use mailpush_push_proto::ring::DeviceRing;
+use mailpush_push_proto::{Payload as RingPayload, ReasonCode};
 use rand::RngCore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -22,11 +28,8 @@ use crate::tls::TlsMaterial;
 
 type HttpResponse = Response<Full<Bytes>>;
 
-/// Bound on the request line and headers.
-//= spec/provider-api.md#PROV-3
-//# The server MUST bound the size of the request line and headers (16 KiB in
-//# total by default)
-const MAX_HEADER_BYTES: usize = 16 * 1024;
+// What the provider API accepts, the device channel must carry (CHAN-5).
+const _: () = assert!(MAX_PAYLOAD_LEN <= mailpush_push_proto::MAX_PAYLOAD_LEN);
 
 /// Requests one HTTP/2 connection may have open at once; more are refused by the protocol
 /// (`SETTINGS_MAX_CONCURRENT_STREAMS`).
@@ -38,47 +41,26 @@ pub const STREAM_WINDOW: u32 = 2 * MAX_PAYLOAD_LEN as u32;
 /// Flow-control window of one HTTP/2 connection: every stream's window at once.
 pub const CONNECTION_WINDOW: u32 = MAX_CONCURRENT_STREAMS * STREAM_WINDOW;
 
-/// An error response with the JSON body of PROV-13.
-//= spec/provider-api.md#PROV-13
-//# Every response with a status of 400 or above MUST carry `Content-Type:
-//# application/json` and a body of this shape
-pub fn error_response(status: StatusCode, error: &str, message: &str) -> HttpResponse {
-    let body = serde_json::json!({
-        "code": status.as_u16(),
-        "error": error,
-        "message": message,
-    });
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+fn refuse(code: ErrorCode, message: &str) -> Response<Bytes> {
+    ErrorBody::new(code, message).to_response()
 }
 
-fn unauthorized(message: &str) -> HttpResponse {
-    let mut response = error_response(StatusCode::UNAUTHORIZED, "unauthorized", message);
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
+/// The answer to a request fault found by `mailpush-provider-api`.
+fn refuse_for(error: &ApiError) -> Response<Bytes> {
+    error
+        .to_body()
+        .map_or_else(internal, |body| body.to_response())
 }
 
-fn internal() -> HttpResponse {
-    error_response(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal-error",
+fn internal() -> Response<Bytes> {
+    refuse(
+        ErrorCode::InternalError,
         "the server failed; nothing was accepted",
     )
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
+fn unauthorized(message: &str) -> Response<Bytes> {
+    refuse(ErrorCode::Unauthorized, message)
 }
 
 fn bearer_matches(headers: &HeaderMap, tokens: &[String]) -> bool {
@@ -91,192 +73,118 @@ fn bearer_matches(headers: &HeaderMap, tokens: &[String]) -> bool {
     })
 }
 
-fn is_device_token(token: &str) -> bool {
-    token.len() == 64
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+/// The device token of a path: exactly `device-token`, 64 lowercase hexadecimal characters;
+/// the refusal of anything else.
+fn path_token(segment: &str) -> Result<DeviceToken, Box<Response<Bytes>>> {
+    DeviceToken::parse(segment).map_err(|_| {
+        Box::new(refuse(
+            ErrorCode::BadRequest,
+            "a device token is 64 lowercase hexadecimal characters",
+        ))
+    })
 }
 
-/// Routes one request.
-pub async fn handle(hub: Arc<Hub>, clock: Clock, request: Request<Incoming>) -> HttpResponse {
-    let path = request.uri().path().to_owned();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match (request.method(), segments.as_slice()) {
-        (&Method::POST, ["v1", "push", token]) => {
-            let token = (*token).to_owned();
-            push(&hub, clock, &token, request).await
-        }
-        (&Method::POST, ["v1", "devices"]) => register(&hub, clock, request.headers()).await,
-        (&Method::DELETE, ["v1", "devices", token]) => {
-            unregister(&hub, clock, token, request.headers()).await
-        }
-        (&Method::GET, ["metrics"]) => metrics(&hub, request.headers()),
-        (_, ["v1", "push", _]) | (_, ["v1", "devices", ..]) | (_, ["metrics"]) => error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method-not-allowed",
-            "method not defined for this resource",
-        ),
-        _ => error_response(StatusCode::NOT_FOUND, "not-found", "no such resource"),
+/// Routes one request (PROV-35) and answers it. Any body type, so that requests can be handed
+/// in without a socket (the `fuzzing` feature does).
+pub async fn handle<B>(hub: Arc<Hub>, clock: Clock, request: Request<B>) -> HttpResponse
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    //= spec/provider-api.md#PROV-34
+    //# The route comes first
+    let response = match route(&parts.method, parts.uri.path()) {
+        Err(refusal) => refusal.to_response(),
+        Ok(Route::Push { token }) => push(&hub, clock, token, headers, body).await,
+        Ok(Route::Register) => register(&hub, clock, headers, body).await,
+        Ok(Route::Unregister { token }) => unregister(&hub, clock, token, headers).await,
+        Ok(Route::Metrics) => metrics(&hub, headers),
+    };
+    response.map(Full::new)
+}
+
+/// Why a body was not read whole.
+enum BodyRefused {
+    /// It has more than the limit.
+    TooLarge,
+    /// The connection failed while it arrived.
+    Failed,
+}
+
+/// Reads a body of at most `limit` octets, stopping at the first octet beyond.
+async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, BodyRefused>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(BodyRefused::TooLarge),
+        Err(_) => Err(BodyRefused::Failed),
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ()> {
-    match headers.get(name) {
-        None => Ok(None),
-        Some(value) => value.to_str().map(|v| Some(v.trim())).map_err(|_| ()),
-    }
-}
-
-fn bad_request(error: &str, message: &str) -> HttpResponse {
-    error_response(StatusCode::BAD_REQUEST, error, message)
-}
-
-/// Checks the payload shape of PROV-8.
-//= spec/provider-api.md#PROV-8
-//# The server MUST answer a payload that is not JSON or
-//# lacks this shape `400` with error `bad-payload`
-pub fn valid_payload(body: &[u8]) -> bool {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return false;
-    };
-    let Some(aps) = value.get("aps").and_then(|a| a.as_object()) else {
-        return false;
-    };
-    let account_ok = aps
-        .get("account-id")
-        .and_then(|a| a.as_str())
-        .is_some_and(|a| (1..=255).contains(&a.chars().count()));
-    let mailboxes_ok = aps.get("m").and_then(|m| m.as_array()).is_some_and(|m| {
-        m.iter().all(|entry| {
-            entry.as_str().is_some_and(|digest| {
-                digest.len() == 32
-                    && digest
-                        .bytes()
-                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-            })
-        })
-    });
-    account_ok && mailboxes_ok
-}
-
-async fn push(
+//= spec/provider-api.md#PROV-34
+//# a push: its credentials ([PROV-2](#PROV-2)); the syntax of the device token (`400`
+//# `bad-request`); `TTL` ([PROV-4](#PROV-4)); `Topic` ([PROV-5](#PROV-5)); `Urgency`
+//# ([PROV-6](#PROV-6)); `Content-Type` ([PROV-8](#PROV-8)); a `Content-Length` over 4096
+//# ([PROV-7](#PROV-7)); a body over 4096 octets ([PROV-7](#PROV-7)); the payload's shape
+//# ([PROV-8](#PROV-8)); a device never registered ([PROV-10](#PROV-10)) or unregistered
+//# ([PROV-11](#PROV-11)); the rate limit ([PROV-12](#PROV-12));
+async fn push<B>(
     hub: &Arc<Hub>,
     clock: Clock,
     token: &str,
-    request: Request<Incoming>,
-) -> HttpResponse {
-    let headers = request.headers();
+    headers: &HeaderMap,
+    body: B,
+) -> Response<Bytes>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     //= spec/provider-api.md#PROV-2
     //# A missing, malformed or unknown token MUST be answered `401` with a
     //# `WWW-Authenticate: Bearer` header and an error body
     if !bearer_matches(headers, &hub.settings.provider_tokens) {
         return unauthorized("a valid provider bearer token is required");
     }
-    if !is_device_token(token) {
-        return bad_request(
-            "bad-request",
-            "a device token is 64 lowercase hex characters",
-        );
-    }
-    //= spec/provider-api.md#PROV-4
-    //# A request without it, or with a malformed one, MUST be answered `400` with error
-    //# `missing-ttl` or `bad-ttl`.
-    let ttl = match header_str(headers, "ttl") {
-        Ok(None) => return bad_request("missing-ttl", "the TTL header is required"),
-        Ok(Some(v)) if (1..=10).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()) => {
-            match v.parse::<u64>() {
-                Ok(ttl) if ttl <= u64::from(u32::MAX) => ttl as u32,
-                _ => return bad_request("bad-ttl", "TTL must be 0 to 4294967295 seconds"),
-            }
-        }
-        _ => return bad_request("bad-ttl", "TTL must be a decimal number of seconds"),
+    let token = match path_token(token) {
+        Ok(token) => token,
+        Err(refusal) => return *refusal,
     };
-    let ttl = ttl.min(hub.settings.max_ttl_secs);
-    //= spec/provider-api.md#PROV-5
-    //# A malformed topic MUST be answered `400` with error `bad-topic`.
-    let topic = match header_str(headers, "topic") {
-        Ok(None) => None,
-        Ok(Some(v)) => match Topic::new(v) {
-            Ok(topic) => Some(topic),
-            Err(_) => {
-                return bad_request(
-                    "bad-topic",
-                    "Topic is 1 to 32 characters of A-Z a-z 0-9 - _",
-                );
-            }
-        },
-        Err(()) => {
-            return bad_request(
-                "bad-topic",
-                "Topic is 1 to 32 characters of A-Z a-z 0-9 - _",
-            );
-        }
+    let head = match PushHead::parse(headers) {
+        Ok(head) => head,
+        Err(error) => return refuse_for(&error),
     };
-    //= spec/provider-api.md#PROV-6
-    //# A malformed urgency MUST be answered `400` with error `bad-urgency`.
-    match header_str(headers, "urgency") {
-        Ok(None | Some("very-low" | "low" | "normal" | "high")) => {}
-        _ => return bad_request("bad-urgency", "Urgency is very-low, low, normal or high"),
-    }
-    let json = header_str(headers, "content-type")
-        .ok()
-        .flatten()
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-        });
-    if !json {
-        return bad_request("bad-content-type", "the payload must be application/json");
-    }
     //= spec/provider-api.md#PROV-7
-    //# when `Content-Length` announces more
-    //# than 4096 octets the server MUST answer without reading the body, and otherwise MUST stop reading
+    //# and otherwise MUST stop reading
     //# at the 4097th octet.
-    let announced = header_str(headers, "content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > MAX_PAYLOAD_LEN as u64) {
-        return too_large();
-    }
-    let body = match Limited::new(request.into_body(), MAX_PAYLOAD_LEN)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) => {
-            if error
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                return too_large();
-            }
-            return bad_request("bad-request", "the body could not be read");
+    let body = match read_body(body, MAX_PAYLOAD_LEN).await {
+        Ok(body) => body,
+        Err(BodyRefused::TooLarge) => return refuse_for(&ApiError::PayloadTooLarge),
+        Err(BodyRefused::Failed) => {
+            return refuse(ErrorCode::BadRequest, "the body could not be read");
         }
     };
-    if !valid_payload(&body) {
-        return bad_request(
-            "bad-payload",
-            "the payload must be {\"aps\":{\"account-id\":\"...\",\"m\":[\"<md5 hex>\", ...]}}",
-        );
-    }
-    let Ok(payload) = Payload::new(body.to_vec()) else {
-        return too_large();
+    //= spec/provider-api.md#PROV-8
+    //# The server MUST answer a payload that is not JSON or
+    //# lacks this shape `400` with error `bad-payload`
+    let payload = match Payload::parse(&body) {
+        Ok(payload) => payload,
+        Err(error) => return refuse_for(&error),
     };
-    let entry = match hub.device(token).await {
+    let Ok(payload) = RingPayload::new(payload.to_bytes().to_vec()) else {
+        return refuse_for(&ApiError::PayloadTooLarge);
+    };
+    let ttl = head.ttl.min(Ttl::from_secs(hub.settings.max_ttl_secs));
+    let entry = match hub.device(token.as_str()).await {
         Ok(Some(entry)) => entry,
         //= spec/provider-api.md#PROV-10
         //# A push to a device token that was never registered MUST be answered `404` with
         //# error `unknown-device`.
-        Ok(None) => {
-            return error_response(
-                StatusCode::NOT_FOUND,
-                "unknown-device",
-                "no device has this token",
-            );
-        }
+        Ok(None) => return refuse(ErrorCode::UnknownDevice, "no device has this token"),
         Err(_) => return internal(),
     };
     let mut device = entry.lock().await;
@@ -284,29 +192,21 @@ async fn push(
     //# A push to a device token that was registered and then unregistered MUST
     //# be answered `410` with error `unregistered`.
     if device.record.unregistered_at.is_some() {
-        return error_response(StatusCode::GONE, "unregistered", "the device unregistered");
+        return refuse(ErrorCode::Unregistered, "the device unregistered");
     }
     let now = clock.now();
     //= spec/provider-api.md#PROV-12
     //# A request over the limit MUST be answered
     //# `429` with error `rate-limited` and a `Retry-After` header (seconds), and MUST NOT be stored.
     if let Err(retry_after) = device.rate_limit(&hub.settings, now) {
-        let mut response = error_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate-limited",
-            "too many pushes for this device",
-        );
-        if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return response;
+        return rate_limited(retry_after);
     }
-    let accepted = match device.ring.accept(now, ttl, topic, payload) {
+    let accepted = match device.ring.accept(now, ttl.secs(), head.topic, payload) {
         Ok(accepted) => accepted,
         Err(_) => return internal(),
     };
     // The device's lock is not held across the commit, so its further pushes share it.
-    let submitted = hub.submit(token, &mut device, accepted.effects);
+    let submitted = hub.submit(token.as_str(), &mut device, accepted.effects);
     let pending = hub.settle_now(&mut device, submitted, Some(accepted.id.get()));
     drop(device);
     //= spec/provider-api.md#PROV-9
@@ -317,47 +217,59 @@ async fn push(
         // notification is sent to the device only once this has marked it durable.
         let settled = tokio::spawn({
             let hub = Arc::clone(hub);
-            let token = token.to_owned();
+            let token = token.clone();
             let id = accepted.id.get();
-            async move { hub.settle(&token, &entry, submitted, Some(id)).await }
+            async move {
+                hub.settle(token.as_str(), &entry, submitted, Some(id))
+                    .await
+            }
         });
         if !matches!(settled.await, Ok(Ok(()))) {
             return internal();
         }
     }
     hub.metrics.accepted.fetch_add(1, Ordering::Relaxed);
-    created(token, accepted.id.get(), ttl)
+    created(&token, accepted.id.get(), ttl)
 }
 
-fn too_large() -> HttpResponse {
-    error_response(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload-too-large",
-        "the payload exceeds 4096 octets",
-    )
-}
-
-fn created(token: &str, id: u64, ttl: u32) -> HttpResponse {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = StatusCode::CREATED;
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/message/{token}/{id}")) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response.headers_mut().insert("ttl", HeaderValue::from(ttl));
-    response
-}
-
-fn random_hex() -> String {
+fn random_octets() -> [u8; 32] {
     let mut octets = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut octets);
-    hex::encode(octets)
+    octets
 }
 
-async fn register(hub: &Arc<Hub>, clock: Clock, headers: &HeaderMap) -> HttpResponse {
+//= spec/provider-api.md#PROV-34
+//# a registration: its credentials ([PROV-31](#PROV-31)); its body ([PROV-32](#PROV-32)); the cap
+//# ([PROV-17](#PROV-17));
+async fn register<B>(hub: &Arc<Hub>, clock: Clock, headers: &HeaderMap, body: B) -> Response<Bytes>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    //= spec/provider-api.md#PROV-31
+    //# A registration whose `Authorization` is missing, malformed or
+    //# names no registration token configured on the server MUST be answered `401` with error
+    //# `unauthorized` and a `WWW-Authenticate: Bearer` header
     if !bearer_matches(headers, &hub.settings.registration_tokens) {
         return unauthorized("a valid registration bearer token is required");
     }
-    let max = hub.settings.max_devices;
+    //= spec/provider-api.md#PROV-32
+    //# The server MUST
+    //# answer a registration with a body `400` with error `bad-request`: without reading the body when
+    //# `Content-Length` announces one, and otherwise at its first octet.
+    if let Err(error) = DeviceRegistration::check_request(headers) {
+        return refuse_for(&error);
+    }
+    match read_body(body, 0).await {
+        Ok(_) => {}
+        Err(BodyRefused::TooLarge) => return refuse_for(&ApiError::RegistrationBody),
+        Err(BodyRefused::Failed) => {
+            return refuse(ErrorCode::BadRequest, "the body could not be read");
+        }
+    }
+    //= spec/provider-api.md#PROV-33
+    //# tokens remembered after their unregistration ([PROV-11](#PROV-11)) MUST
+    //# NOT count towards it
     let count = match with_store(&hub.store, |store| store.active_device_count()).await {
         Ok(count) => count,
         Err(_) => return internal(),
@@ -365,10 +277,9 @@ async fn register(hub: &Arc<Hub>, clock: Clock, headers: &HeaderMap) -> HttpResp
     //= spec/provider-api.md#PROV-17
     //# and MUST answer a registration over the cap `503` with error
     //# `registration-limit`.
-    if count >= max {
-        return error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "registration-limit",
+    if count >= hub.settings.max_devices {
+        return refuse(
+            ErrorCode::RegistrationLimit,
             "the server holds as many devices as it may",
         );
     }
@@ -376,56 +287,39 @@ async fn register(hub: &Arc<Hub>, clock: Clock, headers: &HeaderMap) -> HttpResp
     //# The token MUST
     //# be 64 lowercase hexadecimal characters and the secret 64 lowercase hexadecimal characters, both
     //# from 256 random bits of a cryptographically secure generator.
-    let token = random_hex();
-    let secret = random_hex();
+    let registration = DeviceRegistration {
+        token: DeviceToken::from_octets(random_octets()),
+        secret: DeviceSecret::from_octets(random_octets()),
+    };
     let record = DeviceRecord {
-        token: token.clone(),
-        secret_hash: hash_secret(&secret),
+        token: registration.token.as_str().to_owned(),
+        secret_hash: hash_secret(registration.secret.as_str()),
         created_at: clock.now(),
         unregistered_at: None,
     };
     if hub.register(record).await.is_err() {
         return internal();
     }
-    let body = serde_json::json!({
-        "token": token,
-        "secret": secret,
-        "push": format!("/v1/push/{token}"),
-    });
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() = StatusCode::CREATED;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/devices/{token}")) {
-        headers.insert(header::LOCATION, location);
-    }
-    response
+    registration.to_response()
 }
 
+//= spec/provider-api.md#PROV-34
+//# an unregistration: the syntax of the device token (`400` `bad-request`); a token never
+//# registered (`404` `unknown-device`); the secret ([PROV-16](#PROV-16)); a token already
+//# unregistered (`410` `unregistered`);
 async fn unregister(
     hub: &Arc<Hub>,
     clock: Clock,
     token: &str,
     headers: &HeaderMap,
-) -> HttpResponse {
-    if !is_device_token(token) {
-        return bad_request(
-            "bad-request",
-            "a device token is 64 lowercase hex characters",
-        );
-    }
-    let entry = match hub.device(token).await {
+) -> Response<Bytes> {
+    let token = match path_token(token) {
+        Ok(token) => token,
+        Err(refusal) => return *refusal,
+    };
+    let entry = match hub.device(token.as_str()).await {
         Ok(Some(entry)) => entry,
-        Ok(None) => {
-            return error_response(
-                StatusCode::NOT_FOUND,
-                "unknown-device",
-                "no device has this token",
-            );
-        }
+        Ok(None) => return refuse(ErrorCode::UnknownDevice, "no device has this token"),
         Err(_) => return internal(),
     };
     let mut device = entry.lock().await;
@@ -441,10 +335,10 @@ async fn unregister(
         return unauthorized("the device secret is required");
     }
     if device.record.unregistered_at.is_some() {
-        return error_response(StatusCode::GONE, "unregistered", "the device unregistered");
+        return refuse(ErrorCode::Unregistered, "the device unregistered");
     }
     let now = clock.now();
-    let owned = token.to_owned();
+    let owned = token.as_str().to_owned();
     if with_store(&hub.store, move |store| store.unregister(&owned, now))
         .await
         .is_err()
@@ -463,15 +357,15 @@ async fn unregister(
             .commands
             .send(SessionCommand::Close(ReasonCode::Unregistered));
     }
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = StatusCode::NO_CONTENT;
+    let mut response = Response::new(Bytes::new());
+    *response.status_mut() = hyper::StatusCode::NO_CONTENT;
     response
 }
 
 //= spec/provider-api.md#PROV-26
 //# The server SHOULD answer `GET /metrics`, authenticated as in [PROV-2](#PROV-2), with
 //# counters in the Prometheus text format
-fn metrics(hub: &Hub, headers: &HeaderMap) -> HttpResponse {
+fn metrics(hub: &Hub, headers: &HeaderMap) -> Response<Bytes> {
     if !bearer_matches(headers, &hub.settings.provider_tokens) {
         return unauthorized("a valid provider bearer token is required");
     }
@@ -493,7 +387,7 @@ fn metrics(hub: &Hub, headers: &HeaderMap) -> HttpResponse {
             value.load(Ordering::Relaxed)
         ));
     }
-    let mut response = Response::new(Full::new(Bytes::from(text)));
+    let mut response = Response::new(Bytes::from(text));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),
@@ -561,17 +455,24 @@ where
 fn connection_builder() -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
     let mut builder =
         hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-    builder
-        .http1()
-        .max_buf_size(MAX_HEADER_BYTES)
-        // Pipelined requests get their responses in one write.
-        .pipeline_flush(true);
     //= spec/provider-api.md#PROV-3
     //# The server MUST bound the size of the request line and headers (16 KiB in
     //# total by default) and of every body
+    //= spec/provider-api.md#PROV-30
+    //# Over HTTP/1.1 the size of a head is that of its request line and header
+    //# section as received, and the server MUST answer as soon as it holds more of an unfinished head
+    //# than the bound, without waiting for the rest; it then closes the connection.
+    // hyper answers `431` once its read buffer holds this much of an unfinished head. No
+    // `pipeline_flush`: with it, hyper drops that answer (and any pipelined answer still
+    // buffered) when it closes the connection after a head it could not parse.
+    builder.http1().max_buf_size(MAX_HEAD_LEN);
+    //= spec/provider-api.md#PROV-30
+    //# Over HTTP/2 the size
+    //# is that of the header list as `SETTINGS_MAX_HEADER_LIST_SIZE` counts it (RFC 9113 §6.5.2), the
+    //# server MUST advertise its bound in that setting
     builder
         .http2()
-        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .max_header_list_size(MAX_HEAD_LEN as u32)
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         // A body is read only up to its bound, so a stream's window need not be larger than
         // one body: unread octets a client may push ahead stay bounded per stream and, through

@@ -9,6 +9,8 @@
 pub mod channel;
 pub mod config;
 pub mod device_client;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod http;
 pub mod hub;
 pub mod store;

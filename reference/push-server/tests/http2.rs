@@ -218,6 +218,16 @@ async fn http2_requests_are_bounded() {
         .insert("x-filler", "x".repeat(20 * 1024).parse().unwrap());
     let refused = send(&mut sender, oversize).await;
     assert_eq!(refused.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    //= spec/provider-api.md#PROV-30
+    //= type=test
+    //# Over HTTP/2 the size
+    //# is that of the header list as `SETTINGS_MAX_HEADER_LIST_SIZE` counts it (RFC 9113 §6.5.2), the
+    //# server MUST advertise its bound in that setting, and it answers on the stream once the header
+    //# block ends, keeping of it no more than the bound; the connection goes on.
+    // A long `:path`, HTTP/2's request line, is refused alike.
+    let long_path = push_request(&"a".repeat(20 * 1024), Some(body.len()), full(body.clone()));
+    let refused = send(&mut sender, long_path).await;
+    assert_eq!(refused.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
 
     //= spec/provider-api.md#PROV-7
     //= type=test

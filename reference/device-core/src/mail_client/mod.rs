@@ -15,7 +15,6 @@
 mod backoff;
 mod channel;
 mod config;
-pub mod payload;
 mod push;
 mod tokens;
 
@@ -25,7 +24,6 @@ pub use backoff::BackoffConfig;
 pub use channel::{ChannelStatus, DeviceCredentials, Refusal};
 pub use config::{AccountConfig, ConfigError, MailClientConfig, PollInterval};
 pub use mailpush_push_proto::Timestamp;
-pub use payload::{PayloadError, PushPayload};
 pub use push::PushStatus;
 pub use tokens::{MailboxName, MailboxNameError, RestoreError, TokenEntry};
 
@@ -107,8 +105,8 @@ pub enum Forwarding {
         /// `account-id`.
         account: String,
     },
-    /// Not of the shape of PROV-8 (LOCAL-8).
-    NotPushShape(PayloadError),
+    /// Not of the shape of PROV-8 (LOCAL-8): why, as the provider API's reader says.
+    NotPushShape(mailpush_provider_api::Error),
 }
 
 /// Something the driver must do, in order.
@@ -763,15 +761,15 @@ impl MailClient {
     fn forward(&mut self, delivered: Delivered) {
         let mut woken = Vec::new();
         let mut seen = HashSet::new();
-        let forwarding = match payload::parse(delivered.payload.as_bytes()) {
+        let forwarding = match mailpush_provider_api::Payload::parse(delivered.payload.as_bytes()) {
             Ok(push) => {
                 //= spec/device-local.md#LOCAL-7
                 //# it MUST
                 //# select the account whose account id equals `account-id` and, for each entry of `m`, compare it with
                 //# the lowercase hexadecimal MD5 of the name of each monitored mailbox of that account
-                if let Ok(account) = AccountId::new(push.account_id.clone()) {
-                    for md5 in &push.mailboxes {
-                        for token in self.tokens.matching(&account, md5) {
+                if let Ok(account) = AccountId::new(push.account_id().as_str()) {
+                    for digest in push.mailboxes() {
+                        for token in self.tokens.matching(&account, &digest.octets()) {
                             if seen.insert(token.clone()) {
                                 woken.push(token.clone());
                             }
@@ -779,7 +777,7 @@ impl MailClient {
                     }
                 }
                 Forwarding::Payload {
-                    account: push.account_id,
+                    account: push.account_id().as_str().to_owned(),
                 }
             }
             //= spec/device-local.md#LOCAL-8

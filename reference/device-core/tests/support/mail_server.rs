@@ -89,11 +89,12 @@ impl MailServer {
                 notifier.handle_change(
                     start,
                     Change {
-                        registration: RegistrationKey {
-                            user: "fred".into(),
-                            account_id: key.account_id.clone(),
-                            device_token: key.device_token.clone(),
-                        },
+                        registration: RegistrationKey::parse(
+                            "fred",
+                            &key.account_id,
+                            &key.device_token,
+                        )
+                        .unwrap(),
                         mailbox: spelling,
                         kind: ChangeKind::NewMessage,
                         expires_in: Duration::from_secs(86_400),
@@ -103,7 +104,12 @@ impl MailServer {
         }
         notifier.handle_timeout(start + Duration::from_secs(10));
         std::iter::from_fn(|| notifier.poll_request())
-            .map(|r| (r.registration.device_token, r.payload))
+            .map(|r| {
+                (
+                    r.registration.device_token.to_string(),
+                    r.message.payload.as_bytes().to_vec(),
+                )
+            })
             .collect()
     }
 }

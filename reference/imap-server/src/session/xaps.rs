@@ -2,6 +2,7 @@
 
 use mailpush_imap::xaps::{XapsRefusal, XapsRequest};
 use mailpush_imap::{Data, IString, XapsRegistration, XapsResponse};
+use mailpush_provider_api::DeviceToken;
 
 use super::Context;
 use super::output::{Reply, other_code};
@@ -26,16 +27,14 @@ impl<B: MailBackend> Context<B> {
         //# service
         //= spec/provider-api.md#PROV-27
         //# the mail server MUST refuse to register any other token
-        if !mailpush_mail_notify::is_device_token(&device_token) {
-            return Err(Reply::no(
-                "aps-device-token must be 64 hexadecimal characters",
-            ));
-        }
         //= spec/imap-push.md#XAPS-20
         //# a mailpush mail server accepts exactly 64
         //# hexadecimal characters, in either case, and stores and pushes the token in lowercase, so that the
         //# same device registered with either spelling is one registration.
-        let device_token = device_token.to_ascii_lowercase();
+        let device_token = DeviceToken::parse_any_case(&device_token)
+            .map_err(|_| Reply::no("aps-device-token must be 64 hexadecimal characters"))?
+            .as_str()
+            .to_owned();
         let subtopic = request
             .subtopic
             .as_deref()

@@ -442,6 +442,7 @@ mod tests {
     fn push_resource_template_from_flag_or_file() {
         let token = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF";
         let lower = token.to_ascii_lowercase();
+        let token = &mailpush_provider_api::DeviceToken::parse_any_case(token).unwrap();
         let push = MailServerArgs {
             push_url: Some("http://127.0.0.1:8080/".into()),
             ..MailServerArgs::default()
@@ -452,7 +453,7 @@ mod tests {
         .push
         .unwrap();
         assert_eq!(
-            push.service().unwrap().resource(token),
+            push.service().unwrap().resource(token).to_string(),
             format!("http://127.0.0.1:8080/v1/push/{lower}")
         );
         assert_eq!(push.queue_capacity, super::super::DEFAULT_QUEUE_CAPACITY);
@@ -475,7 +476,7 @@ mod tests {
         .push
         .unwrap();
         assert_eq!(
-            push.service().unwrap().resource(token),
+            push.service().unwrap().resource(token).to_string(),
             format!("https://updates.example/wpush/{lower}")
         );
         assert_eq!(push.queue_capacity, 16);
@@ -491,7 +492,7 @@ mod tests {
         .push
         .unwrap();
         assert_eq!(
-            push.service().unwrap().resource(token),
+            push.service().unwrap().resource(token).to_string(),
             format!("http://127.0.0.1:9/p/{lower}/x")
         );
 
