@@ -4,16 +4,20 @@
 //! crate embeds them, parses their requirements (`### PREFIX-N` headings), and checks citations of
 //! those requirements across a source tree: every cited ID must exist in the document the
 //! citation names, every quote must match the requirement's text, and IDs must be well formed and
-//! unique. It also reports which MUST requirements have no test citing them yet.
+//! unique. It is also a gate: a MUST requirement with no test citing it fails the check unless
+//! the pending list (`spec/pending.toml`) says it is not implemented yet, and an entry of that
+//! list that no longer excuses anything fails it too.
 #![forbid(unsafe_code)]
 
 mod citation;
 mod document;
+mod pending;
 mod report;
 
 pub use citation::{Citation, CitationKind, scan_citations, scan_text};
 pub use document::{Document, IndexEntry, Level, Requirement, parse_document, parse_index};
-pub use report::{Report, check_tree};
+pub use pending::{PENDING_PATH, PendingEntry, PendingTarget, parse_pending};
+pub use report::{Excused, Report, check_tree};
 
 use std::fmt;
 use std::path::PathBuf;
@@ -146,6 +150,27 @@ pub enum Problem {
         /// Where the citation stands.
         at: Location,
     },
+    /// An entry of the pending list (`spec/pending.toml`) is wrong: it names nothing the spec
+    /// defines, excuses nothing any more, or the file is not the documented TOML.
+    #[error("{at}: pending entry {entry:?}: {why}")]
+    Pending {
+        /// The document or ID the entry names (empty when the file does not parse).
+        entry: String,
+        /// What is wrong with it.
+        why: String,
+        /// Where it stands.
+        at: Location,
+    },
+    /// A MUST requirement has no test citation and is not pending.
+    #[error("{at}: {id} is a MUST requirement without a test citation{}", implemented_note(.implemented_at))]
+    Untested {
+        /// The requirement.
+        id: String,
+        /// Where it is defined.
+        at: Location,
+        /// The first implementation citation, if the requirement has one.
+        implemented_at: Option<Location>,
+    },
     /// A file or directory could not be read.
     #[error("{path}: {message}")]
     Io {
@@ -154,6 +179,13 @@ pub enum Problem {
         /// The operating system's message.
         message: String,
     },
+}
+
+fn implemented_note(implemented_at: &Option<Location>) -> String {
+    match implemented_at {
+        Some(at) => format!(" (implemented at {at})"),
+        None => String::new(),
+    }
 }
 
 /// Normalises text for quote comparison: Markdown emphasis, code marks and link targets are

@@ -1,14 +1,23 @@
 //! The traceability check over a whole tree.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 use std::fs;
 use std::path::Path;
 
 use crate::{
-    Citation, CitationKind, Document, Level, Location, Problem, Requirement, normalize,
-    parse_document, parse_index, scan_citations,
+    Citation, CitationKind, Document, Level, Location, PENDING_PATH, PendingEntry, PendingTarget,
+    Problem, Requirement, normalize, parse_document, parse_index, parse_pending, scan_citations,
 };
+
+/// An entry of the pending list and the MUST requirements it excuses from the gate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Excused {
+    /// The entry.
+    pub entry: PendingEntry,
+    /// The IDs it excuses, in document order.
+    pub ids: Vec<String>,
+}
 
 /// The outcome of checking a tree against its spec.
 #[derive(Debug, Default)]
@@ -17,14 +26,20 @@ pub struct Report {
     pub documents: Vec<Document>,
     /// Every citation found.
     pub citations: Vec<Citation>,
-    /// Everything wrong; the check passes when this is empty.
+    /// Everything wrong with the spec, the citations and the pending list.
     pub problems: Vec<Problem>,
+    /// The gate's failures: MUST requirements without a test citation that are not pending
+    /// ([`Problem::Untested`]).
+    pub untested: Vec<Problem>,
+    /// The pending list, each entry with what it excuses.
+    pub pending: Vec<Excused>,
 }
 
 impl Report {
-    /// Whether the spec and every citation are in order.
+    /// Whether the spec, every citation and the pending list are in order, and every MUST
+    /// requirement is tested or pending.
     pub fn passed(&self) -> bool {
-        self.problems.is_empty()
+        self.problems.is_empty() && self.untested.is_empty()
     }
 
     /// All requirements in document order.
@@ -37,7 +52,7 @@ impl Report {
         self.citations.iter().filter(move |c| c.id == id)
     }
 
-    /// MUST requirements that no test cites yet.
+    /// MUST requirements that no test cites yet, pending or not.
     pub fn untested_musts(&self) -> Vec<&Requirement> {
         self.requirements()
             .filter(|r| r.level == Some(Level::Must))
@@ -76,23 +91,50 @@ impl Report {
                 cited(CitationKind::Test)
             );
         }
-        let untested = self.untested_musts();
+        let excused: usize = self.pending.iter().map(|p| p.ids.len()).sum();
         let _ = writeln!(
             out,
-            "\nMUST requirements without a test citation: {}",
-            untested.len()
+            "\npending ({PENDING_PATH}): {excused} MUST requirements not implemented yet"
         );
-        for r in untested {
-            let _ = writeln!(out, "  {:<10} spec/{}:{}", r.id, r.document, r.line);
+        for pending in &self.pending {
+            let _ = writeln!(
+                out,
+                "  {:<16} {}",
+                pending.entry.target.to_string(),
+                pending.entry.reason
+            );
+            if matches!(pending.entry.target, PendingTarget::Document(_)) {
+                let _ = writeln!(out, "  {:<16} {}", "", pending.ids.join(" "));
+            }
         }
-        if self.problems.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nMUST requirements without a test citation, not pending: {}",
+            self.untested.len()
+        );
+        if !self.untested.is_empty() {
+            let _ = writeln!(
+                out,
+                "  (each fails the check: cite it from a test, or list it in {PENDING_PATH} \
+                 while it is not implemented)"
+            );
+        }
+        for failure in &self.untested {
+            let _ = writeln!(out, "  {failure}");
+        }
+        if self.passed() {
             let _ = writeln!(
                 out,
                 "\ntraceability: ok ({} citations)",
                 self.citations.len()
             );
         } else {
-            let _ = writeln!(out, "\ntraceability: {} problem(s)", self.problems.len());
+            let _ = writeln!(
+                out,
+                "\ntraceability: failed ({} problem(s), {} untested MUST requirement(s))",
+                self.problems.len(),
+                self.untested.len()
+            );
             for p in &self.problems {
                 let _ = writeln!(out, "  {p}");
             }
@@ -245,7 +287,128 @@ pub fn check_tree(root: &Path) -> Report {
     }
     report.problems.extend(citation_problems);
     report.citations = citations;
+
+    let entries = match fs::read_to_string(root.join(PENDING_PATH)) {
+        Ok(text) => {
+            let (entries, problems) = parse_pending(&text);
+            report.problems.extend(problems);
+            entries
+        }
+        // No pending list: nothing is pending.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(error) => {
+            report.problems.push(Problem::Io {
+                path: root.join(PENDING_PATH),
+                message: error.to_string(),
+            });
+            Vec::new()
+        }
+    };
+    apply_gate(&mut report, entries);
     report
+}
+
+/// Decides what each pending entry excuses, reports entries that excuse nothing, and fails every
+/// MUST requirement that is neither tested nor excused.
+fn apply_gate(report: &mut Report, entries: Vec<PendingEntry>) {
+    let citations = &report.citations;
+    let cited = |id: &str, kind| citations.iter().find(|c| c.id == id && c.kind == kind);
+    let tested = |id: &str| cited(id, CitationKind::Test).is_some();
+    let implemented_at = |id: &str| cited(id, CitationKind::Implementation).map(|c| c.at.clone());
+    let pending_documents: BTreeSet<String> = entries
+        .iter()
+        .filter_map(|e| match &e.target {
+            PendingTarget::Document(name) => Some(name.clone()),
+            PendingTarget::Requirement(_) => None,
+        })
+        .collect();
+    // A pending document excuses its MUST requirements that nothing cites: not implemented yet.
+    let unstarted = |r: &&Requirement| {
+        r.level == Some(Level::Must) && !tested(&r.id) && implemented_at(&r.id).is_none()
+    };
+    let mut problems = Vec::new();
+    let mut pending = Vec::new();
+    for entry in entries {
+        let problem = |why: String| Problem::Pending {
+            entry: entry.target.to_string(),
+            why,
+            at: entry.at.clone(),
+        };
+        let ids: Vec<String> = match &entry.target {
+            PendingTarget::Document(name) => {
+                match report.documents.iter().find(|d| &d.name == name) {
+                    None => {
+                        problems.push(problem(format!(
+                            "{name} is not a document of the index (spec/README.md)"
+                        )));
+                        Vec::new()
+                    }
+                    Some(doc) => {
+                        let ids: Vec<String> = doc
+                            .requirements
+                            .iter()
+                            .filter(unstarted)
+                            .map(|r| r.id.clone())
+                            .collect();
+                        if ids.is_empty() {
+                            problems.push(problem(format!(
+                                "every MUST requirement of {name} is now tested or implemented: \
+                                 remove it from the pending list (list by ID what is still pending)"
+                            )));
+                        }
+                        ids
+                    }
+                }
+            }
+            PendingTarget::Requirement(id) => match report.requirements().find(|r| &r.id == id) {
+                None => {
+                    problems.push(problem(format!("no document defines {id}")));
+                    Vec::new()
+                }
+                Some(r) if r.level != Some(Level::Must) => {
+                    problems.push(problem(format!(
+                        "{id} is not a MUST requirement; only MUST requirements are gated"
+                    )));
+                    Vec::new()
+                }
+                Some(_) if tested(id) => {
+                    problems.push(problem(format!(
+                        "{id} now has a test citation: remove it from the pending list"
+                    )));
+                    Vec::new()
+                }
+                Some(r) if pending_documents.contains(&r.document) && unstarted(&r) => {
+                    problems.push(problem(format!(
+                        "{id} is already pending through {}",
+                        r.document
+                    )));
+                    Vec::new()
+                }
+                Some(_) => vec![id.clone()],
+            },
+        };
+        pending.push(Excused { entry, ids });
+    }
+    let excused: BTreeSet<&str> = pending
+        .iter()
+        .flat_map(|p| p.ids.iter().map(String::as_str))
+        .collect();
+    let untested: Vec<Problem> = report
+        .requirements()
+        .filter(|r| r.level == Some(Level::Must) && !tested(&r.id))
+        .filter(|r| !excused.contains(r.id.as_str()))
+        .map(|r| Problem::Untested {
+            id: r.id.clone(),
+            at: Location {
+                path: format!("spec/{}", r.document),
+                line: r.line,
+            },
+            implemented_at: implemented_at(&r.id),
+        })
+        .collect();
+    report.problems.extend(problems);
+    report.untested = untested;
+    report.pending = pending;
 }
 
 /// Every `PREFIX-N` mentioned in `text` whose prefix the index knows, with its line number.

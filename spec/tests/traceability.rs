@@ -74,20 +74,154 @@ fn a_clean_tree_passes_and_counts_tests() {
     );
     tree.write(
         "tests/t.rs",
-        "//= spec/b.md#XYZ-1\n//# The client MUST\n//# retry.\n",
+        "//= spec/b.md#XYZ-1\n//# The client MUST\n//# retry.\n//= spec/a.md#ABC-1\n//# MUST reply\n",
     );
     let report = check_tree(&tree.0);
     assert!(report.passed(), "{report}");
-    let untested: Vec<_> = report
-        .untested_musts()
+    assert!(report.untested_musts().is_empty());
+}
+
+#[test]
+fn an_implemented_must_without_a_test_fails_the_gate() {
+    let tree = Tree::new("untested");
+    tree.write(
+        "src/lib.rs",
+        "//= spec/a.md#ABC-1\n//# The server MUST reply OK.\nfn f() {}\n",
+    );
+    tree.write(
+        "tests/t.rs",
+        "//= spec/b.md#XYZ-1\n//# The client MUST\n//# retry.\n",
+    );
+    let report = check_tree(&tree.0);
+    assert!(report.problems.is_empty(), "{report}");
+    assert!(!report.passed());
+    // ABC-2 is only a MAY: not gated.
+    assert!(
+        matches!(report.untested.as_slice(), [Problem::Untested { id, implemented_at: Some(at), .. }]
+            if id == "ABC-1" && at.path == "src/lib.rs"),
+        "{report}"
+    );
+    let text = report.render();
+    assert!(text.contains("spec/a.md:3: ABC-1 is a MUST requirement without a test citation (implemented at src/lib.rs:1)"), "{text}");
+    assert!(text.contains("traceability: failed"), "{text}");
+}
+
+#[test]
+fn pending_entries_excuse_what_is_not_implemented() {
+    let tree = Tree::new("pending");
+    tree.write(
+        "spec/pending.toml",
+        "[documents]\n\"b.md\" = \"the client is not built\"\n\n[requirements]\nABC-1 = \"later\"\n",
+    );
+    let report = check_tree(&tree.0);
+    assert!(report.passed(), "{report}");
+    let excused: Vec<(String, Vec<String>)> = report
+        .pending
         .iter()
-        .map(|r| r.id.clone())
+        .map(|p| (p.entry.target.to_string(), p.ids.clone()))
         .collect();
     assert_eq!(
-        untested,
-        ["ABC-1"],
-        "ABC-1 is implemented but not tested; ABC-2 is only a MAY"
+        excused,
+        [
+            ("b.md".to_owned(), vec!["XYZ-1".to_owned()]),
+            ("ABC-1".to_owned(), vec!["ABC-1".to_owned()])
+        ]
     );
+    // The pending list is printed apart from the failures.
+    let text = report.render();
+    let pending = text.find("pending (spec/pending.toml): 2 MUST").unwrap();
+    let failures = text
+        .find("without a test citation, not pending: 0")
+        .unwrap();
+    assert!(pending < failures, "{text}");
+    assert!(text.contains("the client is not built"), "{text}");
+}
+
+#[test]
+fn a_pending_entry_that_excuses_nothing_fails() {
+    let tree = Tree::new("stale");
+    tree.write(
+        "spec/pending.toml",
+        "[documents]\n\"b.md\" = \"x\"\n[requirements]\nABC-1 = \"y\"\n",
+    );
+    tree.write(
+        "tests/t.rs",
+        "//= spec/b.md#XYZ-1\n//# The client MUST retry.\n//= spec/a.md#ABC-1\n//# MUST reply\n",
+    );
+    let problems = tree.problems();
+    let whys: Vec<(String, usize)> = problems
+        .iter()
+        .map(|p| match p {
+            Problem::Pending { entry, why, at } => {
+                assert_eq!(at.path, "spec/pending.toml");
+                assert!(why.contains("remove it from the pending list"), "{why}");
+                (entry.clone(), at.line)
+            }
+            other => panic!("{other}"),
+        })
+        .collect();
+    assert_eq!(whys, [("b.md".to_owned(), 2), ("ABC-1".to_owned(), 4)]);
+}
+
+#[test]
+fn an_implemented_requirement_of_a_pending_document_must_be_tested() {
+    let tree = Tree::new("partly");
+    tree.write("spec/pending.toml", "[documents]\n\"b.md\" = \"x\"\n");
+    tree.write(
+        "spec/b.md",
+        "# B\n\n### XYZ-1\n\nThe client MUST retry.\n\n### XYZ-2\n\nThe client MUST wait.\n",
+    );
+    tree.write("src/c.rs", "//= spec/b.md#XYZ-1\n//# MUST retry\n");
+    tree.write("tests/t.rs", "//= spec/a.md#ABC-1\n//# MUST reply\n");
+    let report = check_tree(&tree.0);
+    assert!(report.problems.is_empty(), "{report}");
+    assert!(
+        matches!(report.untested.as_slice(), [Problem::Untested { id, .. }] if id == "XYZ-1"),
+        "{report}"
+    );
+    assert_eq!(report.pending[0].ids, ["XYZ-2"]);
+    // Listed by ID, the implemented one is excused too.
+    tree.write(
+        "spec/pending.toml",
+        "[documents]\n\"b.md\" = \"x\"\n[requirements]\nXYZ-1 = \"its test comes with the client\"\n",
+    );
+    assert!(check_tree(&tree.0).passed());
+}
+
+#[test]
+fn pending_entries_must_name_musts_the_spec_defines() {
+    let tree = Tree::new("badpending");
+    tree.write(
+        "spec/pending.toml",
+        "[documents]\n\"c.md\" = \"x\"\n\"b.md\" = \"x\"\n\n[requirements]\nABC-9 = \"x\"\nABC-2 = \"x\"\nXYZ-1 = \"x\"\nABC-1 = \"\"\n",
+    );
+    let problems = tree.problems();
+    let whys: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(whys.len(), 5, "{whys:#?}");
+    for (needle, line) in [
+        ("c.md is not a document of the index", 2),
+        ("no document defines ABC-9", 6),
+        ("ABC-2 is not a MUST requirement", 7),
+        ("XYZ-1 is already pending through b.md", 8),
+        ("one non-empty line", 9),
+    ] {
+        let at = format!("spec/pending.toml:{line}:");
+        assert!(
+            whys.iter()
+                .any(|w| w.contains(needle) && w.starts_with(&at)),
+            "{needle} at {at}: {whys:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_pending_list_that_is_not_toml_fails() {
+    let tree = Tree::new("nottoml");
+    tree.write("spec/pending.toml", "[requirements]\nABC-1 = later\n");
+    assert!(matches!(
+        tree.problems().as_slice(),
+        [Problem::Pending { at, .. }] if at.line == 2
+    ));
 }
 
 #[test]

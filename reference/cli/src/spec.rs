@@ -22,7 +22,8 @@ enum SpecAction {
         /// The requirement ID.
         id: String,
     },
-    /// Check a checkout: IDs well formed and unique, every citation defined and quoted exactly.
+    /// Check a checkout: IDs well formed and unique, every citation defined and quoted exactly,
+    /// and every MUST requirement tested unless spec/pending.toml lists it as not implemented.
     Check {
         /// The root of the checkout.
         #[arg(long, default_value = ".")]
@@ -37,9 +38,16 @@ pub enum SpecError {
     /// No document defines the requested ID.
     #[error("no requirement {0} in the specification (try `mailpush spec` for the index)")]
     UnknownId(String),
-    /// The traceability check found problems; the report has been printed.
-    #[error("traceability check failed with {0} problem(s)")]
-    CheckFailed(usize),
+    /// The traceability check failed; the report has been printed.
+    #[error(
+        "traceability check failed: {problems} problem(s), {untested} MUST requirement(s) without a test citation and not pending"
+    )]
+    CheckFailed {
+        /// Problems with the spec, the citations or the pending list.
+        problems: usize,
+        /// MUST requirements without a test citation that are not pending.
+        untested: usize,
+    },
 }
 
 /// Runs `mailpush spec`.
@@ -69,7 +77,10 @@ pub fn run(args: SpecArgs) -> Result<(), SpecError> {
             if report.passed() {
                 Ok(())
             } else {
-                Err(SpecError::CheckFailed(report.problems.len()))
+                Err(SpecError::CheckFailed {
+                    problems: report.problems.len(),
+                    untested: report.untested.len(),
+                })
             }
         }
     }

@@ -32,11 +32,12 @@ fn nz(g: &mut Gen) -> NonZeroU32 {
     NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN)
 }
 
+/// A mod-sequence: 63 bits (RFC 7162 §7), zero included.
 fn u64v(g: &mut Gen) -> u64 {
     match small(g, 3) {
         0 => 0,
-        1 => u64::MAX,
-        _ => u64::arbitrary(g),
+        1 => MAX_MOD_SEQUENCE,
+        _ => u64::arbitrary(g) & MAX_MOD_SEQUENCE,
     }
 }
 

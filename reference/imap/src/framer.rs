@@ -219,18 +219,20 @@ impl Framer {
                         }
                     }
                 },
-                State::SkipLiteral { remaining } => {
-                    let avail = self.buf.len() as u64;
-                    if avail < remaining {
+                State::SkipLiteral { remaining } => match usize::try_from(remaining) {
+                    Ok(n) if n <= self.buf.len() => {
+                        self.buf.drain(..n);
+                        self.state = State::SkipLine { tail: Vec::new() };
+                    }
+                    _ => {
+                        let avail = u64::try_from(self.buf.len()).unwrap_or(u64::MAX);
                         self.buf.clear();
                         self.state = State::SkipLiteral {
-                            remaining: remaining - avail,
+                            remaining: remaining.saturating_sub(avail),
                         };
                         return None;
                     }
-                    self.buf.drain(..remaining as usize);
-                    self.state = State::SkipLine { tail: Vec::new() };
-                }
+                },
             }
         }
     }
@@ -272,21 +274,28 @@ impl Framer {
                 Some(Frame::Message(msg))
             }
             Some((n, synchronizing)) => {
-                let error = if n > self.config.max_literal as u64 {
-                    Some(FrameError::LiteralTooLarge {
+                let length = u32::try_from(n)
+                    .ok()
+                    .filter(|&length| length <= self.config.max_literal);
+                // The message so far plus the literal, when that fits a usize.
+                let end = length
+                    .and_then(|length| usize::try_from(length).ok())
+                    .and_then(|length| line_end.checked_add(length));
+                let fits = match (length, end) {
+                    (None, _) => Err(FrameError::LiteralTooLarge {
                         length: n,
                         synchronizing,
                         max: self.config.max_literal,
-                    })
-                } else if line_end as u64 + n > self.config.max_message as u64 {
-                    Some(FrameError::MessageTooLarge {
+                    }),
+                    (Some(length), Some(end)) if end <= self.config.max_message => {
+                        Ok((length, end - line_end))
+                    }
+                    (Some(_), _) => Err(FrameError::MessageTooLarge {
                         max: self.config.max_message,
-                    })
-                } else {
-                    None
+                    }),
                 };
-                match error {
-                    Some(error) => {
+                match fits {
+                    Err(error) => {
                         let head = self.head(line_end);
                         self.drop_message(line_end);
                         // A synchronizing literal is never sent unless the
@@ -298,15 +307,13 @@ impl Framer {
                         };
                         Some(Frame::Rejected { error, head })
                     }
-                    None => {
+                    Ok((length, remaining)) => {
                         self.msg_len = line_end;
                         self.line_start = line_end;
                         self.scan = line_end;
-                        self.state = State::Literal {
-                            remaining: n as usize,
-                        };
+                        self.state = State::Literal { remaining };
                         Some(Frame::LiteralAnnounced {
-                            length: n as u32,
+                            length,
                             synchronizing,
                         })
                     }
@@ -318,6 +325,10 @@ impl Framer {
 
 /// If the line ends with `{n}` CRLF or `{n+}` CRLF (or `~{n}` for
 /// literal8), the length and whether it is synchronizing.
+///
+/// `n` is read as the parser reads `number`: any count of digits, leading
+/// zeros included. A length beyond 64 bits reads as `u64::MAX`, which no
+/// cap admits.
 pub fn literal_announcement(line: &[u8]) -> Option<(u64, bool)> {
     let body = line.strip_suffix(b"\r\n")?;
     let body = body.strip_suffix(b"}")?;
@@ -327,11 +338,13 @@ pub fn literal_announcement(line: &[u8]) -> Option<(u64, bool)> {
     };
     let open = body.iter().rposition(|&b| b == b'{')?;
     let digits = &body[open + 1..];
-    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let n = digits.iter().fold(0u64, |a, &d| a * 10 + (d - b'0') as u64);
-    Some((n, sync))
+    Some((
+        crate::parse::core::decimal(digits).unwrap_or(u64::MAX),
+        sync,
+    ))
 }
 
 #[cfg(test)]

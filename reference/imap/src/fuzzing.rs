@@ -90,11 +90,11 @@ pub fn fuzz_framer(data: &[u8]) {
         return;
     }
     let config = FramerConfig {
-        max_line: 8 + data[0] as usize * 4,
-        max_literal: data[1] as u32 * 8,
-        max_message: 16 + data[2] as usize * 16,
+        max_line: 8 + usize::from(data[0]) * 4,
+        max_literal: u32::from(data[1]) * 8,
+        max_message: 16 + usize::from(data[2]) * 16,
     };
-    let chunk_seed = data[3] as usize;
+    let chunk_seed = usize::from(data[3]);
     let stream = &data[4..];
 
     let mut whole = Framer::new(config);

@@ -16,6 +16,10 @@
 //!   (lines and literals) under caps, rejecting oversize input without
 //!   losing its place.
 //!
+//! Test support comes behind features: `quickcheck` adds
+//! `quickcheck::Arbitrary` for every command and response type, `fuzzing`
+//! the fuzz oracles that the targets in `fuzz/` and this crate's tests run.
+//!
 //! Parser functions in [`parse`] are named after the ABNF rule they
 //! implement (RFC 3501/9051 §9, RFC 7162 §7, RFC 2177, RFC 4315, RFC 7888,
 //! RFC 6851 and `spec/imap-push.md`).
@@ -23,6 +27,7 @@
 pub mod command;
 pub mod encode;
 pub mod framer;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod parse;
 pub mod response;

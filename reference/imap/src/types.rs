@@ -31,7 +31,7 @@ const fn build_atom_table() -> [bool; 256] {
     let mut t = [false; 256];
     let mut b = 0x21u32; // CHAR minus CTL and SP
     while b < 0x7f {
-        let c = b as u8;
+        let c = b as u8; // const context: `b` < 0x7f
         let special = matches!(c, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']');
         t[b as usize] = !special;
         b += 1;
@@ -44,13 +44,13 @@ pub(crate) static ATOM_CHAR: [bool; 256] = build_atom_table();
 /// `ATOM-CHAR = <any CHAR except atom-specials>` (RFC 3501 §9).
 #[inline]
 pub fn is_atom_char(b: u8) -> bool {
-    ATOM_CHAR[b as usize]
+    ATOM_CHAR[usize::from(b)]
 }
 
 /// `ASTRING-CHAR = ATOM-CHAR / resp-specials` (RFC 3501 §9).
 #[inline]
 pub fn is_astring_char(b: u8) -> bool {
-    ATOM_CHAR[b as usize] || b == b']'
+    ATOM_CHAR[usize::from(b)] || b == b']'
 }
 
 /// `list-char = ATOM-CHAR / list-wildcards / resp-specials` (RFC 3501 §9).
@@ -180,37 +180,33 @@ impl IString {
     }
     /// Copies the bytes (inline when short).
     pub fn from_slice(b: &[u8]) -> Self {
-        if b.len() <= INLINE {
-            let mut buf = [0u8; INLINE];
-            buf[..b.len()].copy_from_slice(b);
-            IString(Repr::Inline {
-                len: b.len() as u8,
-                buf,
-            })
-        } else {
-            IString(Repr::Heap(b.to_vec()))
+        match u8::try_from(b.len()) {
+            Ok(len) if b.len() <= INLINE => {
+                let mut buf = [0u8; INLINE];
+                buf[..b.len()].copy_from_slice(b);
+                IString(Repr::Inline { len, buf })
+            }
+            _ => IString(Repr::Heap(b.to_vec())),
         }
     }
     /// The first `len` octets of `window`; copies a fixed-size block when
     /// the window is long enough (cheaper than a variable-length copy).
     #[inline]
     pub(crate) fn from_window(window: &[u8], len: usize) -> Self {
-        if len <= INLINE && window.len() >= INLINE {
-            let mut buf = [0u8; INLINE];
-            buf.copy_from_slice(&window[..INLINE]);
-            IString(Repr::Inline {
-                len: len as u8,
-                buf,
-            })
-        } else {
-            IString::from_slice(&window[..len.min(window.len())])
+        match u8::try_from(len) {
+            Ok(short) if len <= INLINE && window.len() >= INLINE => {
+                let mut buf = [0u8; INLINE];
+                buf.copy_from_slice(&window[..INLINE]);
+                IString(Repr::Inline { len: short, buf })
+            }
+            _ => IString::from_slice(&window[..len.min(window.len())]),
         }
     }
     /// The octets.
     #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
-            Repr::Inline { len, buf } => &buf[..*len as usize],
+            Repr::Inline { len, buf } => &buf[..usize::from(*len)],
             Repr::Heap(v) => v,
         }
     }
@@ -221,7 +217,7 @@ impl IString {
     /// Takes the octets.
     pub fn into_bytes(self) -> Vec<u8> {
         match self.0 {
-            Repr::Inline { len, buf } => buf[..len as usize].to_vec(),
+            Repr::Inline { len, buf } => buf[..usize::from(len)].to_vec(),
             Repr::Heap(v) => v,
         }
     }
@@ -290,8 +286,11 @@ impl From<&[u8]> for IString {
 pub type NString = Option<IString>;
 
 /// Human-readable text: `text = 1*TEXT-CHAR` (RFC 3501 §9), also allowed
-/// empty as RFC 9051 `resp-text` does. It never contains CR, LF or NUL and
-/// never starts with `[` (which would read as a response code).
+/// empty as RFC 9051 `resp-text` does. It never contains CR, LF or NUL.
+/// [`Text::new`] refuses a leading `[` (without a response code before it,
+/// it would read as one); the parser keeps one in the text after a
+/// response code (`* OK [ALERT] [IMPORTANT] ...`), where RFC 3501 §9
+/// allows it, and such a text encodes as it was read only after a code.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Text(String);
 
@@ -353,6 +352,10 @@ impl<T> Vec1<T> {
     /// The elements.
     pub fn as_slice(&self) -> &[T] {
         &self.0
+    }
+    /// The elements, to change in place (the list stays non-empty).
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        &mut self.0
     }
     /// Takes the elements.
     pub fn into_vec(self) -> Vec<T> {
@@ -797,6 +800,12 @@ impl Date {
         (self.year, self.month, self.day)
     }
 }
+
+/// The largest mod-sequence: `mod-sequence-value` is a "positive unsigned
+/// 63-bit integer (1 <= n <= 9,223,372,036,854,775,807)" (RFC 7162 §7).
+/// The parser refuses larger values; the encoder writes any `u64` it is
+/// given, so a value above this one does not survive encode → decode.
+pub const MAX_MOD_SEQUENCE: u64 = (1 << 63) - 1;
 
 pub(crate) const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",

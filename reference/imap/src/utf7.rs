@@ -3,14 +3,21 @@
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
 fn b64_value(c: u8) -> Option<u32> {
-    match c {
-        b'A'..=b'Z' => Some((c - b'A') as u32),
-        b'a'..=b'z' => Some((c - b'a') as u32 + 26),
-        b'0'..=b'9' => Some((c - b'0') as u32 + 52),
-        b'+' => Some(62),
-        b',' => Some(63),
-        _ => None,
-    }
+    let v = match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b',' => 63,
+        _ => return None,
+    };
+    Some(u32::from(v))
+}
+
+/// The base64 character of the low six bits of `bits`.
+fn b64_char(bits: u32) -> char {
+    // `& 0x3f` keeps the index below 64.
+    char::from(B64[(bits & 0x3f) as usize])
 }
 
 /// Encodes a Unicode mailbox name in modified UTF-7.
@@ -22,18 +29,20 @@ pub fn encode(s: &str) -> String {
             return;
         }
         out.push('&');
+        // At most 5 bits wait between units, so 21 bits are ever in use.
         let mut bits: u32 = 0;
         let mut nbits = 0;
         for unit in pending.drain(..) {
-            bits = (bits << 16) | unit as u32;
+            bits = (bits << 16) | u32::from(unit);
             nbits += 16;
             while nbits >= 6 {
                 nbits -= 6;
-                out.push(B64[((bits >> nbits) & 0x3f) as usize] as char);
+                out.push(b64_char(bits >> nbits));
             }
+            bits &= (1 << nbits) - 1;
         }
         if nbits > 0 {
-            out.push(B64[((bits << (6 - nbits)) & 0x3f) as usize] as char);
+            out.push(b64_char(bits << (6 - nbits)));
         }
         out.push('-');
     };
@@ -76,7 +85,8 @@ pub fn decode(b: &[u8]) -> Option<String> {
                     nbits += 6;
                     if nbits >= 16 {
                         nbits -= 16;
-                        units.push(((bits >> nbits) & 0xffff) as u16);
+                        // `bits` holds at most 16 + 5 bits: the unit is what is above `nbits`.
+                        units.push(u16::try_from(bits >> nbits).ok()?);
                     }
                     bits &= (1 << nbits) - 1;
                 }
@@ -89,7 +99,7 @@ pub fn decode(b: &[u8]) -> Option<String> {
             }
             i = end + 1;
         } else if (0x20..=0x7e).contains(&c) {
-            out.push(c as char);
+            out.push(char::from(c));
             i += 1;
         } else {
             return None;

@@ -428,7 +428,7 @@ pub(crate) fn encode_response(e: &mut Encoder, x: &XapsResponse) {
         }
         XapsResponse::Version { version, topic } => {
             e.raw(b"\"aps-version\" \"");
-            e.number(version.get() as u64);
+            e.number(version.get());
             e.raw(b"\" \"aps-topic\" ");
             e.string(topic.as_bytes());
         }

@@ -3,52 +3,34 @@
 //! input a fuzzer ever found failing (kept in `tests/regressions/<target>/`),
 //! so a fixed crash stays fixed without needing cargo-fuzz.
 
-use std::path::Path;
-
 use mailpush_imap::fuzzing;
+use mailpush_imap::{AuthenticateData, Command, Decode, Decoded, IdleDone, Response};
+use mailpush_testkit::fuzz_inputs::{assert_target_passes, corpus_dir, input_files};
 
-fn run_dir(dir: &Path, oracle: fn(&[u8])) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    let mut n = 0;
-    for e in entries {
-        let path = e.unwrap().path();
-        if path.is_file() {
-            let data = std::fs::read(&path).unwrap();
-            let r = std::panic::catch_unwind(|| oracle(&data));
-            assert!(r.is_ok(), "oracle failed on {}", path.display());
-            n += 1;
-        }
-    }
-    n
-}
-
-fn run(target: &str, oracle: fn(&[u8])) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let corpus = run_dir(&root.join("../../fuzz/corpus").join(target), oracle);
-    let regressions = run_dir(&root.join("tests/regressions").join(target), oracle);
-    assert!(corpus + regressions > 0, "no inputs for {target}");
-}
+const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
 #[test]
 fn imap_command_inputs() {
-    run("imap_command", fuzzing::fuzz_command);
+    assert_target_passes(CRATE_DIR, "imap_command", fuzzing::fuzz_command);
 }
 
 #[test]
 fn imap_response_inputs() {
-    run("imap_response", fuzzing::fuzz_response);
+    assert_target_passes(CRATE_DIR, "imap_response", fuzzing::fuzz_response);
 }
 
 #[test]
 fn imap_greeting_inputs() {
-    run("imap_greeting", fuzzing::fuzz_greeting);
+    assert_target_passes(CRATE_DIR, "imap_greeting", fuzzing::fuzz_greeting);
 }
 
 #[test]
 fn imap_framer_inputs() {
-    run("imap_framer", fuzzing::fuzz_framer);
+    assert_target_passes(CRATE_DIR, "imap_framer", fuzzing::fuzz_framer);
+}
+
+fn decodes_whole<T: Decode>(d: &[u8]) -> bool {
+    matches!(T::decode(d), Decoded::Complete(_, n) if n == d.len())
 }
 
 /// Every seed of the command and response corpora is a valid message: a
@@ -57,24 +39,18 @@ fn imap_framer_inputs() {
 /// run adds (named by 40) are not seeds.
 #[test]
 fn seeds_decode() {
-    use mailpush_imap::{AuthenticateData, Command, Decode, Decoded, IdleDone, Response};
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
     for (target, check) in [
         (
             "imap_command",
             (|d: &[u8]| {
-                matches!(Command::decode(d), Decoded::Complete(_, n) if n == d.len())
-                    || matches!(AuthenticateData::decode(d), Decoded::Complete(_, n) if n == d.len())
-                    || matches!(IdleDone::decode(d), Decoded::Complete(_, n) if n == d.len())
+                decodes_whole::<Command>(d)
+                    || decodes_whole::<AuthenticateData>(d)
+                    || decodes_whole::<IdleDone>(d)
             }) as fn(&[u8]) -> bool,
         ),
-        (
-            "imap_response",
-            |d: &[u8]| matches!(Response::decode(d), Decoded::Complete(_, n) if n == d.len()),
-        ),
+        ("imap_response", decodes_whole::<Response>),
     ] {
-        for e in std::fs::read_dir(root.join(target)).unwrap() {
-            let path = e.unwrap().path();
+        for path in input_files(&corpus_dir(target)) {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             if name.len() != 16 {
                 continue;
@@ -87,8 +63,8 @@ fn seeds_decode() {
                 check(&data),
                 "{} does not decode: {:?} / {:?}",
                 path.display(),
-                mailpush_imap::Command::decode(&data),
-                mailpush_imap::Response::decode(&data)
+                Command::decode(&data),
+                Response::decode(&data)
             );
         }
     }

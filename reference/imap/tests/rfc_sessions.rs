@@ -11,6 +11,9 @@ use std::num::NonZeroU32;
 use mailpush_imap::fuzzing::split_property;
 use mailpush_imap::*;
 
+mod common;
+use common::transcripts::{self, Sides};
+
 fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap()
 }
@@ -20,16 +23,6 @@ fn cmd(s: &str) -> Command {
         Decoded::Complete(c, n) => {
             assert_eq!(n, s.len(), "trailing bytes in {s:?}");
             c
-        }
-        other => panic!("{s:?} → {other:?}"),
-    }
-}
-
-fn resp(s: &str) -> Response {
-    match Response::decode(s.as_bytes()) {
-        Decoded::Complete(r, n) => {
-            assert_eq!(n, s.len(), "trailing bytes in {s:?}");
-            r
         }
         other => panic!("{s:?} → {other:?}"),
     }
@@ -54,25 +47,16 @@ enum ClientMode {
     Authenticate,
 }
 
-/// Replays a transcript: `C: ` lines from the client, `S: ` lines from
-/// the server; a line ending in a literal announcement continues on the
-/// next line(s) of the same side (which carry the literal octets).
+/// Replays a transcript (see `tests/transcripts/README.md`): every client
+/// message decodes as a command (or as the DONE / AUTHENTICATE line it is),
+/// every server message as a greeting or response, consuming exactly the
+/// octets of the transcript.
 fn replay(transcript: &str) -> (Vec<Command>, Vec<Response>) {
-    let mut client = Vec::new();
-    let mut server = Vec::new();
-    let server_first = transcript.trim_start().starts_with("S: ");
-    for line in transcript.lines() {
-        let line = line.trim_start();
-        if let Some(c) = line.strip_prefix("C: ") {
-            client.extend_from_slice(c.as_bytes());
-            client.extend_from_slice(b"\r\n");
-        } else if let Some(s) = line.strip_prefix("S: ") {
-            server.extend_from_slice(s.as_bytes());
-            server.extend_from_slice(b"\r\n");
-        } else if !line.is_empty() {
-            panic!("bad transcript line {line:?}");
-        }
-    }
+    let Sides {
+        client,
+        server,
+        server_first,
+    } = transcripts::sides(transcript);
 
     let mut commands = Vec::new();
     let mut mode = ClientMode::Commands;
@@ -149,37 +133,7 @@ fn replay(transcript: &str) -> (Vec<Command>, Vec<Response>) {
 #[test]
 fn rfc3501_sample_session() {
     let header = "Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\r\nFrom: Terry Gray <gray@cac.washington.edu>\r\nSubject: IMAP4rev1 WG mtg summary and minutes\r\n\r\n";
-    let transcript = format!(
-        r#"S: * OK IMAP4rev1 Service Ready
-C: a001 login mrc secret
-S: a001 OK LOGIN completed
-C: a002 select inbox
-S: * 18 EXISTS
-S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft)
-S: * 2 RECENT
-S: * OK [UNSEEN 17] Message 17 is the first unseen message
-S: * OK [UIDVALIDITY 3857529045] UIDs valid
-S: a002 OK [READ-WRITE] SELECT completed
-C: a003 fetch 12 full
-S: * 12 FETCH (FLAGS (\Seen) INTERNALDATE "17-Jul-1996 02:44:25 -0700" RFC822.SIZE 4286 ENVELOPE ("Wed, 17 Jul 1996 02:23:25 -0700 (PDT)" "IMAP4rev1 WG mtg summary and minutes" (("Terry Gray" NIL "gray" "cac.washington.edu")) (("Terry Gray" NIL "gray" "cac.washington.edu")) (("Terry Gray" NIL "gray" "cac.washington.edu")) ((NIL NIL "imap" "cac.washington.edu")) ((NIL NIL "minutes" "CNRI.Reston.VA.US")("John Klensin" NIL "KLENSIN" "MIT.EDU")) NIL NIL "<B27397-0100000@cac.washington.edu>") BODY ("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 3028 92))
-S: a003 OK FETCH completed
-C: a004 fetch 12 body[header]
-S: * 12 FETCH (BODY[HEADER] {{{len}}}
-S: {hdr}
-S: )
-S: a004 OK FETCH completed
-C: a005 store 12 +flags \deleted
-S: * 12 FETCH (FLAGS (\Seen \Deleted))
-S: a005 OK +FLAGS completed
-C: a006 logout
-S: * BYE IMAP4rev1 server terminating connection
-S: a006 OK LOGOUT completed
-"#,
-        len = header.len(),
-        // One transcript line per header line; replay adds the CRLFs.
-        hdr = header.trim_end_matches("\r\n").replace("\r\n", "\nS: ") + "\nS: "
-    );
-    let (commands, responses) = replay(&transcript);
+    let (commands, responses) = replay(&transcripts::load("rfc3501-sample-session.txt"));
     assert_eq!(commands.len(), 6);
     assert_eq!(
         commands[0].body,
@@ -269,37 +223,7 @@ S: a006 OK LOGOUT completed
 /// (EARLIER), CHANGEDSINCE … VANISHED.
 #[test]
 fn rfc7162_qresync_session() {
-    let (commands, responses) = replay(
-        r#"C: A01 ENABLE QRESYNC
-S: * ENABLED QRESYNC
-S: A01 OK Enabled
-C: A02 SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))
-S: * OK [CLOSED]
-S: * 314 EXISTS
-S: * 15 RECENT
-S: * OK [UIDVALIDITY 67890007] UIDVALIDITY
-S: * OK [UIDNEXT 567] Predicted next UID
-S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft)
-S: * OK [PERMANENTFLAGS (\Deleted \Seen \*)] Limited
-S: * OK [HIGHESTMODSEQ 20060128194045007] Highest mailbox mod-sequence
-S: * VANISHED (EARLIER) 41,43:116,118,120:211,214:540
-S: * 49 FETCH (UID 117 FLAGS (\Seen \Answered) MODSEQ (20060115194045000))
-S: * 50 FETCH (UID 119 FLAGS (\Draft $MDNSent) MODSEQ (20060115194045308))
-S: * 51 FETCH (UID 541 FLAGS (\Seen $Forwarded) MODSEQ (20060115194045001))
-S: A02 OK [READ-WRITE] mailbox selected
-C: B04 SELECT INBOX (QRESYNC (67890007 90060115194045000 1:29997 (5000,7500,9000,9990:9999 15000,22500,27000,29970,29973,29976:29979)))
-S: B04 OK [READ-WRITE] mailbox selected
-C: A04 UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)
-S: * VANISHED (EARLIER) 300:310,405,411
-S: * 1 FETCH (UID 404 MODSEQ (65402) FLAGS (\Seen))
-S: * 2 FETCH (UID 406 MODSEQ (75403) FLAGS (\Deleted))
-S: * 4 FETCH (UID 408 MODSEQ (29738) FLAGS ($NoJunk $AutoJunk $MDNSent))
-S: A04 OK Successful fetch
-C: A05 UID EXPUNGE 300:310
-S: * VANISHED 405,407,410,425
-S: A05 OK Expunged
-"#,
-    );
+    let (commands, responses) = replay(&transcripts::load("rfc7162-qresync.txt"));
     let CommandBody::Select { params, .. } = &commands[1].body else {
         panic!()
     };
@@ -385,27 +309,7 @@ S: A05 OK Expunged
 /// (NOMODSEQ), STATUS HIGHESTMODSEQ (§3.1.6).
 #[test]
 fn rfc7162_condstore_examples() {
-    let (commands, responses) = replay(
-        r#"C: a103 SELECT Notes (CONDSTORE)
-S: * OK [NOMODSEQ] Sorry, this mailbox format doesn't support modsequences
-S: a103 OK [READ-WRITE] Mailbox selected
-C: d105 STORE 7,5,9 (UNCHANGEDSINCE 320162338) +FLAGS.SILENT (\Deleted)
-S: * 5 FETCH (MODSEQ (320162350))
-S: d105 OK [MODIFIED 7,9] Conditional STORE failed
-C: a SEARCH MODSEQ "/flags/\\draft" all 620162338
-S: * SEARCH 2 5 6 7 11 12 18 19 20 23 (MODSEQ 917162500)
-S: a OK Search complete
-C: t SEARCH OR NOT MODSEQ 720162338 LARGER 50000
-S: * SEARCH
-S: t OK Search complete, nothing found
-C: A042 STATUS blurdybloop (UIDNEXT MESSAGES HIGHESTMODSEQ)
-S: * STATUS blurdybloop (MESSAGES 231 UIDNEXT 7500 HIGHESTMODSEQ 7011231777)
-S: A042 OK STATUS completed
-C: s100 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345)
-S: * 1 FETCH (UID 4 MODSEQ (65402) FLAGS (\Seen))
-S: s100 OK FETCH completed
-"#,
-    );
+    let (commands, responses) = replay(&transcripts::load("rfc7162-condstore.txt"));
     assert_eq!(
         commands[0].body,
         CommandBody::Select {
@@ -498,42 +402,7 @@ S: s100 OK FETCH completed
 /// RFC 3691 UNSELECT.
 #[test]
 fn extension_sessions() {
-    let (commands, responses) = replay(
-        r#"S: * OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ AUTH=PLAIN IDLE UIDPLUS MOVE] ready
-C: A01 AUTHENTICATE PLAIN dGVzdAB0ZXN0AHRlc3Q=
-S: A01 OK Success
-C: A02 AUTHENTICATE PLAIN
-S: +
-C: dGVzdAB0ZXN0AHRlc3Q=
-S: A02 OK Success
-C: A001 LOGIN {11+}
-C: FRED FOOBAR {7+}
-C: fat man
-S: A001 OK LOGIN completed
-C: A001 IDLE
-S: + idling
-S: * 4 EXISTS
-C: DONE
-S: A001 OK IDLE terminated
-C: A003 APPEND saved-messages (\Seen) {10}
-C: Hello Joe!
-S: + Ready for literal data
-S: A003 OK [APPENDUID 38505 3955] APPEND completed
-C: A004 COPY 2:4 meeting
-S: A004 OK [COPYUID 38505 304,319:320 3956:3958] Done
-C: A005 UID EXPUNGE 3000:3002
-S: * 3 EXPUNGE
-S: A005 OK UID EXPUNGE completed
-C: a UID MOVE 42:69 foo
-S: * OK [COPYUID 432432 42:69 1202:1229]
-S: * 22 EXPUNGE
-S: a OK Done
-C: b UNSELECT
-S: b OK Returned to authenticated state
-C: c NOOP
-S: c NO [UIDNOTSTICKY] weird
-"#,
-    );
+    let (commands, responses) = replay(&transcripts::load("extensions.txt"));
     assert_eq!(
         commands[0].body,
         CommandBody::Authenticate {
@@ -604,16 +473,7 @@ fn xapplepushservice_example() {
     //= spec/imap-push.md#XAPS-11
     //# Under version 2 the server MUST send, before the tagged `OK`, one untagged
     //# `* XAPPLEPUSHSERVICE "mailbox" <name>` line per acknowledged mailbox
-    let (commands, responses) = replay(
-        r#"C: a7 XAPPLEPUSHSERVICE aps-version 2 aps-account-id 0715A26B-CA09-4730-A419-793000CA982E aps-device-token 2918390218931890821908309283098109381029309829018310983092892829 aps-subtopic com.apple.mobilemail mailboxes (INBOX "Notes" Archive)
-S: * XAPPLEPUSHSERVICE "mailbox" "INBOX"
-S: * XAPPLEPUSHSERVICE "mailbox" "Notes"
-S: * XAPPLEPUSHSERVICE "aps-version" "2" "aps-topic" "com.mailpush.mail"
-S: a7 OK XAPPLEPUSHSERVICE completed
-S: * XAPPLEPUSHSERVICE mailbox INBOX
-S: * XAPPLEPUSHSERVICE aps-version 2 aps-topic com.apple.mail
-"#,
-    );
+    let (commands, responses) = replay(&transcripts::load("xapplepushservice.txt"));
     let CommandBody::XApplePushService(reg) = &commands[0].body else {
         panic!()
     };
@@ -771,30 +631,8 @@ fn xapplepushservice_interpretation() {
 /// RFC 3501 §6 examples of commands not in the sessions above.
 #[test]
 fn rfc3501_command_examples() {
-    for s in [
-        "a001 CAPABILITY\r\n",
-        "A003 CREATE owatagusiam/\r\n",
-        "A683 DELETE blurdybloop\r\n",
-        "A683 RENAME blurdybloop sarasoop\r\n",
-        "A002 SUBSCRIBE #news.comp.mail.mime\r\n",
-        "A002 UNSUBSCRIBE #news.comp.mail.mime\r\n",
-        "A101 LIST \"\" \"\"\r\n",
-        "A202 LIST ~/Mail/ %\r\n",
-        "A282 SEARCH FLAGGED SINCE 1-Feb-1994 NOT FROM \"Smith\"\r\n",
-        "A284 SEARCH CHARSET UTF-8 TEXT {6}\r\nXXXXXX\r\n",
-        "A654 FETCH 2:4 (FLAGS BODY[HEADER.FIELDS (DATE FROM)])\r\n",
-        "a FETCH 1 (BODY.PEEK[1.2.MIME]<0.2048> BODY[3.TEXT] BODY[4.HEADER.FIELDS.NOT (X-A)])\r\n",
-        "A932 EXAMINE blurdybloop\r\n",
-        "FXXZ CHECK\r\n",
-        "A341 CLOSE\r\n",
-        "A202 EXPUNGE\r\n",
-        "A003 COPY 2:4 MEETING\r\n",
-        "a STARTTLS\r\n",
-        "A003 APPEND Notes (\\Seen) \" 7-Feb-1994 21:52:25 -0800\" {5+}\r\nhello\r\n",
-    ] {
-        let c = cmd(s);
-        check(s.as_bytes(), &c);
-    }
+    let (commands, _) = replay(&transcripts::load("rfc3501-examples.txt"));
+    assert_eq!(commands.len(), 20);
     let c = cmd("A654 FETCH 2:4 (FLAGS BODY[HEADER.FIELDS (DATE FROM)])\r\n");
     let CommandBody::Fetch {
         attributes: FetchAttributes::List(l),
@@ -833,28 +671,9 @@ fn rfc3501_command_examples() {
 /// with every extension field.
 #[test]
 fn rfc3501_response_examples() {
-    for s in [
-        "* CAPABILITY IMAP4rev1 STARTTLS AUTH=GSSAPI LOGINDISABLED\r\n",
-        "* LIST (\\Noselect) \"/\" ~/Mail/foo\r\n",
-        "* LIST () NIL INBOX\r\n",
-        "* STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)\r\n",
-        "* SEARCH 2 3 6\r\n",
-        "* 23 EXISTS\r\n",
-        "* NO Disk is 98% full, please delete unnecessary data\r\n",
-        "* BAD Command line too long\r\n",
-        "* PREAUTH IMAP4rev1 server logged in as Smith\r\n",
-        "* OK [ALERT] System shutdown in 10 minutes\r\n",
-        "* NO [BADCHARSET (UTF-8)] bad\r\n",
-        "* OK [PARSE] bad header\r\n",
-        "A1 NO [LIMIT] too many\r\n",
-    ] {
-        let r = resp(s);
-        check(s.as_bytes(), &r);
-    }
-    let s = "* 1 FETCH (BODYSTRUCTURE ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 1152 23)(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\" \"NAME\" \"cc.diff\") \"<960723163407.20117h@cac.washington.edu>\" \"Compiler diff\" \"BASE64\" 4554 73 \"md5\" (\"attachment\" (\"filename\" \"cc.diff\")) (\"en\" \"de\") \"loc\" 1 (2 \"x\" NIL)) \"MIXED\" (\"BOUNDARY\" \"x\") NIL NIL NIL))\r\n";
-    let r = resp(s);
-    check(s.as_bytes(), &r);
-    let Response::Data(Data::Fetch { items, .. }) = r else {
+    let (_, responses) = replay(&transcripts::load("rfc3501-examples.txt"));
+    assert_eq!(responses.len(), 14);
+    let Response::Data(Data::Fetch { items, .. }) = &responses[13] else {
         panic!()
     };
     let FetchItem::BodyStructure(b) = items.first() else {
@@ -942,4 +761,19 @@ fn literal_found() {
     let e = c.encode_with(EncodeOptions { literal_plus: true });
     assert_eq!(e.bytes, "a LOGIN {2+}\r\n\u{e9} xy\r\n".as_bytes());
     assert!(e.sync_points.is_empty());
+}
+
+/// Every transcript of `tests/transcripts/` replays: each message decodes,
+/// survives encode → decode, and satisfies the split-input property.
+#[test]
+fn every_transcript_replays() {
+    let all = transcripts::all();
+    assert!(all.len() >= 10, "{} transcripts", all.len());
+    for (name, text) in all {
+        let (commands, responses) = replay(&text);
+        assert!(
+            !commands.is_empty() || !responses.is_empty(),
+            "{name} has no messages"
+        );
+    }
 }

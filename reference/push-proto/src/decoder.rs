@@ -1,7 +1,7 @@
 //! A buffering frame decoder for byte streams.
 
 use crate::codec::{DecodeError, decode_frame};
-use crate::frame::{Frame, MAX_FRAME_LEN};
+use crate::frame::{Frame, MAX_WIRE_FRAME_LEN};
 
 /// Accumulates stream octets and yields whole frames. After an error it yields that error
 /// forever: a stream that broke framing cannot be resynchronized.
@@ -32,9 +32,7 @@ impl FrameDecoder {
     /// The most octets a caller should read before calling [`FrameDecoder::next_frame`] again,
     /// so that the buffer never holds more than one maximum-size frame beyond what is decoded.
     pub fn read_hint(&self) -> usize {
-        (4 + MAX_FRAME_LEN as usize)
-            .saturating_sub(self.buffer.len())
-            .max(1)
+        MAX_WIRE_FRAME_LEN.saturating_sub(self.buffer.len()).max(1)
     }
 
     /// The next whole frame, `None` if more octets are needed.

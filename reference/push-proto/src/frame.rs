@@ -11,6 +11,10 @@ use crate::ProtoError;
 //# The maximum frame length is 8192 octets.
 pub const MAX_FRAME_LEN: u32 = 8192;
 
+/// The most octets one frame takes on the wire: its length field and the longest body. (A `u32`
+/// always fits a `usize` on the targets this crate builds for.)
+pub(crate) const MAX_WIRE_FRAME_LEN: usize = 4 + MAX_FRAME_LEN as usize;
+
 /// The largest notification payload, in octets.
 //= spec/device-channel.md#CHAN-5
 //# A notification payload is an opaque sequence of 0 to 4096 octets,

@@ -7,10 +7,12 @@ pub mod client;
 pub mod codec;
 mod decoder;
 pub mod frame;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod ring;
 pub mod server;
 
-pub use codec::{DecodeError, check_roundtrip, decode_frame, encode_frame, frame_to_vec};
+pub use codec::{DecodeError, decode_frame, encode_frame, frame_to_vec};
 pub use decoder::FrameDecoder;
 pub use frame::{
     Credential, Frame, Keepalive, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, NotificationId, Payload,

@@ -151,11 +151,14 @@ pub enum RingError {
     IdsExhausted,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Session {
     window: u16,
     /// Highest id sent on this session; everything held at or below it is in flight.
     sent_upto: u64,
+    /// Ids sent on this session and not yet acknowledged, in increasing order: the window
+    /// counts these, including any the ring dropped since they were sent (CHAN-30).
+    unacked: VecDeque<u64>,
     /// Id of the first `retained` notify sent since the last mark event.
     mark_carrier: Option<u64>,
 }
@@ -167,6 +170,11 @@ pub struct DeviceRing {
     held: VecDeque<Held>,
     meta: RingMeta,
     session: Option<Session>,
+}
+
+/// `n` as a counter increment; a `usize` always fits, saturating keeps it total.
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 /// Grace given to a TTL-0 notification that was accepted because it could be sent at once, so
@@ -187,10 +195,19 @@ impl DeviceRing {
     }
 
     /// Rebuilds a ring from its stored form. If the capacity shrank since, the oldest are
-    /// dropped; the returned effects say which, for the store.
-    pub fn restore(capacity: usize, meta: RingMeta, mut held: Vec<Held>) -> (Self, RingEffects) {
+    /// dropped; the returned effects say which, for the store. A stored form whose last
+    /// assigned id is below a held id or the cursor (a damaged store) is read with the last id
+    /// raised to the highest of them, so that no id is ever assigned twice (CHAN-15).
+    pub fn restore(
+        capacity: usize,
+        mut meta: RingMeta,
+        mut held: Vec<Held>,
+    ) -> (Self, RingEffects) {
         held.sort_by_key(|h| h.id);
+        held.dedup_by_key(|h| h.id);
         held.retain(|h| h.id.get() > meta.cursor);
+        let highest_held = held.last().map_or(0, |h| h.id.get());
+        meta.last_id = meta.last_id.max(meta.cursor).max(highest_held);
         let mut ring = Self {
             capacity: capacity.max(1),
             held: held.into(),
@@ -198,7 +215,7 @@ impl DeviceRing {
             session: None,
         };
         let mut effects = RingEffects::default();
-        ring.enforce_capacity(0, &mut effects);
+        ring.enforce_capacity(&mut effects);
         (ring, effects)
     }
 
@@ -227,20 +244,20 @@ impl DeviceRing {
         self.session.is_some()
     }
 
-    /// Number of notifications in flight on the session.
+    /// Number of notifications in flight on the session: sent on it and not acknowledged,
+    /// whether or not the ring still holds them.
+    //= spec/device-channel.md#CHAN-30
+    //# A notification counts against the window of [CHAN-17](#CHAN-17) from the moment its
+    //# `notify` is sent until the server receives, on the same session, an `ack` at or above its
+    //# id, even if it is dropped from the ring meanwhile ([RING-2](#RING-2)).
     pub fn in_flight(&self) -> usize {
-        match self.session {
-            Some(session) => self
-                .held
-                .iter()
-                .take_while(|h| h.id.get() <= session.sent_upto)
-                .count(),
-            None => 0,
-        }
+        self.session.as_ref().map_or(0, |s| s.unacked.len())
     }
 
     fn is_in_flight(&self, id: NotificationId) -> bool {
-        self.session.is_some_and(|s| id.get() <= s.sent_upto)
+        self.session
+            .as_ref()
+            .is_some_and(|s| id.get() <= s.sent_upto)
     }
 
     fn set_mark(&mut self) {
@@ -264,16 +281,23 @@ impl DeviceRing {
     }
 
     fn can_send_at_once(&self) -> bool {
-        match self.session {
+        match &self.session {
             Some(session) => {
                 let nothing_unsent = self.held.iter().all(|h| h.id.get() <= session.sent_upto);
-                nothing_unsent && self.in_flight() < usize::from(session.window)
+                nothing_unsent && session.unacked.len() < usize::from(session.window)
             }
             None => false,
         }
     }
 
-    /// Accepts a notification for the device.
+    /// Accepts a notification for the device: it gets the next id; then a TTL-0 notification
+    /// that cannot be sent at once expires (and nothing else changes but the mark); otherwise
+    /// same-topic notifications are replaced, the new one is appended, and only then is the
+    /// oldest dropped if the ring holds more than its capacity.
+    //= spec/device-channel.md#RING-14
+    //# it assigns the notification the next id of the device ([CHAN-15](#CHAN-15)); then, if the
+    //# notification expires at once ([RING-3](#RING-3)), it sets the mark and does nothing else:
+    //# it replaces nothing and drops nothing
     pub fn accept(
         &mut self,
         now: Timestamp,
@@ -288,7 +312,7 @@ impl DeviceRing {
         //# of 0 is sent only if it can be sent at once on an established session with room in its window;
         //# otherwise it expires at once.
         if ttl_secs == 0 && !self.can_send_at_once() {
-            self.meta.expired += 1;
+            self.meta.expired = self.meta.expired.saturating_add(1);
             self.set_mark();
             return Ok(Accepted {
                 id,
@@ -308,7 +332,7 @@ impl DeviceRing {
                 .collect();
             if !replaced.is_empty() {
                 self.held.retain(|h| !replaced.contains(&h.id));
-                self.meta.replaced += replaced.len() as u64;
+                self.meta.replaced = self.meta.replaced.saturating_add(count(replaced.len()));
                 //= spec/device-channel.md#RING-5
                 //# or (d) a notification is replaced ([RING-4](#RING-4)).
                 self.set_mark();
@@ -336,7 +360,10 @@ impl DeviceRing {
         };
         self.held.push_back(held.clone());
         effects.inserted.push(held);
-        self.enforce_capacity(0, &mut effects);
+        //= spec/device-channel.md#RING-14
+        //# Only then does it drop the oldest held notifications while the ring holds more than
+        //# N ([RING-2](#RING-2)), so a replacement that makes room means nothing is dropped.
+        self.enforce_capacity(&mut effects);
         Ok(Accepted {
             id,
             expired_at_once: false,
@@ -347,12 +374,12 @@ impl DeviceRing {
     //= spec/device-channel.md#RING-2
     //# When accepting a notification would make the ring hold more than N, the server
     //# MUST drop the held notification with the lowest id (in flight or not) and accept the new one.
-    fn enforce_capacity(&mut self, headroom: usize, effects: &mut RingEffects) {
-        while self.held.len() + headroom > self.capacity {
+    fn enforce_capacity(&mut self, effects: &mut RingEffects) {
+        while self.held.len() > self.capacity {
             let Some(oldest) = self.held.pop_front() else {
                 break;
             };
-            self.meta.dropped += 1;
+            self.meta.dropped = self.meta.dropped.saturating_add(1);
             self.set_mark();
             effects.removed.push((oldest.id, Removal::Dropped));
         }
@@ -369,7 +396,7 @@ impl DeviceRing {
             .collect();
         if !expired.is_empty() {
             self.held.retain(|h| !expired.contains(&h.id));
-            self.meta.expired += expired.len() as u64;
+            self.meta.expired = self.meta.expired.saturating_add(count(expired.len()));
             //= spec/device-channel.md#RING-5
             //# (c) a notification expires before being acknowledged
             self.set_mark();
@@ -406,6 +433,7 @@ impl DeviceRing {
         self.session = Some(Session {
             window: window.get(),
             sent_upto: self.meta.cursor,
+            unacked: VecDeque::new(),
             mark_carrier: None,
         });
         Ok(effects)
@@ -438,7 +466,7 @@ impl DeviceRing {
 
     /// The device acknowledged every id at or below `id`.
     pub fn ack(&mut self, id: NotificationId) -> Result<RingEffects, RingError> {
-        let Some(session) = self.session else {
+        let Some(session) = &mut self.session else {
             return Err(RingError::NoSession);
         };
         //= spec/device-channel.md#CHAN-14
@@ -455,6 +483,13 @@ impl DeviceRing {
         //# duplicate and MUST be ignored.
         if id.get() <= self.meta.cursor {
             return Ok(RingEffects::default());
+        }
+        while session
+            .unacked
+            .front()
+            .is_some_and(|&sent| sent <= id.get())
+        {
+            session.unacked.pop_front();
         }
         let effects = self.remove_acked(id.get());
         //= spec/device-channel.md#RING-6
@@ -487,18 +522,26 @@ impl DeviceRing {
         durable_upto: u64,
     ) -> (Option<Outgoing>, RingEffects) {
         let mut effects = RingEffects::default();
-        let Some(session) = self.session else {
+        let Some(session) = &self.session else {
             return (None, effects);
         };
-        if self.in_flight() >= usize::from(session.window) {
+        if session.unacked.len() >= usize::from(session.window) {
             return (None, effects);
         }
+        let sent_upto = session.sent_upto;
         //= spec/device-channel.md#RING-3
         //# The server MUST NOT send an expired notification and MUST
         //# remove it from the ring no later than when it would otherwise be sent.
         effects.merge(self.expire(now));
-        let carrier_pending = self.session.is_some_and(|s| s.mark_carrier.is_some());
-        let next_unsent = self.held.iter().find(|h| h.id.get() > session.sent_upto);
+        let carrier_pending = self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.mark_carrier.is_some());
+        let next_unsent = self.held.iter().find(|h| h.id.get() > sent_upto);
+        //= spec/device-channel.md#RING-13
+        //# The condition of [RING-7](#RING-7) is a state, not the moment a session is
+        //# established: the server MUST check it whenever it could send a `notify` on an
+        //# established session (its window has room)
         if next_unsent.is_none() && self.meta.mark && !carrier_pending {
             //= spec/device-channel.md#RING-7
             //# When the device's mark is set, a session is established, and the ring
@@ -515,14 +558,9 @@ impl DeviceRing {
             };
             self.held.push_back(marker.clone());
             effects.inserted.push(marker);
-            self.enforce_capacity(0, &mut effects);
+            self.enforce_capacity(&mut effects);
         }
-        let Some(next) = self
-            .held
-            .iter()
-            .find(|h| h.id.get() > session.sent_upto)
-            .cloned()
-        else {
+        let Some(next) = self.held.iter().find(|h| h.id.get() > sent_upto).cloned() else {
             return (None, effects);
         };
         let created_here = effects.inserted.iter().any(|h| h.id == next.id);
@@ -535,6 +573,7 @@ impl DeviceRing {
         let retained = self.meta.mark;
         if let Some(session) = &mut self.session {
             session.sent_upto = next.id.get();
+            session.unacked.push_back(next.id.get());
             if retained && session.mark_carrier.is_none() {
                 session.mark_carrier = Some(next.id.get());
             }

@@ -3,10 +3,10 @@
 
 use std::fmt::Write;
 
+use mailpush_push_proto::fuzzing::check_roundtrip;
 use mailpush_push_proto::{
     Credential, DecodeError, Frame, FrameDecoder, Keepalive, MAX_FRAME_LEN, NotificationId,
-    Payload, ReasonCode, ReasonText, VersionRange, Window, check_roundtrip, decode_frame,
-    frame_to_vec,
+    Payload, ReasonCode, ReasonText, VersionRange, Window, decode_frame, frame_to_vec,
 };
 use quickcheck::{Arbitrary, Gen, QuickCheck};
 

@@ -19,13 +19,21 @@ fn each_input(target: &str, check: impl Fn(&[u8]) -> Result<(), String>) {
 
 #[test]
 fn push_frame_corpus() {
-    each_input("push_frame", mailpush_push_proto::check_roundtrip);
+    each_input("push_frame", mailpush_push_proto::fuzzing::check_roundtrip);
 }
 
 #[test]
 fn push_server_conn_corpus() {
     each_input(
         "push_server_conn",
-        mailpush_push_proto::server::check_server_connection,
+        mailpush_push_proto::fuzzing::check_server_connection,
+    );
+}
+
+#[test]
+fn push_client_conn_corpus() {
+    each_input(
+        "push_client_conn",
+        mailpush_push_proto::fuzzing::check_client_connection,
     );
 }

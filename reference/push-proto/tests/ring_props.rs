@@ -354,3 +354,152 @@ fn restore_rebuilds_and_shrinks() {
     );
     assert_eq!(restored.meta().dropped, 2);
 }
+
+fn id(id: u64) -> std::num::NonZeroU64 {
+    std::num::NonZeroU64::new(id).unwrap()
+}
+
+#[test]
+fn a_notification_dropped_in_flight_still_counts_against_the_window() {
+    let mut ring = DeviceRing::new(1);
+    let now = Timestamp(0);
+    ring.open_session(0, Window::new(1).unwrap()).unwrap();
+    let first = ring.accept(now, 60, None, payload(1)).unwrap().id;
+    assert_eq!(ring.poll_send(now).0.unwrap().id, first);
+    // The ring holds one: the second push drops the first, which is in flight.
+    let second = ring.accept(now, 60, None, payload(2)).unwrap();
+    assert_eq!(second.effects.removed, vec![(first, Removal::Dropped)]);
+    //= spec/device-channel.md#CHAN-30
+    //# A notification counts against the window of [CHAN-17](#CHAN-17) from the
+    //# moment its `notify` is sent until the server receives, on the same session, an `ack` at or above its
+    //# id, even if it is dropped from the ring meanwhile ([RING-2](#RING-2)).
+    assert_eq!(ring.in_flight(), 1);
+    assert!(ring.poll_send(now).0.is_none(), "the window is full");
+    ring.ack(first).unwrap();
+    assert_eq!(ring.in_flight(), 0);
+    let out = ring.poll_send(now).0.unwrap();
+    assert_eq!(out.id, second.id);
+    assert!(out.retained, "the drop set the mark");
+}
+
+#[test]
+fn replacement_comes_before_the_capacity_check() {
+    let mut ring = DeviceRing::new(2);
+    let now = Timestamp(0);
+    let a = ring.accept(now, 60, Some(topic(1)), payload(1)).unwrap().id;
+    let b = ring.accept(now, 60, None, payload(2)).unwrap().id;
+    //= spec/device-channel.md#RING-14
+    //# Only then does it drop the oldest held
+    //# notifications while the ring holds more than N ([RING-2](#RING-2)), so a replacement that makes
+    //# room means nothing is dropped.
+    let c = ring.accept(now, 60, Some(topic(1)), payload(3)).unwrap();
+    assert_eq!(c.effects.removed, vec![(a, Removal::Replaced)]);
+    assert_eq!(ring.held().map(|h| h.id).collect::<Vec<_>>(), vec![b, c.id]);
+    assert_eq!((ring.meta().dropped, ring.meta().replaced), (0, 1));
+    // Without a same-topic notification to replace, the full ring drops its oldest.
+    let d = ring.accept(now, 60, Some(topic(2)), payload(4)).unwrap();
+    assert_eq!(d.effects.removed, vec![(b, Removal::Dropped)]);
+}
+
+#[test]
+fn a_notification_that_expires_at_once_replaces_and_drops_nothing() {
+    let mut ring = DeviceRing::new(1);
+    let now = Timestamp(0);
+    let held = ring.accept(now, 60, Some(topic(1)), payload(1)).unwrap().id;
+    //= spec/device-channel.md#RING-14
+    //# it assigns the notification the next id of the device ([CHAN-15](#CHAN-15)); then, if
+    //# the notification expires at once ([RING-3](#RING-3)), it sets the mark and does nothing else:
+    //# it replaces nothing and drops nothing
+    let at_once = ring.accept(now, 0, Some(topic(1)), payload(2)).unwrap();
+    assert!(at_once.expired_at_once);
+    assert_eq!(at_once.id.get(), held.get() + 1, "it still takes an id");
+    assert!(at_once.effects.is_empty());
+    assert_eq!(ring.held().map(|h| h.id).collect::<Vec<_>>(), vec![held]);
+    assert_eq!(ring.meta().expired, 1);
+    assert!(ring.meta().mark);
+}
+
+#[test]
+fn a_marker_follows_an_expiry_while_online() {
+    let mut ring = DeviceRing::new(10);
+    let now = Timestamp(0);
+    ring.open_session(0, Window::new(1).unwrap()).unwrap();
+    let first = ring.accept(now, 60, None, payload(1)).unwrap().id;
+    let out = ring.poll_send(now).0.unwrap();
+    assert!(!out.retained);
+    // The window is full, so a TTL-0 push expires at once while the device is online.
+    assert!(
+        ring.accept(now, 0, None, payload(2))
+            .unwrap()
+            .expired_at_once
+    );
+    assert!(ring.meta().mark);
+    assert!(ring.poll_send(now).0.is_none(), "the window is full");
+    ring.ack(first).unwrap();
+    //= spec/device-channel.md#RING-13
+    //# The condition of [RING-7](#RING-7) is a state, not the moment a session is
+    //# established: the server MUST check it whenever it could send a `notify` on an established session
+    //# (its window has room)
+    let (marker, effects) = ring.poll_send(now);
+    let marker = marker.expect("a marker carries the mark");
+    assert!(marker.retained && marker.payload.is_empty());
+    assert_eq!(effects.inserted.len(), 1);
+    // One carrier is enough: no second marker while it is in flight.
+    ring.ack(marker.id).unwrap();
+    assert!(!ring.meta().mark);
+    assert!(ring.poll_send(now).0.is_none());
+}
+
+#[test]
+fn counters_saturate_instead_of_overflowing() {
+    // A store may hand back any value; counting on from the top must not wrap or panic.
+    let meta = mailpush_push_proto::ring::RingMeta {
+        dropped: u64::MAX,
+        expired: u64::MAX,
+        replaced: u64::MAX,
+        ..Default::default()
+    };
+    let (mut ring, _) = DeviceRing::restore(1, meta, Vec::new());
+    let now = Timestamp(0);
+    ring.accept(now, 60, Some(topic(1)), payload(1)).unwrap();
+    ring.accept(now, 60, Some(topic(1)), payload(2)).unwrap();
+    ring.accept(now, 60, None, payload(3)).unwrap();
+    ring.accept(now, 0, None, payload(4)).unwrap();
+    ring.accept(now, 1, None, payload(5)).unwrap();
+    ring.expire(Timestamp(u64::MAX));
+    let meta = ring.meta();
+    assert_eq!(
+        (meta.dropped, meta.expired, meta.replaced),
+        (u64::MAX, u64::MAX, u64::MAX)
+    );
+}
+
+#[test]
+fn restore_never_reassigns_a_stored_id() {
+    // A damaged store: the last id is below a held notification and the cursor.
+    let meta = mailpush_push_proto::ring::RingMeta {
+        last_id: 2,
+        cursor: 3,
+        ..Default::default()
+    };
+    let held = |n: u64| mailpush_push_proto::ring::Held {
+        id: id(n),
+        expires_at: None,
+        topic: None,
+        payload: payload(0),
+    };
+    let (mut ring, _) = DeviceRing::restore(10, meta, vec![held(9), held(5), held(9)]);
+    assert_eq!(
+        ring.held().map(|h| h.id.get()).collect::<Vec<_>>(),
+        vec![5, 9]
+    );
+    let next = ring.accept(Timestamp(0), 60, None, payload(1)).unwrap().id;
+    assert_eq!(next.get(), 10);
+    // And the last id of all: the next accept fails instead of wrapping to 0.
+    let meta = mailpush_push_proto::ring::RingMeta {
+        last_id: u64::MAX,
+        ..Default::default()
+    };
+    let (mut ring, _) = DeviceRing::restore(10, meta, Vec::new());
+    assert!(ring.accept(Timestamp(0), 60, None, payload(1)).is_err());
+}

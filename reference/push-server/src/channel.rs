@@ -141,9 +141,15 @@ pub async fn serve_device<S: AsyncRead + AsyncWrite + Unpin>(
                                 // Neither the device's lock nor this session waits for the
                                 // commit: what the ack frees in the window may be sent at once,
                                 // since only durable notifications are sent, and a lost ack
-                                // only means a redelivery the device's cursor absorbs. If the
-                                // commit fails, the ring is reloaded from the store and the
-                                // session closed (`Hub::reload_ring`).
+                                // only means a redelivery the device's cursor absorbs. What
+                                // reports the ack waits for it: the store applies a device's
+                                // changes in order, and the next `welcome` and the next `201`
+                                // each wait for a change queued after this one. If the commit
+                                // fails, the ring is reloaded from the store and the session
+                                // closed (`Hub::reload_ring`).
+                                //= spec/device-channel.md#CHAN-32
+                                //# The server MAY send
+                                //# further notifications on the session before the deletion is durable.
                                 let submitted = hub.submit(&session.token, &mut entry, effects);
                                 let pending = hub.settle_now(&mut entry, submitted, None);
                                 drop(entry);
@@ -245,6 +251,11 @@ async fn authenticate(
         .open_session(cursor, hub.settings.window)
         .map_err(|_| ReasonCode::BadCursor)?;
     let meta = device.ring.meta();
+    //= spec/device-channel.md#CHAN-32
+    //# The deletion an `ack` causes ([CHAN-14](#CHAN-14)) MUST be
+    //# durable before the server does anything that reports it or builds on it: before it sends
+    //# `welcome` on a later session of the device
+    // Queued after every earlier change of the device, so waiting for it waits for them too.
     if hub.persist(token.as_str(), meta, effects).await.is_err() {
         let _ = hub.reload_ring(token.as_str(), &mut device).await;
         return Err(ReasonCode::InternalError);

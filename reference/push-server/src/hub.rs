@@ -57,6 +57,7 @@ impl TokenBucket {
             Ok(())
         } else {
             let rate = f64::from(rate.max(1));
+            // At most 1 / rate seconds, and a float-to-integer `as` saturates anyway.
             Err(((1.0 - self.tokens) / rate).ceil().max(1.0) as u64)
         }
     }
@@ -199,7 +200,8 @@ impl Hub {
         let Ok(mut per_ip) = self.connections_per_ip.lock() else {
             return false;
         };
-        let total: usize = self.metrics.connections.load(Ordering::Relaxed) as usize;
+        let total =
+            usize::try_from(self.metrics.connections.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
         let count = per_ip.entry(ip).or_insert(0);
         if *count >= self.settings.max_connections_per_ip || total >= self.settings.max_connections
         {
@@ -358,7 +360,8 @@ impl Hub {
     //# and in total, MUST expose the totals as metrics ([PROV-26](provider-api.md#PROV-26)) and SHOULD
     //# log each drop with the device token.
     fn count_removals(&self, token: &str, effects: &RingEffects) {
-        let dropped = effects.count(Removal::Dropped) as u64;
+        let count = |reason| u64::try_from(effects.count(reason)).unwrap_or(u64::MAX);
+        let dropped = count(Removal::Dropped);
         if dropped > 0 {
             tracing::info!(
                 device = token,
@@ -369,13 +372,13 @@ impl Hub {
         self.metrics.dropped.fetch_add(dropped, Ordering::Relaxed);
         self.metrics
             .expired
-            .fetch_add(effects.count(Removal::Expired) as u64, Ordering::Relaxed);
+            .fetch_add(count(Removal::Expired), Ordering::Relaxed);
         self.metrics
             .replaced
-            .fetch_add(effects.count(Removal::Replaced) as u64, Ordering::Relaxed);
+            .fetch_add(count(Removal::Replaced), Ordering::Relaxed);
         self.metrics
             .acked
-            .fetch_add(effects.count(Removal::Acked) as u64, Ordering::Relaxed);
+            .fetch_add(count(Removal::Acked), Ordering::Relaxed);
     }
 
     /// Reloads a device's ring from the store after a failed write, so memory never holds what

@@ -6,7 +6,6 @@
 //! time, TLS and storage.
 #![forbid(unsafe_code)]
 
-pub mod bench;
 pub mod channel;
 pub mod config;
 pub mod device_client;
@@ -23,7 +22,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use bench::{BenchPushArgs, run_bench};
 pub use config::{PushServerArgs, Settings};
 pub use hub::Hub;
 pub use store::{MemoryStore, SqliteStore, Store};
@@ -53,9 +51,6 @@ pub enum PushServerError {
     /// Other I/O failure.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
-    /// The load tool failed.
-    #[error("bench: {0}")]
-    Bench(String),
 }
 
 /// Accepts connections on `listener` until `shutdown` turns true, handing each to `serve` on a
@@ -100,7 +95,7 @@ impl Clock {
     pub fn new() -> Self {
         let base_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0);
         Self {
             base_ms,
@@ -110,7 +105,8 @@ impl Clock {
 
     /// Now.
     pub fn now(&self) -> Timestamp {
-        Timestamp(self.base_ms + self.base.elapsed().as_millis() as u64)
+        let elapsed = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Timestamp(self.base_ms.saturating_add(elapsed))
     }
 
     /// The tokio instant of a timestamp.

@@ -104,6 +104,12 @@ impl PendingWrite {
         Self(Pending::Ready(result))
     }
 
+    /// A change that completes elsewhere (a writer thread, a remote backend), which reports
+    /// its outcome through `outcome`; a dropped sender reads as [`StoreError::WriterGone`].
+    pub fn queued(outcome: tokio::sync::oneshot::Receiver<Result<(), StoreError>>) -> Self {
+        Self(Pending::Queued(outcome))
+    }
+
     /// Whether the change is already known to be durable (a store that writes synchronously,
     /// such as the memory store), so that the caller need not wait for it.
     pub fn is_durable(&self) -> bool {
@@ -342,13 +348,16 @@ CREATE TABLE IF NOT EXISTS notifications (
 ) WITHOUT ROWID;
 ";
 
+/// SQLite integers are signed: a `u64` is stored as its bit pattern and read back unchanged.
+/// Ids, cursors and times stay far below 2^63 (an id per notification, milliseconds since
+/// 1970), so comparisons inside SQL (`id <= cursor`) order them as unsigned numbers would;
+/// only the counters may reach the top (they saturate), and they are never compared.
 fn to_sql(value: u64) -> i64 {
-    // SQLite integers are signed; store the bit pattern.
-    value as i64
+    value.cast_signed()
 }
 
 fn from_sql(value: i64) -> u64 {
-    value as u64
+    value.cast_unsigned()
 }
 
 /// Page cache bound per connection, in KiB (SQLite's default is 2000). The devices table of a
@@ -698,7 +707,7 @@ impl Store for SqliteStore {
             done: Done::Async(done),
         };
         match self.writer.send(request) {
-            Ok(()) => PendingWrite(Pending::Queued(outcome)),
+            Ok(()) => PendingWrite::queued(outcome),
             Err(_) => PendingWrite::ready(Err(StoreError::WriterGone)),
         }
     }
@@ -710,7 +719,7 @@ impl Store for SqliteStore {
             done: Done::Async(done),
         };
         match self.writer.send(request) {
-            Ok(()) => PendingWrite(Pending::Queued(outcome)),
+            Ok(()) => PendingWrite::queued(outcome),
             Err(_) => PendingWrite::ready(Err(StoreError::WriterGone)),
         }
     }

@@ -11,36 +11,6 @@ use mailpush_push_proto::{
 };
 use tokio::net::TcpStream;
 
-async fn device(
-    server: &mailpush_push_server::RunningServer,
-    token: &str,
-    secret: &str,
-    cursor: u64,
-) -> Device<TcpStream> {
-    let stream = TcpStream::connect(server.device_addr).await.unwrap();
-    let mut device = Device::connect(stream, token, secret, cursor).await;
-    assert!(matches!(
-        device.next_event().await,
-        Some(ClientEvent::Established { .. })
-    ));
-    device
-}
-
-async fn notification(device: &mut Device<TcpStream>) -> (u64, bool, String) {
-    match device.next_event().await {
-        Some(ClientEvent::Notification {
-            id,
-            retained,
-            payload,
-        }) => (
-            id.get(),
-            retained,
-            String::from_utf8(payload.as_bytes().to_vec()).unwrap(),
-        ),
-        other => panic!("expected a notification, got {other:?}"),
-    }
-}
-
 fn hello(token: &str, secret: &str, cursor: u64) -> Vec<u8> {
     frame_to_vec(&Frame::Hello {
         versions: VersionRange::new(1, 1).unwrap(),
@@ -93,6 +63,12 @@ async fn offline_ring_drops_oldest_and_flags_retained() {
         );
     }
     let mut dev = device(&server, &token, &secret, 0).await;
+    //= spec/architecture.md#ARCH-2
+    //# A conforming push notification server MUST implement the server side
+    //# of [provider-api.md](provider-api.md) and of [device-channel.md](device-channel.md), including
+    //# offline retention.
+    // Registered and pushed to over the provider API, held while away, delivered over the device
+    // channel with what retention changed.
     //= spec/device-channel.md#RING-6
     //# Every `notify` the server sends while the device's mark is set MUST carry the
     //# `retained` flag.

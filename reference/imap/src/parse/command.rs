@@ -506,13 +506,25 @@ fn fetch(i: &[u8], uid: bool) -> PResult<'_, CommandBody> {
     let mut vanished = false;
     let i = if i.first() == Some(&b' ') {
         // fetch-modifiers = SP "(" fetch-modifier *(SP fetch-modifier) ")"
-        let (r, mods) = paren_list1(&i[1..], fetch_modifier)?;
-        for m in mods.into_vec() {
-            match m {
-                FetchMod::ChangedSince(n) => changed_since = Some(n),
-                FetchMod::Vanished => vanished = true,
+        // (RFC 4466 §2.4). A modifier given twice has no meaning: refused
+        // rather than one of the two kept.
+        let (r, _) = paren_list1(&i[1..], |m| {
+            let (r, v) = fetch_modifier(m)?;
+            match v {
+                FetchMod::ChangedSince(_) if changed_since.is_some() => {
+                    fatal(m, "CHANGEDSINCE at most once")
+                }
+                FetchMod::Vanished if vanished => fatal(m, "VANISHED at most once"),
+                FetchMod::ChangedSince(n) => {
+                    changed_since = Some(n);
+                    Ok((r, ()))
+                }
+                FetchMod::Vanished => {
+                    vanished = true;
+                    Ok((r, ()))
+                }
             }
-        }
+        })?;
         r
     } else {
         i

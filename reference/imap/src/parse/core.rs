@@ -12,9 +12,9 @@ use nom::error::{ErrorKind, ParseError};
 use nom::{Err, IResult, Needed};
 
 use crate::types::{
-    ATOM_CHAR, Atom, Capability, Date, DateTime, Flag, FlagPerm, IString, MONTHS, Mailbox, SeqNo,
-    SeqRange, SequenceSet, Tag, Text, UidRange, UidSet, Vec1, is_astring_char, is_list_char,
-    is_tag_char, is_text_char,
+    ATOM_CHAR, Atom, Capability, Date, DateTime, Flag, FlagPerm, IString, MAX_MOD_SEQUENCE, MONTHS,
+    Mailbox, SeqNo, SeqRange, SequenceSet, Tag, Text, UidRange, UidSet, Vec1, is_astring_char,
+    is_list_char, is_tag_char, is_text_char,
 };
 
 /// Parser error: where (the remaining input) and why.
@@ -187,17 +187,23 @@ fn digits(i: &[u8]) -> PResult<'_, &[u8]> {
     Ok((&i[n..], &i[..n]))
 }
 
-/// `number = 1*DIGIT` — unsigned 32-bit (RFC 3501 §9).
+/// The value of a run of ASCII digits; `None` when it does not fit in 64
+/// bits (any number of leading zeros is fine).
+pub(crate) fn decimal(digits: &[u8]) -> Option<u64> {
+    digits.iter().try_fold(0u64, |v, &b| {
+        v.checked_mul(10)?
+            .checked_add(u64::from(b.wrapping_sub(b'0')))
+    })
+}
+
+/// `number = 1*DIGIT` — "unsigned 32-bit integer (0 <= n < 4,294,967,296)"
+/// (RFC 3501 §9).
 pub fn number(i: &[u8]) -> PResult<'_, u32> {
     let (rest, d) = digits(i)?;
-    let mut v: u64 = 0;
-    for &b in d {
-        v = v * 10 + (b - b'0') as u64;
-        if v > u32::MAX as u64 {
-            return fatal(i, "number within 32 bits");
-        }
+    match decimal(d).and_then(|v| u32::try_from(v).ok()) {
+        Some(v) => Ok((rest, v)),
+        None => fatal(i, "number within 32 bits"),
     }
-    Ok((rest, v as u32))
 }
 
 /// `nz-number = digit-nz *DIGIT` (RFC 3501 §9).
@@ -209,21 +215,15 @@ pub fn nz_number(i: &[u8]) -> PResult<'_, NonZeroU32> {
     }
 }
 
-/// `mod-sequence-value = 1*DIGIT` (RFC 7162 §7): up to 63 bits.
+/// `mod-sequence-value = 1*DIGIT` — "positive unsigned 63-bit integer"
+/// (RFC 7162 §7): at most [`MAX_MOD_SEQUENCE`]. Zero is accepted here;
+/// callers that need a non-zero value check it.
 pub fn mod_sequence_value(i: &[u8]) -> PResult<'_, u64> {
     let (rest, d) = digits(i)?;
-    let mut v: u64 = 0;
-    for &b in d {
-        // RFC 7162 allows 63 bits; any 64-bit value is accepted here.
-        v = match v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((b - b'0') as u64))
-        {
-            Some(v) => v,
-            None => return fatal(i, "mod-sequence-value within 64 bits"),
-        };
+    match decimal(d).filter(|&v| v <= MAX_MOD_SEQUENCE) {
+        Some(v) => Ok((rest, v)),
+        None => fatal(i, "mod-sequence-value within 63 bits"),
     }
-    Ok((rest, v))
 }
 
 /// `mod-sequence-valzer = "0" / mod-sequence-value` (RFC 7162 §7).
@@ -251,7 +251,7 @@ pub fn atom(i: &[u8]) -> PResult<'_, Atom> {
 pub(crate) fn atom_bytes(i: &[u8]) -> PResult<'_, &[u8]> {
     let n = i
         .iter()
-        .position(|&b| !ATOM_CHAR[b as usize])
+        .position(|&b| !ATOM_CHAR[usize::from(b)])
         .unwrap_or(i.len());
     if n == i.len() {
         return incomplete();
@@ -316,7 +316,7 @@ pub(crate) fn quoted_raw(i: &[u8]) -> PResult<'_, &[u8]> {
     let mut j = 1;
     while j < i.len() {
         // Fast path over ordinary QUOTED-CHARs.
-        while j < i.len() && !QUOTED_STOP[i[j] as usize] {
+        while j < i.len() && !QUOTED_STOP[usize::from(i[j])] {
             j += 1;
         }
         if j >= i.len() {
@@ -366,7 +366,9 @@ pub fn literal(i: &[u8]) -> PResult<'_, (&[u8], bool)> {
     };
     let (i, _) = cut(byte(b'}', "} after literal length")(i))?;
     let (i, _) = cut(crlf(i))?;
-    let n = length as usize;
+    // A usize holds any u32 on the targets Rust supports; were it not so,
+    // the literal could never arrive, which is what the check below says.
+    let n = usize::try_from(length).unwrap_or(usize::MAX);
     if i.len() < n {
         return Err(Err::Failure(PError {
             input: i,
@@ -463,17 +465,25 @@ pub fn list_mailbox(i: &[u8]) -> PResult<'_, IString> {
 }
 
 /// `text = 1*TEXT-CHAR` (RFC 3501 §9), possibly empty (RFC 9051), up to
-/// CRLF (not consumed).
+/// CRLF (not consumed). Where no response code came first, a text that
+/// starts with `[` is a response code that did not parse: refused.
 pub fn text(i: &[u8]) -> PResult<'_, Text> {
+    let (rest, t) = text_after_code(i)?;
+    if t.as_str().starts_with('[') {
+        return fatal(i, "response code");
+    }
+    Ok((rest, t))
+}
+
+/// `text` after `"[" resp-text-code "]" SP` (RFC 3501 §9 `resp-text`):
+/// there it may start with `[` (`* OK [ALERT] [IMPORTANT] ...`).
+pub fn text_after_code(i: &[u8]) -> PResult<'_, Text> {
     let n = i.iter().position(|&b| !is_text_char(b)).unwrap_or(i.len());
     if n == i.len() {
         return incomplete();
     }
     if i[n] != b'\r' {
         return fatal(&i[n..], "TEXT-CHAR or CRLF");
-    }
-    if i[..n].first() == Some(&b'[') {
-        return fatal(i, "response code");
     }
     Ok((&i[n..], Text::from_valid(&i[..n])))
 }
@@ -646,7 +656,10 @@ fn four_digits(i: &[u8]) -> PResult<'_, u16> {
     if !i[..4].iter().all(u8::is_ascii_digit) {
         return expected(i, "4DIGIT");
     }
-    let v = i[..4].iter().fold(0u16, |a, &b| a * 10 + (b - b'0') as u16);
+    // Four digits: at most 9999.
+    let v = i[..4]
+        .iter()
+        .fold(0u16, |a, &b| a * 10 + u16::from(b - b'0'));
     Ok((&i[4..], v))
 }
 
@@ -655,9 +668,9 @@ pub fn date_month(i: &[u8]) -> PResult<'_, u8> {
     if i.len() < 3 {
         return incomplete();
     }
-    for (n, m) in MONTHS.iter().enumerate() {
+    for (n, m) in (1u8..).zip(MONTHS) {
         if i[..3].eq_ignore_ascii_case(m.as_bytes()) {
-            return Ok((&i[3..], n as u8 + 1));
+            return Ok((&i[3..], n));
         }
     }
     expected(i, "date-month")
@@ -693,10 +706,11 @@ pub fn date_time(i: &[u8]) -> PResult<'_, DateTime> {
     };
     let (i, z) = four_digits(i)?;
     let (i, _) = byte(b'"', "closing DQUOTE of date-time")(i)?;
-    let zone = if neg { -(z as i16) } else { z as i16 };
-    match DateTime::new(year, month, day, hour, minute, second, zone) {
-        Ok(d) => Ok((i, d)),
-        Err(_) => expected(start, "valid date-time"),
+    // Four digits fit an i16 (at most 9999).
+    let zone = i16::try_from(z).map(|z| if neg { -z } else { z });
+    match zone.map(|zone| DateTime::new(year, month, day, hour, minute, second, zone)) {
+        Ok(Ok(d)) => Ok((i, d)),
+        _ => expected(start, "valid date-time"),
     }
 }
 

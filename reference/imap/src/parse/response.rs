@@ -80,7 +80,7 @@ pub fn resp_text(i: &[u8]) -> PResult<'_, RespText> {
             Some(b' ') => &r[1..],
             Some(_) => r,
         };
-        let (r, t) = text(r)?;
+        let (r, t) = text_after_code(r)?;
         return Ok((
             r,
             RespText {

@@ -173,6 +173,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Device<S> {
     }
 }
 
+/// Connects a device and waits for its session to be established.
+pub async fn device(
+    server: &RunningServer,
+    token: &str,
+    secret: &str,
+    cursor: u64,
+) -> Device<TcpStream> {
+    let stream = TcpStream::connect(server.device_addr).await.unwrap();
+    let mut device = Device::connect(stream, token, secret, cursor).await;
+    assert!(matches!(
+        device.next_event().await,
+        Some(ClientEvent::Established { .. })
+    ));
+    device
+}
+
+/// The next event, which must be a notification: (id, retained, payload as text).
+pub async fn notification(device: &mut Device<TcpStream>) -> (u64, bool, String) {
+    match device.next_event().await {
+        Some(ClientEvent::Notification {
+            id,
+            retained,
+            payload,
+        }) => (
+            id.get(),
+            retained,
+            String::from_utf8(payload.as_bytes().to_vec()).unwrap(),
+        ),
+        other => panic!("expected a notification, got {other:?}"),
+    }
+}
+
 /// Sends raw octets and returns every frame received until EOF.
 pub async fn raw_exchange(addr: SocketAddr, octets: &[u8]) -> Vec<Frame> {
     let mut stream = TcpStream::connect(addr).await.unwrap();

@@ -1,0 +1,736 @@
+//! One sync of one mailbox (`spec/sync.md`): round trips of pipelined commands, the server's
+//! answers folded into what changed, and at the end one [`ViewUpdate`].
+//!
+//! Nothing here touches the view: the sync reads it and describes the change, and the engine
+//! applies the update only when the sync has completed (SYNC-7, SYNC-13).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroU32;
+
+use mailpush_imap::{
+    Code, CommandBody, Data, FetchAttribute, FetchAttributes, FetchItem, Mailbox, QResync, Section,
+    SelectParam, SequenceSet, Status, StatusKind, Tag, Vec1,
+};
+
+use super::error::Error;
+use super::seq::SeqMap;
+use super::uids::Ranges;
+use super::view::ViewUpdate;
+use super::view::{AddedMessage, ContentState, Flags, MailboxView, MessageContent, MessageMeta};
+
+/// How a connection synchronizes (SYNC-1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Method {
+    /// RFC 7162 §3.2: `SELECT`/`EXAMINE … (QRESYNC …)` (SYNC-4).
+    QResync,
+    /// RFC 7162 §3.1: `CHANGEDSINCE` and `UID SEARCH ALL` (SYNC-5).
+    CondStore,
+    /// RFC 3501 after RFC 4549: every UID and its flags (SYNC-6).
+    Plain,
+}
+
+/// What a command of a sync is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    Open,
+    Listing,
+    ChangedSince,
+    Search,
+    Content,
+}
+
+impl Purpose {
+    fn command(self) -> &'static str {
+        match self {
+            Purpose::Open => "EXAMINE",
+            Purpose::Listing => "UID FETCH (FLAGS)",
+            Purpose::ChangedSince => "UID FETCH (CHANGEDSINCE)",
+            Purpose::Search => "UID SEARCH ALL",
+            Purpose::Content => "UID FETCH (BODY.PEEK[])",
+        }
+    }
+}
+
+/// How the sync means to find out what changed, decided before it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plan {
+    /// SYNC-4 from the view's UIDVALIDITY and HIGHESTMODSEQ.
+    QResync,
+    /// SYNC-5 from the view's UIDVALIDITY and HIGHESTMODSEQ.
+    CondStore,
+    /// Every UID and its flags, fetched with the open (SYNC-6, and whenever the view has no
+    /// HIGHESTMODSEQ to start from).
+    Listing,
+}
+
+/// Which round trip the sync is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Open,
+    Listing,
+    Diff,
+    Content,
+}
+
+/// Limits a sync works under.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    pub(crate) content_limit: u32,
+    pub(crate) max_messages: u32,
+    pub(crate) max_command_line: usize,
+}
+
+/// What the open (`EXAMINE`) reported.
+#[derive(Clone, Debug, Default)]
+struct Opened {
+    uid_validity: Option<NonZeroU32>,
+    highest_modseq: Option<u64>,
+    nomodseq: bool,
+    uid_next: Option<NonZeroU32>,
+    exists: Option<u32>,
+}
+
+/// The latest flags and mod-sequence the server reported for a message.
+#[derive(Clone, Debug, Default)]
+struct Report {
+    flags: Option<Flags>,
+    modseq: Option<u64>,
+}
+
+/// What the engine does next.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Send these commands, pipelined: one more round trip.
+    Send(Vec<(Purpose, CommandBody)>),
+    /// The sync is complete.
+    Done {
+        update: ViewUpdate,
+        method: Method,
+        too_large: usize,
+    },
+    /// The sync failed; nothing is published.
+    Failed(Error),
+}
+
+/// One sync in progress.
+#[derive(Debug)]
+pub(crate) struct Sync {
+    mailbox: Mailbox,
+    conn_method: Method,
+    plan: Plan,
+    phase: Phase,
+    settings: Settings,
+    outstanding: Vec<(Tag, Purpose)>,
+    failure: Option<Error>,
+    open_refused: bool,
+    pub(crate) round_trips: u32,
+    opened: Opened,
+    open_done: bool,
+    reset: bool,
+    modseq: bool,
+    seq: SeqMap,
+    reports: BTreeMap<u32, Report>,
+    /// UIDs of the view the server no longer has.
+    gone: BTreeSet<u32>,
+    /// The UIDs a listing or a search returned.
+    listed: BTreeSet<u32>,
+    search_seen: bool,
+    /// The UIDs whose content was asked for (less those expunged since).
+    requested: BTreeSet<u32>,
+    fetch_all: bool,
+    received: BTreeMap<u32, ContentState>,
+}
+
+impl Sync {
+    /// Starts a sync of `view` on a connection that synchronizes by `method`; the commands
+    /// are the first round trip.
+    pub(crate) fn start(
+        view: &MailboxView,
+        method: Method,
+        settings: Settings,
+    ) -> (Self, Vec<(Purpose, CommandBody)>) {
+        let base = match (view.uid_validity, view.highest_modseq) {
+            (Some(v), Some(m)) if m > 0 => Some((v, m)),
+            _ => None,
+        };
+        let plan = match (method, base) {
+            (Method::QResync, Some(_)) => Plan::QResync,
+            (Method::CondStore, Some(_)) => Plan::CondStore,
+            _ => Plan::Listing,
+        };
+        let mut params = Vec::new();
+        match (plan, base) {
+            (Plan::QResync, Some((uid_validity, mod_seq))) => {
+                //= spec/sync.md#SYNC-4
+                //# With QRESYNC the DA MUST open the mailbox with
+                //# `SELECT <mailbox> (QRESYNC (<uidvalidity> <highestmodseq> <known-uids>))`
+                let known = Ranges::from_sorted(view.messages.keys().map(|u| u.get()));
+                //= spec/sync.md#SYNC-15
+                //# When the `<known-uids>` of SYNC-4, written
+                //# as ranges, would exceed that, the DA MAY send instead the one range from the lowest to the highest
+                //# UID of its view
+                let room = settings.max_command_line.saturating_sub(100).max(16);
+                params.push(SelectParam::QResync(QResync {
+                    uid_validity,
+                    mod_seq,
+                    known_uids: known.to_bounded_set(room),
+                    seq_match: None,
+                }));
+            }
+            //= spec/sync.md#SYNC-5
+            //# With CONDSTORE the DA MUST open the mailbox with `SELECT <mailbox> (CONDSTORE)`.
+            (Plan::CondStore, _) => params.push(SelectParam::CondStore),
+            // A CONDSTORE connection learns the HIGHESTMODSEQ to start from next time.
+            (Plan::Listing, _) if method == Method::CondStore => {
+                params.push(SelectParam::CondStore)
+            }
+            _ => {}
+        }
+        //= spec/sync.md#SYNC-9
+        //# The DA SHOULD open the mailbox with `EXAMINE`
+        let mut commands = vec![(
+            Purpose::Open,
+            CommandBody::Select {
+                examine: true,
+                mailbox: view.mailbox.clone(),
+                params,
+            },
+        )];
+        if plan == Plan::Listing {
+            // The listing depends on no result of the open: pipelined with it (SYNC-8).
+            commands.push((Purpose::Listing, listing()));
+        }
+        let sync = Sync {
+            mailbox: view.mailbox.clone(),
+            conn_method: method,
+            plan,
+            phase: Phase::Open,
+            settings,
+            outstanding: Vec::new(),
+            failure: None,
+            open_refused: false,
+            round_trips: 1,
+            opened: Opened::default(),
+            open_done: false,
+            reset: false,
+            modseq: false,
+            seq: SeqMap::default(),
+            reports: BTreeMap::new(),
+            gone: BTreeSet::new(),
+            listed: BTreeSet::new(),
+            search_seen: false,
+            requested: BTreeSet::new(),
+            fetch_all: false,
+            received: BTreeMap::new(),
+        };
+        (sync, commands)
+    }
+
+    /// The mailbox being synchronized.
+    pub(crate) fn mailbox(&self) -> &Mailbox {
+        &self.mailbox
+    }
+
+    /// Records the tag of a command the engine sent for `purpose`.
+    pub(crate) fn sent(&mut self, tag: Tag, purpose: Purpose) {
+        self.outstanding.push((tag, purpose));
+    }
+
+    /// Whether the server refused to open the mailbox (it may be gone: the engine lists again).
+    pub(crate) fn open_refused(&self) -> bool {
+        self.open_refused
+    }
+
+    fn awaiting(&self, purpose: Purpose) -> bool {
+        self.outstanding.iter().any(|(_, p)| *p == purpose)
+    }
+
+    /// A tagged completion. `false` when the tag is not one of this sync's.
+    pub(crate) fn on_tagged(&mut self, tag: &Tag, status: &Status) -> bool {
+        let Some(i) = self.outstanding.iter().position(|(t, _)| t == tag) else {
+            return false;
+        };
+        let (_, purpose) = self.outstanding.remove(i);
+        if purpose == Purpose::Open {
+            self.open_done = true;
+        }
+        if status.kind != StatusKind::Ok && self.failure.is_none() {
+            if purpose == Purpose::Open {
+                self.open_refused = true;
+            }
+            let kind = if status.kind == StatusKind::No {
+                "NO"
+            } else {
+                "BAD"
+            };
+            self.failure = Some(Error::CommandFailed {
+                command: purpose.command(),
+                text: format!("{kind} {}", status.text.text.as_str()),
+            });
+        }
+        true
+    }
+
+    /// Whether every command of the current round trip has completed.
+    pub(crate) fn round_done(&self) -> bool {
+        self.outstanding.is_empty()
+    }
+
+    /// Untagged data while the sync runs. Content is handed to `out` as it arrives.
+    pub(crate) fn on_data(
+        &mut self,
+        view: &MailboxView,
+        data: Data,
+        out: &mut Vec<MessageContent>,
+    ) -> Result<(), Error> {
+        match data {
+            Data::Exists(n) => {
+                self.seq.exists(n, self.settings.max_messages)?;
+                if !self.open_done {
+                    self.opened.exists = Some(n);
+                }
+            }
+            Data::Status(Status {
+                kind: StatusKind::Ok,
+                text,
+            }) if !self.open_done => match text.code {
+                Some(Code::UidValidity(v)) => self.opened.uid_validity = Some(v),
+                Some(Code::UidNext(n)) => self.opened.uid_next = Some(n),
+                Some(Code::HighestModSeq(m)) => self.opened.highest_modseq = Some(m),
+                //= spec/sync.md#SYNC-1
+                //# When a `SELECT` answers `NOMODSEQ` the DA MUST use the plain method for that mailbox.
+                Some(Code::NoModSeq) => self.opened.nomodseq = true,
+                _ => {}
+            },
+            Data::Expunge(n) => {
+                if let Some(uid) = self.seq.expunge(n) {
+                    self.vanish(view, uid, uid);
+                }
+            }
+            Data::Vanished { earlier, uids } => {
+                let ranges = Ranges::from_uid_set(&uids);
+                //= spec/sync.md#SYNC-16
+                //# A `VANISHED` response without `(EARLIER)`, or an `EXPUNGE`, that arrives during a sync
+                //# removes the messages it names from the view and from the content still to be fetched
+                if !earlier {
+                    self.seq.vanish(&ranges);
+                }
+                for (lo, hi) in ranges.iter() {
+                    self.vanish(view, lo, hi);
+                }
+            }
+            Data::Fetch { seq, items } => self.fetch(view, seq, items.into_vec(), out)?,
+            Data::Search { ids, .. } if self.awaiting(Purpose::Search) => {
+                self.search_seen = true;
+                self.check_bound(ids.len(), "UIDs in a search")?;
+                // Every message, and numbers follow UIDs: the search names each number's UID,
+                // which a later `EXPUNGE n` needs.
+                self.seq.learn_all(&ids);
+                self.listed.extend(ids.iter().map(|u| u.get()));
+                self.check_bound(self.listed.len(), "UIDs in a search")?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn check_bound(&self, n: usize, what: &str) -> Result<(), Error> {
+        if n > self.settings.max_messages as usize {
+            return Err(Error::Limit(format!(
+                "more than {} {what}",
+                self.settings.max_messages
+            )));
+        }
+        Ok(())
+    }
+
+    /// The server says the messages `lo..=hi` are gone. Walks only what the sync holds.
+    fn vanish(&mut self, view: &MailboxView, lo: u32, hi: u32) {
+        let (Some(a), Some(b)) = (NonZeroU32::new(lo), NonZeroU32::new(hi)) else {
+            return;
+        };
+        if a > b {
+            return;
+        }
+        self.gone
+            .extend(view.messages.range(a..=b).map(|(u, _)| u.get()));
+        let drop_keys = |s: &mut BTreeSet<u32>| {
+            let doomed: Vec<u32> = s.range(lo..=hi).copied().collect();
+            for u in doomed {
+                s.remove(&u);
+            }
+        };
+        drop_keys(&mut self.listed);
+        drop_keys(&mut self.requested);
+        let doomed: Vec<u32> = self.reports.range(lo..=hi).map(|(u, _)| *u).collect();
+        for u in doomed {
+            self.reports.remove(&u);
+        }
+        let doomed: Vec<u32> = self.received.range(lo..=hi).map(|(u, _)| *u).collect();
+        for u in doomed {
+            self.received.remove(&u);
+        }
+    }
+
+    fn fetch(
+        &mut self,
+        view: &MailboxView,
+        seq: NonZeroU32,
+        items: Vec<FetchItem>,
+        out: &mut Vec<MessageContent>,
+    ) -> Result<(), Error> {
+        let (mut uid, mut flags, mut modseq, mut body) = (None, None, None, None);
+        for item in items {
+            match item {
+                FetchItem::Uid(u) => uid = Some(u),
+                FetchItem::Flags(f) => flags = Some(Flags::new(f)),
+                FetchItem::ModSeq(m) => modseq = Some(m),
+                FetchItem::BodySection {
+                    section: Section::Full,
+                    origin: None | Some(0),
+                    data,
+                } => body = Some(data),
+                _ => {}
+            }
+        }
+        if let Some(u) = uid {
+            self.seq.learn(seq, u);
+        }
+        let Some(uid) = uid.or_else(|| self.seq.uid(seq)) else {
+            return Ok(());
+        };
+        let u = uid.get();
+        if self.gone.contains(&u) {
+            return Ok(());
+        }
+        let in_view = view.messages.contains_key(&uid) && !(self.open_done && self.reset);
+        let listing = self.awaiting(Purpose::Listing);
+        let open_candidate = !self.open_done && self.plan == Plan::QResync;
+        let wants_content = self.fetch_all || self.requested.contains(&u);
+        if !(in_view || listing || open_candidate || wants_content) {
+            // A message that arrived after the sync looked: the next sync finds it, because
+            // the view keeps this sync's (older) HIGHESTMODSEQ and UIDNEXT.
+            return Ok(());
+        }
+        if listing {
+            self.listed.insert(u);
+            self.check_bound(self.listed.len(), "messages listed")?;
+        }
+        let report = self.reports.entry(u).or_default();
+        let older = matches!((modseq, report.modseq), (Some(new), Some(old)) if new < old);
+        if !older {
+            if flags.is_some() {
+                report.flags = flags;
+            }
+            if modseq.is_some() {
+                report.modseq = modseq;
+            }
+        }
+        self.check_bound(self.reports.len(), "messages reported")?;
+        if let Some(data) = body
+            && wants_content
+            && !self.received.contains_key(&u)
+        {
+            let Some(uid_validity) = self.opened.uid_validity else {
+                return Err(Error::Protocol("message content before UIDVALIDITY".into()));
+            };
+            let octets = data.map(|d| d.into_bytes()).unwrap_or_default();
+            //= spec/sync.md#SYNC-14
+            //# whose content arrives longer than the limit
+            //# is kept in the view by its UID, flags and mod-sequence, marked too large, without content
+            let state = match u32::try_from(octets.len()) {
+                Ok(n) if n <= self.settings.content_limit => {
+                    out.push(MessageContent {
+                        mailbox: self.mailbox.clone(),
+                        uid_validity,
+                        uid,
+                        octets,
+                    });
+                    ContentState::Downloaded { octets: n }
+                }
+                _ => ContentState::TooLarge,
+            };
+            self.received.insert(u, state);
+        }
+        Ok(())
+    }
+
+    /// Every command of the round trip has completed: what next.
+    pub(crate) fn advance(&mut self, view: &MailboxView) -> Step {
+        if let Some(e) = self.failure.take() {
+            return Step::Failed(e);
+        }
+        match self.phase {
+            Phase::Open => self.after_open(view),
+            Phase::Listing => self.after_listing(view),
+            Phase::Diff if !self.search_seen => Step::Failed(Error::Protocol(
+                "UID SEARCH ALL completed without a SEARCH response".into(),
+            )),
+            Phase::Diff => self.after_listing(view),
+            Phase::Content => self.after_content(view),
+        }
+    }
+
+    fn after_open(&mut self, view: &MailboxView) -> Step {
+        let Some(v) = self.opened.uid_validity else {
+            return Step::Failed(Error::Protocol("EXAMINE reported no UIDVALIDITY".into()));
+        };
+        //= spec/sync.md#SYNC-3
+        //# When the UIDVALIDITY reported by `SELECT` differs from the view's, or the view has
+        //# none, the DA MUST discard the whole view of that mailbox
+        self.reset = view.uid_validity != Some(v);
+        self.modseq = self.conn_method != Method::Plain
+            && !self.opened.nomodseq
+            && self.opened.highest_modseq.is_some();
+        if self.reset && self.plan != Plan::Listing {
+            // Whatever the open said concerned the UIDVALIDITY it was asked about.
+            self.reports.clear();
+            self.gone.clear();
+        }
+        if self.reset {
+            self.gone.clear();
+        }
+        match self.plan {
+            Plan::Listing => self.after_listing(view),
+            //= spec/sync.md#SYNC-3
+            //# It MUST NOT send cached UIDs or a cached
+            //# mod-sequence in a request that concerns another UIDVALIDITY.
+            _ if self.reset => self.fetch_everything(),
+            _ if !self.modseq => {
+                self.phase = Phase::Listing;
+                self.round_trips += 1;
+                Step::Send(vec![(Purpose::Listing, listing())])
+            }
+            Plan::QResync => {
+                //= spec/sync.md#SYNC-4
+                //# download the content of every UID reported that its view does not have
+                let new: BTreeSet<u32> = self
+                    .reports
+                    .keys()
+                    .copied()
+                    .filter(|u| {
+                        NonZeroU32::new(*u).is_some_and(|u| !view.messages.contains_key(&u))
+                    })
+                    .collect();
+                self.content_round(view, new)
+            }
+            Plan::CondStore => {
+                //= spec/sync.md#SYNC-5
+                //# If
+                //# UIDVALIDITY, HIGHESTMODSEQ, UIDNEXT and the message count all equal the view's, the mailbox is
+                //# unchanged and the sync is complete.
+                let unchanged = self.opened.highest_modseq == view.highest_modseq
+                    && self.opened.uid_next == view.uid_next
+                    && self.opened.exists == view.count;
+                if unchanged {
+                    return self.done(view);
+                }
+                //= spec/sync.md#SYNC-5
+                //# Otherwise the DA MUST pipeline
+                //# `UID FETCH 1:* (FLAGS) (CHANGEDSINCE <highestmodseq>)` with `UID SEARCH ALL`
+                let since = view.highest_modseq.unwrap_or(0);
+                self.phase = Phase::Diff;
+                self.round_trips += 1;
+                Step::Send(vec![
+                    (
+                        Purpose::ChangedSince,
+                        CommandBody::Fetch {
+                            uid: true,
+                            set: SequenceSet::all(),
+                            attributes: FetchAttributes::List(Vec1::one(FetchAttribute::Flags)),
+                            changed_since: Some(since),
+                            vanished: false,
+                        },
+                    ),
+                    (
+                        Purpose::Search,
+                        CommandBody::Search {
+                            uid: true,
+                            charset: None,
+                            criteria: Vec1::one(mailpush_imap::SearchKey::All),
+                        },
+                    ),
+                ])
+            }
+        }
+    }
+
+    /// The listing (or the search) is complete: what the view lacks, and what it has too much.
+    fn after_listing(&mut self, view: &MailboxView) -> Step {
+        let listed = std::mem::take(&mut self.listed);
+        if !self.reset {
+            //= spec/sync.md#SYNC-6
+            //# remove from its view every UID not returned
+            //= spec/sync.md#SYNC-5
+            //# remove from its view
+            //# every UID that the search did not return
+            self.gone.extend(
+                view.messages
+                    .keys()
+                    .map(|u| u.get())
+                    .filter(|u| !listed.contains(u)),
+            );
+        }
+        let new: BTreeSet<u32> = listed
+            .into_iter()
+            .filter(|u| {
+                self.reset || NonZeroU32::new(*u).is_some_and(|u| !view.messages.contains_key(&u))
+            })
+            .collect();
+        self.content_round(view, new)
+    }
+
+    /// Asks for the content of `new`, or completes when there is none.
+    fn content_round(&mut self, view: &MailboxView, new: BTreeSet<u32>) -> Step {
+        if new.is_empty() {
+            return self.done(view);
+        }
+        //= spec/sync.md#SYNC-6
+        //# download the content of every returned UID its view does not have
+        let sets = Ranges::from_sorted(new.iter().copied())
+            .to_sequence_sets(self.settings.max_command_line.saturating_sub(80).max(16));
+        self.requested = new;
+        self.phase = Phase::Content;
+        self.round_trips += 1;
+        Step::Send(
+            sets.into_iter()
+                .map(|set| (Purpose::Content, self.content_fetch(set)))
+                .collect(),
+        )
+    }
+
+    /// The view was discarded: every message, with its content, in one round trip.
+    fn fetch_everything(&mut self) -> Step {
+        self.fetch_all = true;
+        self.phase = Phase::Content;
+        self.round_trips += 1;
+        Step::Send(vec![(
+            Purpose::Content,
+            self.content_fetch(SequenceSet::all()),
+        )])
+    }
+
+    fn content_fetch(&self, set: SequenceSet) -> CommandBody {
+        let mut items = vec![FetchAttribute::Flags];
+        if self.modseq {
+            items.push(FetchAttribute::ModSeq);
+        }
+        //= spec/sync.md#SYNC-9
+        //# the DA
+        //# MUST fetch content with `BODY.PEEK`
+        //= spec/sync.md#SYNC-14
+        //# fetches content with `BODY.PEEK[]<0.L+1>`
+        let partial =
+            NonZeroU32::new(self.settings.content_limit.saturating_add(1)).map(|len| (0, len));
+        items.push(FetchAttribute::BodySection {
+            peek: true,
+            section: Section::Full,
+            partial,
+        });
+        CommandBody::Fetch {
+            uid: true,
+            set,
+            attributes: FetchAttributes::List(
+                Vec1::new(items).unwrap_or_else(|_| Vec1::one(FetchAttribute::Flags)),
+            ),
+            changed_since: None,
+            vanished: false,
+        }
+    }
+
+    fn after_content(&mut self, view: &MailboxView) -> Step {
+        if !self.fetch_all
+            && let Some(u) = self
+                .requested
+                .iter()
+                .find(|u| !self.received.contains_key(u))
+        {
+            return Step::Failed(Error::ContentMissing(*u));
+        }
+        self.done(view)
+    }
+
+    /// Everything the sync reported is applied: the one update it publishes.
+    fn done(&mut self, view: &MailboxView) -> Step {
+        let Some(uid_validity) = self.opened.uid_validity else {
+            return Step::Failed(Error::Protocol("EXAMINE reported no UIDVALIDITY".into()));
+        };
+        let nz = |u: &u32| NonZeroU32::new(*u);
+        let mut changed = Vec::new();
+        let mut removed = Vec::new();
+        if !self.reset {
+            removed = self.gone.iter().filter_map(nz).collect();
+            for (u, report) in &self.reports {
+                let Some(uid) = nz(u) else { continue };
+                let Some(old) = view.messages.get(&uid) else {
+                    continue;
+                };
+                if self.gone.contains(u) || self.received.contains_key(u) {
+                    continue;
+                }
+                let new = MessageMeta {
+                    flags: report.flags.clone().unwrap_or_else(|| old.flags.clone()),
+                    modseq: report.modseq.or(old.modseq),
+                };
+                if new != *old {
+                    changed.push((uid, new));
+                }
+            }
+        }
+        let mut too_large = 0;
+        let added: Vec<AddedMessage> = self
+            .received
+            .iter()
+            .filter_map(|(u, state)| {
+                let uid = nz(u)?;
+                let report = self.reports.get(u).cloned().unwrap_or_default();
+                too_large += usize::from(*state == ContentState::TooLarge);
+                Some(AddedMessage {
+                    uid,
+                    meta: MessageMeta {
+                        flags: report.flags.unwrap_or_default(),
+                        modseq: report.modseq,
+                    },
+                    content: *state,
+                })
+            })
+            .collect();
+        //= spec/sync.md#SYNC-7
+        //# The DA MUST store a new HIGHESTMODSEQ (and UIDNEXT and message
+        //# count) in its view only after it has applied every change the sync reported, including the
+        //# download of every new message.
+        let update = ViewUpdate {
+            mailbox: self.mailbox.clone(),
+            uid_validity,
+            reset: self.reset,
+            removed,
+            changed,
+            added,
+            highest_modseq: self.opened.highest_modseq.filter(|_| self.modseq),
+            uid_next: self.opened.uid_next,
+            count: self.opened.exists,
+        };
+        let method = if self.modseq {
+            self.conn_method
+        } else {
+            Method::Plain
+        };
+        Step::Done {
+            update,
+            method,
+            too_large,
+        }
+    }
+}
+
+/// `UID FETCH 1:* (FLAGS)`: every UID and its flags (SYNC-6).
+fn listing() -> CommandBody {
+    CommandBody::Fetch {
+        uid: true,
+        set: SequenceSet::all(),
+        attributes: FetchAttributes::List(Vec1::one(FetchAttribute::Flags)),
+        changed_since: None,
+        vanished: false,
+    }
+}
