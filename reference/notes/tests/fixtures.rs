@@ -8,11 +8,6 @@ use common::{all_fixtures, app, at, fixture};
 use mailpush_notes::read::{Recognition, recognise};
 use mailpush_notes::{AppError, Limits, NoteId, ReadError, read_note};
 
-//= spec/notes.md#NOTE-2
-//# Header names are case-insensitive when read.
-//= spec/notes.md#NOTE-3
-//# A reader MUST accept `7bit`, `8bit`,
-//# `quoted-printable` and `base64` transfer encodings.
 #[test]
 fn ios_4_note_from_gmail_reads() {
     let read = read_note(&fixture("ios-4.2-gmail.eml"), &Limits::default()).unwrap();
@@ -43,6 +38,41 @@ fn ios_5_note_without_charset_reads() {
         read.note.id().to_string(),
         "0811AAB1-6B98-4236-A762-AC8CCDEAB7D4"
     );
+}
+
+#[test]
+fn macos_notes_3_3_note_in_us_ascii_reads_and_edits() {
+    let raw = fixture("macos-10.10-notes-3.3.eml");
+    let read = read_note(&raw, &Limits::default()).unwrap();
+    assert_eq!(
+        read.note.id().to_string(),
+        "C95C4B45-ECDB-4C8A-890C-AC663B8BC802"
+    );
+    assert_eq!(read.note.text(), "just a few words in a note");
+    assert_eq!(read.title(), "just a few words in a note");
+    assert_eq!(
+        read.note.created().to_string(),
+        "Wed, 4 Nov 2015 22:36:27 +0100"
+    );
+    assert_eq!(
+        read.note.modified().to_string(),
+        "Wed, 4 Nov 2015 22:36:32 +0100"
+    );
+
+    // Edited here, the new version keeps its identity and creation time and replaces it.
+    let (mut app, _, server) = app();
+    server.create("Notes");
+    let old = server.append("Notes", &[], &raw).unwrap();
+    let id = app.open().unwrap().listing.notes[0].id();
+    app.edit(id, "just a few more words in a note", at(9, 0, 0))
+        .unwrap();
+    let stored = server.messages("Notes");
+    assert_eq!(stored.len(), 1);
+    assert_ne!(stored[0].0, old);
+    let again = read_note(&stored[0].2, &Limits::default()).unwrap();
+    assert_eq!(again.note.id(), id);
+    assert_eq!(again.note.created(), read.note.created());
+    assert_eq!(again.note.text(), "just a few more words in a note");
 }
 
 //= spec/notes.md#NOTE-12
@@ -131,6 +161,11 @@ fn rebody(raw: &[u8], from: &str, to: &str, body: &[u8]) -> Vec<u8> {
     out
 }
 
+//= spec/notes.md#NOTE-2
+//# Header names are case-insensitive when read.
+//= spec/notes.md#NOTE-3
+//# A reader MUST accept `7bit`, `8bit`,
+//# `quoted-printable` and `base64` transfer encodings.
 #[test]
 fn derived_encodings_and_charsets_read_the_same() {
     let limits = Limits::default();
