@@ -71,8 +71,10 @@ pub enum Content {
     /// The whole message (`BODY[]`).
     Full(Vec<u8>),
     /// Only the header section (`BODY[HEADER]`), because the message is larger than the DA
-    /// keeps; `size` is its `RFC822.SIZE`. An empty header means the DA kept nothing, and the
-    /// message is then left alone like any message that is not a note.
+    /// keeps (SYNC-14); `size` is its size in octets as far as the DA knows it (`RFC822.SIZE`,
+    /// or the octets it fetched, which exceed its limit). An empty header means the DA kept
+    /// nothing, and the message is then left alone like any message that is not a note
+    /// (NOTE-10).
     HeaderOnly {
         /// The header section, with the empty line that ends it.
         header: Vec<u8>,
@@ -128,8 +130,9 @@ pub trait MailboxAccess {
     ) -> Result<Option<Uid>, Self::Error>;
 
     /// Removes the messages `uids` from a mailbox: `UID STORE uids +FLAGS.SILENT (\Deleted)`,
-    /// then `UID EXPUNGE uids` (RFC 4315). The DA refuses when the mailbox's UIDVALIDITY is
-    /// not `uidvalidity`, since the UIDs would then name other messages (SYNC-3).
+    /// then `UID EXPUNGE uids` (RFC 4315), or `EXPUNGE` on a server without UIDPLUS (NOTE-6).
+    /// The DA refuses when the mailbox's UIDVALIDITY is not `uidvalidity`, since the UIDs would
+    /// then name other messages (SYNC-3).
     fn expunge(
         &mut self,
         mailbox: &str,

@@ -5,10 +5,11 @@
 mod common;
 
 use common::{app, at, author, other_device, other_device_with_access};
+use mailpush_notes::listing::list;
 use mailpush_notes::memory::{MemoryError, MemoryServer, Request};
 use mailpush_notes::{
-    AppError, Limits, MailboxAccess, NoteChange, NoteId, NotesApp, NotesConfig, ReadError, SEEN,
-    Uid, read_note,
+    AppError, Content, Limits, MailboxAccess, NoteChange, NoteId, NotesApp, NotesConfig, ReadError,
+    SEEN, Uid, ViewMessage, read_note,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -380,6 +381,31 @@ fn oversized_notes_are_rejected_alone_and_never_written() {
     assert_eq!(uids(&server), before);
     // A limit can be configured, not below what a note needs.
     assert!(Limits::new(100).is_err());
+}
+
+//= spec/notes.md#NOTE-10
+//# A reader that has no header of a message knows nothing
+//# of it and leaves it alone
+#[test]
+fn a_too_large_message_without_its_header_is_left_alone() {
+    let (mut app, _, server) = app();
+    let id = app.add("kept", at(9, 0, 0)).unwrap().note.id();
+    let mut view = app.into_access().view("Notes").unwrap();
+    let shown = view.messages[0].uid;
+    view.messages.push(ViewMessage {
+        uid: Uid::new(shown.get() + 1).unwrap(),
+        flags: vec![],
+        content: Content::HeaderOnly {
+            header: Vec::new(),
+            size: (1 << 20) + 1,
+        },
+    });
+    let listing = list(&view, &Limits::default());
+    assert_eq!(listing.notes.len(), 1);
+    assert_eq!(listing.notes[0].id(), id);
+    assert_eq!(listing.notes[0].losers, []);
+    assert!(listing.unreadable.is_empty());
+    assert_eq!(server.messages("Notes").len(), 1);
 }
 
 //= spec/notes.md#NOTE-19
