@@ -209,6 +209,13 @@ fn derived_encodings_and_charsets_read_the_same() {
     );
     let read = read_note(&latin1, &limits).unwrap();
     assert_eq!(read.note.text(), "My first note...\nBenny Kjær Nielsen");
+    let eight_bit = rebody(
+        &latin1,
+        "Content-Transfer-Encoding: 7bit",
+        "Content-Transfer-Encoding: 8bit",
+        b"My first note...<div>Benny Kj\xe6r Nielsen</div>",
+    );
+    assert_eq!(read_note(&eight_bit, &limits).unwrap().note, read.note);
     let qp = rebody(
         &latin1,
         "Content-Transfer-Encoding: 7bit",
