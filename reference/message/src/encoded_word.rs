@@ -147,6 +147,21 @@ pub fn encode(text: &str) -> String {
     encode_tokens(text).join(" ")
 }
 
+/// `text` as an RFC 5322 `phrase` (the display name of an address): as it is when it is words
+/// of `atext` (RFC 5322 §3.2.3) separated by single spaces, else as UTF-8 Q encoded words that
+/// cover the whole text, which a phrase may hold whatever characters they encode (RFC 2047
+/// §5 (3)). [`decode`] gives `text` back, spaces included.
+pub fn encode_phrase(text: &str) -> String {
+    let atext = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b);
+    let plain = text.split(' ').all(|w| plain(w) && w.bytes().all(atext));
+    if plain {
+        return text.to_owned();
+    }
+    let mut out = Vec::new();
+    encode_run(text, &mut out);
+    out.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +200,28 @@ mod tests {
             assert!(encoded.split(' ').all(|t| t.len() <= MAX_WORD_LEN));
         }
         assert_eq!(encode("Café au lait"), "=?UTF-8?Q?Caf=C3=A9?= au lait");
+    }
+
+    #[test]
+    fn phrases_are_atext_words_or_wholly_encoded() {
+        assert_eq!(encode_phrase("Alice Example"), "Alice Example");
+        assert_eq!(
+            encode_phrase("Benny Kjær Nielsen"),
+            "=?UTF-8?Q?Benny_Kj=C3=A6r_Nielsen?="
+        );
+        for name in [
+            "Smith, Zoë",
+            "Smith, John",
+            "a \"quoted\" name",
+            "  spaced  out ",
+            "=?utf-8?q?x?=",
+            "",
+            "日本語の名前はとても長くなることがあり、いくつかのエンコードされた単語に分割されます",
+        ] {
+            let phrase = encode_phrase(name);
+            assert!(phrase.is_ascii(), "{phrase}");
+            assert!(!phrase.contains([',', '"', '<', '>']), "{phrase}");
+            assert_eq!(decode(phrase.as_bytes()), name, "{phrase}");
+        }
     }
 }

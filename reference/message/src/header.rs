@@ -89,7 +89,10 @@ impl Fields {
             }
             if matches!(line.first(), Some(b' ' | b'\t')) {
                 if let Some(field) = out.last_mut() {
-                    field.value.push(b' ');
+                    // A value may start on the line after the name (`Subject:` CRLF ` text`).
+                    if !field.value.is_empty() {
+                        field.value.push(b' ');
+                    }
                     field.value.extend_from_slice(line.trim_ascii());
                 }
                 continue;
@@ -197,13 +200,14 @@ pub fn write_raw_field(out: &mut Vec<u8>, name: &str, value: &str) -> Result<(),
 }
 
 /// `name: t1 t2 …` with a fold (CRLF and the space) before a token that would end past
-/// [`LINE_LEN`].
+/// [`LINE_LEN`], the first token included (it then starts the second line, so that an encoded
+/// word of 75 characters stays within the 76 RFC 2047 §2 allows a line that holds one).
 fn write_folded<'a>(out: &mut Vec<u8>, name: &str, tokens: impl Iterator<Item = &'a str>) {
     out.extend_from_slice(name.as_bytes());
     out.push(b':');
     let mut line = name.len() + 1;
     for token in tokens {
-        if line + 1 + token.len() > LINE_LEN && line > name.len() + 1 {
+        if line + 1 + token.len() > LINE_LEN && line > 0 {
             out.extend_from_slice(b"\r\n");
             line = 0;
         }
@@ -250,6 +254,28 @@ mod tests {
         assert_eq!(
             Fields::parse(&out).get_decoded("subject").as_deref(),
             Some(subject)
+        );
+    }
+
+    #[test]
+    fn a_first_word_too_long_for_the_first_line_starts_the_second() {
+        // Encodes to one word of 75 characters.
+        let subject = "x\u{fff4}\u{49150}C\u{602}f\u{5a11b}&=?utf-8?q?";
+        let mut out = Vec::new();
+        write_text_field(&mut out, "Subject", subject).unwrap();
+        assert!(out.starts_with(b"Subject:\r\n =?UTF-8?Q?"), "{out:?}");
+        for line in out.split(|&b| b == b'\n') {
+            assert!(line.len() <= 77, "{:?}", String::from_utf8_lossy(line));
+        }
+        out.extend_from_slice(b"\r\n");
+        let fields = Fields::parse(&out);
+        assert_eq!(fields.get_decoded("subject").as_deref(), Some(subject));
+        let mut raw = Vec::new();
+        write_raw_field(&mut raw, "X-Long", &"y".repeat(80)).unwrap();
+        raw.extend_from_slice(b"\r\n");
+        assert_eq!(
+            Fields::parse(&raw).get("x-long"),
+            Some("y".repeat(80).as_bytes())
         );
     }
 
