@@ -28,7 +28,6 @@ mod seq;
 mod sync;
 mod uids;
 mod view;
-mod wire;
 
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
