@@ -25,6 +25,8 @@ pub struct Limits {
     /// several pipelined commands, or, for QRESYNC's known UIDs, replaced by the range it spans
     /// (SYNC-15).
     pub max_command_line: usize,
+    /// The most writes that may wait to be performed; more are refused (SYNC-20).
+    pub max_pending_writes: usize,
 }
 
 impl Default for Limits {
@@ -34,6 +36,7 @@ impl Default for Limits {
             max_line: 16 * 1024 * 1024,
             max_messages: 1_000_000,
             max_command_line: 4000,
+            max_pending_writes: 1000,
         }
     }
 }

@@ -10,6 +10,7 @@ use super::error::{Error, RegistrationError};
 use super::link::{Link, Stage};
 use super::sync::{Method, Settings, Step, Sync};
 use super::view::{MailboxView, MessageContent, ViewUpdate};
+use super::write::{OperationId, WriteOutcome, WriteRequest};
 use crate::{AccountId, Timestamp, Token, after};
 
 /// What the engine asks of its driver, in order.
@@ -69,6 +70,27 @@ pub enum Event {
         update: ViewUpdate,
         /// How the sync went.
         report: SyncReport,
+    },
+    /// A write accepted by [`Engine::handle_write`] completed (SYNC-19). When the mailbox is
+    /// monitored, a sync of it follows; the view shows the write once that sync completed.
+    WriteCompleted {
+        /// The id [`Engine::handle_write`] returned.
+        id: OperationId,
+        /// The mailbox written.
+        mailbox: Mailbox,
+        /// What the write did.
+        outcome: WriteOutcome,
+    },
+    /// A write failed (SYNC-19): the server refused it, its UIDs were stale (SYNC-21), or its
+    /// connection ended before its completion arrived, in which case it may have been performed.
+    /// It is not repeated.
+    WriteFailed {
+        /// The id [`Engine::handle_write`] returned.
+        id: OperationId,
+        /// The mailbox written.
+        mailbox: Mailbox,
+        /// Why.
+        error: Error,
     },
     /// A sync failed; the view is unchanged and the mailbox is synchronized again at `retry_at`
     /// (SYNC-12).
@@ -192,6 +214,9 @@ pub struct Engine {
     pub(super) now: Timestamp,
     /// What was still to be written when the engine let the connection go (LOGOUT).
     pub(super) pending_output: Option<Vec<u8>>,
+    /// Accepted writes not started yet, in order (SYNC-19).
+    pub(super) writes: VecDeque<(OperationId, WriteRequest)>,
+    pub(super) next_operation: u64,
 }
 
 impl Engine {
@@ -227,6 +252,8 @@ impl Engine {
             mark_counter: 0,
             now,
             pending_output: None,
+            writes: VecDeque::new(),
+            next_operation: 1,
         };
         engine.drive(now);
         engine
@@ -262,8 +289,19 @@ impl Engine {
         let Some(mailbox) = self.tokens.get(token).cloned() else {
             return WakeOutcome::Ignored;
         };
+        let outcome = self.mark_for_sync(&mailbox);
         let first = self.config.retry.first;
-        let outcome = match self.mailboxes.get_mut(&mailbox) {
+        if let (Some(at), Some(failed)) = (self.reconnect_at, self.account_failed_at) {
+            self.reconnect_at = Some(at.min(after(failed, first)));
+        }
+        self.drive(now);
+        outcome
+    }
+
+    /// Marks a monitored mailbox for a sync, as a wake does.
+    pub(super) fn mark_for_sync(&mut self, mailbox: &Mailbox) -> WakeOutcome {
+        let first = self.config.retry.first;
+        match self.mailboxes.get_mut(mailbox) {
             None => WakeOutcome::Ignored,
             //= spec/sync.md#SYNC-10
             //# A wake for a mailbox that arrives while that mailbox is being synchronized
@@ -289,12 +327,7 @@ impl Engine {
                 }
                 WakeOutcome::Scheduled
             }
-        };
-        if let (Some(at), Some(failed)) = (self.reconnect_at, self.account_failed_at) {
-            self.reconnect_at = Some(at.min(after(failed, first)));
         }
-        self.drive(now);
-        outcome
     }
 
     /// The mail client's answer to [`Event::Register`]: one token per mailbox. Every registered
@@ -439,7 +472,8 @@ impl Engine {
             .values()
             .filter(|s| s.token.is_some() && s.dirty && !s.syncing)
             .map(|s| s.not_before.map_or(self.now, |t| t.max(self.now)));
-        list.into_iter().chain(syncs).min()
+        let writes = (!self.writes.is_empty()).then_some(self.now);
+        list.into_iter().chain(writes).chain(syncs).min()
     }
 
     /// Starts whatever can start now.
@@ -458,6 +492,8 @@ impl Engine {
                     self.need_list = false;
                     self.list_at = None;
                     self.send_list(now);
+                } else if !self.writes.is_empty() {
+                    self.start_write(now);
                 } else if let Some(mailbox) = self.next_due(now) {
                     self.start_sync(mailbox, now);
                 }

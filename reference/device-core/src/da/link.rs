@@ -10,6 +10,7 @@ use mailpush_imap::{
 use super::engine::{Engine, Event};
 use super::error::Error;
 use super::sync::{Method, Sync};
+use super::write::Write;
 use crate::Timestamp;
 use crate::imap_client::{CloseReason, ImapClient, ImapClientConfig, ImapEvent};
 
@@ -68,6 +69,8 @@ pub(super) enum Stage {
         found: Vec<Mailbox>,
     },
     Sync(Box<Sync>),
+    /// An application write (SYNC-19).
+    Write(Box<Write>),
 }
 
 impl Engine {
@@ -203,6 +206,11 @@ impl Engine {
         };
         match stage {
             Some(Stage::Sync(sync)) => self.sync_failed(&sync.mailbox().clone(), error, now),
+            Some(Stage::Write(write)) => {
+                // The connection is gone: the next one waits like after any failure.
+                self.account_failure(now);
+                self.write_failed(*write, error);
+            }
             other => {
                 if matches!(other, Some(Stage::List { .. })) {
                     self.need_list = true;
@@ -330,8 +338,8 @@ impl Engine {
                     found.push(mailbox);
                 }
             }
-            other => {
-                if let Stage::Sync(sync) = &mut up.stage {
+            other => match &mut up.stage {
+                Stage::Sync(sync) => {
                     let Some(state) = self.mailboxes.get(sync.mailbox()) else {
                         return Ok(());
                     };
@@ -339,7 +347,9 @@ impl Engine {
                     sync.on_data(&state.view, other, &mut contents)?;
                     self.events.extend(contents.into_iter().map(Event::Content));
                 }
-            }
+                Stage::Write(write) => write.on_data(other),
+                _ => {}
+            },
         }
         Ok(())
     }
@@ -382,6 +392,18 @@ impl Engine {
                     self.advance_sync(sync, now);
                 } else {
                     up.stage = Stage::Sync(sync);
+                }
+                Ok(())
+            }
+            Stage::Write(mut write) => {
+                if !write.on_tagged(&tag, &status) {
+                    return Err(unknown_tag(&tag));
+                }
+                if write.round_done() {
+                    up.last_progress = now;
+                    self.advance_write(write, now);
+                } else {
+                    up.stage = Stage::Write(write);
                 }
                 Ok(())
             }

@@ -28,6 +28,7 @@ mod seq;
 mod sync;
 mod uids;
 mod view;
+mod write;
 
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -39,3 +40,4 @@ pub use sync::Method;
 pub use view::{
     AddedMessage, ContentState, Flags, MailboxView, MessageContent, MessageMeta, Uid, ViewUpdate,
 };
+pub use write::{FlagChange, OperationId, WriteError, WriteOutcome, WriteRequest};

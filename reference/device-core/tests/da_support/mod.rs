@@ -8,6 +8,8 @@
 
 use mailpush_imap_server as server;
 
+pub mod scripted;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -333,9 +335,10 @@ impl Filter {
                 Some(Response::Data(Data::Status(s)))
             }
             Response::Tagged { tag, mut status } => {
-                if let Some(Code::Capability(c)) = status.text.code.take() {
-                    status.text.code = self.caps(c);
-                }
+                status.text.code = match status.text.code.take() {
+                    Some(Code::Capability(c)) => self.caps(c),
+                    other => other,
+                };
                 Some(Response::Tagged { tag, status })
             }
             other => Some(other),
@@ -547,6 +550,12 @@ impl World {
         let outcome = self.engine.handle_wake(&token, self.now);
         self.pump();
         outcome
+    }
+
+    /// The connection breaks now, whatever runs on it.
+    pub fn drop_connection(&mut self) {
+        self.conn = None;
+        self.engine.handle_disconnected(self.now);
     }
 
     /// Runs until nothing moves without the clock.
