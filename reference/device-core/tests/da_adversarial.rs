@@ -9,6 +9,7 @@ mod da_support;
 use da_support::scripted::{CONDSTORE, QRESYNC, Scripted};
 use mailpush_device_core::da::fuzzing::fuzz_device_imap;
 use mailpush_device_core::da::{Error, Event, Security};
+use mailpush_device_core::imap_client::CloseReason;
 use mailpush_imap::Mailbox;
 use quickcheck::{QuickCheck, TestResult};
 
@@ -23,17 +24,17 @@ fn garbage_instead_of_a_greeting() {
 fn a_bye_greeting_is_a_refusal() {
     let mut s = Scripted::connect(Security::Plaintext);
     s.reply("* BYE too busy\r\n");
-    s.assert_refused(|e| *e == Error::Refused("too busy".into()));
+    s.assert_refused(|e| *e == Error::Connection(CloseReason::Refused("too busy".into())));
 }
 
 #[test]
 fn starttls_is_required_when_configured() {
     let mut s = Scripted::connect(Security::StartTls);
     s.reply("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi\r\n");
-    s.assert_refused(|e| *e == Error::StartTlsUnavailable);
+    s.assert_refused(|e| *e == Error::Connection(CloseReason::StartTlsUnavailable));
     let mut s = Scripted::connect(Security::StartTls);
     s.reply("* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n");
-    s.assert_refused(|e| *e == Error::StartTlsUnavailable);
+    s.assert_refused(|e| *e == Error::Connection(CloseReason::StartTlsUnavailable));
 }
 
 #[test]
@@ -54,7 +55,9 @@ fn starttls_then_capabilities_again_then_authentication() {
     s.reply("+ \r\n");
     assert!(s.sent.ends_with("AGZyZWQAc2VjcmV0\r\n"), "{}", s.sent);
     s.reply("d3 NO [AUTHENTICATIONFAILED] wrong\r\n");
-    s.assert_refused(|e| matches!(e, Error::AuthenticationFailed(t) if t.contains("wrong")));
+    s.assert_refused(
+        |e| matches!(e, Error::Connection(CloseReason::AuthenticationFailed(t)) if t.contains("wrong")),
+    );
 }
 
 #[test]

@@ -459,15 +459,12 @@ fn unknown_tag(tag: &Tag) -> Error {
 /// What the engine reports when the shared client closed the connection.
 fn closed(reason: CloseReason) -> Error {
     match reason {
-        CloseReason::Refused(text) => Error::Refused(text),
         CloseReason::Bye(text) => Error::Bye(text),
-        CloseReason::StartTlsUnavailable => Error::StartTlsUnavailable,
-        CloseReason::AuthUnavailable(text) => Error::AuthUnavailable(text),
-        CloseReason::AuthenticationFailed(text) => Error::AuthenticationFailed(text),
         CloseReason::CommandFailed { command, text } => Error::CommandFailed { command, text },
         CloseReason::Malformed(text) => Error::Malformed(text),
         CloseReason::Protocol(text) => Error::Protocol(text),
         CloseReason::TooLarge(error) => Error::Limit(error.to_string()),
         CloseReason::Logout | CloseReason::Eof => Error::ConnectionLost,
+        other => Error::Connection(other),
     }
 }

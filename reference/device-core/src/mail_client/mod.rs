@@ -15,6 +15,8 @@
 mod backoff;
 mod channel;
 mod config;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod payload;
 mod push;
 mod tokens;
