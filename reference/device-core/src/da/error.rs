@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::imap_client::CloseReason;
+
 /// Why the engine gave up a connection or a sync. Every failure leaves the view as it was
 /// (SYNC-12, SYNC-13) and is retried on the schedule of [`RetrySchedule`](super::RetrySchedule).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -17,19 +19,10 @@ pub enum Error {
     /// A reply crossed one of the [`Limits`](super::Limits).
     #[error("server reply over a limit: {0}")]
     Limit(String),
-    /// The greeting was `BYE`.
-    #[error("server refused the connection: {0}")]
-    Refused(String),
-    /// [`Security::StartTls`](super::Security::StartTls) is configured and the server does
-    /// not offer STARTTLS (or greeted with PREAUTH, which leaves no room for it).
-    #[error("the server does not offer STARTTLS, which the configuration requires")]
-    StartTlsUnavailable,
-    /// The server advertises `LOGINDISABLED`, or not `AUTH=PLAIN` when PLAIN is configured.
-    #[error("the server does not accept this authentication mechanism: {0}")]
-    AuthUnavailable(String),
-    /// `NO` (or `BAD`) to LOGIN or AUTHENTICATE.
-    #[error("authentication failed: {0}")]
-    AuthenticationFailed(String),
+    /// The connection could not be opened as configured: the greeting was `BYE`, STARTTLS or
+    /// the authentication mechanism is not offered, or the credentials were refused.
+    #[error("{0}")]
+    Connection(CloseReason),
     /// A command of a sync, or LIST, got `NO` or `BAD`.
     #[error("{command} failed: {text}")]
     CommandFailed {
@@ -50,6 +43,15 @@ pub enum Error {
     /// A message whose content the sync asked for was neither sent nor reported expunged.
     #[error("the content of UID {0} did not arrive")]
     ContentMissing(u32),
+    /// A write's `SELECT` reported another UIDVALIDITY than the one its UIDs belong to: they
+    /// name other messages now, and nothing was changed (SYNC-21).
+    #[error("the mailbox's UIDVALIDITY is {found:?}, not {expected}: the UIDs are stale")]
+    UidValidityChanged {
+        /// The UIDVALIDITY the write named.
+        expected: u32,
+        /// The one the server reported, if any.
+        found: Option<u32>,
+    },
     /// The driver could not commit a view update
     /// ([`Engine::handle_commit_failed`](super::Engine::handle_commit_failed)).
     #[error("the view update could not be committed")]
