@@ -288,6 +288,24 @@ pub enum ValueError {
     SpecId,
 }
 
+/// `as_str` and `Display` for a text type checked when made.
+macro_rules! checked_text {
+    ($name:ident) => {
+        impl $name {
+            /// The text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 /// The name of a device in a trace: short, and safe in any chart (TRACE-3).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Label(String);
@@ -309,18 +327,9 @@ impl Label {
             Err(ValueError::Label)
         }
     }
-
-    /// The label.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for Label {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+checked_text!(Label);
 
 /// A requirement ID of the spec, such as `RING-5` (spec/README.md, "Requirements").
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -342,18 +351,9 @@ impl SpecId {
             Err(ValueError::SpecId)
         }
     }
-
-    /// The ID.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for SpecId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+checked_text!(SpecId);
 
 /// A mailbox's version before and after an event: HIGHESTMODSEQ on the mail server, the view's on
 /// the DA. Either may be unknown (a first sync has no before).
