@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod spec;
+mod trace;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,8 @@ enum Command {
     MailServer(mailpush_mail_server::driver::MailServerArgs),
     /// Add, change or delete a mail server user (`user add|passwd|del`).
     User(mailpush_mail_server::driver::UserArgs),
+    /// Check, merge and draw protocol traces (spec/trace.md).
+    Trace(trace::TraceArgs),
     /// Measure a component under load.
     Bench {
         #[command(subcommand)]
@@ -47,6 +50,9 @@ enum CliError {
     /// `mailpush spec` failed.
     #[error(transparent)]
     Spec(#[from] spec::SpecError),
+    /// `mailpush trace` failed.
+    #[error(transparent)]
+    Trace(#[from] trace::TraceError),
     /// The push server failed.
     #[error(transparent)]
     Push(#[from] mailpush_push_server::PushServerError),
@@ -86,6 +92,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Spec(args)) => spec::run(args).map_err(CliError::from),
+        Some(Command::Trace(args)) => trace::run(args).map_err(CliError::from),
         Some(Command::PushServer(args)) => run_async(mailpush_push_server::run_cli(args)),
         Some(Command::MailServer(args)) => run_async(mailpush_mail_server::driver::run_cli(args)),
         Some(Command::User(args)) => {
