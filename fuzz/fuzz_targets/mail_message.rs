@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| mailpush_mail_server::fuzzing::fuzz_message(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mailpush_imap_server::fuzzing::fuzz_message(data));

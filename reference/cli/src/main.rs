@@ -35,9 +35,9 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum BenchTarget {
     /// Open K device connections on loopback and push at rate R through the provider API.
-    Push(mailpush_push_server::BenchPushArgs),
+    Push(mailpush_bench::BenchPushArgs),
     /// Run K IMAP clients (APPEND, UID FETCH FLAGS, UID STORE, IDLE wake-ups) against a server.
-    Imap(mailpush_mail_server::bench::BenchImapArgs),
+    Imap(mailpush_bench::BenchImapArgs),
 }
 
 /// Why a subcommand failed.
@@ -47,15 +47,15 @@ enum CliError {
     /// `mailpush spec` failed.
     #[error(transparent)]
     Spec(#[from] spec::SpecError),
-    /// The push server or its load tool failed.
+    /// The push server failed.
     #[error(transparent)]
     Push(#[from] mailpush_push_server::PushServerError),
     /// The mail server or its user tool failed.
     #[error(transparent)]
     Mail(#[from] mailpush_mail_server::driver::MailServerError),
-    /// The IMAP load tool failed.
+    /// A load tool failed.
     #[error(transparent)]
-    MailBench(#[from] mailpush_mail_server::bench::BenchError),
+    Bench(#[from] mailpush_bench::BenchError),
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -93,10 +93,10 @@ fn main() -> ExitCode {
         }
         Some(Command::Bench {
             target: BenchTarget::Push(args),
-        }) => run_async(mailpush_push_server::run_bench(args)),
+        }) => run_async(mailpush_bench::push::run_bench(args)),
         Some(Command::Bench {
             target: BenchTarget::Imap(args),
-        }) => run_async(mailpush_mail_server::bench::run_cli(args)),
+        }) => run_async(mailpush_bench::imap::run_cli(args)),
         None => {
             // With no subcommand, show what the system is made of and what can be run.
             print!("{}", spec::index());

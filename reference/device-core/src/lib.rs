@@ -10,7 +10,10 @@
 //! monitored mailbox of one account on this device (`spec/device-local.md`).
 #![forbid(unsafe_code)]
 
+pub mod bus;
 pub mod da;
+pub mod imap_client;
+pub mod mail_client;
 mod token;
 
 pub use token::{AccountId, Token, TokenError};

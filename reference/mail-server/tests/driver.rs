@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailpush_mail_server::driver::{PushSettings, RunningMailServer, Settings, start};
-use mailpush_mail_store::{Config as StoreConfig, PasswordHashing, Store};
+use mailpush_mail_store::{Config as StoreConfig, Store};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -20,11 +20,7 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig {
-        password_hashing: PasswordHashing::CHEAPEST,
-        ..StoreConfig::default()
-    };
-    let store = Store::open(dir.path().join("mail.db"), config).unwrap();
+    let store = Store::open(dir.path().join("mail.db"), StoreConfig::for_tests()).unwrap();
     store.add_user("fred", b"secret").unwrap();
     Fixture {
         store: Arc::new(store),
@@ -151,6 +147,42 @@ async fn append_in_one_session_is_seen_live_by_another_sessions_idle() {
     );
     writer.command("e", "EXPUNGE").await;
     assert_eq!(watcher.line().await, "* 1 EXPUNGE\r\n");
+    server.shutdown().await;
+}
+
+/// A session in IDLE whose change feed dropped changes (a feed of one batch here, and two
+/// batches sent back to back by another session: the APPEND it must hear of, then a change of
+/// another mailbox) finds what it missed in the store and tells the client at once, not only
+/// after DONE.
+#[tokio::test(flavor = "current_thread")]
+async fn an_idle_session_hears_of_changes_its_feed_dropped() {
+    let f = fixture();
+    let fred = f.store.user_id("fred").unwrap().unwrap();
+    f.store.create_mailbox(fred, "Other").unwrap();
+    let settings = Settings {
+        change_feed_capacity: 1,
+        ..settings()
+    };
+    let server = server(&f, settings).await;
+    let addr = server.imap_addr.unwrap();
+    let mut watcher = plain(addr).await;
+    watcher.login().await;
+    watcher.command("s", "SELECT INBOX").await;
+    watcher.send("i IDLE\r\n").await;
+    assert!(watcher.line().await.starts_with("+ "));
+
+    let mut writer = plain(addr).await;
+    writer.login().await;
+    // One write, one read by the server: both commands run before the watcher's task does.
+    let m = "Subject: x\r\n\r\ny\r\n";
+    let n = m.len();
+    writer
+        .send(&format!(
+            "a APPEND INBOX {{{n}+}}\r\n{m}\r\nb APPEND Other {{{n}+}}\r\n{m}\r\n"
+        ))
+        .await;
+    writer.until_tagged("b").await;
+    assert_eq!(watcher.line().await, "* 1 EXISTS\r\n");
     server.shutdown().await;
 }
 

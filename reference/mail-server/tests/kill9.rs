@@ -14,19 +14,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mailpush_mail_server::driver::{Settings, start};
-use mailpush_mail_store::{Config as StoreConfig, PasswordHashing, Store, Uid, UidSet};
+use mailpush_mail_store::{Config as StoreConfig, Store, Uid, UidSet};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 const CHILD_DATABASE: &str = "MAILPUSH_KILL9_CHILD_DATABASE";
-
-fn store_config() -> StoreConfig {
-    StoreConfig {
-        password_hashing: PasswordHashing::CHEAPEST,
-        ..StoreConfig::default()
-    }
-}
 
 /// The child: serves the database named by the environment until it is killed.
 #[test]
@@ -37,7 +30,7 @@ fn kill9_child_server() {
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let store = Store::open(database, store_config()).unwrap();
+        let store = Store::open(database, StoreConfig::for_tests()).unwrap();
         let server = start(
             Settings {
                 imap_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
@@ -102,7 +95,7 @@ async fn append_until_killed(addr: SocketAddr, client: usize, acknowledged: Arc<
 /// A new database in `dir` with the user fred (password `secret`).
 fn database_with_fred(dir: &Path) -> PathBuf {
     let database = dir.join("mail.db");
-    let store = Store::open(&database, store_config()).unwrap();
+    let store = Store::open(&database, StoreConfig::for_tests()).unwrap();
     store.add_user("fred", b"secret").unwrap();
     database
 }
@@ -176,7 +169,7 @@ async fn kill9_loses_no_acknowledged_append() {
         "only {} APPENDs were acknowledged before the kill",
         acknowledged.len()
     );
-    let store = Store::open(&database, store_config()).unwrap();
+    let store = Store::open(&database, StoreConfig::for_tests()).unwrap();
     let fred = store.user_id("fred").unwrap().unwrap();
     let inbox = store.mailbox(fred, "INBOX").unwrap();
     let stored: Vec<Uid> = store.uids(inbox.id).unwrap();
@@ -428,7 +421,7 @@ async fn kill9_loses_no_acknowledged_append_store_or_expunge() {
         "acknowledged before the kill (APPEND, +FLAGS, -FLAGS, +FLAGS \\Deleted, UID EXPUNGE): \
          {counts:?}; unacknowledged at the kill: {in_flight}"
     );
-    let store = Store::open(&database, store_config()).unwrap();
+    let store = Store::open(&database, StoreConfig::for_tests()).unwrap();
     let fred = store.user_id("fred").unwrap().unwrap();
     let inbox = store.mailbox(fred, "INBOX").unwrap();
     let mut stored: std::collections::BTreeMap<Uid, State> = store

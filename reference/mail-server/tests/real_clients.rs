@@ -17,13 +17,12 @@ use std::time::Duration;
 use base64::Engine;
 use mailpush_mail_server::driver::{RunningMailServer, Settings, start};
 use mailpush_mail_store::{
-    FlagOp, Flags, InternalDate, MailboxId, ModSeq, Store, Uid, UidSet, UserId,
+    Config as StoreConfig, FlagOp, Flags, InternalDate, MailboxId, ModSeq, Store, Uid, UidSet,
+    UserId,
 };
 
 /// Longest a client run may take before the test fails.
 const WAIT: Duration = Duration::from_secs(60);
-
-mod common;
 
 struct Fixture {
     store: Arc<Store>,
@@ -36,7 +35,10 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let common::Fixture { store, user, dir } = common::fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Arc::new(Store::open(dir.path().join("mail.db"), StoreConfig::for_tests()).unwrap());
+    let user = store.add_user("fred", b"secret").unwrap();
     let server = start(
         Settings {
             imap_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),

@@ -16,6 +16,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use crate::Error;
+use crate::error::Failure;
 
 /// Most idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
@@ -67,7 +68,7 @@ struct ReaderPool {
 }
 
 impl ReaderPool {
-    fn take(&self) -> Result<Connection, Error> {
+    fn take(&self) -> Result<Connection, Failure> {
         let idle = self
             .idle
             .lock()
@@ -105,8 +106,8 @@ pub(crate) struct Db {
 /// it fails. The outer error is SQLite failing to manage the savepoint itself.
 fn in_savepoint<T>(
     conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, Error>,
-) -> Result<Result<T, Error>, rusqlite::Error> {
+    f: impl FnOnce(&Connection) -> Result<T, Failure>,
+) -> Result<Result<T, Failure>, rusqlite::Error> {
     conn.execute_batch("SAVEPOINT op")?;
     match f(conn) {
         Ok(value) => {
@@ -150,8 +151,8 @@ impl Db {
     /// Runs `f` as one write and returns once it is durable (or failed, changing nothing).
     pub(crate) fn write<T>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, Error>,
-    ) -> Result<T, Error> {
+        f: impl FnOnce(&Connection) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
         let (value, outcome) = {
             let mut writer = self.lock_writer();
             if writer.batch.is_none() {
@@ -167,7 +168,9 @@ impl Db {
                         batch.members += 1;
                         (value, Arc::clone(&batch.outcome))
                     }
-                    None => return Err(Error::CommitFailed("write batch vanished".to_owned())),
+                    None => {
+                        return Err(Error::CommitFailed("write batch vanished".to_owned()).into());
+                    }
                 },
                 Ok(Err(e)) => {
                     // Nothing else waits on an empty batch: end it rather than hold it open.
@@ -191,8 +194,8 @@ impl Db {
         }
         match outcome.get() {
             Some(Ok(())) => Ok(value),
-            Some(Err(why)) => Err(Error::CommitFailed(why.clone())),
-            None => Err(Error::CommitFailed("write batch left open".to_owned())),
+            Some(Err(why)) => Err(Error::CommitFailed(why.clone()).into()),
+            None => Err(Error::CommitFailed("write batch left open".to_owned()).into()),
         }
     }
 
@@ -203,8 +206,8 @@ impl Db {
     /// `synchronous=NORMAL` (SQLite lets the level change only outside a transaction).
     pub(crate) fn write_unflushed<T>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, Error>,
-    ) -> Result<T, Error> {
+        f: impl FnOnce(&Connection) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
         let writer = self.lock_writer();
         if writer.batch.is_some() {
             drop(writer);
@@ -238,8 +241,8 @@ impl Db {
     /// also writes of other threads that are waiting for their commit).
     pub(crate) fn read<T>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, Error>,
-    ) -> Result<T, Error> {
+        f: impl FnOnce(&Connection) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
         match &self.readers {
             None => in_savepoint(&self.lock_writer().conn, f)?,
             Some(pool) => {
@@ -289,9 +292,9 @@ mod tests {
         db.write_unflushed(|c| Ok(c.execute("INSERT INTO t VALUES (1)", [])?))
             .unwrap();
         assert_eq!(synchronous(&db), 2);
-        let failed: Result<(), Error> = db.write_unflushed(|c| {
+        let failed: Result<(), Failure> = db.write_unflushed(|c| {
             c.execute("INSERT INTO t VALUES (2)", [])?;
-            Err(Error::Corrupt("refused".to_owned()))
+            Err(Error::Corrupt("refused".to_owned()).into())
         });
         assert!(failed.is_err());
         assert_eq!(synchronous(&db), 2);

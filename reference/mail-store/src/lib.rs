@@ -1,6 +1,10 @@
 //! The mail server's embedded store: users, mailboxes, messages and push registrations of the
 //! mailpush reference mail server, on SQLite in WAL mode.
 //!
+//! It is the backend of the IMAP server core (`mailpush-imap-server`): it implements the
+//! core's `MailBackend` trait and speaks its vocabulary (the value types and [`Error`] are the
+//! core's, re-exported here), so the core needs no storage engine.
+//!
 //! It models what IMAP4rev1 with UIDPLUS (RFC 4315), CONDSTORE and QRESYNC (RFC 7162), MOVE
 //! (RFC 6851) and `XAPPLEPUSHSERVICE` (spec/imap-push.md) need:
 //!
@@ -12,7 +16,8 @@
 //!   [`Store::expunged_since`]);
 //! - the `\Recent` watermark of each mailbox, claimed by one session at a time
 //!   ([`Store::claim_recent`], [`Store::recent_count`]);
-//! - push registrations ([`Store::register_push`], [`Store::push_targets`]).
+//! - push registrations of `XAPPLEPUSHSERVICE` ([`Store::register_push`] of a
+//!   [`RegistrationRequest`], [`Store::push_targets`]).
 //!
 //! Every mutating call is atomic and durable when it returns, and returns an [`Applied`]: its result plus
 //! the [`Change`]s it made, in order. The IMAP session layer turns those into untagged
@@ -33,22 +38,26 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod backend;
+mod config;
 mod db;
 mod error;
+mod mailboxes;
+mod messages;
 mod push;
 mod recent;
 mod schema;
 mod store;
-mod types;
+mod users;
 
+pub use config::{Config, Limits, MAX_PASSWORD_LEN, MAX_USER_NAME_LEN, PasswordHashing};
 pub use error::Error;
-pub use push::{
-    MAX_REGISTRATION_FIELD_LEN, PushRequest, PushTarget, REGISTRATION_LIFETIME, Registration,
-    RegistrationKey,
-};
-pub use store::{Config, Limits, MAX_PASSWORD_LEN, MAX_USER_NAME_LEN, PasswordHashing, Store};
-pub use types::{
+pub use mailpush_imap_server::store::{
     Appended, Applied, Change, ChangeKind, Copied, Flag, FlagOp, Flags, HIERARCHY_DELIMITER, INBOX,
-    InternalDate, Keyword, MailboxId, MailboxInfo, Message, MessageMeta, ModSeq, Stored, Uid,
-    UidSet, UserId,
+    InternalDate, Keyword, MailboxId, MailboxInfo, Message, MessageMeta, ModSeq,
+    RegistrationRequest, Stored, Uid, UidSet, UserId,
 };
+pub use push::{
+    MAX_REGISTRATION_FIELD_LEN, PushTarget, REGISTRATION_LIFETIME, Registration, RegistrationKey,
+};
+pub use store::Store;

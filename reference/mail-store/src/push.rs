@@ -4,30 +4,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::error::Failure;
 use crate::store::{canonical_mailbox_name, find_mailbox, to_i64};
-use crate::{Error, Store, UserId};
+use crate::{Error, RegistrationRequest, Store, UserId};
 
 /// How long a registration lives after it was last stored (XAPS-16).
 pub const REGISTRATION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// Longest account ID, device token or subtopic, in octets (XAPS-7).
 pub const MAX_REGISTRATION_FIELD_LEN: usize = 256;
-
-/// What a client asked for in `XAPPLEPUSHSERVICE`, after the session applied the version rules
-/// (XAPS-8, XAPS-9: under version 1, `mailboxes` is just `INBOX`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushRequest {
-    /// `aps-account-id`.
-    pub account_id: String,
-    /// `aps-device-token`.
-    pub device_token: String,
-    /// `aps-subtopic`, when sent.
-    pub subtopic: Option<String>,
-    /// The negotiated version.
-    pub version: u32,
-    /// The requested mailboxes, spelled as the client sent them, in request order.
-    pub mailboxes: Vec<String>,
-}
 
 /// Identifies a registration (XAPS-14).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -95,7 +80,7 @@ impl Store {
     pub fn register_push(
         &self,
         user: UserId,
-        request: &PushRequest,
+        request: &RegistrationRequest,
         now: SystemTime,
     ) -> Result<Vec<String>, Error> {
         //= spec/imap-push.md#XAPS-6
@@ -141,7 +126,7 @@ impl Store {
                 .query_row(
                     "SELECT id FROM registrations \
                      WHERE user_id = ?1 AND account_id = ?2 AND device_token = ?3",
-                    params![user.0, request.account_id, request.device_token],
+                    params![user.raw(), request.account_id, request.device_token],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -162,18 +147,18 @@ impl Store {
                 //# registration is always allowed.
                 let live: i64 = tx.query_row(
                     "SELECT COUNT(*) FROM registrations WHERE user_id = ?1 AND expires_at_ms > ?2",
-                    params![user.0, stored_at],
+                    params![user.raw(), stored_at],
                     |r| r.get(0),
                 )?;
                 if usize::try_from(live).unwrap_or(usize::MAX) >= limit {
-                    return Err(Error::RegistrationLimit { limit });
+                    return Err(Error::RegistrationLimit { limit }.into());
                 }
             }
             tx.execute(
                 "INSERT INTO registrations (user_id, account_id, device_token, subtopic, version, \
                  stored_at_ms, expires_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
-                    user.0,
+                    user.raw(),
                     request.account_id,
                     request.device_token,
                     request.subtopic,
@@ -211,7 +196,7 @@ impl Store {
                     "SELECT id FROM registrations WHERE user_id = ?1 AND expires_at_ms > ?2 \
                      ORDER BY account_id, device_token",
                 )?;
-                let rows = stmt.query_map(params![user.0, now], |r| r.get(0))?;
+                let rows = stmt.query_map(params![user.raw(), now], |r| r.get(0))?;
                 rows.collect::<Result<_, _>>()?
             };
             ids.into_iter()
@@ -242,8 +227,9 @@ impl Store {
                      WHERE m.mailbox_key = ?1 AND r.user_id = ?2 AND r.expires_at_ms > ?3 \
                      ORDER BY r.account_id, r.device_token, m.position",
                 )?;
-                let rows =
-                    stmt.query_map(params![key, user.0, now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let rows = stmt.query_map(params![key, user.raw(), now], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
                 rows.collect::<Result<_, _>>()?
             };
             let mut targets: Vec<(i64, PushTarget)> = Vec::new();
@@ -288,10 +274,10 @@ impl Store {
 
 /// The name registrations are matched by: per user, `INBOX` case-insensitively.
 fn mailbox_key(user: UserId, spelling: &str) -> String {
-    format!("{}\u{0}{}", user.0, canonical_mailbox_name(spelling))
+    format!("{}\u{0}{}", user.raw(), canonical_mailbox_name(spelling))
 }
 
-fn load_registration(tx: &Connection, id: i64) -> Result<Registration, Error> {
+fn load_registration(tx: &Connection, id: i64) -> Result<Registration, Failure> {
     let (user, account_id, device_token, subtopic, version, stored_at, expires_at): (
         i64,
         String,
@@ -324,7 +310,7 @@ fn load_registration(tx: &Connection, id: i64) -> Result<Registration, Error> {
         .collect::<Result<Vec<String>, _>>()?;
     Ok(Registration {
         key: RegistrationKey {
-            user: UserId(user),
+            user: UserId::from_raw(user),
             account_id,
             device_token,
         },
@@ -339,19 +325,19 @@ fn load_registration(tx: &Connection, id: i64) -> Result<Registration, Error> {
 
 /// Stops every registration of `user` from covering mailbox `name`; registrations left with no
 /// mailbox are deleted (XAPS-14).
-pub(crate) fn forget_mailbox(tx: &Connection, user: UserId, name: &str) -> Result<(), Error> {
+pub(crate) fn forget_mailbox(tx: &Connection, user: UserId, name: &str) -> Result<(), Failure> {
     //= spec/imap-push.md#XAPS-18
     //# When an acknowledged mailbox is deleted or renamed, or the user loses
     //# the right to read it, the server MUST stop pushing for it under its old name.
     tx.execute(
         "DELETE FROM registration_mailboxes WHERE mailbox_key = ?1 \
          AND registration_id IN (SELECT id FROM registrations WHERE user_id = ?2)",
-        params![mailbox_key(user, name), user.0],
+        params![mailbox_key(user, name), user.raw()],
     )?;
     tx.execute(
         "DELETE FROM registrations WHERE user_id = ?1 AND NOT EXISTS \
          (SELECT 1 FROM registration_mailboxes m WHERE m.registration_id = registrations.id)",
-        [user.0],
+        [user.raw()],
     )?;
     Ok(())
 }

@@ -9,27 +9,28 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::error::Failure;
 use crate::store::to_i64;
 use crate::{Error, MailboxId, Store, Uid};
 
-fn watermark(tx: &Connection, mailbox: MailboxId) -> Result<Uid, Error> {
+fn watermark(tx: &Connection, mailbox: MailboxId) -> Result<Uid, Failure> {
     let exists: bool = tx.query_row(
         "SELECT EXISTS (SELECT 1 FROM mailboxes WHERE id = ?1)",
-        [mailbox.0],
+        [mailbox.raw()],
         |r| r.get(0),
     )?;
     if !exists {
-        return Err(Error::NoSuchMailbox(format!("#{}", mailbox.0)));
+        return Err(Error::NoSuchMailbox(format!("#{}", mailbox.raw())).into());
     }
     let found: Option<i64> = tx
         .query_row(
             "SELECT watermark FROM recent WHERE mailbox_id = ?1",
-            [mailbox.0],
+            [mailbox.raw()],
             |r| r.get(0),
         )
         .optional()?;
     let value = found.unwrap_or(1);
-    Uid::try_from(value).map_err(|_| Error::Corrupt(format!("recent watermark {value}")))
+    Uid::try_from(value).map_err(|_| Error::Corrupt(format!("recent watermark {value}")).into())
 }
 
 impl Store {
@@ -45,10 +46,10 @@ impl Store {
             let from = watermark(tx, mailbox)?;
             let n: i64 = tx.query_row(
                 "SELECT COUNT(*) FROM messages WHERE mailbox_id = ?1 AND uid >= ?2",
-                params![mailbox.0, from],
+                params![mailbox.raw(), from],
                 |r| r.get(0),
             )?;
-            u32::try_from(n).map_err(|_| Error::Corrupt(format!("message count {n}")))
+            u32::try_from(n).map_err(|_| Error::Corrupt(format!("message count {n}")).into())
         })
     }
 
@@ -69,7 +70,7 @@ impl Store {
                 tx.execute(
                     "INSERT INTO recent (mailbox_id, watermark) VALUES (?1, ?2) \
                      ON CONFLICT (mailbox_id) DO UPDATE SET watermark = excluded.watermark",
-                    params![mailbox.0, to_i64(u64::from(upto))?],
+                    params![mailbox.raw(), to_i64(u64::from(upto))?],
                 )?;
             }
             Ok(from)

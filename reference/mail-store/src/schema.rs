@@ -4,6 +4,7 @@ use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Error;
+use crate::error::Failure;
 
 /// Version of the schema below; stored in `meta` and checked on open. An older database is
 /// brought up to it by [`MIGRATIONS`] when opened.
@@ -95,14 +96,12 @@ CREATE INDEX registration_mailboxes_by_key ON registration_mailboxes (mailbox_ke
 ";
 
 /// Sets the connection's pragmas and creates or checks the schema.
-pub(crate) fn prepare(conn: &mut Connection, wal: bool) -> Result<(), Error> {
+pub(crate) fn prepare(conn: &mut Connection, wal: bool) -> Result<(), Failure> {
     if wal {
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::Corrupt(format!(
-                "journal mode {mode} instead of WAL"
-            )));
+            return Err(Error::Corrupt(format!("journal mode {mode} instead of WAL")).into());
         }
     }
     // FULL: in WAL mode each commit is fsynced before the call returns, so an acknowledged
@@ -142,9 +141,10 @@ pub(crate) fn prepare(conn: &mut Connection, wal: bool) -> Result<(), Error> {
                 return Err(Error::SchemaVersion {
                     found,
                     expected: SCHEMA_VERSION,
-                });
+                }
+                .into());
             }
-            None => return Err(Error::Corrupt("meta table without schema_version".into())),
+            None => return Err(Error::Corrupt("meta table without schema_version".into()).into()),
         }
     } else {
         tx.execute_batch(SCHEMA)?;

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use mailpush_mail_store::{Config, Flags, InternalDate, Limits, PasswordHashing, Store};
+use mailpush_mail_store::{Config, Flags, InternalDate, Store};
 use rand::Rng;
 
 const CHILD_ENV: &str = "MAILPUSH_MAIL_STORE_DURABILITY_CHILD";
@@ -26,17 +26,6 @@ const ROUNDS: u64 = 3;
 /// (UID, round, thread, append number)
 type Ack = (u32, u64, u64, u64);
 
-fn config() -> Config {
-    Config {
-        limits: Limits::default(),
-        password_hashing: PasswordHashing {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
-    }
-}
-
 /// The content of append `n` of `thread`: distinct, of varying size, with binary octets.
 fn body(round: u64, thread: u64, n: u64) -> Vec<u8> {
     let mut out =
@@ -47,7 +36,7 @@ fn body(round: u64, thread: u64, n: u64) -> Vec<u8> {
 }
 
 fn child(path: &Path, round: u64) {
-    let store = Store::open(path, config()).unwrap();
+    let store = Store::open(path, Config::for_tests()).unwrap();
     let user = store.user_id("alice").unwrap().unwrap();
     let inbox = store.mailbox(user, "INBOX").unwrap().id;
     std::thread::scope(|scope| {
@@ -89,7 +78,7 @@ fn acknowledged_appends_survive_kill_9() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mail.db");
-    Store::open(&path, config())
+    Store::open(&path, Config::for_tests())
         .unwrap()
         .add_user("alice", b"pw")
         .unwrap();
@@ -133,7 +122,7 @@ fn acknowledged_appends_survive_kill_9() {
         }
     }
 
-    let store = Store::open(&path, config()).unwrap();
+    let store = Store::open(&path, Config::for_tests()).unwrap();
     let user = store.user_id("alice").unwrap().unwrap();
     let inbox = store.mailbox(user, "INBOX").unwrap();
     assert!(acknowledged.len() >= 60);

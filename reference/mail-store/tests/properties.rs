@@ -5,8 +5,7 @@
 use std::collections::BTreeMap;
 
 use mailpush_mail_store::{
-    Config, FlagOp, Flags, InternalDate, Limits, MailboxId, ModSeq, PasswordHashing, Store, Uid,
-    UidSet,
+    Config, FlagOp, Flags, InternalDate, MailboxId, ModSeq, Store, Uid, UidSet,
 };
 use quickcheck::{Arbitrary, Gen, QuickCheck};
 
@@ -114,15 +113,7 @@ struct Tracker {
 }
 
 fn run(ops: Vec<Op>) -> bool {
-    let config = Config {
-        limits: Limits::default(),
-        password_hashing: PasswordHashing {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
-    };
-    let store = Store::open_in_memory(config).unwrap();
+    let store = Store::open_in_memory(Config::for_tests()).unwrap();
     let user = store.add_user("u", b"p").unwrap();
     let main = store.mailbox(user, "INBOX").unwrap();
     let other = store.create_mailbox(user, "Other").unwrap().value.id;

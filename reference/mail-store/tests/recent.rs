@@ -3,20 +3,7 @@
 
 use std::sync::Arc;
 
-use mailpush_mail_store::{
-    Config, Flags, InternalDate, Limits, MailboxId, PasswordHashing, Store, UserId,
-};
-
-fn test_config() -> Config {
-    Config {
-        limits: Limits::default(),
-        password_hashing: PasswordHashing {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
-    }
-}
+use mailpush_mail_store::{Config, Flags, InternalDate, MailboxId, Store, UserId};
 
 fn with_inbox(store: &Store) -> (UserId, MailboxId) {
     let user = store.add_user("alice", b"secret").unwrap();
@@ -39,7 +26,7 @@ fn append(store: &Store, mailbox: MailboxId) -> u32 {
 
 #[test]
 fn a_message_is_claimed_once() {
-    let store = Store::open_in_memory(test_config()).unwrap();
+    let store = Store::open_in_memory(Config::for_tests()).unwrap();
     let (_, inbox) = with_inbox(&store);
     assert_eq!(store.recent_watermark(inbox).unwrap(), 1);
     let a = append(&store, inbox);
@@ -61,7 +48,7 @@ fn a_message_is_claimed_once() {
 #[test]
 fn concurrent_claims_are_disjoint() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path().join("mail.db"), test_config()).unwrap());
+    let store = Arc::new(Store::open(dir.path().join("mail.db"), Config::for_tests()).unwrap());
     let (_, inbox) = with_inbox(&store);
     let mut last = 0;
     for _ in 0..20 {
@@ -98,7 +85,7 @@ fn a_version_1_database_is_upgraded_and_counts_everything_as_recent() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mail.db");
     let inbox = {
-        let store = Store::open(&path, test_config()).unwrap();
+        let store = Store::open(&path, Config::for_tests()).unwrap();
         let (_, inbox) = with_inbox(&store);
         append(&store, inbox);
         append(&store, inbox);
@@ -111,7 +98,7 @@ fn a_version_1_database_is_upgraded_and_counts_everything_as_recent() {
     )
     .unwrap();
     drop(conn);
-    let store = Store::open(&path, test_config()).unwrap();
+    let store = Store::open(&path, Config::for_tests()).unwrap();
     assert_eq!(store.recent_count(inbox).unwrap(), 2);
     assert_eq!(store.claim_recent(inbox, 3).unwrap(), 1);
     drop(store);
@@ -125,13 +112,13 @@ fn a_version_1_database_is_upgraded_and_counts_everything_as_recent() {
         .unwrap();
     assert_eq!(version, 2);
     // The claim survived reopening.
-    let store = Store::open(&path, test_config()).unwrap();
+    let store = Store::open(&path, Config::for_tests()).unwrap();
     assert_eq!(store.recent_count(inbox).unwrap(), 0);
 }
 
 #[test]
 fn a_deleted_mailbox_has_no_watermark() {
-    let store = Store::open_in_memory(test_config()).unwrap();
+    let store = Store::open_in_memory(Config::for_tests()).unwrap();
     let (user, _) = with_inbox(&store);
     let id = store.create_mailbox(user, "Work").unwrap().value.id;
     append(&store, id);

@@ -4,26 +4,15 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mailpush_mail_store::{
-    Config, Error, Limits, PasswordHashing, PushRequest, REGISTRATION_LIFETIME, Store, UserId,
+    Config, Error, Limits, REGISTRATION_LIFETIME, RegistrationRequest, Store, UserId,
 };
-
-fn config() -> Config {
-    Config {
-        limits: Limits::default(),
-        password_hashing: PasswordHashing {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
-    }
-}
 
 fn t0() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_800_000_000)
 }
 
-fn request(account: &str, token: &str, mailboxes: &[&str]) -> PushRequest {
-    PushRequest {
+fn request(account: &str, token: &str, mailboxes: &[&str]) -> RegistrationRequest {
+    RegistrationRequest {
         account_id: account.to_owned(),
         device_token: token.to_owned(),
         subtopic: Some("com.apple.mobilemail".to_owned()),
@@ -33,7 +22,7 @@ fn request(account: &str, token: &str, mailboxes: &[&str]) -> PushRequest {
 }
 
 fn setup() -> (Store, UserId) {
-    let store = Store::open_in_memory(config()).unwrap();
+    let store = Store::open_in_memory(Config::for_tests()).unwrap();
     let user = store.add_user("alice", b"pw").unwrap();
     store.create_mailbox(user, "Notes").unwrap();
     store.create_mailbox(user, "Archive").unwrap();
@@ -135,14 +124,14 @@ fn registrations_are_durable() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mail.db");
     let user = {
-        let store = Store::open(&path, config()).unwrap();
+        let store = Store::open(&path, Config::for_tests()).unwrap();
         let user = store.add_user("alice", b"pw").unwrap();
         store
             .register_push(user, &request("acct", "tok", &["INBOX"]), t0())
             .unwrap();
         user
     };
-    let store = Store::open(&path, config()).unwrap();
+    let store = Store::open(&path, Config::for_tests()).unwrap();
     assert_eq!(target_tokens(&store, user, "INBOX", t0()), ["tok"]);
 }
 
@@ -186,7 +175,7 @@ fn registrations_per_user_are_capped_but_replacement_is_allowed() {
     //# `NO [LIMIT]` (RFC 5530) and MUST NOT change or evict any stored registration; replacing an existing
     //# registration is always allowed.
     assert_eq!(Limits::default().max_registrations_per_user, 50);
-    let mut config = config();
+    let mut config = Config::for_tests();
     config.limits.max_registrations_per_user = 3;
     let store = Store::open_in_memory(config).unwrap();
     let user = store.add_user("alice", b"pw").unwrap();

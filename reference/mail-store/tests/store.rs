@@ -2,24 +2,12 @@
 //! Behaviour of every store operation.
 
 use mailpush_mail_store::{
-    ChangeKind, Config, Error, Flag, FlagOp, Flags, InternalDate, Limits, MailboxId,
-    PasswordHashing, Store, UidSet, UserId,
+    ChangeKind, Config, Error, Flag, FlagOp, Flags, InternalDate, Limits, MailboxId, Store, UidSet,
+    UserId,
 };
 
-/// Cheap hashing so that tests do not spend their time in argon2.
-pub fn test_config() -> Config {
-    Config {
-        limits: Limits::default(),
-        password_hashing: PasswordHashing {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
-    }
-}
-
 fn store() -> Store {
-    Store::open_in_memory(test_config()).unwrap()
+    Store::open_in_memory(Config::for_tests()).unwrap()
 }
 
 fn flags(list: &[&str]) -> Flags {
@@ -67,7 +55,7 @@ fn add_user_and_verify_password() {
 fn passwords_are_stored_as_argon2id_hashes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mail.db");
-    let store = Store::open(&path, test_config()).unwrap();
+    let store = Store::open(&path, Config::for_tests()).unwrap();
     store.add_user("alice", b"secret").unwrap();
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -215,7 +203,7 @@ fn invalid_mailbox_names_are_refused() {
 
 #[test]
 fn mailbox_count_is_limited() {
-    let mut config = test_config();
+    let mut config = Config::for_tests();
     config.limits.max_mailboxes_per_user = 3;
     let store = Store::open_in_memory(config).unwrap();
     let (user, _) = with_inbox(&store);
@@ -425,7 +413,7 @@ fn append_returns_increasing_uids_and_keeps_the_bytes() {
 
 #[test]
 fn oversized_messages_and_bad_flags_are_refused() {
-    let mut config = test_config();
+    let mut config = Config::for_tests();
     config.limits.max_message_size = 10;
     let store = Store::open_in_memory(config).unwrap();
     let (_, inbox) = with_inbox(&store);
@@ -801,12 +789,12 @@ fn data_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mail.db");
     let (user, uid_validity) = {
-        let store = Store::open(&path, test_config()).unwrap();
+        let store = Store::open(&path, Config::for_tests()).unwrap();
         let (user, inbox) = with_inbox(&store);
         append(&store, inbox, "persisted", &["\\Seen"]);
         (user, store.mailbox_by_id(inbox).unwrap().uid_validity)
     };
-    let store = Store::open(&path, test_config()).unwrap();
+    let store = Store::open(&path, Config::for_tests()).unwrap();
     let inbox = store.mailbox(user, "INBOX").unwrap();
     assert_eq!(
         (inbox.uid_validity, inbox.messages, inbox.uid_next),
@@ -820,7 +808,7 @@ fn data_survives_reopening() {
     let a = store.create_mailbox(user, "a").unwrap().value.uid_validity;
     store.delete_mailbox(user, "a").unwrap();
     drop(store);
-    let store = Store::open(&path, test_config()).unwrap();
+    let store = Store::open(&path, Config::for_tests()).unwrap();
     assert_ne!(
         store.create_mailbox(user, "a").unwrap().value.uid_validity,
         a
@@ -836,7 +824,7 @@ fn data_survives_reopening() {
 fn a_database_of_another_schema_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mail.db");
-    drop(Store::open(&path, test_config()).unwrap());
+    drop(Store::open(&path, Config::for_tests()).unwrap());
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute(
@@ -845,7 +833,7 @@ fn a_database_of_another_schema_version_is_refused() {
         )
         .unwrap();
     assert!(matches!(
-        Store::open(&path, test_config()),
+        Store::open(&path, Config::for_tests()),
         Err(Error::SchemaVersion {
             found: 99,
             expected: 2
@@ -871,7 +859,7 @@ fn concurrent_sessions_see_every_acknowledged_write() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Store>();
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("mail.db"), test_config()).unwrap();
+    let store = Store::open(dir.path().join("mail.db"), Config::for_tests()).unwrap();
     let (user, inbox) = with_inbox(&store);
     std::thread::scope(|scope| {
         for writer in 0..4 {
@@ -899,7 +887,7 @@ fn concurrent_sessions_see_every_acknowledged_write() {
     assert_eq!(store.mailbox_by_id(inbox).unwrap().highest_modseq, 101);
     assert_eq!(store.mailboxes(user).unwrap().len(), 2);
     drop(store);
-    let reopened = Store::open(dir.path().join("mail.db"), test_config()).unwrap();
+    let reopened = Store::open(dir.path().join("mail.db"), Config::for_tests()).unwrap();
     assert_eq!(reopened.uids(inbox).unwrap().len(), 100);
 }
 

@@ -6,7 +6,6 @@
 //! time, TLS and storage.
 #![forbid(unsafe_code)]
 
-pub mod bench;
 pub mod channel;
 pub mod config;
 pub mod device_client;
@@ -23,7 +22,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use bench::{BenchPushArgs, run_bench};
 pub use config::{PushServerArgs, Settings};
 pub use hub::Hub;
 pub use store::{MemoryStore, SqliteStore, Store};
@@ -53,9 +51,6 @@ pub enum PushServerError {
     /// Other I/O failure.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
-    /// The load tool failed.
-    #[error("bench: {0}")]
-    Bench(String),
 }
 
 /// Accepts connections on `listener` until `shutdown` turns true, handing each to `serve` on a

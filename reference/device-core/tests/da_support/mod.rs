@@ -1,11 +1,12 @@
 //! Test support for the data-access daemon: the engine and the mail server's IMAP session core
-//! driven against each other in process, in lock step, with no sockets.
+//! driven against each other in process, in lock step, with no sockets. The CONDSTORE-only and
+//! plain servers are the mail server configured without QRESYNC, or without both extensions.
 //!
 //! The server half is used only through `server` below, so moving to another crate that serves
 //! the same session core changes one line.
 #![allow(dead_code)]
 
-use mailpush_mail_server as server;
+use mailpush_imap_server as server;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -30,7 +31,7 @@ type ServerSession = server::Session<Arc<Store>>;
 pub const USER: &str = "fred";
 pub const PASSWORD: &str = "secret";
 
-/// What the server offers, by hiding capabilities it has.
+/// What the server offers: its CONDSTORE and QRESYNC switches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Offer {
     /// Everything (QRESYNC and CONDSTORE).
@@ -167,9 +168,11 @@ impl MailServer {
         }
     }
 
-    fn session(&self, protected: bool, now: Instant) -> ServerSession {
+    fn session(&self, protected: bool, offer: Offer, now: Instant) -> ServerSession {
         let config = server::Config {
             allow_plaintext_auth: true,
+            condstore: offer != Offer::Plain,
+            qresync: offer == Offer::QResync,
             ..server::Config::default()
         };
         server::Session::new(self.store.clone(), config, protected, server_now(now))
@@ -270,14 +273,7 @@ struct Filter {
 
 impl Filter {
     fn hidden(&self, cap: &str) -> bool {
-        let by_offer = match self.offer {
-            Offer::QResync => false,
-            Offer::CondStore => cap.eq_ignore_ascii_case("QRESYNC"),
-            Offer::Plain => {
-                cap.eq_ignore_ascii_case("QRESYNC") || cap.eq_ignore_ascii_case("CONDSTORE")
-            }
-        };
-        by_offer || self.hide.iter().any(|h| h.eq_ignore_ascii_case(cap))
+        self.hide.iter().any(|h| h.eq_ignore_ascii_case(cap))
     }
 
     fn caps(&self, caps: mailpush_imap::Vec1<mailpush_imap::Capability>) -> Option<Code> {
@@ -329,7 +325,6 @@ impl Filter {
             Response::Data(Data::Status(mut s)) => {
                 match s.text.code.take() {
                     Some(Code::Capability(c)) => s.text.code = self.caps(c),
-                    Some(Code::HighestModSeq(_)) if self.offer == Offer::Plain => return None,
                     Some(Code::HighestModSeq(_)) if nomodseq => s.text.code = Some(Code::NoModSeq),
                     other => s.text.code = other,
                 }
@@ -719,7 +714,7 @@ impl World {
                 self.connects += 1;
                 let protected = self.config.security == Security::Implicit;
                 self.conn = Some(Conn {
-                    session: self.server.session(protected, self.now),
+                    session: self.server.session(protected, self.offer, self.now),
                     filter: Filter {
                         framer: Framer::new(FramerConfig::default()),
                         greeted: false,

@@ -53,6 +53,13 @@ pub struct MailServerArgs {
     /// Most connections at once from one IP address.
     #[arg(long)]
     pub max_connections_per_ip: Option<usize>,
+    /// Do not offer CONDSTORE (nor QRESYNC, which needs it): a plain RFC 3501 server for
+    /// clients that are tested against one.
+    #[arg(long)]
+    pub no_condstore: bool,
+    /// Do not offer QRESYNC.
+    #[arg(long)]
+    pub no_qresync: bool,
 }
 
 /// The configuration file of `mailpush mail-server`.
@@ -91,6 +98,10 @@ pub struct ConfigFile {
     pub max_literal: Option<u32>,
     /// Failed authentications before BYE.
     pub max_auth_failures: Option<u32>,
+    /// Offer CONDSTORE (default true); false also turns QRESYNC off.
+    pub condstore: Option<bool>,
+    /// Offer QRESYNC (default true).
+    pub qresync: Option<bool>,
 }
 
 impl MailServerArgs {
@@ -139,6 +150,8 @@ impl MailServerArgs {
         if let Some(n) = file.max_auth_failures {
             settings.session.max_auth_failures = n;
         }
+        settings.session.condstore = !self.no_condstore && file.condstore.unwrap_or(true);
+        settings.session.qresync = !self.no_qresync && file.qresync.unwrap_or(true);
         let provider_token = self.provider_token.clone().or(file.provider_token);
         let template = self
             .push_resource_template
@@ -346,6 +359,42 @@ mod tests {
         let push = settings.push.unwrap();
         assert_eq!(push.url, "http://127.0.0.1:8080");
         assert_eq!(push.provider_token.as_deref(), Some("from-flag"));
+    }
+
+    #[test]
+    fn condstore_and_qresync_can_be_switched_off() {
+        let on = MailServerArgs::default().settings().unwrap().0.session;
+        assert!(on.offers_condstore() && on.offers_qresync());
+        let no_qresync = MailServerArgs {
+            no_qresync: true,
+            ..MailServerArgs::default()
+        }
+        .settings()
+        .unwrap()
+        .0
+        .session;
+        assert!(no_qresync.offers_condstore() && !no_qresync.offers_qresync());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mail.toml");
+        std::fs::write(&path, "condstore = false\n").unwrap();
+        let plain = MailServerArgs {
+            config: Some(path),
+            ..MailServerArgs::default()
+        }
+        .settings()
+        .unwrap()
+        .0
+        .session;
+        assert!(!plain.offers_condstore() && !plain.offers_qresync());
+        let flag = MailServerArgs {
+            no_condstore: true,
+            ..MailServerArgs::default()
+        }
+        .settings()
+        .unwrap()
+        .0
+        .session;
+        assert!(!flag.offers_condstore() && !flag.offers_qresync());
     }
 
     #[test]

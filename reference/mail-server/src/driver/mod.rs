@@ -1,5 +1,6 @@
-//! The tokio driver: listeners, one task per connection driving a [`Session`], TLS (IMAPS and
-//! STARTTLS), the change feed between sessions and the push notifier.
+//! The tokio driver: listeners, one task per connection driving a [`Session`] of the IMAP
+//! server core, TLS (IMAPS and STARTTLS), the change feed between sessions and the push
+//! notifier.
 //!
 //! The session core stays sans-IO; this module owns the sockets, the clocks and the blocking
 //! pool. Every session call that may touch the store (input, other sessions' changes) runs on
@@ -16,13 +17,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use mailpush_imap_server::{Concern, Config, Event, Now, Session};
 use mailpush_mail_store::{Change, Store, UserId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
-
-use crate::{Concern, Config, Event, Now, Session};
 
 pub use cli::{MailServerArgs, UserArgs, UserCommand, run_cli, run_user};
 pub use push::{DEFAULT_QUEUE_CAPACITY, PushSettings};
@@ -86,6 +86,10 @@ pub struct Settings {
     pub handshake_timeout: Duration,
     /// Where pushes go; `None` sends none.
     pub push: Option<PushSettings>,
+    /// Most change batches the feed between sessions holds for a session that has not taken
+    /// them yet (default 1024, from 1 to [`MAX_CHANGE_FEED_CAPACITY`]); a session that falls
+    /// further behind asks the store instead.
+    pub change_feed_capacity: usize,
 }
 
 impl Default for Settings {
@@ -100,9 +104,13 @@ impl Default for Settings {
             max_connections_per_ip: 100,
             handshake_timeout: Duration::from_secs(10),
             push: None,
+            change_feed_capacity: 1024,
         }
     }
 }
+
+/// Largest [`Settings::change_feed_capacity`] taken; more is this.
+pub const MAX_CHANGE_FEED_CAPACITY: usize = 1 << 20;
 
 /// Changes of one session, for the others.
 #[derive(Debug)]
@@ -271,7 +279,11 @@ pub async fn run(
     store: Arc<Store>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let (changes, _) = broadcast::channel(1024);
+    let (changes, _) = broadcast::channel(
+        settings
+            .change_feed_capacity
+            .clamp(1, MAX_CHANGE_FEED_CAPACITY),
+    );
     let (stop_tx, stop_rx) = watch::channel(false);
     // Every connection task holds a clone; when all are dropped, the last session is gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
@@ -512,6 +524,8 @@ async fn serve(
                     }));
                 }
                 Event::Closed => closed = true,
+                // An event of a newer core that this driver does not act on.
+                _ => {}
             }
         }
         if closed || session.is_closed() {
@@ -551,9 +565,13 @@ async fn serve(
                         }
                     }
                 }
-                // Missed changes are not lost: the session asks the store at its next
-                // command (NOOP finds them).
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                // The feed dropped changes this session had not taken: it asks the store, at
+                // once in IDLE, at its next command otherwise.
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::debug!(%peer, missed, "change feed lagged behind");
+                    let at = now();
+                    session = on_blocking(session, move |s| s.handle_changes_lost(at)).await?;
+                }
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             },
             () = sleep_until(deadline) => session.handle_timeout(now()),

@@ -1,0 +1,53 @@
+//! # mailpush-bench
+//!
+//! The load tools of `mailpush bench`. They measure servers from outside, as clients do, and
+//! are no part of the servers:
+//!
+//! * [`imap`] (`mailpush bench imap`): K IMAP clients (APPEND, UID FETCH FLAGS, UID STORE,
+//!   IDLE wake-ups) against any IMAP server over plain TCP, reading every response with the
+//!   project's IMAP decoder (`mailpush-imap`).
+//! * [`push`] (`mailpush bench push`): K device connections and pushes at rate R through the
+//!   provider API of a mailpush push server, in this process or running elsewhere.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::net::SocketAddr;
+
+pub mod imap;
+pub mod push;
+
+pub use imap::BenchImapArgs;
+pub use push::BenchPushArgs;
+
+/// Why a load tool failed (a failed command or push is counted, not an error).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BenchError {
+    /// A connection to the server under load could not be made, or broke.
+    #[error("{address}: {source}")]
+    Io {
+        /// The server.
+        address: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Other I/O failure (a device connection, a provider connection).
+    #[error("i/o: {0}")]
+    Local(#[from] std::io::Error),
+    /// The IMAP server answered in a way the tool cannot go on from (no greeting, LOGIN or
+    /// SELECT refused, IDLE refused, a response that does not decode, the connection closed in
+    /// the middle of a command).
+    #[error("unexpected answer: {0}")]
+    Protocol(String),
+    /// The options make no workload.
+    #[error("invalid options: {0}")]
+    Options(String),
+    /// The push server started in this process failed.
+    #[error(transparent)]
+    PushServer(#[from] mailpush_push_server::PushServerError),
+    /// The push workload could not go on (devices not connected, a registration refused, the
+    /// server closed a connection).
+    #[error("bench: {0}")]
+    Push(String),
+}

@@ -1,0 +1,101 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! CONDSTORE and QRESYNC switched off: the server behaves as one without them (what a client is
+//! tested against when it must also work with plain RFC 3501 servers). Full transcripts: every
+//! server line is compared.
+
+mod common;
+use common::*;
+
+use mailpush_imap_server::Config;
+
+const NOTE: &str = "From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n";
+
+fn without(condstore: bool, qresync: bool) -> Config {
+    Config {
+        condstore,
+        qresync,
+        ..loopback_config()
+    }
+}
+
+/// Without CONDSTORE: not advertised, not enabled, SELECT without HIGHESTMODSEQ, and every
+/// command or parameter of RFC 7162 gets BAD; the rest of the session is untouched.
+#[test]
+fn without_condstore_the_server_is_plain_rfc3501() {
+    let f = fixture();
+    f.deliver("INBOX", NOTE, &[]);
+    replay(
+        &f,
+        without(false, true),
+        r#"
+S: * OK [CAPABILITY IMAP4rev1 LITERAL+ ENABLE IDLE UIDPLUS MOVE UNSELECT STARTTLS AUTH=PLAIN SASL-IR] mailpush IMAP server ready
+C: a LOGIN fred secret
+S: a OK [CAPABILITY IMAP4rev1 LITERAL+ ENABLE IDLE UIDPLUS MOVE UNSELECT XAPPLEPUSHSERVICE] LOGIN completed
+C: b ENABLE CONDSTORE QRESYNC
+S: * ENABLED
+S: b OK ENABLE completed
+C: c SELECT INBOX (CONDSTORE)
+S: c BAD CONDSTORE is not supported by this server
+C: d STATUS INBOX (MESSAGES HIGHESTMODSEQ)
+S: d BAD HIGHESTMODSEQ is not supported by this server
+C: e SELECT INBOX
+S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft)
+S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Limited
+S: * 1 EXISTS
+S: * 1 RECENT
+S: * OK [UIDVALIDITY $V(INBOX)] UIDs valid
+S: * OK [UIDNEXT 2] Predicted next UID
+S: e OK [READ-WRITE] SELECT completed
+C: f FETCH 1 (FLAGS MODSEQ)
+S: f BAD MODSEQ and CHANGEDSINCE are not supported by this server
+C: g FETCH 1:* (FLAGS) (CHANGEDSINCE 1)
+S: g BAD MODSEQ and CHANGEDSINCE are not supported by this server
+C: h STORE 1 (UNCHANGEDSINCE 5) +FLAGS (\Seen)
+S: h BAD UNCHANGEDSINCE is not supported by this server
+C: i SEARCH MODSEQ 1
+S: i BAD MODSEQ is not supported by this server
+C: j STORE 1 +FLAGS (\Flagged)
+S: * 1 FETCH (FLAGS (\Flagged \Recent))
+S: j OK STORE completed
+C: k STATUS INBOX (MESSAGES UIDNEXT)
+S: * STATUS INBOX (MESSAGES 1 UIDNEXT 2)
+S: k OK STATUS completed
+"#,
+    );
+}
+
+/// Without QRESYNC (CONDSTORE still on): QRESYNC is not advertised nor enabled, its SELECT
+/// parameter and VANISHED get BAD, CONDSTORE works as before.
+#[test]
+fn without_qresync_condstore_still_works() {
+    let f = fixture();
+    f.deliver("INBOX", NOTE, &[]);
+    replay(
+        &f,
+        without(true, false),
+        r#"
+S: * OK [CAPABILITY IMAP4rev1 LITERAL+ ENABLE IDLE UIDPLUS MOVE UNSELECT CONDSTORE STARTTLS AUTH=PLAIN SASL-IR] mailpush IMAP server ready
+C: a LOGIN fred secret
+S: a OK [CAPABILITY IMAP4rev1 LITERAL+ ENABLE IDLE UIDPLUS MOVE UNSELECT CONDSTORE XAPPLEPUSHSERVICE] LOGIN completed
+C: b ENABLE QRESYNC CONDSTORE
+S: * ENABLED CONDSTORE
+S: b OK ENABLE completed
+C: c SELECT INBOX (QRESYNC ($V(INBOX) 1))
+S: c BAD QRESYNC is not supported by this server
+C: d SELECT INBOX
+S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft)
+S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Limited
+S: * 1 EXISTS
+S: * 1 RECENT
+S: * OK [UIDVALIDITY $V(INBOX)] UIDs valid
+S: * OK [UIDNEXT 2] Predicted next UID
+S: * OK [HIGHESTMODSEQ 2] Highest
+S: d OK [READ-WRITE] SELECT completed
+C: e UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)
+S: e BAD VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC (RFC 7162 §3.2.6)
+C: f UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1)
+S: * 1 FETCH (UID 1 FLAGS (\Recent) MODSEQ (2))
+S: f OK FETCH completed
+"#,
+    );
+}
