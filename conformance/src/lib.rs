@@ -9,4 +9,5 @@
 
 pub mod frames;
 pub mod imap_syntax;
+pub mod runner;
 pub mod transcript;

@@ -727,7 +727,8 @@ impl BodyParser<'_> {
                 .find_command(command_line)
                 .ok_or_else(|| c.error("lost command"))?;
             command.status = Some(status);
-            command.status_pattern = Some(pattern);
+            // A bare status line says nothing about the text after the status word.
+            command.status_pattern = (!pattern.tokens.is_empty()).then_some(pattern);
             command.status_line = Some(line);
             self.open[slot] = None;
             self.push(
