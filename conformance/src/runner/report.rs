@@ -54,10 +54,10 @@ pub fn human(cases: &[Transcript], outcomes: &[Outcome]) -> String {
             let _ = writeln!(out, "  line {}: {}", f.line, case.line(f.line).trim());
             let _ = writeln!(out, "  problem: {}", f.message);
             if let Some(e) = &f.expected {
-                let _ = writeln!(out, "  expected: {e}");
+                let _ = writeln!(out, "  expected: {}", indent(e, 12));
             }
             if let Some(a) = &f.actual {
-                let _ = writeln!(out, "  closest:  {a}");
+                let _ = writeln!(out, "  closest:  {}", indent(a, 12));
             }
         }
         if !outcome.vars.is_empty() {
@@ -71,7 +71,7 @@ pub fn human(cases: &[Transcript], outcomes: &[Outcome]) -> String {
         if !outcome.log.is_empty() {
             let _ = writeln!(out, "  wire log:");
             for l in outcome.log.iter().rev().take(40).rev() {
-                let _ = writeln!(out, "    {l}");
+                let _ = writeln!(out, "    {}", indent(l, 8));
             }
         }
     }
@@ -83,6 +83,13 @@ pub fn human(cases: &[Transcript], outcomes: &[Outcome]) -> String {
         .collect();
     let _ = writeln!(out, "\n{} cases: {}", outcomes.len(), counts.join(", "));
     out
+}
+
+/// Continuation lines of a multi-line value, indented under its first.
+fn indent(text: &str, pad: usize) -> String {
+    let text = text.replace("\r\n", "\n");
+    let text = text.trim_end();
+    text.replace('\n', &format!("\n{}", " ".repeat(pad)))
 }
 
 /// The JSON report.
