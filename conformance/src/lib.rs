@@ -8,6 +8,8 @@
 #![forbid(unsafe_code)]
 
 pub mod frames;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod imap_syntax;
 pub mod runner;
 pub mod transcript;
