@@ -1,0 +1,191 @@
+//! `mailpush-conform`: plays the conformance transcripts against an IMAP server or a push server
+//! and reports the verdicts. `conformance/README.md` describes the flags and the reports.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use mailpush_conformance::runner::{self, Selection, Target, http::PushService, report};
+use mailpush_conformance::transcript::Role;
+
+/// Plays mailpush conformance transcripts against an implementation.
+#[derive(Parser, Debug)]
+#[command(name = "mailpush-conform", version)]
+struct Args {
+    /// The role under test: `imap-server` or `push-server`.
+    #[arg(long)]
+    role: String,
+    /// Transcript files or directories (searched for `*.case`).
+    #[arg(long = "cases", default_value = "conformance/cases")]
+    cases: Vec<PathBuf>,
+    /// The IMAP server under test (cleartext), HOST:PORT.
+    #[arg(long)]
+    imap: Option<SocketAddr>,
+    /// A user of the IMAP server.
+    #[arg(long, default_value = "")]
+    user: String,
+    /// The user's password.
+    #[arg(long, default_value = "")]
+    password: String,
+    /// Where the runner listens as the push service the IMAP server under test pushes to
+    /// (configure the server with http://ADDR as its push service).
+    #[arg(long)]
+    push_listen: Option<SocketAddr>,
+    /// The push server's provider API (plain HTTP), HOST:PORT.
+    #[arg(long)]
+    api: Option<SocketAddr>,
+    /// The push server's device channel (plain TCP), HOST:PORT.
+    #[arg(long)]
+    device: Option<SocketAddr>,
+    /// A provider token the push server accepts.
+    #[arg(long, default_value = "")]
+    provider_token: String,
+    /// A registration token the push server accepts.
+    #[arg(long, default_value = "")]
+    registration_token: String,
+    /// Only cases whose id matches one of these globs.
+    #[arg(long = "case")]
+    include: Vec<String>,
+    /// No case whose id matches one of these globs.
+    #[arg(long = "exclude")]
+    exclude: Vec<String>,
+    /// Also run SHOULD and MAY cases, and count their failures as FAIL.
+    #[arg(long)]
+    strict: bool,
+    /// A file of case-id globs, one a line (`#` comments), that are known to fail.
+    #[arg(long)]
+    expectations: Option<PathBuf>,
+    /// Seconds connecting and setting a case up may take.
+    #[arg(long, default_value_t = 10)]
+    connect_timeout: u64,
+    /// List the selected cases without running them.
+    #[arg(long)]
+    list: bool,
+    /// Write the JSON report here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => {
+            eprintln!("mailpush-conform: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: Args) -> Result<u8, String> {
+    let role = Role::from_name(&args.role).ok_or_else(|| {
+        format!(
+            "--role {}: not a role; use imap-server or push-server",
+            args.role
+        )
+    })?;
+    let mut cases = Vec::new();
+    for path in &args.cases {
+        cases.extend(runner::load_dir(path).map_err(|e| e.to_string())?);
+    }
+    let selection = Selection {
+        role: Some(role),
+        include: args.include.clone(),
+        exclude: args.exclude.clone(),
+        strict: args.strict,
+    };
+    cases.retain(|c| selection.selects(c));
+    if args.list {
+        for c in &cases {
+            let ids: Vec<&str> = c
+                .header
+                .requirements
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect();
+            println!(
+                "{} [{}] {} ({})",
+                c.header.id,
+                c.header.level.as_str(),
+                c.header.title,
+                ids.join(", ")
+            );
+        }
+        return Ok(if cases.is_empty() { 3 } else { 0 });
+    }
+    if cases.is_empty() {
+        eprintln!("mailpush-conform: no case selected");
+        return Ok(3);
+    }
+    match role {
+        Role::ImapServer => {
+            if args.imap.is_none() {
+                return Err("--role imap-server needs --imap HOST:PORT".into());
+            }
+            if args.user.is_empty() {
+                return Err("--role imap-server needs --user and --password".into());
+            }
+        }
+        Role::PushServer => {
+            if args.api.is_none() || args.device.is_none() {
+                return Err(
+                    "--role push-server needs --api HOST:PORT and --device HOST:PORT".into(),
+                );
+            }
+            if args.registration_token.is_empty() || args.provider_token.is_empty() {
+                return Err(
+                    "--role push-server needs --provider-token and --registration-token".into(),
+                );
+            }
+        }
+        Role::Device => return Err("the device role is not supported yet".into()),
+    }
+    let known = match &args.expectations {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("--expectations {}: {e}", path.display()))?
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect(),
+        None => Vec::new(),
+    };
+    let target = Target {
+        imap: args.imap,
+        user: args.user,
+        password: args.password,
+        api: args.api,
+        device: args.device,
+        provider_token: args.provider_token,
+        registration_token: args.registration_token,
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+        strict: args.strict,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    runtime.block_on(async {
+        let push = match args.push_listen {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| format!("--push-listen {addr}: {e}"))?;
+                Some(PushService::start(listener)?)
+            }
+            None => None,
+        };
+        let outcomes = runner::run_suite(&cases, &target, push.as_ref(), &known, |o| {
+            eprintln!("{}", report::progress_line(o));
+        })
+        .await;
+        print!("{}", report::human(&cases, &outcomes));
+        if let Some(path) = &args.json {
+            let text = serde_json::to_string_pretty(&report::json(&cases, &outcomes))
+                .map_err(|e| e.to_string())?;
+            std::fs::write(path, text).map_err(|e| format!("--json {}: {e}", path.display()))?;
+        }
+        Ok(report::exit_code(&outcomes))
+    })
+}

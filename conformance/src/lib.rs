@@ -1,0 +1,15 @@
+//! The mailpush conformance suite: a transcript format for IMAP, provider-API and
+//! device-channel exchanges, a runner that plays them against any implementation of the mail
+//! server, the push server (and, later, the device), a recorder that writes transcripts from real
+//! traffic, and the corpus of cases that cite the spec's requirements.
+//!
+//! The runner drives implementations over the network only: it never links them. See
+//! `conformance/README.md` for the format, the runner's command line and the report schema.
+#![forbid(unsafe_code)]
+
+pub mod frames;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+pub mod imap_syntax;
+pub mod runner;
+pub mod transcript;

@@ -1,0 +1,104 @@
+//! One device-channel connection of a case (`devN`): frames out, frames in.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::frames::{MAX_FRAME_LEN, Received, decode_body};
+
+/// A device connection and the frames that arrived but no step claimed yet.
+pub struct DeviceConn {
+    stream: TcpStream,
+    /// Frames read while waiting for another, oldest first.
+    pub unclaimed: VecDeque<Received>,
+    closed: bool,
+    /// What was sent and received, for reports.
+    pub log: Vec<String>,
+    number: u8,
+}
+
+impl DeviceConn {
+    /// Connects to the device channel.
+    pub async fn connect(addr: SocketAddr, number: u8, wait: Duration) -> Result<Self, String> {
+        let stream = tokio::time::timeout(wait, TcpStream::connect(addr))
+            .await
+            .map_err(|_| format!("connecting to {addr} took longer than {wait:?}"))?
+            .map_err(|e| format!("connecting to {addr}: {e}"))?;
+        Ok(DeviceConn {
+            stream,
+            unclaimed: VecDeque::new(),
+            closed: false,
+            log: Vec::new(),
+            number,
+        })
+    }
+
+    /// Sends the octets of a frame (or anything else).
+    pub async fn send(&mut self, octets: &[u8]) -> Result<(), String> {
+        let shown = match octets.get(4..).map(decode_body) {
+            Some(Ok(frame)) => frame.to_string(),
+            _ => format!("hex:{}", hex::encode(octets)),
+        };
+        self.log.push(format!("dev{} C: {shown}", self.number));
+        self.stream
+            .write_all(octets)
+            .await
+            .map_err(|e| format!("sending on dev{}: {e}", self.number))
+    }
+
+    /// The next thing that arrives: a frame, a malformed frame, or the end of the connection.
+    /// `None` when nothing arrived before `deadline`.
+    pub async fn read(&mut self, deadline: Instant) -> Option<Received> {
+        if self.closed {
+            return Some(Received::Eof);
+        }
+        let received = tokio::time::timeout_at(deadline, read_frame(&mut self.stream))
+            .await
+            .ok()?;
+        if !matches!(received, Received::Frame(_)) {
+            self.closed = true;
+        }
+        let shown = match &received {
+            Received::Frame(frame) => frame.to_string(),
+            Received::Malformed { octets, why } => {
+                format!("malformed ({why}): hex:{}", hex::encode(octets))
+            }
+            Received::Eof => "(closed)".into(),
+        };
+        self.log.push(format!("dev{} S: {shown}", self.number));
+        Some(received)
+    }
+}
+
+async fn read_frame(stream: &mut TcpStream) -> Received {
+    let mut len = [0u8; 4];
+    if stream.read_exact(&mut len).await.is_err() {
+        return Received::Eof;
+    }
+    let n = u32::from_be_bytes(len) as usize;
+    if n == 0 || n > MAX_FRAME_LEN {
+        return Received::Malformed {
+            octets: len.to_vec(),
+            why: format!("a frame length of {n}"),
+        };
+    }
+    let mut body = vec![0u8; n];
+    if stream.read_exact(&mut body).await.is_err() {
+        return Received::Malformed {
+            octets: len.to_vec(),
+            why: format!("the connection closed inside a frame of {n} octets"),
+        };
+    }
+    match decode_body(&body) {
+        Ok(frame) => Received::Frame(frame),
+        Err(why) => {
+            let mut octets = len.to_vec();
+            octets.extend_from_slice(&body[..body.len().min(60)]);
+            Received::Malformed { octets, why }
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! The transcript format: one conformance case per file, a header and a body of steps.
+//! `conformance/README.md` specifies it (with ABNF); the parser's functions are named after its
+//! rules. The parser never panics and reports a malformed transcript with the file, line and
+//! column of the problem.
+
+mod cursor;
+pub mod expr;
+pub mod frame_pattern;
+pub mod http_pattern;
+pub mod imap_pattern;
+mod parse;
+pub mod pattern;
+
+use std::fmt;
+use std::time::Duration;
+
+pub use expr::{EvalError, Expr, Vars};
+pub use frame_pattern::{FramePattern, FrameTemplate};
+pub use http_pattern::{HttpPattern, HttpTemplate};
+pub use imap_pattern::ImapPattern;
+pub use mailpush_spec::Level;
+pub use parse::{MAX_TRANSCRIPT_LEN, parse};
+pub use pattern::{JsonPattern, Template, TextPattern};
+
+/// A syntax error at a place in a transcript.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{line}:{column}: {message}")]
+pub struct SyntaxError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A malformed transcript: the file and the syntax error in it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{error}")]
+pub struct TranscriptError {
+    /// The file as given to the parser.
+    pub file: String,
+    /// Where and what.
+    pub error: SyntaxError,
+}
+
+/// The component a case checks; the runner plays the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// An IMAP server with XAPPLEPUSHSERVICE; the runner is its clients and its push service.
+    ImapServer,
+    /// A push notification server; the runner is its providers and its devices.
+    PushServer,
+    /// A device (mail client and data-access daemon); the runner is its mail server and its
+    /// push server.
+    Device,
+}
+
+impl Role {
+    /// `imap-server`, `push-server` or `device`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::ImapServer => "imap-server",
+            Role::PushServer => "push-server",
+            Role::Device => "device",
+        }
+    }
+
+    /// Parses a role name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Role::ImapServer, Role::PushServer, Role::Device]
+            .into_iter()
+            .find(|r| r.as_str() == name)
+    }
+
+    /// The starting states a case of this role may ask for.
+    pub fn states(self) -> &'static [&'static str] {
+        match self {
+            Role::ImapServer => &["nonauth", "auth", "mailbox", "selected", "registered"],
+            Role::PushServer => &["none", "registered", "connected"],
+            Role::Device => &["none", "running"],
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A requirement a case exercises, as its citation quotes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequirementRef {
+    /// The document, e.g. `imap-push.md`.
+    pub document: String,
+    /// The ID, e.g. `XAPS-11`.
+    pub id: String,
+    /// The quoted text, lines joined with spaces.
+    pub quote: String,
+    /// The line of the `#=` link.
+    pub line: usize,
+}
+
+/// What the runner answers to the requests a mail server under test sends to its push service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushReply {
+    /// `201 Created` at once; the case reads the requests afterwards.
+    Auto,
+    /// Held until a `push ->` step of the case answers.
+    Scripted,
+}
+
+/// The header of a case.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Header {
+    /// `case:` the unique id.
+    pub id: String,
+    /// `title:` one line for people.
+    pub title: String,
+    /// The citations.
+    pub requirements: Vec<RequirementRef>,
+    /// `level:`
+    pub level: Level,
+    /// `role:`
+    pub role: Role,
+    /// `requires:` capabilities of the implementation (IMAP capability names for an IMAP
+    /// server), compared case-insensitively.
+    pub requires: Vec<String>,
+    /// `harness:` what the runner must be able to do (`restart`, `second-user`, `push`, ...).
+    pub harness: Vec<String>,
+    /// `state:` one of [`Role::states`].
+    pub state: String,
+    /// `timeout:` the most the whole case may take, and the wait of a step without a deadline
+    /// of its own.
+    pub timeout: Duration,
+    /// `connections:` IMAP connections opened for the case (1 to 9).
+    pub connections: u8,
+    /// `devices:` devices registered for the case (0 to 9).
+    pub devices: u8,
+    /// `mailboxes:` mailboxes created for the case (0 to 9).
+    pub mailboxes: u8,
+    /// `exclusive:` the case must run alone.
+    pub exclusive: bool,
+    /// `push-reply:`
+    pub push_reply: PushReply,
+    /// `tags:` free classification words (for example `imap4rev1`).
+    pub tags: Vec<String>,
+}
+
+/// A parsed transcript.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transcript {
+    /// The file name as given.
+    pub file: String,
+    /// The header.
+    pub header: Header,
+    /// The body.
+    pub steps: Vec<Step>,
+    /// The text, for reports that quote lines.
+    pub source: String,
+}
+
+impl Transcript {
+    /// The source line `line` (1-based), without its end.
+    pub fn line(&self, line: usize) -> &str {
+        self.source
+            .lines()
+            .nth(line.saturating_sub(1))
+            .unwrap_or("")
+    }
+}
+
+/// One step of a body, with the line it starts on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// 1-based line.
+    pub line: usize,
+    /// What it does.
+    pub kind: StepKind,
+}
+
+/// A time to wait: a constant, or an expression of seconds or milliseconds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DurationSpec {
+    /// Known when parsed.
+    Fixed(Duration),
+    /// `${expr}s` or `${expr}ms`: evaluated when the step runs; the flag says milliseconds.
+    Expr(Expr, bool),
+}
+
+impl DurationSpec {
+    /// The duration with the variables bound so far.
+    pub fn eval(&self, vars: &Vars) -> Result<Duration, EvalError> {
+        match self {
+            DurationSpec::Fixed(d) => Ok(*d),
+            DurationSpec::Expr(e, millis) => {
+                let value = e.eval(vars)?;
+                let n = value
+                    .as_u64()
+                    .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+                    .ok_or_else(|| {
+                        EvalError::Type(format!("a duration: {value} is not a whole number"))
+                    })?;
+                Ok(if *millis {
+                    Duration::from_millis(n)
+                } else {
+                    Duration::from_secs(n)
+                })
+            }
+        }
+    }
+}
+
+/// `within D` or `not within D` on a receive step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Deadline {
+    /// The case's timeout.
+    Default,
+    /// `within D`: it must arrive in time.
+    Within(DurationSpec),
+    /// `not within D`: it must not arrive in that time.
+    NotWithin(DurationSpec),
+}
+
+/// IMAP tagged status words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// `OK`
+    Ok,
+    /// `NO`
+    No,
+    /// `BAD`
+    Bad,
+    /// Any of the three.
+    Any,
+}
+
+impl Status {
+    /// Whether a status word satisfies this.
+    pub fn accepts(self, word: &str) -> bool {
+        match self {
+            Status::Any => ["OK", "NO", "BAD"]
+                .iter()
+                .any(|w| w.eq_ignore_ascii_case(word)),
+            Status::Ok => word.eq_ignore_ascii_case("OK"),
+            Status::No => word.eq_ignore_ascii_case("NO"),
+            Status::Bad => word.eq_ignore_ascii_case("BAD"),
+        }
+    }
+
+    /// The word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::No => "NO",
+            Status::Bad => "BAD",
+            Status::Any => "OK|NO|BAD",
+        }
+    }
+}
+
+/// What an expectation line after an IMAP command says about an untagged response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presence {
+    /// `* ...`: it must be among the command's untagged responses.
+    Must,
+    /// `! ...`: it must not.
+    MustNot,
+    /// `? ...`: it may (allowed even under `$!exact`).
+    May,
+}
+
+/// An expectation after an IMAP command.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expectation {
+    /// Must, must not or may.
+    pub presence: Presence,
+    /// The pattern over the response after its `*`.
+    pub pattern: ImapPattern,
+    /// Its line.
+    pub line: usize,
+}
+
+/// A piece of an IMAP command: text, or a synchronizing literal `{{...}}`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CommandPart {
+    /// Sent as it is (after rendering).
+    Text(Template),
+    /// Sent as `{n}` CRLF, then (after the server's continuation) the octets.
+    Literal(Template),
+}
+
+/// An IMAP command step (imaptest's two forms).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Command {
+    /// The connection.
+    pub conn: u8,
+    /// The command after the tag.
+    pub parts: Vec<CommandPart>,
+    /// The tagged status expected; `None` until the status line of the second form.
+    pub status: Option<Status>,
+    /// With the second form: the pattern over the tagged response after its status word.
+    pub status_pattern: Option<ImapPattern>,
+    /// The line of the status line (second form).
+    pub status_line: Option<usize>,
+    /// Untagged responses it must, must not or may produce.
+    pub expectations: Vec<Expectation>,
+    /// `$!ordered`: the `*` expectations appear in this order.
+    pub ordered: bool,
+    /// `$!exact`: no untagged response besides the `*` and `?` ones.
+    pub exact: bool,
+    /// The second form: the command stays open while other steps run.
+    pub open: bool,
+}
+
+/// How an IMAP connection is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectMode {
+    /// As the runner is configured.
+    Default,
+    /// Without TLS, to the cleartext port.
+    Cleartext,
+}
+
+/// What a receive step on an IMAP connection expects.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ImapExpect {
+    /// `* ...`
+    Untagged(ImapPattern),
+    /// `+ ...`
+    Continuation(ImapPattern),
+    /// `eof`: the server closed the connection.
+    Eof,
+}
+
+/// A step on an IMAP connection.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ImapStep {
+    /// `N connect [cleartext]`
+    Connect(ConnectMode),
+    /// `N disconnect`
+    Disconnect,
+    /// A command (either form).
+    Command(Box<Command>),
+    /// The status line that completes an open command, by its index in the body's command
+    /// list (resolved by the parser).
+    Complete {
+        /// The line of the command it completes.
+        command_line: usize,
+    },
+    /// `N -> text`: a line sent without a tag.
+    Send(Template),
+    /// `N <- [deadline] ...`
+    Expect(Deadline, ImapExpect),
+}
+
+/// A step on a provider-API or push-service channel.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HttpStep {
+    /// `->`: a request (`api`) or a response (`push`) the runner sends.
+    Send(HttpTemplate),
+    /// `<-`: a response (`api`) or a request (`push`) the runner expects.
+    Expect(Deadline, HttpPattern),
+}
+
+/// A step on a device-channel connection.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FrameStep {
+    /// `devN connect`
+    Connect,
+    /// `devN disconnect`
+    Disconnect,
+    /// `devN -> frame`
+    Send(FrameTemplate),
+    /// `devN <- [deadline] pattern`
+    Expect(Deadline, FramePattern),
+}
+
+/// What a step does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepKind {
+    /// On IMAP connection `conn`.
+    Imap(u8, ImapStep),
+    /// On `api` or `push`.
+    Http(String, HttpStep),
+    /// On `devN` (the number).
+    Frame(u8, FrameStep),
+    /// `wait D`
+    Wait(DurationSpec),
+    /// `check EXPR`: FAIL unless true.
+    Check(Expr),
+    /// `assume EXPR`: UNSUPPORTED unless true.
+    Assume(Expr),
+    /// `let NAME = EXPR`
+    Let(String, Expr),
+    /// `repeat EXPR` ... `end`: the steps EXPR times, with `$i` from 1.
+    Repeat(Expr, Vec<Step>),
+    /// `restart`: the runner stops the implementation (SIGKILL) and starts it again.
+    Restart,
+}
+
+/// The channels a line can start with, for error messages.
+pub(crate) const CHANNEL_HELP: &str = "a step starts with an IMAP connection number (1-9), `api`, `push`, `dev1`-`dev9`, \
+     `wait`, `check`, `assume`, `let`, `repeat`, `end` or `restart`";

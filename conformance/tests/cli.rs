@@ -1,0 +1,170 @@
+//! `mailpush-conform` as a third party runs it: flags, exit codes, reports.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn conform(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mailpush-conform"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn cases_dir() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("cases")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn configuration_errors_name_the_flag_and_exit_2() {
+    let cases = cases_dir();
+    let checks: [(&[&str], &str); 4] = [
+        (
+            &["--role", "mail-server", "--cases", &cases],
+            "--role mail-server",
+        ),
+        (&["--role", "imap-server", "--cases", &cases], "--imap"),
+        (
+            &[
+                "--role",
+                "imap-server",
+                "--cases",
+                &cases,
+                "--imap",
+                "127.0.0.1:1",
+            ],
+            "--user",
+        ),
+        (
+            &["--role", "push-server", "--cases", "no/such/dir"],
+            "no/such/dir",
+        ),
+    ];
+    for (args, named) in checks {
+        let out = conform(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn list_selects_by_glob_and_an_empty_selection_exits_3() {
+    let cases = cases_dir();
+    let out = conform(&[
+        "--role",
+        "imap-server",
+        "--cases",
+        &cases,
+        "--list",
+        "--case",
+        "xaps-1*",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("xaps-1.capability-after-auth"), "{stdout}");
+    assert!(stdout.contains("xaps-11.reply-form"), "{stdout}");
+    assert!(!stdout.contains("xaps-2."), "{stdout}");
+    // SHOULD cases only with --strict.
+    let plain = conform(&["--role", "imap-server", "--cases", &cases, "--list"]);
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("arch-1.idle"));
+    let strict = conform(&[
+        "--role",
+        "imap-server",
+        "--cases",
+        &cases,
+        "--list",
+        "--strict",
+    ]);
+    assert!(String::from_utf8_lossy(&strict.stdout).contains("arch-1.idle"));
+    let none = conform(&[
+        "--role",
+        "imap-server",
+        "--cases",
+        &cases,
+        "--list",
+        "--case",
+        "nothing-*",
+    ]);
+    assert_eq!(none.status.code(), Some(3));
+}
+
+/// Runs the binary against a fresh reference push server with `provider` as the provider
+/// token and `extra` flags.
+async fn against_push_server(provider: &'static str, extra: Vec<String>) -> Output {
+    let server = common::push_server().await;
+    let mut args: Vec<String> = [
+        "--role",
+        "push-server",
+        "--cases",
+        &cases_dir(),
+        "--api",
+        &server.http_addr.to_string(),
+        "--device",
+        &server.device_addr.to_string(),
+        "--provider-token",
+        provider,
+        "--registration-token",
+        common::REGISTRATION,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    args.extend(extra);
+    let out = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        conform(&args)
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+    out
+}
+
+/// The binary against the reference push server: exit 0, and a JSON report with every case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_against_the_reference_push_server_passes_and_writes_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let out = against_push_server(
+        common::PROVIDER,
+        vec!["--json".into(), json.display().to_string()],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["schema"], 1);
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(
+        results.len(),
+        common::corpus(mailpush_conformance::transcript::Role::PushServer).len()
+    );
+    assert!(results.iter().all(|r| r["verdict"] == "PASS"), "{report}");
+}
+
+/// A wrong provider token makes cases fail, and the run exits 1 with the requirement quoted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_exit_1_and_the_summary_quotes_the_requirement() {
+    let out = against_push_server("wrong", vec!["--case".into(), "prov-9.*".into()]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL prov-9.accepted-and-delivered"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "requirement provider-api.md#PROV-9: The server MUST answer an accepted push"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("closest:  401"), "{stdout}");
+}

@@ -1,0 +1,101 @@
+//! The reference servers on loopback, the corpus, and a fault-injecting proxy.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+pub mod proxy;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailpush_conformance::runner::{self, Selection, Target};
+use mailpush_conformance::transcript::{Role, Transcript};
+use mailpush_mail_server::driver::{PushSettings, RunningMailServer, Settings};
+use mailpush_mail_store::{Config as StoreConfig, Store};
+
+pub const PROVIDER: &str = "conformance-provider";
+pub const REGISTRATION: &str = "conformance-registration";
+pub const USER: &str = "fred";
+pub const PASSWORD: &str = "secret";
+
+pub fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// Every case of `role` in `conformance/cases`, SHOULD and MAY ones included.
+pub fn corpus(role: Role) -> Vec<Transcript> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
+    let mut cases = runner::load_dir(&dir).unwrap();
+    let selection = Selection {
+        role: Some(role),
+        strict: true,
+        ..Selection::default()
+    };
+    cases.retain(|c| selection.selects(c));
+    assert!(!cases.is_empty(), "no {role} case in the corpus");
+    cases
+}
+
+/// The reference mail server on loopback, pushing to `push` quickly.
+pub async fn mail_server(push: SocketAddr) -> (RunningMailServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("mail.db"), StoreConfig::for_tests()).unwrap();
+    store.add_user(USER, PASSWORD.as_bytes()).unwrap();
+    let mut push = PushSettings::new(&format!("http://{push}"), Some(PROVIDER.to_owned()));
+    push.notifier.quiet = Duration::from_millis(20);
+    push.notifier.max_delay = Duration::from_millis(100);
+    let settings = Settings {
+        imap_listen: Some(loopback()),
+        imaps_listen: None,
+        allow_plaintext_loopback: true,
+        push: Some(push),
+        ..Settings::default()
+    };
+    let server = mailpush_mail_server::driver::start(settings, Arc::new(store))
+        .await
+        .unwrap();
+    (server, dir)
+}
+
+/// The reference push server on loopback, plain, in memory.
+pub async fn push_server() -> mailpush_push_server::RunningServer {
+    mailpush_push_server::start(
+        mailpush_push_server::Settings {
+            device_listen: loopback(),
+            http_listen: loopback(),
+            database: None,
+            plain_loopback: true,
+            provider_tokens: vec![PROVIDER.into()],
+            registration_tokens: vec![REGISTRATION.into()],
+            ..mailpush_push_server::Settings::default()
+        },
+        Arc::new(mailpush_push_server::MemoryStore::new()),
+    )
+    .await
+    .unwrap()
+}
+
+/// What the runner needs to play the `imap-server` cases against `imap`.
+pub fn imap_target(imap: SocketAddr) -> Target {
+    Target {
+        imap: Some(imap),
+        user: USER.into(),
+        password: PASSWORD.into(),
+        connect_timeout: Duration::from_secs(10),
+        strict: true,
+        ..Target::default()
+    }
+}
+
+/// What the runner needs to play the `push-server` cases.
+pub fn push_target(api: SocketAddr, device: SocketAddr) -> Target {
+    Target {
+        api: Some(api),
+        device: Some(device),
+        provider_token: PROVIDER.into(),
+        registration_token: REGISTRATION.into(),
+        connect_timeout: Duration::from_secs(10),
+        strict: true,
+        ..Target::default()
+    }
+}

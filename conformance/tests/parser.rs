@@ -1,0 +1,76 @@
+//! The transcript parser over the corpus and over arbitrary and damaged text: it never panics,
+//! and its errors point inside the text.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+
+use mailpush_conformance::runner::load_dir;
+use quickcheck::{QuickCheck, TestResult};
+
+fn corpus_texts() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
+    let mut texts = Vec::new();
+    for role in std::fs::read_dir(dir).unwrap() {
+        for file in std::fs::read_dir(role.unwrap().path()).unwrap() {
+            texts.push(std::fs::read_to_string(file.unwrap().path()).unwrap());
+        }
+    }
+    texts
+}
+
+#[test]
+fn the_corpus_parses_and_case_ids_are_unique() {
+    let cases = load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cases")).unwrap();
+    assert!(cases.len() >= 20);
+    let mut ids: Vec<&str> = cases.iter().map(|c| c.header.id.as_str()).collect();
+    ids.sort_unstable();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), before, "a case id is used twice");
+    for case in &cases {
+        let name = Path::new(&case.file).file_name().unwrap().to_string_lossy();
+        assert_eq!(
+            name,
+            format!("{}.case", case.header.id),
+            "file named after its id"
+        );
+    }
+}
+
+fn error_is_inside(text: &str) -> bool {
+    mailpush_conformance::fuzzing::check_transcript(text.as_bytes()).is_ok()
+}
+
+#[test]
+fn arbitrary_text_never_panics() {
+    fn property(text: String) -> bool {
+        error_is_inside(&text)
+    }
+    QuickCheck::new()
+        .tests(2000)
+        .quickcheck(property as fn(String) -> bool);
+}
+
+static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+fn damaged(which: usize, at: usize, cut: usize, insert: String) -> TestResult {
+    let texts = TEXTS.get_or_init(corpus_texts);
+    let text = &texts[which % texts.len()];
+    let mut at = at % (text.len() + 1);
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let mut end = (at + cut % 16).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let damaged = format!("{}{insert}{}", &text[..at], &text[end.max(at)..]);
+    TestResult::from_bool(error_is_inside(&damaged))
+}
+
+#[test]
+fn damaged_corpus_files_never_panic() {
+    QuickCheck::new()
+        .tests(3000)
+        .quickcheck(damaged as fn(usize, usize, usize, String) -> TestResult);
+}
