@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mailpush_driver::sleep_until;
 use mailpush_imap::{
     Capability, Code, Data, Decode, Decoded, Greeting, GreetingKind, Response, StatusKind,
 };
@@ -524,7 +525,7 @@ fn offers_literal_plus(caps: &[Capability]) -> bool {
 /// The UID of `[APPENDUID validity uid]` (RFC 4315).
 fn append_uid(code: &Code) -> Option<u32> {
     match code {
-        Code::AppendUid { uids, .. } => uids.iter_uids().next(),
+        Code::AppendUid { uids, .. } => Some(uids.first().get()),
         _ => None,
     }
 }
@@ -786,13 +787,6 @@ async fn idle(
     let _ = conn.finish(&tag, |_| {}).await?;
     let _ = conn.command("LOGOUT").await;
     Ok((slot, seen))
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// A worker: the script in a loop until told to stop.

@@ -270,24 +270,20 @@ fn every_single_octet_change_of_a_valid_reply() {
 /// Inputs kept in the fuzz corpus and those a fuzzer found failing.
 #[test]
 fn fuzz_corpus_and_regressions() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    for dir in [
-        root.join("../../fuzz/corpus/device_imap"),
-        root.join("tests/regressions/device_imap"),
-    ] {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+    use mailpush_testkit::fuzz_inputs::{assert_target_passes, corpus_dir, input_files};
+    assert_target_passes(env!("CARGO_MANIFEST_DIR"), "device_imap", fuzz_device_imap);
+    // The seeds that answer a whole sync complete it.
+    let mut syncs = 0;
+    for path in input_files(&corpus_dir("device_imap")) {
+        if !path.to_string_lossy().ends_with("_sync") {
             continue;
-        };
-        for entry in entries.flatten() {
-            let data = std::fs::read(entry.path()).unwrap();
-            let outcome = mailpush_device_core::da::fuzzing::run(&data);
-            // The seeds that answer a whole sync complete it.
-            if entry.file_name().to_string_lossy().ends_with("_sync") {
-                assert_eq!(outcome.completed, 1, "{:?}: {outcome:?}", entry.path());
-                assert!(outcome.errors.is_empty(), "{:?}: {outcome:?}", entry.path());
-            }
         }
+        let outcome = mailpush_device_core::da::fuzzing::run(&std::fs::read(&path).unwrap());
+        assert_eq!(outcome.completed, 1, "{}: {outcome:?}", path.display());
+        assert!(outcome.errors.is_empty(), "{}: {outcome:?}", path.display());
+        syncs += 1;
     }
+    assert!(syncs > 0, "no sync seeds");
 }
 
 /// Found while building the engine on the codec's framer: in a server's reply stream a literal is

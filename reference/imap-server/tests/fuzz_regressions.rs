@@ -3,46 +3,23 @@
 //! found failing (kept in `tests/regressions/<target>/`), so a fixed crash stays fixed without
 //! needing cargo-fuzz.
 
-use std::path::Path;
-
 use mailpush_imap_server::fuzzing;
 use mailpush_mail_store::Store;
+use mailpush_testkit::fuzz_inputs::{assert_target_passes, corpus_dir, input_files};
 
 mod common;
 use common::*;
 
-fn run_dir(dir: &Path, oracle: fn(&[u8])) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    let mut n = 0;
-    for e in entries {
-        let path = e.unwrap().path();
-        if path.is_file() {
-            let data = std::fs::read(&path).unwrap();
-            let r = std::panic::catch_unwind(|| oracle(&data));
-            assert!(r.is_ok(), "oracle failed on {}", path.display());
-            n += 1;
-        }
-    }
-    n
-}
-
-fn run(target: &str, oracle: fn(&[u8])) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let corpus = run_dir(&root.join("../../fuzz/corpus").join(target), oracle);
-    let regressions = run_dir(&root.join("tests/regressions").join(target), oracle);
-    assert!(corpus + regressions > 0, "no inputs for {target}");
-}
+const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
 #[test]
 fn mail_message_inputs() {
-    run("mail_message", fuzzing::fuzz_message);
+    assert_target_passes(CRATE_DIR, "mail_message", fuzzing::fuzz_message);
 }
 
 #[test]
 fn mail_session_inputs() {
-    run("mail_session", |data| {
+    assert_target_passes(CRATE_DIR, "mail_session", |data| {
         let store = Store::for_tests(&[("fred", "secret")]).unwrap();
         fuzzing::fuzz_session(store, data);
     });
@@ -53,10 +30,8 @@ fn mail_session_inputs() {
 /// something rather than from refused input.
 #[test]
 fn session_seeds_pass_the_login() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/mail_session");
     let mut seeds = 0;
-    for e in std::fs::read_dir(root).unwrap() {
-        let path = e.unwrap().path();
+    for path in input_files(&corpus_dir("mail_session")) {
         let data = std::fs::read(&path).unwrap();
         let f = fixture();
         let mut c = Client::new(&f, loopback_config(), false);

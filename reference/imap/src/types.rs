@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::num::NonZeroU32;
+use std::ops::RangeInclusive;
 
 use crate::utf7;
 
@@ -560,12 +561,48 @@ impl UidSet {
     pub fn ranges(&self) -> &[UidRange] {
         &self.0
     }
-    /// Every UID in the set, in the order written (ranges ascending).
-    pub fn iter_uids(&self) -> impl Iterator<Item = u32> + '_ {
-        self.0.iter().flat_map(|r| match *r {
+    /// Each range as `low..=high`, in the order written (`5:3` gives `3..=5`).
+    ///
+    /// There is no iterator over every UID: a set a peer sends names up to four billion UIDs in
+    /// a few octets (`VANISHED 1:4294967295`), so code facing peers works on these ranges, or
+    /// asks for the UIDs with a bound ([`UidSet::uids_at_most`]).
+    pub fn iter_ranges(&self) -> impl Iterator<Item = RangeInclusive<u32>> + '_ {
+        self.0.iter().map(|r| match *r {
             UidRange::Single(a) => a.get()..=a.get(),
             UidRange::Range(a, b) => a.get().min(b.get())..=a.get().max(b.get()),
         })
+    }
+
+    /// How many UIDs the set names as written, a UID named twice counted twice (at most
+    /// `u32::MAX` per range, so the sum cannot overflow a `u64` for any set that fits in
+    /// memory).
+    pub fn count(&self) -> u64 {
+        self.iter_ranges()
+            .map(|r| u64::from(*r.end() - *r.start()) + 1)
+            .fold(0, u64::saturating_add)
+    }
+
+    /// Whether `uid` is in the set (one comparison per range).
+    pub fn contains(&self, uid: u32) -> bool {
+        self.iter_ranges().any(|r| r.contains(&uid))
+    }
+
+    /// The first UID written (the low end of the first range).
+    pub fn first(&self) -> NonZeroU32 {
+        match *self.0.first() {
+            UidRange::Single(a) => a,
+            UidRange::Range(a, b) => a.min(b),
+        }
+    }
+
+    /// Every UID in the set, in the order written (ranges ascending), when it names at most
+    /// `max` (see [`UidSet::count`]); a larger set is refused before any UID is listed.
+    pub fn uids_at_most(&self, max: usize) -> Result<Vec<u32>, TypeError> {
+        let count = self.count();
+        if count > u64::try_from(max).unwrap_or(u64::MAX) {
+            return err("uid set", "names more UIDs than the bound");
+        }
+        Ok(self.iter_ranges().flatten().collect())
     }
 }
 

@@ -169,3 +169,34 @@ fn literal_lengths_beyond_64_bits_are_refused() {
         })
     ));
 }
+
+/// A peer names four billion UIDs in 22 octets (`VANISHED 1:4294967295`): the set answers
+/// questions about them range by range, and listing them is refused up front instead of
+/// walking every value.
+#[test]
+fn a_hostile_uid_set_is_never_walked() {
+    let Response::Data(Data::Vanished { earlier, uids }) =
+        complete::<Response>("* VANISHED 1:4294967295,7,9:3\r\n")
+    else {
+        panic!("not a VANISHED response");
+    };
+    assert!(!earlier);
+    assert_eq!(
+        uids.iter_ranges().collect::<Vec<_>>(),
+        [1..=u32::MAX, 7..=7, 3..=9]
+    );
+    assert_eq!(uids.count(), u64::from(u32::MAX) + 1 + 7);
+    assert!(uids.contains(u32::MAX) && uids.contains(1));
+    assert_eq!(uids.first().get(), 1);
+    let refused = uids.uids_at_most(1 << 20).unwrap_err();
+    assert_eq!(refused.what, "uid set");
+    // A set within the bound is listed in the order written.
+    let Response::Data(Data::Vanished { uids: small, .. }) =
+        complete::<Response>("* VANISHED (EARLIER) 9:7,2\r\n")
+    else {
+        panic!("not a VANISHED response");
+    };
+    assert_eq!(small.uids_at_most(4).unwrap(), [7, 8, 9, 2]);
+    assert!(small.uids_at_most(3).is_err());
+    assert_eq!(small.first().get(), 7);
+}

@@ -1,39 +1,40 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! The fuzz oracles over the committed seed corpora, so `cargo test` replays them.
+//! The fuzz oracles over the committed seed corpora and over every input a fuzzer found
+//! failing (`tests/regressions/<target>/`), so `cargo test` replays them.
 
-use std::path::Path;
+use mailpush_push_proto::fuzzing;
+use mailpush_testkit::fuzz_inputs::assert_target_passes;
 
-fn each_input(target: &str, check: impl Fn(&[u8]) -> Result<(), String>) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
-        .join(target);
-    let mut seen = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let octets = std::fs::read(&path).unwrap();
-        check(&octets).unwrap_or_else(|v| panic!("{}: {v}", path.display()));
-        seen += 1;
+const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The target's oracle as the fuzzer runs it: a broken property is a panic.
+fn target(check: fn(&[u8]) -> Result<(), String>) -> impl Fn(&[u8]) {
+    move |input| {
+        if let Err(violation) = check(input) {
+            panic!("{violation}");
+        }
     }
-    assert!(seen > 0, "no seeds in {}", dir.display());
 }
 
 #[test]
 fn push_frame_corpus() {
-    each_input("push_frame", mailpush_push_proto::fuzzing::check_roundtrip);
+    assert_target_passes(CRATE_DIR, "push_frame", target(fuzzing::check_roundtrip));
 }
 
 #[test]
 fn push_server_conn_corpus() {
-    each_input(
+    assert_target_passes(
+        CRATE_DIR,
         "push_server_conn",
-        mailpush_push_proto::fuzzing::check_server_connection,
+        target(fuzzing::check_server_connection),
     );
 }
 
 #[test]
 fn push_client_conn_corpus() {
-    each_input(
+    assert_target_passes(
+        CRATE_DIR,
         "push_client_conn",
-        mailpush_push_proto::fuzzing::check_client_connection,
+        target(fuzzing::check_client_connection),
     );
 }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use mailpush_driver::{Stream, accept_loop, sleep_until};
 use mailpush_push_proto::server::{ServerConnection, ServerEvent, ServerSettings};
 use mailpush_push_proto::{Credential, ReasonCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -34,7 +35,7 @@ pub async fn run_listener(
     clock: Clock,
     shutdown: watch::Receiver<bool>,
 ) {
-    crate::accept_loop(
+    accept_loop(
         listener,
         "device channel",
         shutdown,
@@ -55,41 +56,24 @@ async fn handle_socket(
 ) {
     let admitted = hub.admit_connection(peer.ip());
     let handshake_timeout = std::time::Duration::from_millis(hub.settings.hello_timeout_ms);
-    match tls {
-        Some(tls) => {
-            let Ok(Ok(stream)) =
-                tokio::time::timeout(handshake_timeout, tls.acceptor.accept(socket)).await
-            else {
-                if admitted {
-                    hub.release_connection(peer.ip());
-                }
-                return;
-            };
-            serve(stream, admitted, &hub, clock, shutdown).await;
+    let stream = match tls {
+        Some(tls) => Stream::accept_tls(socket, &tls.acceptor, handshake_timeout).await,
+        None => Ok(Stream::Plain(socket)),
+    };
+    if let Ok(mut stream) = stream {
+        if admitted {
+            serve_device(&mut stream, Arc::clone(&hub), clock, shutdown).await;
+        } else {
+            let mut refused = ServerConnection::refuse(settings(&hub), clock.now());
+            if let Some(octets) = refused.poll_transmit() {
+                let _ = stream.write_all(&octets).await;
+            }
         }
-        None => serve(socket, admitted, &hub, clock, shutdown).await,
+        let _ = stream.shutdown().await;
     }
     if admitted {
         hub.release_connection(peer.ip());
     }
-}
-
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    admitted: bool,
-    hub: &Arc<Hub>,
-    clock: Clock,
-    shutdown: watch::Receiver<bool>,
-) {
-    if admitted {
-        serve_device(&mut stream, Arc::clone(hub), clock, shutdown).await;
-    } else {
-        let mut refused = ServerConnection::refuse(settings(hub), clock.now());
-        if let Some(octets) = refused.poll_transmit() {
-            let _ = stream.write_all(&octets).await;
-        }
-    }
-    let _ = stream.shutdown().await;
 }
 
 struct Session {
@@ -185,10 +169,7 @@ pub async fn serve_device<S: AsyncRead + AsyncWrite + Unpin>(
         if connection.is_closed() {
             break;
         }
-        let deadline = connection
-            .poll_timeout()
-            .map(|at| clock.instant_at(at))
-            .unwrap_or_else(|| tokio::time::Instant::now() + std::time::Duration::from_secs(3600));
+        let deadline = connection.poll_timeout().map(|at| clock.instant_at(at));
         let hint = connection.read_hint().min(READ_CHUNK);
         tokio::select! {
             read = stream.read(&mut buffer[..hint]) => match read {
@@ -203,7 +184,7 @@ pub async fn serve_device<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 SessionCommand::Close(code) => connection.close(code, code.name()),
             },
-            _ = tokio::time::sleep_until(deadline) => connection.handle_timeout(clock.now()),
+            () = sleep_until(deadline) => connection.handle_timeout(clock.now()),
             _ = shutdown.changed() => connection.close(ReasonCode::GoingAway, "server shutting down"),
         }
     }

@@ -6,10 +6,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use mailpush_driver::{Stream, sleep_until};
 use mailpush_push_proto::client::{ClientConnection, ClientEvent};
 use mailpush_push_proto::{Credential, NotificationId, Payload, ReasonCode};
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsConnector;
@@ -87,17 +88,15 @@ pub async fn run_device_session(
 ) -> Result<(), DeviceClientError> {
     let tcp = TcpStream::connect(config.device_addr).await?;
     tcp.set_nodelay(true)?;
-    match &config.tls {
-        Some((connector, name)) => {
-            let stream = connector.connect(name.clone(), tcp).await?;
-            session(stream, config, cursor, sink, shutdown).await
-        }
-        None => session(tcp, config, cursor, sink, shutdown).await,
-    }
+    let stream = match &config.tls {
+        Some((connector, name)) => Stream::connect_tls(tcp, connector, name.clone()).await?,
+        None => Stream::Plain(tcp),
+    };
+    session(stream, config, cursor, sink, shutdown).await
 }
 
-async fn session<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+async fn session(
+    mut stream: Stream,
     config: &DeviceClientConfig,
     cursor: &mut u64,
     sink: &mpsc::Sender<DeliveredNotification>,
@@ -151,10 +150,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             stream.write_all(&octets).await?;
             stream.flush().await?;
         }
-        let deadline = client
-            .poll_timeout()
-            .map(|at| clock.instant_at(at))
-            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        let deadline = client.poll_timeout().map(|at| clock.instant_at(at));
         tokio::select! {
             read = stream.read(&mut buffer) => match read {
                 Ok(0) => {
@@ -163,7 +159,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 Ok(n) => client.handle_input(&buffer[..n], clock.now()),
                 Err(error) => return Err(error.into()),
             },
-            _ = tokio::time::sleep_until(deadline) => client.handle_timeout(clock.now()),
+            () = sleep_until(deadline) => client.handle_timeout(clock.now()),
             _ = shutdown.changed() => client.close(clock.now()),
         }
     }

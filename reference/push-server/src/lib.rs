@@ -55,34 +55,8 @@ pub enum PushServerError {
     Io(#[from] std::io::Error),
 }
 
-/// Accepts connections on `listener` until `shutdown` turns true, handing each to `serve` on a
-/// task of its own. `what` names the listener in logs.
-pub(crate) async fn accept_loop<F, Fut>(
-    listener: TcpListener,
-    what: &'static str,
-    mut shutdown: watch::Receiver<bool>,
-    mut serve: F,
-) where
-    F: FnMut(tokio::net::TcpStream, SocketAddr, watch::Receiver<bool>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    loop {
-        let (socket, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(%error, listener = what, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => return,
-        };
-        let _ = socket.set_nodelay(true);
-        tokio::spawn(serve(socket, peer, shutdown.clone()));
-    }
-}
+/// The accept loop both listeners run (the provider API's in `http` too).
+pub(crate) use mailpush_driver::accept_loop;
 
 /// The server's clock: wall time at start plus the tokio clock's progress, so tests on paused
 /// tokio time move it too.

@@ -3,7 +3,7 @@
 
 use std::num::NonZeroU32;
 
-use mailpush_imap::{SeqNo, SeqRange, SequenceSet, UidRange, UidSet};
+use mailpush_imap::{SeqNo, SeqRange, SequenceSet, UidSet};
 
 /// Ascending, disjoint, inclusive ranges.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -24,14 +24,7 @@ impl Ranges {
 
     /// From a set as the server wrote it: any order, overlapping, ranges either way round.
     pub(crate) fn from_uid_set(set: &UidSet) -> Self {
-        let mut v: Vec<(u32, u32)> = set
-            .ranges()
-            .iter()
-            .map(|r| match *r {
-                UidRange::Single(a) => (a.get(), a.get()),
-                UidRange::Range(a, b) => (a.get().min(b.get()), a.get().max(b.get())),
-            })
-            .collect();
+        let mut v: Vec<(u32, u32)> = set.iter_ranges().map(|r| (*r.start(), *r.end())).collect();
         v.sort_unstable();
         let mut out: Vec<(u32, u32)> = Vec::with_capacity(v.len());
         for (lo, hi) in v {
@@ -106,7 +99,7 @@ fn digits(n: u32) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mailpush_imap::Encode;
+    use mailpush_imap::{Encode, UidRange};
 
     fn text(set: &SequenceSet) -> String {
         // Through a UID FETCH, the only place the encoder writes a bare sequence set.

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use mailpush_driver::{Stream, accept_loop, sleep_until};
 use mailpush_imap_server::{Concern, Config, Event, Now, Session};
 use mailpush_mail_store::{Change, Store, UserId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -317,21 +318,21 @@ pub async fn run(
         next_id: std::sync::atomic::AtomicU64::new(1),
     });
     if let Some(listener) = listeners.imap {
+        let (shared, done) = (Arc::clone(&shared), done_tx.clone());
         tasks.push(tokio::spawn(accept_loop(
             listener,
-            false,
-            Arc::clone(&shared),
+            "imap",
             stop_rx.clone(),
-            done_tx.clone(),
+            move |socket, peer, stop| admit(socket, peer, false, &shared, stop, &done),
         )));
     }
     if let Some(listener) = listeners.imaps {
+        let (shared, done) = (Arc::clone(&shared), done_tx.clone());
         tasks.push(tokio::spawn(accept_loop(
             listener,
-            true,
-            Arc::clone(&shared),
+            "imaps",
             stop_rx.clone(),
-            done_tx.clone(),
+            move |socket, peer, stop| admit(socket, peer, true, &shared, stop, &done),
         )));
     }
     drop(done_tx);
@@ -344,116 +345,54 @@ pub async fn run(
     let _ = done_rx.recv().await;
 }
 
-async fn accept_loop(
-    listener: TcpListener,
+/// Admits a connection within the limits (one task serving it), or refuses it with a reason.
+fn admit(
+    socket: TcpStream,
+    peer: SocketAddr,
     implicit_tls: bool,
-    shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
-    done: mpsc::Sender<()>,
-) {
-    loop {
-        let (socket, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stop.changed() => return,
+    shared: &Arc<Shared>,
+    stop: watch::Receiver<bool>,
+    done: &mpsc::Sender<()>,
+) -> impl Future<Output = ()> + Send + use<> {
+    let shared = Arc::clone(shared);
+    let admitted = match Arc::clone(&shared.connections).try_acquire_owned() {
+        Err(_) => Err("Too many connections"),
+        Ok(permit) => match shared.ip_slot(peer.ip()) {
+            None => Err("Too many connections from your address"),
+            Some(slot) => Ok((permit, slot, done.clone())),
+        },
+    };
+    async move {
+        let (permit, slot, done) = match admitted {
+            Ok(admitted) => admitted,
+            Err(why) => return refuse(socket, implicit_tls, &shared, why).await,
         };
-        let _ = socket.set_nodelay(true);
-        let Ok(permit) = Arc::clone(&shared.connections).try_acquire_owned() else {
-            tokio::spawn(refuse(
-                socket,
-                implicit_tls,
-                Arc::clone(&shared),
-                "Too many connections",
-            ));
-            continue;
-        };
-        let Some(slot) = shared.ip_slot(peer.ip()) else {
-            tokio::spawn(refuse(
-                socket,
-                implicit_tls,
-                Arc::clone(&shared),
-                "Too many connections from your address",
-            ));
-            continue;
-        };
-        let shared = Arc::clone(&shared);
-        let stop = stop.clone();
-        let done = done.clone();
-        tokio::spawn(async move {
-            let id = shared
-                .next_id
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if let Err(error) = serve(socket, peer, implicit_tls, id, &shared, stop).await {
-                tracing::debug!(%peer, %error, "connection ended");
-            }
-            drop(slot);
-            drop(permit);
-            drop(done);
-        });
+        let id = shared
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Err(error) = serve(socket, peer, implicit_tls, id, &shared, stop).await {
+            tracing::debug!(%peer, %error, "connection ended");
+        }
+        drop(slot);
+        drop(permit);
+        drop(done);
     }
 }
 
 /// Tells a connection over the limits why it is closed (RFC 5530 `UNAVAILABLE`).
-async fn refuse(socket: TcpStream, implicit_tls: bool, shared: Arc<Shared>, why: &str) {
+async fn refuse(socket: TcpStream, implicit_tls: bool, shared: &Shared, why: &str) {
     let line = format!("* BYE [UNAVAILABLE] {why}\r\n");
     let timeout = shared.settings.handshake_timeout;
     let _ = tokio::time::timeout(timeout, async move {
-        if implicit_tls {
-            if let Ok(mut tls) = shared.tls.acceptor.accept(socket).await {
-                let _ = tls.write_all(line.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            }
+        let mut stream = if implicit_tls {
+            Stream::accept_tls(socket, &shared.tls.acceptor, timeout).await?
         } else {
-            let mut socket = socket;
-            let _ = socket.write_all(line.as_bytes()).await;
-            let _ = socket.shutdown().await;
-        }
+            Stream::Plain(socket)
+        };
+        stream.write_all(line.as_bytes()).await?;
+        stream.shutdown().await
     })
     .await;
-}
-
-/// A client connection, plain or under TLS.
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-    /// Only during a STARTTLS handshake.
-    Gone,
-}
-
-impl Stream {
-    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.read(buf).await,
-            Stream::Tls(s) => s.read(buf).await,
-            Stream::Gone => Ok(0),
-        }
-    }
-
-    async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        match self {
-            Stream::Plain(s) => s.write_all(data).await,
-            Stream::Tls(s) => {
-                s.write_all(data).await?;
-                s.flush().await
-            }
-            Stream::Gone => Err(std::io::ErrorKind::NotConnected.into()),
-        }
-    }
-
-    async fn shutdown(&mut self) {
-        let _ = match self {
-            Stream::Plain(s) => s.shutdown().await,
-            Stream::Tls(s) => s.shutdown().await,
-            Stream::Gone => Ok(()),
-        };
-    }
 }
 
 type StoreSession = Session<Arc<Store>>;
@@ -481,10 +420,7 @@ async fn serve(
 ) -> std::io::Result<()> {
     let timeout = shared.settings.handshake_timeout;
     let mut stream = if implicit_tls {
-        let tls = tokio::time::timeout(timeout, shared.tls.acceptor.accept(socket))
-            .await
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-        Stream::Tls(Box::new(tls))
+        Stream::accept_tls(socket, &shared.tls.acceptor, timeout).await?
     } else {
         Stream::Plain(socket)
     };
@@ -496,20 +432,20 @@ async fn serve(
     let mut user: Option<UserId> = None;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
+        let mut wrote = false;
         while let Some(bytes) = session.poll_output() {
             stream.write_all(&bytes).await?;
+            wrote = true;
+        }
+        if wrote {
+            // TLS holds written octets in a record until flushed.
+            stream.flush().await?;
         }
         let mut closed = false;
         while let Some(event) = session.poll_event() {
             match event {
                 Event::StartTls => {
-                    let Stream::Plain(tcp) = std::mem::replace(&mut stream, Stream::Gone) else {
-                        return Err(std::io::Error::other("STARTTLS on a TLS connection"));
-                    };
-                    let tls = tokio::time::timeout(timeout, shared.tls.acceptor.accept(tcp))
-                        .await
-                        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-                    stream = Stream::Tls(Box::new(tls));
+                    stream = stream.start_tls(&shared.tls.acceptor, timeout).await?;
                     session.tls_established();
                 }
                 Event::Authenticated { user: who } => user = Some(who),
@@ -529,7 +465,7 @@ async fn serve(
             }
         }
         if closed || session.is_closed() {
-            stream.shutdown().await;
+            let _ = stream.shutdown().await;
             return Ok(());
         }
         let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
@@ -577,16 +513,9 @@ async fn serve(
             () = sleep_until(deadline) => session.handle_timeout(now()),
             _ = stop.changed() => {
                 let _ = stream.write_all(b"* BYE Server shutting down\r\n").await;
-                stream.shutdown().await;
+                let _ = stream.shutdown().await;
                 return Ok(());
             }
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }

@@ -26,7 +26,7 @@ pub struct ServerTls {
 
 impl ServerTls {
     /// Generates a CA and a server certificate and writes them under `dir`.
-    pub(crate) fn generate(dir: &Path, server: &str) -> Result<Self, InteropError> {
+    pub fn generate(dir: &Path, server: &str) -> Result<Self, InteropError> {
         let tls_error = |e: rcgen::Error| InteropError::Tls(e.to_string());
         let ca_key = KeyPair::generate().map_err(tls_error)?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(tls_error)?;
