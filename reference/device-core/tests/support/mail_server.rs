@@ -7,8 +7,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use mailpush_device_core::mail_client::{ConnectionId, Timestamp};
-use mailpush_mail_notify::{Change, ChangeKind, Notifier, RegistrationKey};
 use mailpush_imap_server::{Config, Now, Session};
+use mailpush_mail_notify::{Change, ChangeKind, Notifier, RegistrationKey};
 use mailpush_mail_store::{Config as StoreConfig, PasswordHashing, Registration, Store, UserId};
 
 use super::ImapServer;
