@@ -1,15 +1,22 @@
-//! One client-side IMAP connection, sans-IO: the plumbing every IMAP user on the device shares
-//! (the mail client's push registration and the DA's sync). It reads the greeting, runs
-//! STARTTLS when asked to, authenticates (`LOGIN`, or `AUTHENTICATE PLAIN` with or without
-//! SASL-IR), learns the capabilities the server lists after authentication, and then sends the
-//! owner's commands, waiting for `+` before each synchronizing literal (none when the server
-//! announced `LITERAL+`).
+//! One client-side IMAP connection, sans-IO: the plumbing every IMAP user on the device shares,
+//! the mail client's push registration and the data-access daemon's sync alike. It frames and
+//! decodes what the server sends (under caps), reads the greeting, runs STARTTLS when configured,
+//! learns the capabilities, authenticates (`LOGIN`, or `AUTHENTICATE PLAIN` with or without
+//! SASL-IR), learns the capabilities listed after authentication, and then sends the owner's
+//! commands with tags of its own, waiting for `+` before each synchronizing literal (none when
+//! the server announced `LITERAL+`).
 //!
 //! Octets go in with [`ImapClient::handle_input`], out with [`ImapClient::poll_transmit`];
 //! everything else is an [`ImapEvent`]. The core has no timers: an owner that wants a response
-//! deadline keeps it. TLS is the driver's: for [`Security::Tls`] it connects with TLS before
+//! deadline keeps it. TLS is the driver's: for [`Security::Implicit`] it connects with TLS before
 //! feeding the greeting; for [`Security::StartTls`] it starts the handshake when the core says
 //! [`ImapEvent::StartTls`] and reports [`ImapClient::handle_tls_established`].
+//!
+//! Anything that breaks IMAP (an unparseable greeting or tagged line, data after the end of a
+//! response, a completion for a tag that is not waiting, a continuation request nothing waits
+//! for, a response over the caps) closes the connection with a [`CloseReason`]. An untagged line
+//! the codec does not understand is reported as [`ImapEvent::Unparsed`]: the owner decides
+//! whether it can do without it.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -22,42 +29,45 @@ use mailpush_imap::{
 
 /// How the connection is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Security {
-    /// TLS from the first octet (IMAPS); the driver does it before the greeting.
-    Tls,
-    /// `STARTTLS` before authenticating.
+    /// IMAPS: the driver runs TLS before the first octet (port 993); the client sees a protected
+    /// connection from the start.
+    Implicit,
+    /// `STARTTLS` before authenticating. A server that does not list `STARTTLS`, or greets with
+    /// `PREAUTH`, is refused.
     StartTls,
-    /// No TLS at all. Only for a server on the loopback interface (ARCH-5).
-    Cleartext,
+    /// No TLS at all. ARCH-5 allows this only on the loopback interface; the driver, which knows
+    /// the address, enforces that.
+    Plaintext,
 }
 
-/// The SASL mechanism or command used to authenticate.
+/// How the client authenticates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mechanism {
-    /// `LOGIN user password`.
+#[non_exhaustive]
+pub enum AuthMechanism {
+    /// `LOGIN user password`; refused when the server lists `LOGINDISABLED`.
     Login,
     /// `AUTHENTICATE PLAIN` (RFC 4616), with the initial response on the command line when the
-    /// server lists `SASL-IR`.
+    /// server lists `SASL-IR` (RFC 4959), else after the server's `+`; refused when the server
+    /// does not list `AUTH=PLAIN`.
     Plain,
 }
 
 /// Who logs in. `Debug` does not show the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
-    /// The user name.
+    /// The IMAP user name.
     pub username: String,
-    /// The password.
-    pub password: String,
-    /// How to present them.
-    pub mechanism: Mechanism,
+    /// The password, as octets.
+    pub password: Vec<u8>,
 }
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")
             .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .field("mechanism", &self.mechanism)
+            .field("password", &"<hidden>")
             .finish()
     }
 }
@@ -67,23 +77,30 @@ impl fmt::Debug for Credentials {
 pub struct ImapClientConfig {
     /// TLS, STARTTLS or (loopback only) none.
     pub security: Security,
+    /// LOGIN or AUTHENTICATE PLAIN.
+    pub auth: AuthMechanism,
     /// The account's credentials.
     pub credentials: Credentials,
     /// Caps on what the server may send in one response.
     pub limits: FramerConfig,
+    /// The first character of every tag (a tag character; `A` otherwise), so that the
+    /// connections of different owners read apart in logs.
+    pub tag_prefix: char,
 }
 
 impl ImapClientConfig {
     /// Default caps: lines of up to 1 MiB (a `SEARCH` of a large mailbox is one line) and
-    /// messages of up to 80 MiB.
-    pub fn new(security: Security, credentials: Credentials) -> Self {
+    /// messages of up to 80 MiB; tags `A1`, `A2`, ...
+    pub fn new(security: Security, auth: AuthMechanism, credentials: Credentials) -> Self {
         Self {
             security,
+            auth,
             credentials,
             limits: FramerConfig {
                 max_line: 1024 * 1024,
                 ..FramerConfig::default()
             },
+            tag_prefix: 'A',
         }
     }
 }
@@ -92,26 +109,43 @@ impl ImapClientConfig {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CloseReason {
-    /// `LOGOUT` completed, or the owner closed the connection.
+    /// `LOGOUT` completed, or the owner logged out before authentication.
     #[error("logged out")]
     Logout,
+    /// The greeting was `BYE`.
+    #[error("the server refused the connection: {0}")]
+    Refused(String),
     /// The server said `BYE`.
     #[error("the server said BYE: {0}")]
     Bye(String),
     /// The server closed the connection without `BYE`.
     #[error("the server closed the connection")]
     Eof,
-    /// The server refused the credentials.
+    /// [`Security::StartTls`] is configured and the server does not list `STARTTLS`, or greeted
+    /// with `PREAUTH`, which leaves no room for it.
+    #[error("the server does not offer STARTTLS, which the configuration requires")]
+    StartTlsUnavailable,
+    /// The server lists `LOGINDISABLED`, or not `AUTH=PLAIN` when PLAIN is configured.
+    #[error("the server does not accept this authentication mechanism: {0}")]
+    AuthUnavailable(String),
+    /// The server refused the credentials (`NO` or `BAD` to LOGIN or AUTHENTICATE).
     #[error("authentication failed: {0}")]
     AuthenticationFailed(String),
-    /// The server lists `LOGINDISABLED` and `LOGIN` is the configured mechanism.
-    #[error("the server does not allow LOGIN on this connection")]
-    LoginDisabled,
-    /// `STARTTLS` was refused, or impossible after a `PREAUTH` greeting.
-    #[error("STARTTLS refused: {0}")]
-    StartTlsRefused(String),
-    /// The server sent something that is not IMAP where IMAP was required.
-    #[error("protocol error: {0}")]
+    /// `STARTTLS` or `CAPABILITY` got `NO` or `BAD`.
+    #[error("{command} failed: {text}")]
+    CommandFailed {
+        /// Which command.
+        command: &'static str,
+        /// The server's status and text.
+        text: String,
+    },
+    /// The server's octets are not IMAP: a greeting or a tagged line the codec cannot parse, or
+    /// data after the end of a response.
+    #[error("malformed server reply: {0}")]
+    Malformed(String),
+    /// A well-formed reply that breaks the protocol: a completion for a tag that is not
+    /// waiting, a continuation request nothing waits for.
+    #[error("the server broke the protocol: {0}")]
     Protocol(String),
     /// The server sent a response over the caps.
     #[error("response too large: {0}")]
@@ -127,12 +161,13 @@ pub enum ImapEvent {
     StartTls,
     /// Authenticated; [`ImapClient::capabilities`] are the ones listed after authentication.
     Ready,
-    /// Untagged data received once ready.
+    /// Untagged data received once ready (`BYE` included: the owner decides whether it is a
+    /// failure; the connection ends with [`CloseReason::Bye`] at EOF).
     Untagged(Data),
     /// An untagged line this codec does not understand (for example `* ID ...`); it was
-    /// skipped. An owner that needs every response may close the connection.
+    /// skipped. An owner that needs every response closes the connection.
     Unparsed {
-        /// What the parser said.
+        /// What the parser said, and how the line starts.
         message: String,
     },
     /// A command sent with [`ImapClient::send`] completed.
@@ -150,7 +185,7 @@ pub enum ImapEvent {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ImapClientError {
-    /// The connection is not authenticated yet.
+    /// The connection is not authenticated yet, or is logging out.
     #[error("the IMAP connection is not ready")]
     NotReady,
     /// The connection is closed.
@@ -158,9 +193,20 @@ pub enum ImapClientError {
     Closed,
 }
 
+/// What the capabilities are asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Then {
+    BeforeAuth,
+    AfterAuth,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum State {
     Greeting,
+    Capability {
+        tag: Tag,
+        then: Then,
+    },
     StartTls(Tag),
     TlsHandshake,
     /// LOGIN or AUTHENTICATE sent; `plain` holds the PLAIN response still to send after `+`.
@@ -168,19 +214,18 @@ enum State {
         tag: Tag,
         plain: Option<Vec<u8>>,
     },
-    Capability(Tag),
     Ready {
         logout: Option<Tag>,
     },
     Closed,
 }
 
-/// A piece of a command; pieces after a synchronizing literal wait for `+`.
+/// A piece of a command; after one with `then_wait` the rest waits for `+`.
 #[derive(Debug)]
 struct Segment {
     tag: Tag,
     bytes: Vec<u8>,
-    after_continuation: bool,
+    then_wait: bool,
 }
 
 /// One IMAP client connection. See the module documentation.
@@ -189,36 +234,47 @@ pub struct ImapClient {
     config: ImapClientConfig,
     state: State,
     framer: Framer,
-    capabilities: Vec<Capability>,
+    /// `None` until the server listed them (again, after STARTTLS).
+    capabilities: Option<Vec<Capability>>,
     /// The capabilities were listed after authentication.
     authenticated_capabilities: bool,
+    /// TLS protects the connection.
+    tls: bool,
     next_tag: u64,
-    queue: VecDeque<Segment>,
+    held: VecDeque<Segment>,
+    /// The last segment written waits for `+` before the next one.
+    blocked: bool,
     /// Tags of the owner's commands not yet completed.
     in_flight: Vec<Tag>,
-    continuation_granted: bool,
     output: Vec<u8>,
     events: VecDeque<ImapEvent>,
     bye: Option<String>,
+    received: u64,
+    sent: u64,
 }
 
 impl ImapClient {
-    /// A connection whose socket (with TLS for [`Security::Tls`]) is open; the greeting is next.
+    /// A connection whose socket (with TLS for [`Security::Implicit`]) is open; the greeting is
+    /// next.
     pub fn new(config: ImapClientConfig) -> Self {
         let framer = Framer::new(config.limits);
+        let tls = config.security == Security::Implicit;
         Self {
             config,
             state: State::Greeting,
             framer,
-            capabilities: Vec::new(),
+            capabilities: None,
             authenticated_capabilities: false,
+            tls,
             next_tag: 1,
-            queue: VecDeque::new(),
+            held: VecDeque::new(),
+            blocked: false,
             in_flight: Vec::new(),
-            continuation_granted: false,
             output: Vec::new(),
             events: VecDeque::new(),
             bye: None,
+            received: 0,
+            sent: 0,
         }
     }
 
@@ -235,13 +291,27 @@ impl ImapClient {
     /// The capabilities the server listed last. Once [`ImapEvent::Ready`] was reported they are
     /// the ones listed after authentication.
     pub fn capabilities(&self) -> &[Capability] {
-        &self.capabilities
+        self.capabilities.as_deref().unwrap_or_default()
     }
 
     /// Whether the server listed `name` after authentication (false before
     /// [`ImapEvent::Ready`]).
     pub fn has_capability(&self, name: &str) -> bool {
-        self.authenticated_capabilities && self.capabilities.iter().any(|c| c.is(name))
+        self.authenticated_capabilities && self.listed(name)
+    }
+
+    fn listed(&self, name: &str) -> bool {
+        self.capabilities().iter().any(|c| c.is(name))
+    }
+
+    /// Octets read from the server so far (those discarded around STARTTLS included).
+    pub fn octets_received(&self) -> u64 {
+        self.received
+    }
+
+    /// Octets handed out by [`ImapClient::poll_transmit`] so far.
+    pub fn octets_sent(&self) -> u64 {
+        self.sent
     }
 
     /// Sends a command; its completion arrives as [`ImapEvent::Completed`] with the returned
@@ -275,6 +345,7 @@ impl ImapClient {
         if self.output.is_empty() {
             None
         } else {
+            self.sent += self.output.len() as u64;
             Some(std::mem::take(&mut self.output))
         }
     }
@@ -289,10 +360,12 @@ impl ImapClient {
         if self.state != State::TlsHandshake {
             return;
         }
-        // RFC 3501 §6.2.1: what the server listed before TLS may have been forged.
-        self.capabilities.clear();
+        self.tls = true;
+        // RFC 3501 §6.2.1: nothing read before TLS is kept, and what the server listed before it
+        // may have been forged.
+        self.capabilities = None;
         self.framer = Framer::new(self.config.limits);
-        self.authenticate();
+        self.before_authentication();
     }
 
     /// The server closed the connection (or the socket failed).
@@ -310,6 +383,7 @@ impl ImapClient {
 
     /// Octets read from the socket.
     pub fn handle_input(&mut self, octets: &[u8]) {
+        self.received += octets.len() as u64;
         // Between the tagged OK of STARTTLS and the handshake, plaintext may be injected.
         if matches!(self.state, State::Closed | State::TlsHandshake) {
             return;
@@ -326,70 +400,99 @@ impl ImapClient {
     }
 
     fn message(&mut self, message: &[u8]) {
+        let head = || {
+            let head = String::from_utf8_lossy(&message[..message.len().min(80)]).into_owned();
+            format!("(reply starts {head:?})")
+        };
         if self.state == State::Greeting {
             match Greeting::decode(message) {
-                Decoded::Complete(greeting, _) => self.greeting(greeting),
-                other => self.close(CloseReason::Protocol(failure("greeting", &other))),
+                Decoded::Complete(greeting, used) if used == message.len() => {
+                    self.greeting(greeting)
+                }
+                other => {
+                    let detail = failure(&other);
+                    self.close(CloseReason::Malformed(format!(
+                        "greeting: {detail} {}",
+                        head()
+                    )));
+                }
             }
             return;
         }
         match Response::decode(message) {
-            Decoded::Complete(Response::Data(data), _) => self.untagged(data),
-            Decoded::Complete(Response::Continue(_), _) => self.continuation(),
-            Decoded::Complete(Response::Tagged { tag, status }, _) => self.tagged(tag, status),
-            other if message.starts_with(b"* ") => self.events.push_back(ImapEvent::Unparsed {
-                message: failure("untagged response", &other),
-            }),
-            other => self.close(CloseReason::Protocol(failure("response", &other))),
+            Decoded::Complete(response, used) if used == message.len() => match response {
+                Response::Data(data) => self.untagged(data),
+                Response::Continue(_) => self.continuation(),
+                Response::Tagged { tag, status } => self.tagged(tag, status),
+            },
+            other => {
+                let text = format!("response: {} {}", failure(&other), head());
+                if message.starts_with(b"* ") {
+                    self.events.push_back(ImapEvent::Unparsed { message: text });
+                } else {
+                    self.close(CloseReason::Malformed(text));
+                }
+            }
         }
     }
 
     fn greeting(&mut self, greeting: Greeting) {
         if let Some(Code::Capability(caps)) = &greeting.text.code {
-            self.capabilities = caps.to_vec();
+            self.capabilities = Some(caps.to_vec());
         }
         match greeting.kind {
-            GreetingKind::Bye => self.close(CloseReason::Bye(greeting.text.text.to_string())),
+            GreetingKind::Bye => self.close(CloseReason::Refused(greeting.text.text.to_string())),
             GreetingKind::PreAuth if self.config.security == Security::StartTls => {
-                self.close(CloseReason::StartTlsRefused(
-                    "the server greeted with PREAUTH".into(),
-                ));
+                self.close(CloseReason::StartTlsUnavailable);
             }
-            GreetingKind::PreAuth => self.after_authentication(greeting.text.code),
-            GreetingKind::Ok if self.config.security == Security::StartTls => {
-                let tag = self.command(CommandBody::StartTls);
-                self.state = State::StartTls(tag);
-            }
-            GreetingKind::Ok => self.authenticate(),
+            GreetingKind::PreAuth => self.after_authentication(),
+            GreetingKind::Ok => self.before_authentication(),
         }
     }
 
+    /// Greeted, not authenticated: the capabilities, then STARTTLS or authentication.
+    fn before_authentication(&mut self) {
+        if self.capabilities.is_none() {
+            self.ask_capabilities(Then::BeforeAuth);
+            return;
+        }
+        if self.config.security == Security::StartTls && !self.tls {
+            if !self.listed("STARTTLS") {
+                self.close(CloseReason::StartTlsUnavailable);
+                return;
+            }
+            let tag = self.command(CommandBody::StartTls);
+            self.state = State::StartTls(tag);
+            return;
+        }
+        self.authenticate();
+    }
+
     fn authenticate(&mut self) {
-        let Credentials {
-            username,
-            password,
-            mechanism,
-        } = self.config.credentials.clone();
-        let (body, plain) = match mechanism {
-            Mechanism::Login => {
-                if self.capabilities.iter().any(|c| c.is("LOGINDISABLED")) {
-                    self.close(CloseReason::LoginDisabled);
+        let Credentials { username, password } = self.config.credentials.clone();
+        let (body, plain) = match self.config.auth {
+            AuthMechanism::Login => {
+                if self.listed("LOGINDISABLED") {
+                    self.close(CloseReason::AuthUnavailable(
+                        "the server says LOGINDISABLED".into(),
+                    ));
                     return;
                 }
                 let body = CommandBody::Login {
                     username: IString::from(username),
-                    password: IString::from(password),
+                    password: IString::new(password),
                 };
                 (body, None)
             }
-            Mechanism::Plain => {
-                let mut response = Vec::with_capacity(username.len() + password.len() + 2);
-                response.push(0);
-                response.extend_from_slice(username.as_bytes());
-                response.push(0);
-                response.extend_from_slice(password.as_bytes());
-                let sasl_ir = self.capabilities.iter().any(|c| c.is("SASL-IR"));
-                let (initial, later) = if sasl_ir {
+            AuthMechanism::Plain => {
+                if !self.listed("AUTH=PLAIN") {
+                    self.close(CloseReason::AuthUnavailable(
+                        "the server does not offer AUTH=PLAIN".into(),
+                    ));
+                    return;
+                }
+                let response = plain_response(&username, &password);
+                let (initial, later) = if self.listed("SASL-IR") {
                     (Some(response), None)
                 } else {
                     (None, Some(response))
@@ -408,29 +511,40 @@ impl ImapClient {
         self.state = State::Authenticating { tag, plain };
     }
 
-    fn after_authentication(&mut self, code: Option<Code>) {
-        match code {
-            Some(Code::Capability(caps)) => {
-                self.capabilities = caps.into_vec();
-                self.ready();
-            }
-            _ => {
-                let tag = self.command(CommandBody::Capability);
-                self.state = State::Capability(tag);
-            }
+    /// Authenticated: the capabilities again unless the server just listed them.
+    fn after_authentication(&mut self) {
+        if self.capabilities.is_none() {
+            self.ask_capabilities(Then::AfterAuth);
+            return;
         }
-    }
-
-    fn ready(&mut self) {
         self.authenticated_capabilities = true;
         self.state = State::Ready { logout: None };
         self.events.push_back(ImapEvent::Ready);
     }
 
+    fn ask_capabilities(&mut self, then: Then) {
+        let tag = self.command(CommandBody::Capability);
+        self.state = State::Capability { tag, then };
+    }
+
     fn untagged(&mut self, data: Data) {
         match &data {
-            Data::Capability(caps) => self.capabilities = caps.to_vec(),
-            Data::Bye(text) => self.bye = Some(text.text.to_string()),
+            Data::Capability(caps) => self.capabilities = Some(caps.to_vec()),
+            Data::Status(Status {
+                text:
+                    mailpush_imap::RespText {
+                        code: Some(Code::Capability(caps)),
+                        ..
+                    },
+                ..
+            }) => self.capabilities = Some(caps.to_vec()),
+            Data::Bye(text) => {
+                if !matches!(self.state, State::Ready { .. }) {
+                    self.close(CloseReason::Bye(text.text.to_string()));
+                    return;
+                }
+                self.bye = Some(text.text.to_string());
+            }
             _ => {}
         }
         if matches!(self.state, State::Ready { .. }) {
@@ -446,40 +560,72 @@ impl ImapClient {
             self.output.extend_from_slice(&line);
             return;
         }
-        self.continuation_granted = true;
+        if !self.blocked {
+            self.close(CloseReason::Protocol(
+                "a continuation request nothing waited for".into(),
+            ));
+            return;
+        }
+        self.blocked = false;
         self.flush();
     }
 
     fn tagged(&mut self, tag: Tag, status: Status) {
         // A refused command sends nothing more: drop its pieces still waiting for `+`.
-        if self.queue.front().is_some_and(|s| s.tag == tag) {
-            self.queue.retain(|s| s.tag != tag);
-            self.continuation_granted = false;
+        if self.held.iter().any(|s| s.tag == tag) {
+            self.held.retain(|s| s.tag != tag);
+            self.blocked = false;
             self.flush();
         }
         let ok = status.kind == StatusKind::Ok;
-        let text = status.text.text.to_string();
+        let text = || {
+            let kind = match status.kind {
+                StatusKind::Ok => "OK",
+                StatusKind::No => "NO",
+                StatusKind::Bad => "BAD",
+            };
+            format!("{kind} {}", status.text.text)
+        };
         match self.state.clone() {
+            State::Capability {
+                tag: expected,
+                then,
+            } if expected == tag => {
+                if !ok {
+                    self.close(CloseReason::CommandFailed {
+                        command: "CAPABILITY",
+                        text: text(),
+                    });
+                    return;
+                }
+                if self.capabilities.is_none() {
+                    self.capabilities = Some(Vec::new());
+                }
+                match then {
+                    Then::BeforeAuth => self.before_authentication(),
+                    Then::AfterAuth => self.after_authentication(),
+                }
+            }
             State::StartTls(expected) if expected == tag => {
                 if ok {
                     self.state = State::TlsHandshake;
                     self.events.push_back(ImapEvent::StartTls);
                 } else {
-                    self.close(CloseReason::StartTlsRefused(text));
+                    self.close(CloseReason::CommandFailed {
+                        command: "STARTTLS",
+                        text: text(),
+                    });
                 }
             }
             State::Authenticating { tag: expected, .. } if expected == tag => {
                 if ok {
-                    self.after_authentication(status.text.code);
+                    self.capabilities = match status.text.code {
+                        Some(Code::Capability(caps)) => Some(caps.into_vec()),
+                        _ => None,
+                    };
+                    self.after_authentication();
                 } else {
-                    self.close(CloseReason::AuthenticationFailed(text));
-                }
-            }
-            State::Capability(expected) if expected == tag => {
-                if ok {
-                    self.ready();
-                } else {
-                    self.close(CloseReason::Protocol(format!("CAPABILITY failed: {text}")));
+                    self.close(CloseReason::AuthenticationFailed(text()));
                 }
             }
             State::Ready {
@@ -490,7 +636,7 @@ impl ImapClient {
                 self.events.push_back(ImapEvent::Completed { tag, status });
             }
             _ => self.close(CloseReason::Protocol(format!(
-                "a tagged response for {tag}, which is not waiting"
+                "a completion for tag {tag}, which no command has"
             ))),
         }
     }
@@ -498,14 +644,16 @@ impl ImapClient {
     fn command(&mut self, body: CommandBody) -> Tag {
         let tag = self.tag();
         let options = EncodeOptions {
-            literal_plus: self.capabilities.iter().any(|c| c.is("LITERAL+")),
+            literal_plus: self.listed("LITERAL+"),
         };
         let encoded = Command::new(tag.clone(), body).encode_with(options);
-        for (n, chunk) in encoded.chunks().into_iter().enumerate() {
-            self.queue.push_back(Segment {
+        let chunks = encoded.chunks();
+        let last = chunks.len().saturating_sub(1);
+        for (n, chunk) in chunks.into_iter().enumerate() {
+            self.held.push_back(Segment {
                 tag: tag.clone(),
                 bytes: chunk.to_vec(),
-                after_continuation: n > 0,
+                then_wait: n < last,
             });
         }
         self.flush();
@@ -516,6 +664,9 @@ impl ImapClient {
         loop {
             let n = self.next_tag;
             self.next_tag += 1;
+            if let Ok(tag) = Tag::new(format!("{}{n}", self.config.tag_prefix)) {
+                return tag;
+            }
             // "A" and decimal digits are tag characters, so this is always a tag.
             if let Ok(tag) = Tag::new(format!("A{n}")) {
                 return tag;
@@ -524,16 +675,12 @@ impl ImapClient {
     }
 
     fn flush(&mut self) {
-        while let Some(segment) = self.queue.front() {
-            if segment.after_continuation {
-                if !self.continuation_granted {
-                    return;
-                }
-                self.continuation_granted = false;
-            }
-            if let Some(segment) = self.queue.pop_front() {
-                self.output.extend_from_slice(&segment.bytes);
-            }
+        while !self.blocked {
+            let Some(segment) = self.held.pop_front() else {
+                break;
+            };
+            self.output.extend_from_slice(&segment.bytes);
+            self.blocked = segment.then_wait;
         }
     }
 
@@ -542,15 +689,27 @@ impl ImapClient {
             return;
         }
         self.state = State::Closed;
-        self.queue.clear();
+        self.held.clear();
+        self.blocked = false;
         self.events.push_back(ImapEvent::Closed(reason));
     }
 }
 
-fn failure<T>(what: &str, decoded: &Decoded<T>) -> String {
+/// SASL PLAIN (RFC 4616): no authorization identity, the user, the password.
+fn plain_response(username: &str, password: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(username.len() + password.len() + 2);
+    v.push(0);
+    v.extend_from_slice(username.as_bytes());
+    v.push(0);
+    v.extend_from_slice(password);
+    v
+}
+
+fn failure<T>(decoded: &Decoded<T>) -> String {
     match decoded {
-        Decoded::Failed { message, .. } => format!("bad {what}: {message}"),
-        _ => format!("bad {what}: incomplete"),
+        Decoded::Failed { message, .. } => message.clone(),
+        Decoded::Complete(..) => "data after the end".into(),
+        _ => "incomplete".into(),
     }
 }
 
@@ -564,19 +723,19 @@ pub fn check_imap_client(input: &[u8]) -> Result<(), String> {
     let chunk = usize::from(first % 32) + 1;
     let credentials = Credentials {
         username: "fred".into(),
-        password: "a \"secret\"\r\n".into(),
-        mechanism: if first & 0x80 == 0 {
-            Mechanism::Login
-        } else {
-            Mechanism::Plain
-        },
+        password: b"a \"secret\"\r\n".to_vec(),
+    };
+    let auth = if first & 0x80 == 0 {
+        AuthMechanism::Login
+    } else {
+        AuthMechanism::Plain
     };
     let security = match first % 3 {
         0 => Security::StartTls,
-        1 => Security::Tls,
-        _ => Security::Cleartext,
+        1 => Security::Implicit,
+        _ => Security::Plaintext,
     };
-    let mut client = ImapClient::new(ImapClientConfig::new(security, credentials));
+    let mut client = ImapClient::new(ImapClientConfig::new(security, auth, credentials));
     let mut closed = 0;
     for piece in rest.chunks(chunk) {
         client.handle_input(piece);
@@ -612,13 +771,13 @@ pub fn check_imap_client(input: &[u8]) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn client(security: Security, mechanism: Mechanism) -> ImapClient {
+    fn client(security: Security, auth: AuthMechanism) -> ImapClient {
         ImapClient::new(ImapClientConfig::new(
             security,
+            auth,
             Credentials {
                 username: "fred".into(),
-                password: "pw".into(),
-                mechanism,
+                password: b"pw".to_vec(),
             },
         ))
     }
@@ -633,7 +792,7 @@ mod tests {
 
     #[test]
     fn login_then_capability_when_the_ok_lists_none() {
-        let mut c = client(Security::Tls, Mechanism::Login);
+        let mut c = client(Security::Implicit, AuthMechanism::Login);
         c.handle_input(b"* OK [CAPABILITY IMAP4rev1 XAPPLEPUSHSERVICE] hi\r\n");
         assert_eq!(sent(&mut c), "A1 LOGIN fred pw\r\n");
         // Listed before authentication: does not count.
@@ -647,26 +806,44 @@ mod tests {
     }
 
     #[test]
-    fn starttls_then_plain_after_continuation() {
-        let mut c = client(Security::StartTls, Mechanism::Plain);
-        c.handle_input(b"* OK [CAPABILITY IMAP4rev1 STARTTLS SASL-IR] hi\r\n");
+    fn starttls_then_capabilities_then_plain_after_continuation() {
+        let mut c = client(Security::StartTls, AuthMechanism::Plain);
+        c.handle_input(b"* OK [CAPABILITY IMAP4rev1 STARTTLS SASL-IR AUTH=PLAIN] hi\r\n");
         assert_eq!(sent(&mut c), "A1 STARTTLS\r\n");
         c.handle_input(b"A1 OK go\r\n* OK injected\r\n");
         assert_eq!(events(&mut c), [ImapEvent::StartTls]);
         c.handle_input(b"A2 OK injected too\r\n");
         c.handle_tls_established();
-        // SASL-IR was listed before TLS only: forgotten.
-        assert_eq!(sent(&mut c), "A2 AUTHENTICATE PLAIN\r\n");
+        // What was listed before TLS is forgotten (RFC 3501 §6.2.1): asked again.
+        assert_eq!(sent(&mut c), "A2 CAPABILITY\r\n");
+        c.handle_input(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\nA2 OK\r\n");
+        // No SASL-IR after TLS: the response follows the continuation request.
+        assert_eq!(sent(&mut c), "A3 AUTHENTICATE PLAIN\r\n");
         c.handle_input(b"+ \r\n");
         assert_eq!(sent(&mut c), "AGZyZWQAcHc=\r\n");
-        c.handle_input(b"A2 OK [CAPABILITY IMAP4rev1 XAPPLEPUSHSERVICE] in\r\n");
+        c.handle_input(b"A3 OK [CAPABILITY IMAP4rev1 XAPPLEPUSHSERVICE] in\r\n");
         assert_eq!(events(&mut c), [ImapEvent::Ready]);
         assert!(c.has_capability("XAPPLEPUSHSERVICE"));
     }
 
     #[test]
+    fn capabilities_are_asked_when_the_greeting_lists_none() {
+        let mut c = client(Security::Plaintext, AuthMechanism::Plain);
+        c.handle_input(b"* OK hi\r\n");
+        assert_eq!(sent(&mut c), "A1 CAPABILITY\r\n");
+        c.handle_input(b"* CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN\r\nA1 OK\r\n");
+        assert_eq!(sent(&mut c), "A2 AUTHENTICATE PLAIN AGZyZWQAcHc=\r\n");
+        // SASL-IR used: a continuation request now waits for nothing.
+        c.handle_input(b"+ \r\n");
+        assert!(matches!(
+            events(&mut c)[..],
+            [ImapEvent::Closed(CloseReason::Protocol(ref m))] if m.contains("continuation")
+        ));
+    }
+
+    #[test]
     fn literals_wait_for_continuation_unless_literal_plus() {
-        let mut c = client(Security::Tls, Mechanism::Login);
+        let mut c = client(Security::Implicit, AuthMechanism::Login);
         c.handle_input(b"* PREAUTH [CAPABILITY IMAP4rev1] hi\r\n");
         assert_eq!(events(&mut c), [ImapEvent::Ready]);
         let name = IString::new(b"caf\xc3\xa9".to_vec());
@@ -692,7 +869,7 @@ mod tests {
 
     #[test]
     fn a_refused_literal_releases_the_next_command() {
-        let mut c = client(Security::Tls, Mechanism::Login);
+        let mut c = client(Security::Implicit, AuthMechanism::Login);
         c.handle_input(b"* PREAUTH [CAPABILITY IMAP4rev1] hi\r\n");
         c.send(CommandBody::Create(mailpush_imap::Mailbox::from_wire(
             b"\xff".to_vec(),
@@ -706,38 +883,81 @@ mod tests {
 
     #[test]
     fn failures_close_once() {
-        let mut c = client(Security::Cleartext, Mechanism::Login);
-        c.handle_input(b"* OK [CAPABILITY IMAP4rev1 LOGINDISABLED] hi\r\n");
-        assert_eq!(
-            events(&mut c),
-            [ImapEvent::Closed(CloseReason::LoginDisabled)]
-        );
-        let mut c = client(Security::Cleartext, Mechanism::Login);
-        c.handle_input(b"* OK hi\r\nA1 NO [AUTHENTICATIONFAILED] nope\r\n");
-        assert_eq!(
-            events(&mut c),
-            [ImapEvent::Closed(CloseReason::AuthenticationFailed(
-                "nope".into()
-            ))]
-        );
-        assert_eq!(c.send(CommandBody::Noop), Err(ImapClientError::Closed));
-        let mut c = client(Security::Cleartext, Mechanism::Login);
-        c.handle_input(b"hello\r\n");
+        let closed = |greeting: &[u8], then: &[u8], security, auth| {
+            let mut c = client(security, auth);
+            c.handle_input(greeting);
+            c.handle_input(then);
+            let got = events(&mut c);
+            assert_eq!(got.len(), 1, "{got:?}");
+            assert_eq!(c.send(CommandBody::Noop), Err(ImapClientError::Closed));
+            match &got[0] {
+                ImapEvent::Closed(reason) => reason.clone(),
+                other => panic!("{other:?}"),
+            }
+        };
+        let (plain, login) = (AuthMechanism::Plain, AuthMechanism::Login);
+        let open = Security::Plaintext;
         assert!(matches!(
-            events(&mut c)[..],
-            [ImapEvent::Closed(CloseReason::Protocol(_))]
+            closed(
+                b"* OK [CAPABILITY IMAP4rev1 LOGINDISABLED] hi\r\n",
+                b"",
+                open,
+                login
+            ),
+            CloseReason::AuthUnavailable(_)
         ));
-        let mut c = client(Security::Cleartext, Mechanism::Login);
-        c.handle_input(b"* BYE busy\r\n");
+        assert!(matches!(
+            closed(b"* OK [CAPABILITY IMAP4rev1] hi\r\n", b"", open, plain),
+            CloseReason::AuthUnavailable(_)
+        ));
         assert_eq!(
-            events(&mut c),
-            [ImapEvent::Closed(CloseReason::Bye("busy".into()))]
+            closed(
+                b"* OK [CAPABILITY IMAP4rev1] hi\r\n",
+                b"A1 NO [AUTHENTICATIONFAILED] nope\r\n",
+                open,
+                login
+            ),
+            CloseReason::AuthenticationFailed("NO nope".into())
         );
+        assert!(matches!(
+            closed(b"hello\r\n", b"", open, login),
+            CloseReason::Malformed(m) if m.contains("greeting")
+        ));
+        assert_eq!(
+            closed(b"* BYE busy\r\n", b"", open, login),
+            CloseReason::Refused("busy".into())
+        );
+        assert_eq!(
+            closed(
+                b"* OK [CAPABILITY IMAP4rev1] hi\r\n",
+                b"",
+                Security::StartTls,
+                login
+            ),
+            CloseReason::StartTlsUnavailable
+        );
+        assert_eq!(
+            closed(
+                b"* PREAUTH [CAPABILITY STARTTLS] hi\r\n",
+                b"",
+                Security::StartTls,
+                login
+            ),
+            CloseReason::StartTlsUnavailable
+        );
+        assert!(matches!(
+            closed(b"* OK [CAPABILITY IMAP4rev1] hi\r\n", b"zz9 OK what\r\n", open, login),
+            CloseReason::Protocol(m) if m.contains("zz9")
+        ));
+        assert!(matches!(
+            closed(b"* OK [CAPABILITY IMAP4rev1] hi\r\n", b"* BYE going\r\n", open, login),
+            CloseReason::Bye(m) if m == "going"
+        ));
     }
 
     #[test]
     fn unknown_untagged_lines_are_skipped_and_logout_ends() {
-        let mut c = client(Security::Tls, Mechanism::Login);
+        let mut c = client(Security::Implicit, AuthMechanism::Login);
         c.handle_input(b"* PREAUTH [CAPABILITY IMAP4rev1] hi\r\n* ID (\"x\" \"y\")\r\n");
         assert!(matches!(
             events(&mut c)[..],

@@ -2,160 +2,15 @@
 //! Hostile and malformed server replies: no panic, a clear error, the connection closed, the
 //! view unchanged.
 
-use std::collections::BTreeMap;
-use std::num::NonZeroU32;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+mod da_support;
+
+use da_support::scripted::{CONDSTORE, QRESYNC, Scripted};
 use mailpush_device_core::da::fuzzing::fuzz_device_imap;
-use mailpush_device_core::da::{
-    AuthMechanism, Credentials, Engine, EngineConfig, Error, Event, Flags, MailboxView,
-    MessageMeta, Security,
-};
-use mailpush_device_core::{AccountId, Token};
+use mailpush_device_core::da::{Error, Event, Security};
 use mailpush_imap::Mailbox;
 use quickcheck::{QuickCheck, TestResult};
-
-const QRESYNC: &str = "IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+ ENABLE CONDSTORE QRESYNC";
-const CONDSTORE: &str = "IMAP4rev1 AUTH=PLAIN SASL-IR CONDSTORE";
-
-fn view() -> MailboxView {
-    let mut messages = BTreeMap::new();
-    for uid in [1, 2, 4] {
-        messages.insert(
-            NonZeroU32::new(uid).unwrap(),
-            MessageMeta {
-                flags: Flags::new([mailpush_imap::Flag::Seen]),
-                modseq: Some(90),
-            },
-        );
-    }
-    MailboxView {
-        mailbox: Mailbox::from("Notes"),
-        uid_validity: NonZeroU32::new(7),
-        highest_modseq: Some(100),
-        uid_next: NonZeroU32::new(5),
-        count: Some(3),
-        messages,
-    }
-}
-
-/// An engine talking to a script.
-struct Scripted {
-    engine: Engine,
-    now: Instant,
-    events: Vec<Event>,
-    sent: String,
-}
-
-impl Scripted {
-    fn connect(security: Security) -> Self {
-        let mut config = EngineConfig::new(
-            AccountId::new("adversarial").unwrap(),
-            Credentials {
-                username: "fred".into(),
-                password: b"secret".to_vec(),
-            },
-            vec![Mailbox::from("Notes")],
-        );
-        config.security = security;
-        config.auth = AuthMechanism::Plain;
-        config.limits.max_message_octets = 100;
-        config.limits.max_line = 4096;
-        config.limits.max_messages = 1000;
-        let now = Instant::now();
-        let engine = Engine::new(config, vec![view()], now);
-        let mut s = Scripted {
-            engine,
-            now,
-            events: Vec::new(),
-            sent: String::new(),
-        };
-        s.drain();
-        assert!(s.events.contains(&Event::Connect));
-        s.engine.handle_connected(now);
-        s
-    }
-
-    /// Connected, authenticated, listed, registered: the first sync's commands are out.
-    fn syncing(caps: &str) -> Self {
-        let mut s = Self::connect(Security::Plaintext);
-        s.reply(&format!("* OK [CAPABILITY {caps}] hi\r\n"));
-        s.reply(&format!("d1 OK [CAPABILITY {caps}] in\r\n"));
-        let list = if caps.contains("QRESYNC") {
-            s.reply("* ENABLED QRESYNC\r\nd2 OK\r\n");
-            "d3"
-        } else {
-            "d2"
-        };
-        s.reply(&format!("* LIST () \"/\" Notes\r\n{list} OK\r\n"));
-        assert!(
-            s.events
-                .iter()
-                .any(|e| matches!(e, Event::SyncStarted { .. })),
-            "{:?}",
-            s.events
-        );
-        s
-    }
-
-    fn reply(&mut self, text: &str) {
-        self.engine.handle_input(text.as_bytes(), self.now);
-        self.drain();
-    }
-
-    fn drain(&mut self) {
-        loop {
-            let mut progress = false;
-            while let Some(b) = self.engine.poll_transmit() {
-                self.sent.push_str(&String::from_utf8_lossy(&b));
-                progress = true;
-            }
-            while let Some(e) = self.engine.poll_event() {
-                if let Event::Register { mailboxes, .. } = &e {
-                    let t = Token::new("adversarial-token").unwrap();
-                    let answer = mailboxes.iter().map(|m| (m.clone(), t.clone())).collect();
-                    self.engine.handle_registered(answer, self.now).unwrap();
-                }
-                self.events.push(e);
-                progress = true;
-            }
-            if !progress {
-                return;
-            }
-        }
-    }
-
-    fn failure(&self) -> Option<Error> {
-        self.events.iter().find_map(|e| match e {
-            Event::SyncFailed { error, .. } | Event::ConnectionFailed { error, .. } => {
-                Some(error.clone())
-            }
-            _ => None,
-        })
-    }
-
-    fn closed(&self) -> bool {
-        self.events.contains(&Event::Close)
-    }
-
-    fn view_unchanged(&self) -> bool {
-        self.engine.view(&Mailbox::from("Notes")) == Some(&view())
-            && !self
-                .events
-                .iter()
-                .any(|e| matches!(e, Event::SyncCompleted { .. }))
-    }
-
-    /// The reply ends the connection with this kind of error and publishes nothing.
-    fn assert_refused(&self, what: fn(&Error) -> bool) {
-        let e = self.failure().expect("an error event");
-        assert!(what(&e), "unexpected error {e:?}");
-        assert!(self.closed(), "the connection stays open after {e}");
-        assert!(self.view_unchanged());
-        // Message of the error names the problem.
-        assert!(!e.to_string().is_empty());
-    }
-}
 
 #[test]
 fn garbage_instead_of_a_greeting() {
@@ -191,13 +46,14 @@ fn starttls_then_capabilities_again_then_authentication() {
     assert_eq!(s.events.last(), Some(&Event::StartTls));
     s.engine.handle_tls_established(s.now);
     s.drain();
-    assert!(s.sent.ends_with("d1 CAPABILITY\r\n"), "{}", s.sent);
-    s.reply("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\nd1 OK\r\n");
+    // Tags count on across STARTTLS: no tag is used twice on one connection.
+    assert!(s.sent.ends_with("d2 CAPABILITY\r\n"), "{}", s.sent);
+    s.reply("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\nd2 OK\r\n");
     // No SASL-IR: the response follows the server's continuation request.
-    assert!(s.sent.ends_with("d2 AUTHENTICATE PLAIN\r\n"), "{}", s.sent);
+    assert!(s.sent.ends_with("d3 AUTHENTICATE PLAIN\r\n"), "{}", s.sent);
     s.reply("+ \r\n");
     assert!(s.sent.ends_with("AGZyZWQAc2VjcmV0\r\n"), "{}", s.sent);
-    s.reply("d2 NO [AUTHENTICATIONFAILED] wrong\r\n");
+    s.reply("d3 NO [AUTHENTICATIONFAILED] wrong\r\n");
     s.assert_refused(|e| matches!(e, Error::AuthenticationFailed(t) if t.contains("wrong")));
 }
 

@@ -1,57 +1,11 @@
 //! What one account's engine is told when it is built.
 
-use std::fmt;
 use std::time::Duration;
 
 use mailpush_imap::Mailbox;
 
 use crate::AccountId;
-
-/// How the connection to the mail server is protected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Security {
-    /// IMAPS: the driver runs TLS before the first octet (port 993). The engine sees a protected
-    /// connection from the start.
-    Implicit,
-    /// STARTTLS on a plain connection: the engine asks the server, then emits
-    /// [`Event::StartTls`](super::Event::StartTls) and waits for
-    /// [`Engine::handle_tls_established`](super::Engine::handle_tls_established). A server that
-    /// does not offer STARTTLS is refused.
-    StartTls,
-    /// No TLS at all. ARCH-5 allows this only on the loopback interface for local testing; the
-    /// driver, which knows the address, enforces that.
-    Plaintext,
-}
-
-/// How the engine authenticates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AuthMechanism {
-    /// `LOGIN user password`.
-    Login,
-    /// `AUTHENTICATE PLAIN` (RFC 4616), with the initial response on the command line when the
-    /// server offers `SASL-IR` (RFC 4959), else after the server's `+`.
-    Plain,
-}
-
-/// The user name and password of the account.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    /// The IMAP user name.
-    pub username: String,
-    /// The password, as octets.
-    pub password: Vec<u8>,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .field("password", &"<hidden>")
-            .finish()
-    }
-}
+pub use crate::imap_client::{AuthMechanism, Credentials, Security};
 
 /// Bounds on what the engine holds and accepts. Every reply that crosses one closes the
 /// connection with [`Error::Limit`](super::Error::Limit).
@@ -71,6 +25,8 @@ pub struct Limits {
     /// several pipelined commands, or, for QRESYNC's known UIDs, replaced by the range it spans
     /// (SYNC-15).
     pub max_command_line: usize,
+    /// The most writes that may wait to be performed; more are refused (SYNC-20).
+    pub max_pending_writes: usize,
 }
 
 impl Default for Limits {
@@ -80,6 +36,7 @@ impl Default for Limits {
             max_line: 16 * 1024 * 1024,
             max_messages: 1_000_000,
             max_command_line: 4000,
+            max_pending_writes: 1000,
         }
     }
 }

@@ -2,7 +2,6 @@
 //! schedule, and the one IMAP connection it synchronizes on.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::time::Instant;
 
 use mailpush_imap::Mailbox;
 
@@ -11,7 +10,8 @@ use super::error::{Error, RegistrationError};
 use super::link::{Link, Stage};
 use super::sync::{Method, Settings, Step, Sync};
 use super::view::{MailboxView, MessageContent, ViewUpdate};
-use crate::{AccountId, Token};
+use super::write::{OperationId, WriteOutcome, WriteRequest};
+use crate::{AccountId, Timestamp, Token, after};
 
 /// What the engine asks of its driver, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +71,27 @@ pub enum Event {
         /// How the sync went.
         report: SyncReport,
     },
+    /// A write accepted by [`Engine::handle_write`] completed (SYNC-19). When the mailbox is
+    /// monitored, a sync of it follows; the view shows the write once that sync completed.
+    WriteCompleted {
+        /// The id [`Engine::handle_write`] returned.
+        id: OperationId,
+        /// The mailbox written.
+        mailbox: Mailbox,
+        /// What the write did.
+        outcome: WriteOutcome,
+    },
+    /// A write failed (SYNC-19): the server refused it, its UIDs were stale (SYNC-21), or its
+    /// connection ended before its completion arrived, in which case it may have been performed.
+    /// It is not repeated.
+    WriteFailed {
+        /// The id [`Engine::handle_write`] returned.
+        id: OperationId,
+        /// The mailbox written.
+        mailbox: Mailbox,
+        /// Why.
+        error: Error,
+    },
     /// A sync failed; the view is unchanged and the mailbox is synchronized again at `retry_at`
     /// (SYNC-12).
     SyncFailed {
@@ -79,7 +100,7 @@ pub enum Event {
         /// Why.
         error: Error,
         /// When the next attempt is due.
-        retry_at: Instant,
+        retry_at: Timestamp,
     },
     /// The connection failed outside a sync (connect, TLS, greeting, authentication, LIST), or a
     /// reply was malformed or hostile; the next connection is attempted at `retry_at`.
@@ -87,7 +108,7 @@ pub enum Event {
         /// Why.
         error: Error,
         /// When the next attempt is due.
-        retry_at: Instant,
+        retry_at: Timestamp,
     },
 }
 
@@ -141,8 +162,8 @@ pub(super) struct MailboxState {
     /// A wake arrived during the running sync.
     pub(super) again: bool,
     pub(super) failures: u32,
-    pub(super) failed_at: Option<Instant>,
-    pub(super) not_before: Option<Instant>,
+    pub(super) failed_at: Option<Timestamp>,
+    pub(super) not_before: Option<Timestamp>,
 }
 
 impl MailboxState {
@@ -183,16 +204,19 @@ pub struct Engine {
     pub(super) events: VecDeque<Event>,
     pub(super) need_list: bool,
     /// Not before then (after the mail client failed to register).
-    pub(super) list_at: Option<Instant>,
+    pub(super) list_at: Option<Timestamp>,
     pub(super) awaiting_registration: Option<Vec<Mailbox>>,
     pub(super) account_failures: u32,
-    pub(super) account_failed_at: Option<Instant>,
-    pub(super) reconnect_at: Option<Instant>,
+    pub(super) account_failed_at: Option<Timestamp>,
+    pub(super) reconnect_at: Option<Timestamp>,
     pub(super) mark_counter: u64,
     /// The latest time a `handle_*` call passed in.
-    pub(super) now: Instant,
+    pub(super) now: Timestamp,
     /// What was still to be written when the engine let the connection go (LOGOUT).
     pub(super) pending_output: Option<Vec<u8>>,
+    /// Accepted writes not started yet, in order (SYNC-19).
+    pub(super) writes: VecDeque<(OperationId, WriteRequest)>,
+    pub(super) next_operation: u64,
 }
 
 impl Engine {
@@ -200,7 +224,7 @@ impl Engine {
     /// configured ones are reported [`Event::Unmonitored`] after the first LIST). It starts by
     /// asking for a connection: it lists, registers and synchronizes every monitored mailbox
     /// once (LOCAL-14).
-    pub fn new(config: EngineConfig, views: Vec<MailboxView>, now: Instant) -> Self {
+    pub fn new(config: EngineConfig, views: Vec<MailboxView>, now: Timestamp) -> Self {
         let settings = Settings {
             content_limit: config.limits.max_message_octets,
             max_messages: config.limits.max_messages,
@@ -228,6 +252,8 @@ impl Engine {
             mark_counter: 0,
             now,
             pending_output: None,
+            writes: VecDeque::new(),
+            next_operation: 1,
         };
         engine.drive(now);
         engine
@@ -255,7 +281,7 @@ impl Engine {
 
     /// A wake: the local notification named by `token` was delivered. Every wake of a known
     /// token leads to a sync (LOCAL-11); an unknown token is ignored (LOCAL-13).
-    pub fn handle_wake(&mut self, token: &Token, now: Instant) -> WakeOutcome {
+    pub fn handle_wake(&mut self, token: &Token, now: Timestamp) -> WakeOutcome {
         self.now = self.now.max(now);
         //= spec/device-local.md#LOCAL-13
         //# A wake for a token the DA did not
@@ -263,8 +289,19 @@ impl Engine {
         let Some(mailbox) = self.tokens.get(token).cloned() else {
             return WakeOutcome::Ignored;
         };
+        let outcome = self.mark_for_sync(&mailbox);
         let first = self.config.retry.first;
-        let outcome = match self.mailboxes.get_mut(&mailbox) {
+        if let (Some(at), Some(failed)) = (self.reconnect_at, self.account_failed_at) {
+            self.reconnect_at = Some(at.min(after(failed, first)));
+        }
+        self.drive(now);
+        outcome
+    }
+
+    /// Marks a monitored mailbox for a sync, as a wake does.
+    pub(super) fn mark_for_sync(&mut self, mailbox: &Mailbox) -> WakeOutcome {
+        let first = self.config.retry.first;
+        match self.mailboxes.get_mut(mailbox) {
             None => WakeOutcome::Ignored,
             //= spec/sync.md#SYNC-10
             //# A wake for a mailbox that arrives while that mailbox is being synchronized
@@ -286,16 +323,11 @@ impl Engine {
                 //# A wake that arrives while a mailbox waits for a retry makes the retry due one
                 //# first delay after the failed attempt
                 if let (Some(at), Some(failed)) = (state.not_before, state.failed_at) {
-                    state.not_before = Some(at.min(failed + first));
+                    state.not_before = Some(at.min(after(failed, first)));
                 }
                 WakeOutcome::Scheduled
             }
-        };
-        if let (Some(at), Some(failed)) = (self.reconnect_at, self.account_failed_at) {
-            self.reconnect_at = Some(at.min(failed + first));
         }
-        self.drive(now);
-        outcome
     }
 
     /// The mail client's answer to [`Event::Register`]: one token per mailbox. Every registered
@@ -303,7 +335,7 @@ impl Engine {
     pub fn handle_registered(
         &mut self,
         tokens: Vec<(Mailbox, Token)>,
-        now: Instant,
+        now: Timestamp,
     ) -> Result<(), RegistrationError> {
         self.now = self.now.max(now);
         let Some(requested) = self.awaiting_registration.as_ref() else {
@@ -351,7 +383,7 @@ impl Engine {
 
     /// The mail client could not answer [`Event::Register`]: the engine lists and asks again
     /// after a retry delay.
-    pub fn handle_registration_failed(&mut self, now: Instant) {
+    pub fn handle_registration_failed(&mut self, now: Timestamp) {
         self.now = self.now.max(now);
         if self.awaiting_registration.take().is_some() {
             self.need_list = true;
@@ -363,7 +395,7 @@ impl Engine {
     /// The driver could not commit an [`Event::SyncCompleted`]: `view` is what its store holds
     /// for that mailbox. The engine takes it back, drops the connection (a running sync may
     /// build on the update that was lost) and synchronizes the mailbox again.
-    pub fn handle_commit_failed(&mut self, view: MailboxView, now: Instant) {
+    pub fn handle_commit_failed(&mut self, view: MailboxView, now: Timestamp) {
         self.now = self.now.max(now);
         let mailbox = view.mailbox.clone();
         if self.link.is_up() {
@@ -378,7 +410,7 @@ impl Engine {
     }
 
     /// Changes the monitored mailboxes; the engine lists and registers again.
-    pub fn set_monitored(&mut self, mailboxes: Vec<Mailbox>, now: Instant) {
+    pub fn set_monitored(&mut self, mailboxes: Vec<Mailbox>, now: Timestamp) {
         self.now = self.now.max(now);
         self.config.monitored = mailboxes;
         self.need_list = true;
@@ -386,35 +418,35 @@ impl Engine {
     }
 
     /// When [`Engine::handle_timeout`] must be called next.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
         let work = self.earliest_work();
         let timeout = self.config.response_timeout;
         match &self.link {
             Link::Down => work.map(|w| self.reconnect_at.map_or(w, |r| r.max(w))),
-            Link::Connecting { since } => Some(*since + timeout),
+            Link::Connecting { since } => Some(after(*since, timeout)),
             Link::Up(up) if matches!(up.stage, Stage::Ready) => {
-                let idle = up.idle_since + self.config.idle_disconnect;
+                let idle = after(up.idle_since, self.config.idle_disconnect);
                 Some(work.map_or(idle, |w| w.min(idle)))
             }
-            Link::Up(up) => Some(up.last_progress + timeout),
+            Link::Up(up) => Some(after(up.last_progress, timeout)),
         }
     }
 
     /// Time passed: gives up on a silent server, logs out of an unused connection, starts
     /// retries that are due.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Timestamp) {
         self.now = self.now.max(now);
         let timeout = self.config.response_timeout;
         let expired = match &self.link {
             Link::Down => false,
-            Link::Connecting { since } => now >= *since + timeout,
+            Link::Connecting { since } => now >= after(*since, timeout),
             Link::Up(up) if matches!(up.stage, Stage::Ready) => {
-                if now >= up.idle_since + self.config.idle_disconnect && !self.has_work(now) {
+                if now >= after(up.idle_since, self.config.idle_disconnect) && !self.has_work(now) {
                     self.logout();
                 }
                 false
             }
-            Link::Up(up) => now >= up.last_progress + timeout,
+            Link::Up(up) => now >= after(up.last_progress, timeout),
         };
         if expired {
             //= spec/sync.md#SYNC-12
@@ -426,12 +458,12 @@ impl Engine {
     }
 
     /// Whether some mailbox needs a sync now (or the mailboxes must be listed).
-    pub(super) fn has_work(&self, now: Instant) -> bool {
+    pub(super) fn has_work(&self, now: Timestamp) -> bool {
         self.earliest_work().is_some_and(|w| w <= now.max(self.now))
     }
 
     /// When the earliest pending piece of work is due (`self.now` when it already is).
-    fn earliest_work(&self) -> Option<Instant> {
+    fn earliest_work(&self) -> Option<Timestamp> {
         let list = self
             .need_list
             .then(|| self.list_at.map_or(self.now, |t| t.max(self.now)));
@@ -440,11 +472,12 @@ impl Engine {
             .values()
             .filter(|s| s.token.is_some() && s.dirty && !s.syncing)
             .map(|s| s.not_before.map_or(self.now, |t| t.max(self.now)));
-        list.into_iter().chain(syncs).min()
+        let writes = (!self.writes.is_empty()).then_some(self.now);
+        list.into_iter().chain(writes).chain(syncs).min()
     }
 
     /// Starts whatever can start now.
-    pub(super) fn drive(&mut self, now: Instant) {
+    pub(super) fn drive(&mut self, now: Timestamp) {
         self.now = self.now.max(now);
         match &self.link {
             Link::Down => {
@@ -459,6 +492,8 @@ impl Engine {
                     self.need_list = false;
                     self.list_at = None;
                     self.send_list(now);
+                } else if !self.writes.is_empty() {
+                    self.start_write(now);
                 } else if let Some(mailbox) = self.next_due(now) {
                     self.start_sync(mailbox, now);
                 }
@@ -468,7 +503,7 @@ impl Engine {
     }
 
     /// The monitored mailbox to synchronize next: marked, due, and marked first.
-    fn next_due(&self, now: Instant) -> Option<Mailbox> {
+    fn next_due(&self, now: Timestamp) -> Option<Mailbox> {
         //= spec/sync.md#SYNC-11
         //# The DA MUST synchronize only mailboxes it monitors, that is, mailboxes
         //# it has registered with the mail client
@@ -480,7 +515,7 @@ impl Engine {
             .map(|(m, _)| m.clone())
     }
 
-    fn start_sync(&mut self, mailbox: Mailbox, now: Instant) {
+    fn start_sync(&mut self, mailbox: Mailbox, now: Timestamp) {
         let Link::Up(up) = &mut self.link else {
             return;
         };
@@ -495,11 +530,13 @@ impl Engine {
         let method = up.method;
         let (mut sync, commands) = Sync::start(&state.view, method, self.settings);
         for (purpose, body) in commands {
-            let tag = up.wire.send(body);
-            sync.sent(tag, purpose);
+            // Only a closed client refuses, and its close fails the link anyway.
+            if let Some(tag) = up.send(body) {
+                sync.sent(tag, purpose);
+            }
         }
-        up.sync_rx = up.wire.rx;
-        up.sync_tx = up.wire.tx;
+        up.sync_rx = up.client.octets_received();
+        up.sync_tx = up.client.octets_sent();
         up.last_progress = now;
         up.stage = Stage::Sync(Box::new(sync));
         self.events
@@ -507,7 +544,7 @@ impl Engine {
     }
 
     /// The round trip of the running sync is complete: the next one, or the end.
-    pub(super) fn advance_sync(&mut self, mut sync: Box<Sync>, now: Instant) {
+    pub(super) fn advance_sync(&mut self, mut sync: Box<Sync>, now: Timestamp) {
         let mailbox = sync.mailbox().clone();
         let Some(state) = self.mailboxes.get_mut(&mailbox) else {
             return;
@@ -518,8 +555,9 @@ impl Engine {
         match sync.advance(&state.view) {
             Step::Send(commands) => {
                 for (purpose, body) in commands {
-                    let tag = up.wire.send(body);
-                    sync.sent(tag, purpose);
+                    if let Some(tag) = up.send(body) {
+                        sync.sent(tag, purpose);
+                    }
                 }
                 up.stage = Stage::Sync(sync);
             }
@@ -539,8 +577,8 @@ impl Engine {
                     too_large,
                     removed: update.removed.len(),
                     changed: update.changed.len(),
-                    octets_received: up.wire.rx - up.sync_rx,
-                    octets_sent: up.wire.tx - up.sync_tx,
+                    octets_received: up.client.octets_received() - up.sync_rx,
+                    octets_sent: up.client.octets_sent() - up.sync_tx,
                 };
                 state.view.apply(&update);
                 state.syncing = false;
@@ -573,7 +611,7 @@ impl Engine {
     }
 
     /// A sync of `mailbox` failed: it stays marked and is retried later (SYNC-12).
-    pub(super) fn sync_failed(&mut self, mailbox: &Mailbox, error: Error, now: Instant) {
+    pub(super) fn sync_failed(&mut self, mailbox: &Mailbox, error: Error, now: Timestamp) {
         let Some(state) = self.mailboxes.get_mut(mailbox) else {
             return;
         };
@@ -589,7 +627,7 @@ impl Engine {
         }
         state.failures = state.failures.saturating_add(1);
         state.failed_at = Some(now);
-        let retry_at = now + self.config.retry.delay(state.failures);
+        let retry_at = after(now, self.config.retry.delay(state.failures));
         state.not_before = Some(retry_at);
         self.events.push_back(Event::SyncFailed {
             mailbox: mailbox.clone(),
@@ -599,10 +637,10 @@ impl Engine {
     }
 
     /// The connection failed outside a sync: the next one waits.
-    pub(super) fn account_failure(&mut self, now: Instant) -> Instant {
+    pub(super) fn account_failure(&mut self, now: Timestamp) -> Timestamp {
         self.account_failures = self.account_failures.saturating_add(1);
         self.account_failed_at = Some(now);
-        let at = now + self.config.retry.delay(self.account_failures);
+        let at = after(now, self.config.retry.delay(self.account_failures));
         self.reconnect_at = Some(at);
         at
     }

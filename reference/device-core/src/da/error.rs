@@ -50,6 +50,15 @@ pub enum Error {
     /// A message whose content the sync asked for was neither sent nor reported expunged.
     #[error("the content of UID {0} did not arrive")]
     ContentMissing(u32),
+    /// A write's `SELECT` reported another UIDVALIDITY than the one its UIDs belong to: they
+    /// name other messages now, and nothing was changed (SYNC-21).
+    #[error("the mailbox's UIDVALIDITY is {found:?}, not {expected}: the UIDs are stale")]
+    UidValidityChanged {
+        /// The UIDVALIDITY the write named.
+        expected: u32,
+        /// The one the server reported, if any.
+        found: Option<u32>,
+    },
     /// The driver could not commit a view update
     /// ([`Engine::handle_commit_failed`](super::Engine::handle_commit_failed)).
     #[error("the view update could not be committed")]

@@ -17,7 +17,6 @@
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
-use std::time::{Duration, Instant};
 
 use mailpush_imap::framer::{Frame, Framer, FramerConfig};
 use mailpush_imap::{
@@ -28,7 +27,7 @@ use super::{
     AuthMechanism, ContentState, Credentials, Engine, EngineConfig, Error, Event, Flags,
     MailboxView, MessageMeta, Security,
 };
-use crate::{AccountId, Token};
+use crate::{AccountId, Timestamp, Token};
 
 /// Where the arbitrary octets start.
 #[derive(Clone, Copy, Debug)]
@@ -81,7 +80,7 @@ pub fn run(data: &[u8]) -> Outcome {
         h.feed(piece);
     }
     // Time passes: a server that stopped mid-reply times out.
-    let later = h.now + Duration::from_secs(3600);
+    let later = h.now.plus_ms(3_600_000);
     h.engine.handle_timeout(later);
     h.drain();
     h.check();
@@ -107,7 +106,7 @@ pub fn run(data: &[u8]) -> Outcome {
 /// The engine, what it sent, and what it told.
 struct Harness {
     engine: Engine,
-    now: Instant,
+    now: Timestamp,
     initial: MailboxView,
     sent: Framer,
     events: Vec<Event>,
@@ -154,7 +153,7 @@ impl Harness {
         config.limits.max_message_octets = 4096;
         config.limits.max_line = 64 * 1024;
         config.limits.max_messages = 10_000;
-        let now = Instant::now();
+        let now = Timestamp(0);
         let initial = initial_view();
         let engine = Engine::new(config, vec![initial.clone()], now);
         Harness {

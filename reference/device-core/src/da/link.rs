@@ -1,19 +1,18 @@
-//! The engine's IMAP connection: from the greeting through STARTTLS, authentication and
-//! `ENABLE QRESYNC` to an idle, authenticated connection; LIST; and the dispatch of every
+//! The engine's IMAP connection: the shared [`ImapClient`] takes it from the greeting through
+//! STARTTLS and authentication; the engine adds `ENABLE QRESYNC` and LIST, and dispatches every
 //! response to whatever is running.
 
-use std::time::Instant;
-
+use mailpush_imap::framer::FramerConfig;
 use mailpush_imap::{
-    Atom, AuthenticateData, Capability, Code, CommandBody, Data, GreetingKind, IString, Mailbox,
-    Response, Status, StatusKind, Tag, Vec1,
+    Capability, CommandBody, Data, IString, Mailbox, Status, StatusKind, Tag, Vec1,
 };
 
-use super::config::{AuthMechanism, Security};
 use super::engine::{Engine, Event};
 use super::error::Error;
 use super::sync::{Method, Sync};
-use super::wire::{Incoming, Wire};
+use super::write::Write;
+use crate::Timestamp;
+use crate::imap_client::{CloseReason, ImapClient, ImapClientConfig, ImapEvent};
 
 /// The connection, as far as the engine knows.
 #[derive(Debug)]
@@ -21,7 +20,7 @@ pub(super) enum Link {
     /// None.
     Down,
     /// [`Event::Connect`] was emitted; the driver is connecting.
-    Connecting { since: Instant },
+    Connecting { since: Timestamp },
     /// Connected.
     Up(Box<Up>),
 }
@@ -35,52 +34,30 @@ impl Link {
 /// An open connection.
 #[derive(Debug)]
 pub(super) struct Up {
-    pub(super) wire: Wire,
+    pub(super) client: ImapClient,
     pub(super) stage: Stage,
-    /// The capabilities, once known (they are asked again after STARTTLS and after login).
-    caps: Option<Vec<Capability>>,
-    tls: bool,
     pub(super) method: Method,
     /// When the server last sent something, or the engine started waiting for it.
-    pub(super) last_progress: Instant,
+    pub(super) last_progress: Timestamp,
     /// Since when the connection has been unused.
-    pub(super) idle_since: Instant,
+    pub(super) idle_since: Timestamp,
     pub(super) sync_rx: u64,
     pub(super) sync_tx: u64,
 }
 
 impl Up {
-    fn has(&self, cap: &str) -> bool {
-        self.caps
-            .as_ref()
-            .is_some_and(|c| c.iter().any(|x| x.is(cap)))
+    /// Sends a command of the engine's; `None` when the client cannot take it (it is closed),
+    /// which the caller treats as a lost connection.
+    pub(super) fn send(&mut self, body: CommandBody) -> Option<Tag> {
+        self.client.send(body).ok()
     }
-}
-
-/// What to do once the capabilities are known.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Then {
-    BeforeAuth,
-    AfterAuth,
 }
 
 /// Where the connection is.
 #[derive(Debug)]
 pub(super) enum Stage {
-    Greeting,
-    Capability {
-        tag: Tag,
-        then: Then,
-    },
-    StartTls {
-        tag: Tag,
-    },
-    /// The driver runs the TLS handshake.
-    Tls,
-    Authenticate {
-        tag: Tag,
-        awaiting_continuation: bool,
-    },
+    /// The client is greeting, securing and authenticating.
+    Opening,
     Enable {
         tag: Tag,
         enabled: bool,
@@ -92,23 +69,42 @@ pub(super) enum Stage {
         found: Vec<Mailbox>,
     },
     Sync(Box<Sync>),
+    /// An application write (SYNC-19).
+    Write(Box<Write>),
 }
 
 impl Engine {
+    /// The shared client's configuration: the engine's credentials, and caps that let a content
+    /// fetch of `max_message_octets + 1` octets through (SYNC-14); other literals in replies
+    /// (names, strings) are small.
+    fn client_config(&self) -> ImapClientConfig {
+        let limits = &self.config.limits;
+        let max_literal = limits.max_message_octets.saturating_add(1).max(64 * 1024);
+        let mut config = ImapClientConfig::new(
+            self.config.security,
+            self.config.auth,
+            self.config.credentials.clone(),
+        );
+        config.limits = FramerConfig {
+            max_line: limits.max_line,
+            max_literal,
+            max_message: limits.max_line.saturating_add(max_literal as usize),
+        };
+        config.tag_prefix = 'd';
+        config
+    }
+
     /// The driver connected (for IMAPS, TLS is up too).
-    pub fn handle_connected(&mut self, now: Instant) {
+    pub fn handle_connected(&mut self, now: Timestamp) {
         self.now = self.now.max(now);
         if !matches!(self.link, Link::Connecting { .. }) {
             return;
         }
         // A LOGOUT the driver did not write before closing the last connection is not for this one.
         self.pending_output = None;
-        let tls = self.config.security == Security::Implicit;
         self.link = Link::Up(Box::new(Up {
-            wire: Wire::new(&self.config.limits, false),
-            stage: Stage::Greeting,
-            caps: None,
-            tls,
+            client: ImapClient::new(self.client_config()),
+            stage: Stage::Opening,
             method: Method::Plain,
             last_progress: now,
             idle_since: now,
@@ -119,28 +115,19 @@ impl Engine {
 
     /// The TLS handshake that [`Event::StartTls`] asked for succeeded. (If it failed, call
     /// [`Engine::handle_disconnected`].)
-    pub fn handle_tls_established(&mut self, now: Instant) {
+    pub fn handle_tls_established(&mut self, now: Timestamp) {
         self.now = self.now.max(now);
         let Link::Up(up) = &mut self.link else {
             return;
         };
-        if !matches!(up.stage, Stage::Tls) {
-            return;
-        }
-        up.tls = true;
-        // RFC 3501 §6.2.1: nothing read before TLS is kept, the capabilities are asked again.
-        up.wire = Wire::new(&self.config.limits, true);
-        up.caps = None;
+        up.client.handle_tls_established();
         up.last_progress = now;
-        let tag = up.wire.send(CommandBody::Capability);
-        up.stage = Stage::Capability {
-            tag,
-            then: Then::BeforeAuth,
-        };
+        self.pump(now);
+        self.drive(now);
     }
 
     /// The connection is gone, or could not be opened: a sync in progress fails (SYNC-12).
-    pub fn handle_disconnected(&mut self, now: Instant) {
+    pub fn handle_disconnected(&mut self, now: Timestamp) {
         self.now = self.now.max(now);
         match &self.link {
             Link::Down => {}
@@ -153,37 +140,14 @@ impl Engine {
     }
 
     /// Octets from the server.
-    pub fn handle_input(&mut self, octets: &[u8], now: Instant) {
+    pub fn handle_input(&mut self, octets: &[u8], now: Timestamp) {
         self.now = self.now.max(now);
         let Link::Up(up) = &mut self.link else {
             return;
         };
-        if matches!(up.stage, Stage::Tls) {
-            // Plaintext after STARTTLS's OK could have been injected (RFC 3501 §6.2.1).
-            return;
-        }
-        up.wire.receive(octets);
+        up.client.handle_input(octets);
         up.last_progress = now;
-        while let Link::Up(up) = &mut self.link {
-            let message = match up.wire.next() {
-                Ok(Some(m)) => m,
-                Ok(None) => break,
-                Err(e) => {
-                    self.fail_link(e, now);
-                    break;
-                }
-            };
-            if let Err(e) = self.on_message(message, now) {
-                self.fail_link(e, now);
-                break;
-            }
-            if let Link::Up(up) = &self.link
-                && matches!(up.stage, Stage::Tls)
-            {
-                // What follows STARTTLS's OK in plaintext is discarded (RFC 3501 §6.2.1).
-                break;
-            }
-        }
+        self.pump(now);
         self.drive(now);
     }
 
@@ -193,19 +157,48 @@ impl Engine {
             return Some(rest);
         }
         match &mut self.link {
-            Link::Up(up) => up.wire.take_output(),
+            Link::Up(up) => up.client.poll_transmit(),
             _ => None,
+        }
+    }
+
+    /// Acts on everything the client has to say.
+    fn pump(&mut self, now: Timestamp) {
+        loop {
+            let Link::Up(up) = &mut self.link else {
+                return;
+            };
+            let Some(event) = up.client.poll_event() else {
+                return;
+            };
+            let result = match event {
+                ImapEvent::StartTls => {
+                    self.events.push_back(Event::StartTls);
+                    Ok(())
+                }
+                ImapEvent::Ready => self.authenticated(),
+                ImapEvent::Untagged(data) => self.on_data(data),
+                // The engine needs every response: one it cannot read may be a change it would
+                // miss.
+                ImapEvent::Unparsed { message } => Err(Error::Malformed(message)),
+                ImapEvent::Completed { tag, status } => self.on_tagged(tag, status, now),
+                ImapEvent::Closed(reason) => Err(closed(reason)),
+            };
+            if let Err(e) = result {
+                self.fail_link(e, now);
+                return;
+            }
         }
     }
 
     /// Gives the connection up after a failure: a running sync fails (its own retry delay),
     /// otherwise the account waits before it connects again.
-    pub(super) fn fail_link(&mut self, error: Error, now: Instant) {
+    pub(super) fn fail_link(&mut self, error: Error, now: Timestamp) {
         self.fail_link_quietly(error, now);
         self.events.push_back(Event::Close);
     }
 
-    fn fail_link_quietly(&mut self, error: Error, now: Instant) {
+    fn fail_link_quietly(&mut self, error: Error, now: Timestamp) {
         let link = std::mem::replace(&mut self.link, Link::Down);
         let stage = match link {
             Link::Up(up) => Some(up.stage),
@@ -213,6 +206,11 @@ impl Engine {
         };
         match stage {
             Some(Stage::Sync(sync)) => self.sync_failed(&sync.mailbox().clone(), error, now),
+            Some(Stage::Write(write)) => {
+                // The connection is gone: the next one waits like after any failure.
+                self.account_failure(now);
+                self.write_failed(*write, error);
+            }
             other => {
                 if matches!(other, Some(Stage::List { .. })) {
                     self.need_list = true;
@@ -227,7 +225,7 @@ impl Engine {
     /// Closes an unused connection.
     pub(super) fn logout(&mut self) {
         if let Link::Up(up) = &mut self.link {
-            up.wire.send(CommandBody::Logout);
+            up.client.logout();
             self.link_down_with_close();
         }
     }
@@ -235,7 +233,7 @@ impl Engine {
     pub(super) fn link_down_with_close(&mut self) {
         if let Link::Up(up) = &mut self.link {
             // Keep what is still to be written: the driver flushes it before closing.
-            if let Some(rest) = up.wire.take_output() {
+            if let Some(rest) = up.client.poll_transmit() {
                 self.pending_output = Some(rest);
             }
         }
@@ -243,17 +241,20 @@ impl Engine {
         self.events.push_back(Event::Close);
     }
 
-    pub(super) fn send_list(&mut self, now: Instant) {
+    pub(super) fn send_list(&mut self, now: Timestamp) {
         let Link::Up(up) = &mut self.link else {
             return;
         };
         //= spec/device-local.md#LOCAL-1
         //# Before registering, the DA MUST learn the names of the account's mailboxes from the
         //# mail server (an IMAP `LIST`)
-        let tag = up.wire.send(CommandBody::List {
+        let Some(tag) = up.send(CommandBody::List {
             reference: Mailbox::from_wire(Vec::new()),
             pattern: IString::from("*"),
-        });
+        }) else {
+            self.fail_link(Error::ConnectionLost, now);
+            return;
+        };
         up.last_progress = now;
         up.stage = Stage::List {
             tag,
@@ -261,136 +262,28 @@ impl Engine {
         };
     }
 
-    fn on_message(&mut self, message: Incoming, now: Instant) -> Result<(), Error> {
-        match message {
-            Incoming::Greeting(g) => {
-                let caps = match g.text.code {
-                    Some(Code::Capability(c)) => Some(c.into_vec()),
-                    _ => None,
-                };
-                let Link::Up(up) = &mut self.link else {
-                    return Ok(());
-                };
-                if caps.is_some() {
-                    up.caps = caps;
-                }
-                match g.kind {
-                    GreetingKind::Bye => Err(Error::Refused(g.text.text.as_str().to_owned())),
-                    GreetingKind::PreAuth if self.config.security == Security::StartTls => {
-                        Err(Error::StartTlsUnavailable)
-                    }
-                    GreetingKind::PreAuth => self.after_auth(),
-                    GreetingKind::Ok => self.before_auth(),
-                }
-            }
-            Incoming::Response(Response::Continue(_)) => self.on_continuation(),
-            Incoming::Response(Response::Data(data)) => self.on_data(data),
-            Incoming::Response(Response::Tagged { tag, status }) => {
-                self.on_tagged(tag, status, now)
-            }
-        }
-    }
-
-    fn up(&mut self) -> Result<&mut Up, Error> {
-        match &mut self.link {
-            Link::Up(up) => Ok(up),
-            _ => Err(Error::ConnectionLost),
-        }
-    }
-
-    /// Greeted, not authenticated: capabilities, then STARTTLS or authentication.
-    fn before_auth(&mut self) -> Result<(), Error> {
-        let starttls = self.config.security == Security::StartTls;
-        let up = self.up()?;
-        if up.caps.is_none() {
-            let tag = up.wire.send(CommandBody::Capability);
-            up.stage = Stage::Capability {
-                tag,
-                then: Then::BeforeAuth,
-            };
-            return Ok(());
-        }
-        if starttls && !up.tls {
-            if !up.has("STARTTLS") {
-                return Err(Error::StartTlsUnavailable);
-            }
-            let tag = up.wire.send(CommandBody::StartTls);
-            up.stage = Stage::StartTls { tag };
-            return Ok(());
-        }
-        self.authenticate()
-    }
-
-    fn authenticate(&mut self) -> Result<(), Error> {
-        let auth = self.config.auth;
-        let username = self.config.credentials.username.clone();
-        let password = self.config.credentials.password.clone();
-        let up = self.up()?;
-        up.wire.set_literal_plus(up.has("LITERAL+"));
-        let (body, awaiting_continuation) = match auth {
-            AuthMechanism::Login => {
-                if up.has("LOGINDISABLED") {
-                    return Err(Error::AuthUnavailable(
-                        "the server says LOGINDISABLED".into(),
-                    ));
-                }
-                let body = CommandBody::Login {
-                    username: IString::from(username),
-                    password: IString::new(password),
-                };
-                (body, false)
-            }
-            AuthMechanism::Plain => {
-                if !up.has("AUTH=PLAIN") {
-                    return Err(Error::AuthUnavailable(
-                        "the server does not offer AUTH=PLAIN".into(),
-                    ));
-                }
-                let sasl_ir = up.has("SASL-IR");
-                let mechanism =
-                    Atom::new("PLAIN").map_err(|e| Error::Protocol(format!("internal: {e}")))?;
-                let body = CommandBody::Authenticate {
-                    mechanism,
-                    initial_response: sasl_ir.then(|| plain_response(&username, &password)),
-                };
-                (body, !sasl_ir)
-            }
+    /// Authenticated, with the capabilities listed after authentication: ENABLE, or ready.
+    fn authenticated(&mut self) -> Result<(), Error> {
+        let Link::Up(up) = &mut self.link else {
+            return Err(Error::ConnectionLost);
         };
-        let tag = up.wire.send(body);
-        up.stage = Stage::Authenticate {
-            tag,
-            awaiting_continuation,
-        };
-        Ok(())
-    }
-
-    /// Authenticated: capabilities again if the server did not send them, then ENABLE.
-    fn after_auth(&mut self) -> Result<(), Error> {
-        let up = self.up()?;
-        if up.caps.is_none() {
-            let tag = up.wire.send(CommandBody::Capability);
-            up.stage = Stage::Capability {
-                tag,
-                then: Then::AfterAuth,
-            };
-            return Ok(());
-        }
-        up.wire.set_literal_plus(up.has("LITERAL+"));
-        if up.has("QRESYNC") {
+        if up.client.has_capability("QRESYNC") {
             //= spec/sync.md#SYNC-1
             //# When
             //# it uses QRESYNC it MUST send `ENABLE QRESYNC` once per connection before its first `SELECT` or
             //# `EXAMINE`.
             let cap = Capability::new("QRESYNC")
                 .map_err(|e| Error::Protocol(format!("internal: {e}")))?;
-            let tag = up.wire.send(CommandBody::Enable(Vec1::one(cap)));
+            let tag = up
+                .send(CommandBody::Enable(Vec1::one(cap)))
+                .ok_or(Error::ConnectionLost)?;
             up.stage = Stage::Enable {
                 tag,
                 enabled: false,
             };
             return Ok(());
         }
-        let method = if up.has("CONDSTORE") {
+        let method = if up.client.has_capability("CONDSTORE") {
             Method::CondStore
         } else {
             Method::Plain
@@ -410,30 +303,6 @@ impl Engine {
         self.reconnect_at = None;
     }
 
-    fn on_continuation(&mut self) -> Result<(), Error> {
-        let username = self.config.credentials.username.clone();
-        let password = self.config.credentials.password.clone();
-        let up = self.up()?;
-        if up.wire.continuation() {
-            return Ok(());
-        }
-        if let Stage::Authenticate {
-            awaiting_continuation: waiting @ true,
-            ..
-        } = &mut up.stage
-        {
-            *waiting = false;
-            up.wire
-                .send_authenticate_data(AuthenticateData::Continue(plain_response(
-                    &username, &password,
-                )));
-            return Ok(());
-        }
-        Err(Error::Protocol(
-            "a continuation request nothing waited for".into(),
-        ))
-    }
-
     fn on_data(&mut self, data: Data) -> Result<(), Error> {
         let Link::Up(up) = &mut self.link else {
             return Err(Error::ConnectionLost);
@@ -447,15 +316,6 @@ impl Engine {
                 }
                 return Err(Error::Bye(text.text.as_str().to_owned()));
             }
-            Data::Capability(caps) => up.caps = Some(caps.into_vec()),
-            Data::Status(Status {
-                text:
-                    mailpush_imap::RespText {
-                        code: Some(Code::Capability(caps)),
-                        ..
-                    },
-                ..
-            }) => up.caps = Some(caps.into_vec()),
             Data::Enabled(caps) => {
                 if let Stage::Enable { enabled, .. } = &mut up.stage {
                     *enabled |= caps.iter().any(|c| c.is("QRESYNC"));
@@ -478,8 +338,8 @@ impl Engine {
                     found.push(mailbox);
                 }
             }
-            other => {
-                if let Stage::Sync(sync) = &mut up.stage {
+            other => match &mut up.stage {
+                Stage::Sync(sync) => {
                     let Some(state) = self.mailboxes.get(sync.mailbox()) else {
                         return Ok(());
                     };
@@ -487,65 +347,24 @@ impl Engine {
                     sync.on_data(&state.view, other, &mut contents)?;
                     self.events.extend(contents.into_iter().map(Event::Content));
                 }
-            }
+                Stage::Write(write) => write.on_data(other),
+                _ => {}
+            },
         }
         Ok(())
     }
 
-    fn on_tagged(&mut self, tag: Tag, status: Status, now: Instant) -> Result<(), Error> {
+    fn on_tagged(&mut self, tag: Tag, status: Status, now: Timestamp) -> Result<(), Error> {
         let ok = status.kind == StatusKind::Ok;
-        let text = || {
-            let kind = match status.kind {
-                StatusKind::Ok => "OK",
-                StatusKind::No => "NO",
-                StatusKind::Bad => "BAD",
-            };
-            format!("{kind} {}", status.text.text.as_str())
+        let Link::Up(up) = &mut self.link else {
+            return Err(Error::ConnectionLost);
         };
-        let up = self.up()?;
         let stage = std::mem::replace(&mut up.stage, Stage::Ready);
         match stage {
-            Stage::Capability { tag: t, then } if t == tag => {
-                if !ok {
-                    return Err(Error::CommandFailed {
-                        command: "CAPABILITY",
-                        text: text(),
-                    });
-                }
-                if up.caps.is_none() {
-                    up.caps = Some(Vec::new());
-                }
-                match then {
-                    Then::BeforeAuth => self.before_auth(),
-                    Then::AfterAuth => self.after_auth(),
-                }
-            }
-            Stage::StartTls { tag: t } if t == tag => {
-                if !ok {
-                    return Err(Error::CommandFailed {
-                        command: "STARTTLS",
-                        text: text(),
-                    });
-                }
-                up.stage = Stage::Tls;
-                up.last_progress = now;
-                self.events.push_back(Event::StartTls);
-                Ok(())
-            }
-            Stage::Authenticate { tag: t, .. } if t == tag => {
-                if !ok {
-                    return Err(Error::AuthenticationFailed(text()));
-                }
-                up.caps = match status.text.code {
-                    Some(Code::Capability(c)) => Some(c.into_vec()),
-                    _ => None,
-                };
-                self.after_auth()
-            }
             Stage::Enable { tag: t, enabled } if t == tag => {
                 let method = if ok && enabled {
                     Method::QResync
-                } else if up.has("CONDSTORE") {
+                } else if up.client.has_capability("CONDSTORE") {
                     Method::CondStore
                 } else {
                     Method::Plain
@@ -557,7 +376,7 @@ impl Engine {
                 if !ok {
                     return Err(Error::CommandFailed {
                         command: "LIST",
-                        text: text(),
+                        text: status_text(&status),
                     });
                 }
                 up.idle_since = now;
@@ -566,9 +385,7 @@ impl Engine {
             }
             Stage::Sync(mut sync) => {
                 if !sync.on_tagged(&tag, &status) {
-                    return Err(Error::Protocol(format!(
-                        "a completion for tag {tag}, which no command has"
-                    )));
+                    return Err(unknown_tag(&tag));
                 }
                 if sync.round_done() {
                     up.last_progress = now;
@@ -578,11 +395,21 @@ impl Engine {
                 }
                 Ok(())
             }
+            Stage::Write(mut write) => {
+                if !write.on_tagged(&tag, &status) {
+                    return Err(unknown_tag(&tag));
+                }
+                if write.round_done() {
+                    up.last_progress = now;
+                    self.advance_write(write, now);
+                } else {
+                    up.stage = Stage::Write(write);
+                }
+                Ok(())
+            }
             other => {
                 up.stage = other;
-                Err(Error::Protocol(format!(
-                    "a completion for tag {tag}, which no command has"
-                )))
+                Err(unknown_tag(&tag))
             }
         }
     }
@@ -615,12 +442,32 @@ impl Engine {
     }
 }
 
-/// SASL PLAIN (RFC 4616): no authorization identity, the user, the password.
-fn plain_response(username: &str, password: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(username.len() + password.len() + 2);
-    v.push(0);
-    v.extend_from_slice(username.as_bytes());
-    v.push(0);
-    v.extend_from_slice(password);
-    v
+/// `NO text` / `BAD text`, for errors.
+pub(super) fn status_text(status: &Status) -> String {
+    let kind = match status.kind {
+        StatusKind::Ok => "OK",
+        StatusKind::No => "NO",
+        StatusKind::Bad => "BAD",
+    };
+    format!("{kind} {}", status.text.text.as_str())
+}
+
+fn unknown_tag(tag: &Tag) -> Error {
+    Error::Protocol(format!("a completion for tag {tag}, which no command has"))
+}
+
+/// What the engine reports when the shared client closed the connection.
+fn closed(reason: CloseReason) -> Error {
+    match reason {
+        CloseReason::Refused(text) => Error::Refused(text),
+        CloseReason::Bye(text) => Error::Bye(text),
+        CloseReason::StartTlsUnavailable => Error::StartTlsUnavailable,
+        CloseReason::AuthUnavailable(text) => Error::AuthUnavailable(text),
+        CloseReason::AuthenticationFailed(text) => Error::AuthenticationFailed(text),
+        CloseReason::CommandFailed { command, text } => Error::CommandFailed { command, text },
+        CloseReason::Malformed(text) => Error::Malformed(text),
+        CloseReason::Protocol(text) => Error::Protocol(text),
+        CloseReason::TooLarge(error) => Error::Limit(error.to_string()),
+        CloseReason::Logout | CloseReason::Eof => Error::ConnectionLost,
+    }
 }

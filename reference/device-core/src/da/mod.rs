@@ -28,7 +28,7 @@ mod seq;
 mod sync;
 mod uids;
 mod view;
-mod wire;
+mod write;
 
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -40,3 +40,4 @@ pub use sync::Method;
 pub use view::{
     AddedMessage, ContentState, Flags, MailboxView, MessageContent, MessageMeta, Uid, ViewUpdate,
 };
+pub use write::{FlagChange, OperationId, WriteError, WriteOutcome, WriteRequest};

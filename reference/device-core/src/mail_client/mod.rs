@@ -127,7 +127,7 @@ pub enum Event {
     /// Post the local notification named by this token on the bus.
     Wake(Token),
     /// Open an IMAP connection to the account's mail server (TLS at once for
-    /// [`crate::imap_client::Security::Tls`], plain TCP for `StartTls` and `Cleartext`), then
+    /// [`crate::imap_client::Security::Implicit`], plain TCP for `StartTls` and `Plaintext`), then
     /// call [`MailClient::handle_imap_connected`] or, on failure,
     /// [`MailClient::handle_imap_closed`].
     ImapConnect {

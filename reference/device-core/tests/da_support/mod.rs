@@ -8,9 +8,13 @@
 
 use mailpush_imap_server as server;
 
+pub mod scripted;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use mailpush_device_core::Timestamp;
 
 use mailpush_device_core::da::{
     AuthMechanism, ContentState, Credentials, Engine, EngineConfig, Error, Event, MailboxView,
@@ -168,7 +172,7 @@ impl MailServer {
         }
     }
 
-    fn session(&self, protected: bool, offer: Offer, now: Instant) -> ServerSession {
+    fn session(&self, protected: bool, offer: Offer, now: Timestamp) -> ServerSession {
         let config = server::Config {
             allow_plaintext_auth: true,
             condstore: offer != Offer::Plain,
@@ -183,12 +187,12 @@ fn flag_text(f: &StoreFlag) -> String {
     f.as_str().to_owned()
 }
 
-fn server_now(now: Instant) -> server::Now {
+fn server_now(now: Timestamp) -> server::Now {
     static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    let base = *BASE.get_or_init(|| now);
-    let offset = now.saturating_duration_since(base);
+    let base = *BASE.get_or_init(Instant::now);
+    let offset = Duration::from_millis(now.0);
     server::Now {
-        instant: now,
+        instant: base + offset,
         wall: UNIX_EPOCH + Duration::from_secs(1_700_000_000) + offset,
     }
 }
@@ -331,9 +335,10 @@ impl Filter {
                 Some(Response::Data(Data::Status(s)))
             }
             Response::Tagged { tag, mut status } => {
-                if let Some(Code::Capability(c)) = status.text.code.take() {
-                    status.text.code = self.caps(c);
-                }
+                status.text.code = match status.text.code.take() {
+                    Some(Code::Capability(c)) => self.caps(c),
+                    other => other,
+                };
                 Some(Response::Tagged { tag, status })
             }
             other => Some(other),
@@ -394,7 +399,7 @@ pub struct World {
     pub auto_register: bool,
     pub pending_register: Option<Vec<Mailbox>>,
     conn: Option<Conn>,
-    pub now: Instant,
+    pub now: Timestamp,
     pub events: Vec<Event>,
     pub completed: Vec<Completed>,
     pub commands: Vec<Command>,
@@ -450,7 +455,7 @@ impl World {
     }
 
     pub fn with_config(offer: Offer, mailboxes: &[&str], config: EngineConfig) -> Self {
-        let now = Instant::now();
+        let now = Timestamp(0);
         let engine = Engine::new(config.clone(), Vec::new(), now);
         World {
             server: MailServer::new(mailboxes),
@@ -547,6 +552,12 @@ impl World {
         outcome
     }
 
+    /// The connection breaks now, whatever runs on it.
+    pub fn drop_connection(&mut self) {
+        self.conn = None;
+        self.engine.handle_disconnected(self.now);
+    }
+
     /// Runs until nothing moves without the clock.
     pub fn pump(&mut self) {
         for _ in 0..100_000 {
@@ -560,7 +571,7 @@ impl World {
     /// Advances the clock to the engine's next deadline (if any within `limit`) and pumps.
     pub fn tick(&mut self, limit: Duration) -> bool {
         match self.engine.poll_timeout() {
-            Some(t) if t <= self.now + limit => {
+            Some(t) if t <= later(self.now, limit) => {
                 self.now = self.now.max(t);
                 self.engine.handle_timeout(self.now);
                 self.pump();
@@ -841,4 +852,9 @@ impl World {
             })
             .collect()
     }
+}
+
+/// `now` plus `d`.
+pub fn later(now: Timestamp, d: Duration) -> Timestamp {
+    now.plus_ms(u64::try_from(d.as_millis()).unwrap())
 }

@@ -8,7 +8,7 @@ pub mod scripted;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use mailpush_device_core::imap_client::{Credentials, ImapClientConfig, Mechanism, Security};
+use mailpush_device_core::imap_client::{AuthMechanism, Credentials, ImapClientConfig, Security};
 use mailpush_device_core::mail_client::{
     AccountConfig, ConnectionId, DeviceCredentials, Event, MailClient, MailClientConfig,
     MailboxName, PersistBatch, PollInterval, Record, RequestId, Restored, Timestamp, TokenEntry,
@@ -57,11 +57,11 @@ pub fn account_config(id: &str, poll_secs: u64) -> AccountConfig {
         poll_interval: PollInterval::from_secs(&id, poll_secs).unwrap(),
         id,
         imap: ImapClientConfig::new(
-            Security::Cleartext,
+            Security::Plaintext,
+            AuthMechanism::Login,
             Credentials {
                 username: "fred".into(),
-                password: "secret".into(),
-                mechanism: Mechanism::Login,
+                password: b"secret".to_vec(),
             },
         ),
     }
