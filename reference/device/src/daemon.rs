@@ -109,47 +109,45 @@ pub fn display_name(mailbox: &Mailbox) -> String {
         .unwrap_or_else(|| String::from_utf8_lossy(mailbox.as_wire()).into_owned())
 }
 
-fn engine_config(settings: &AccountSettings, id: &AccountId) -> EngineConfig {
-    let mut config = EngineConfig::new(
-        id.clone(),
-        da::Credentials {
+/// How an account reaches its mail server: the same for the DA's connection and the mail
+/// client's push registrations.
+fn imap_client_config(settings: &AccountSettings) -> ImapClientConfig {
+    ImapClientConfig::new(
+        match settings.security {
+            ImapSecurity::Imaps => imap_client::Security::Implicit,
+            _ => imap_client::Security::StartTls,
+        },
+        match settings.auth {
+            ImapAuth::Login => imap_client::AuthMechanism::Login,
+            _ => imap_client::AuthMechanism::Plain,
+        },
+        imap_client::Credentials {
             username: settings.user.clone(),
             password: settings.password.clone().into_bytes(),
         },
+    )
+}
+
+fn engine_config(settings: &AccountSettings, id: &AccountId) -> EngineConfig {
+    let imap = imap_client_config(settings);
+    let mut config = EngineConfig::new(
+        id.clone(),
+        imap.credentials,
         settings
             .mailboxes
             .iter()
             .map(|m| Mailbox::from_unicode(m))
             .collect(),
     );
-    config.auth = match settings.auth {
-        ImapAuth::Login => da::AuthMechanism::Login,
-        _ => da::AuthMechanism::Plain,
-    };
-    config.security = match settings.security {
-        ImapSecurity::Imaps => da::Security::Implicit,
-        _ => da::Security::StartTls,
-    };
+    config.auth = imap.auth;
+    config.security = imap.security;
     config
 }
 
 fn mail_client_account(settings: &AccountSettings, id: &AccountId) -> AccountConfig {
     AccountConfig {
         id: id.clone(),
-        imap: ImapClientConfig::new(
-            match settings.security {
-                ImapSecurity::Imaps => imap_client::Security::Tls,
-                _ => imap_client::Security::StartTls,
-            },
-            imap_client::Credentials {
-                username: settings.user.clone(),
-                password: settings.password.clone(),
-                mechanism: match settings.auth {
-                    ImapAuth::Login => imap_client::Mechanism::Login,
-                    _ => imap_client::Mechanism::Plain,
-                },
-            },
-        ),
+        imap: imap_client_config(settings),
         poll_interval: settings.poll_interval,
     }
 }
@@ -189,7 +187,7 @@ pub async fn run(
         }
         client_accounts.push(mail_client_account(settings, &id));
         let views = store.views(&id)?;
-        let engine = Engine::new(engine_config(settings, &id), views, clock.instant());
+        let engine = Engine::new(engine_config(settings, &id), views, clock.now());
         accounts.push(Account {
             settings: settings.clone(),
             id,
@@ -291,11 +289,7 @@ pub async fn run(
 impl Daemon {
     /// The earliest timer of every core.
     fn next_timer(&self) -> Option<mail_client::Timestamp> {
-        let engines = self
-            .accounts
-            .iter()
-            .filter_map(|a| a.engine.poll_timeout())
-            .map(|at| self.clock.timestamp_of(at));
+        let engines = self.accounts.iter().filter_map(|a| a.engine.poll_timeout());
         self.client.poll_timeout().into_iter().chain(engines).min()
     }
 
@@ -304,14 +298,9 @@ impl Daemon {
         if self.client.poll_timeout().is_some_and(|at| at <= now) {
             self.client.handle_timeout(now);
         }
-        let instant = self.clock.instant();
         for account in &mut self.accounts {
-            if account
-                .engine
-                .poll_timeout()
-                .is_some_and(|at| at <= instant)
-            {
-                account.engine.handle_timeout(instant);
+            if account.engine.poll_timeout().is_some_and(|at| at <= now) {
+                account.engine.handle_timeout(now);
             }
         }
     }
@@ -353,7 +342,7 @@ impl Daemon {
 
     fn handle_io(&mut self, event: IoEvent) {
         let now = self.clock.now();
-        let instant = self.clock.instant();
+        let instant = now;
         match event {
             IoEvent::Connected(key) => match key {
                 ConnKey::Da {
@@ -457,10 +446,7 @@ impl Daemon {
                         .map(|(name, token)| (Mailbox::from_wire(name.as_bytes().to_vec()), token))
                         .collect();
                     let account = &mut self.accounts[index];
-                    if let Err(error) = account
-                        .engine
-                        .handle_registered(tokens, self.clock.instant())
-                    {
+                    if let Err(error) = account.engine.handle_registered(tokens, self.clock.now()) {
                         tracing::error!(account = %account.settings.name, %error, "registration answer refused");
                     }
                 }
@@ -558,7 +544,7 @@ impl Daemon {
             };
             progress = true;
             let now_ms = self.clock.now();
-            let instant = self.clock.instant();
+            let instant = self.clock.now();
             let account = &mut self.accounts[index];
             match event {
                 da::Event::Connect => {
@@ -707,7 +693,7 @@ impl Daemon {
             let Ok(token) = Token::new(name.as_str()) else {
                 continue;
             };
-            let instant = self.clock.instant();
+            let instant = self.clock.now();
             //= spec/device-local.md#LOCAL-11
             //# The DA MUST treat every wake as a command to synchronize the
             //# mailbox of that token
