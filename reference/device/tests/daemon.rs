@@ -29,6 +29,38 @@ fn start_daemon(config: &Path) -> (oneshot::Sender<()>, JoinHandle<()>, std::pat
     (stop, task, socket)
 }
 
+/// The servers and a daemon whose push is up.
+struct Running {
+    dir: tempfile::TempDir,
+    servers: Servers,
+    data: std::path::PathBuf,
+    config: std::path::PathBuf,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+    api: Api,
+    status: serde_json::Value,
+}
+
+async fn running() -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let servers = Servers::start(dir.path()).await;
+    let data = dir.path().join("device");
+    let config = servers.device_config(&data);
+    let (stop, task, socket) = start_daemon(&config);
+    let mut api = Api::connect(&socket).await;
+    let status = api.wait_status("ready for push", push_ready).await;
+    Running {
+        dir,
+        servers,
+        data,
+        config,
+        stop,
+        task,
+        api,
+        status,
+    }
+}
+
 //= spec/architecture.md#ARCH-3
 //= type=test
 //# A conforming device MUST implement the client side of
@@ -49,13 +81,16 @@ fn start_daemon(config: &Path) -> (oneshot::Sender<()>, JoinHandle<()>, std::pat
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_by_another_client_reaches_the_view_by_push_and_a_restart_keeps_tokens_and_cursor()
 {
-    let dir = tempfile::tempdir().unwrap();
-    let servers = Servers::start(dir.path()).await;
-    let data = dir.path().join("device");
-    let config = servers.device_config(&data);
-    let (stop, task, socket) = start_daemon(&config);
-    let mut api = Api::connect(&socket).await;
-    let status = api.wait_status("ready for push", push_ready).await;
+    let Running {
+        dir: _dir,
+        servers,
+        data,
+        config,
+        stop,
+        task,
+        mut api,
+        status,
+    } = running().await;
     let token = status["accounts"][0]["mailboxes"][0]["token"].clone();
     assert!(token.is_string(), "{status:#}");
     assert_eq!(api.view("Notes").await, vec![]);
@@ -156,6 +191,95 @@ async fn malformed_and_oversized_requests_get_clear_errors() {
     api.send_line_lossy(&huge).await;
     let answer = api.line().await;
     assert_eq!(answer["error"]["code"], "request-too-large", "{answer}");
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    servers.mail.shutdown().await;
+    servers.push.shutdown().await;
+}
+
+/// `DELETE /v1/devices/<token>` with the device's secret, over TLS trusting `pem`; the status.
+async fn unregister(api: std::net::SocketAddr, pem: &Path, token: &str, secret: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let trust = mailpush_device::tls::Trust::load(None, Some(pem)).unwrap();
+    let connector = trust.connector(&[b"http/1.1"]).unwrap();
+    let tcp = tokio::net::TcpStream::connect(api).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from(api.ip().to_string()).unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let request = format!(
+        "DELETE /v1/devices/{token} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer {secret}\r\n\r\n"
+    );
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let _ = tls.read_to_end(&mut response).await;
+    String::from_utf8_lossy(&response)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+//= spec/device-local.md#LOCAL-26
+//= type=test
+//# On `auth-failed`, `unregistered` or `unsupported-version` it MUST NOT
+//# reconnect with the same credentials: it MUST report the refusal and SHOULD register the device
+//# again
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unregistered_device_registers_again_and_pushes_resume() {
+    let Running {
+        dir,
+        servers,
+        data,
+        stop,
+        task,
+        mut api,
+        ..
+    } = running().await;
+    let (old, _) = Store::open(&data.join("device.sqlite3"))
+        .unwrap()
+        .restored()
+        .unwrap()
+        .device
+        .unwrap();
+    let status = unregister(
+        servers.push.http_addr,
+        &dir.path().join("push.pem"),
+        old.token.as_str(),
+        old.secret.as_str(),
+    )
+    .await;
+    assert!(status.starts_with("HTTP/1.1 204"), "{status}");
+    // The daemon is refused, registers the device again, registers push with the new token,
+    // and a change reaches the view by push again.
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    let new = loop {
+        let stored = Store::open(&data.join("device.sqlite3"))
+            .unwrap()
+            .restored()
+            .unwrap()
+            .device
+            .unwrap()
+            .0;
+        if stored != old {
+            break stored;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the device never registered again"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_ne!(new.token, old.token);
+    api.wait_status("ready for push with the new token", |s| {
+        push_ready(s) && s["cursor"] == json!(0)
+    })
+    .await;
+    api.result("subscribe", json!({})).await;
+    let mut other = Imap::connect(servers.imap_addr()).await;
+    other
+        .append("Notes", "Subject: again\r\n\r\nagain\r\n")
+        .await;
+    let event = api.event().await;
+    assert_eq!(event["added"], json!([1]), "{event}");
     stop.send(()).unwrap();
     task.await.unwrap();
     servers.mail.shutdown().await;

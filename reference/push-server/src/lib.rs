@@ -8,7 +8,6 @@
 
 pub mod channel;
 pub mod config;
-pub mod device_client;
 pub mod http;
 pub mod hub;
 pub mod store;
