@@ -628,6 +628,52 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_bad_value_is_refused_naming_its_key() {
+        let base = "data_dir = \"d\"\n[[accounts]]\nname = \"A1\"\naddress = \"mail.example:143\"\n\
+                    security = \"starttls\"\nuser = \"u\"\npassword = \"p\"\n";
+        let path = Path::new("device.toml");
+        let ok = DeviceConfig::parse(path, base).unwrap();
+        assert_eq!(ok.accounts[0].poll_interval.millis(), 900_000);
+        assert_eq!(ok.accounts[0].mailboxes, ["Notes"]);
+        let push = "[push]\nchannel = \"push.example:1\"\nregistration_token = \"t\"\n";
+        let cases = [
+            (
+                base.replace("\"starttls\"", "\"tls\""),
+                "accounts[0].security",
+            ),
+            (
+                base.replace("mail.example:143", "mail.example"),
+                "accounts[0].address",
+            ),
+            (
+                format!("{base}poll_interval_secs = 59\n"),
+                "accounts[0].poll_interval_secs",
+            ),
+            (
+                base.replace("password = \"p\"\n", ""),
+                "accounts[0].password",
+            ),
+            (
+                format!("{base}password_file = \"x\"\n"),
+                "accounts[0].password",
+            ),
+            (format!("{base}mailboxes = []\n"), "accounts[0].mailboxes"),
+            (format!("{base}frob = 1\n"), "frob"),
+            (base.replace("data_dir = \"d\"\n", ""), "data_dir"),
+            (
+                format!("{base}{push}api = \"http://push.example:2\"\n"),
+                "push.api",
+            ),
+            (format!("{base}{push}"), "push.api"),
+        ];
+        for (text, key) in cases {
+            let error = DeviceConfig::parse(path, &text).unwrap_err().to_string();
+            assert!(error.starts_with("device.toml: "), "{error}");
+            assert!(error.contains(key), "{key}: {error}");
+        }
+    }
+
+    #[test]
     fn host_and_port_are_split() {
         assert_eq!(
             split_host_port("mail.example:993"),
