@@ -24,6 +24,8 @@ enum Command {
     PushServer(mailpush_push_server::PushServerArgs),
     /// Run the IMAP mail server (IMAP with STARTTLS, IMAPS, pushes) until Ctrl-C.
     MailServer(mailpush_mail_server::driver::MailServerArgs),
+    /// Run the device daemon, or ask a running one for its status (`device run|status`).
+    Device(mailpush_device::cli::DeviceArgs),
     /// Add, change or delete a mail server user (`user add|passwd|del`).
     User(mailpush_mail_server::driver::UserArgs),
     /// Check, merge and draw protocol traces (spec/trace.md).
@@ -59,6 +61,9 @@ enum CliError {
     /// The mail server or its user tool failed.
     #[error(transparent)]
     Mail(#[from] mailpush_mail_server::driver::MailServerError),
+    /// The device daemon or its status request failed.
+    #[error(transparent)]
+    Device(#[from] mailpush_device::cli::DeviceCliError),
     /// A load tool failed.
     #[error(transparent)]
     Bench(#[from] mailpush_bench::BenchError),
@@ -95,6 +100,7 @@ fn main() -> ExitCode {
         Some(Command::Trace(args)) => trace::run(args).map_err(CliError::from),
         Some(Command::PushServer(args)) => run_async(mailpush_push_server::run_cli(args)),
         Some(Command::MailServer(args)) => run_async(mailpush_mail_server::driver::run_cli(args)),
+        Some(Command::Device(args)) => run_async(mailpush_device::cli::run_cli(args)),
         Some(Command::User(args)) => {
             mailpush_mail_server::driver::run_user(args).map_err(CliError::from)
         }

@@ -11,15 +11,13 @@ use std::time::Duration;
 
 use mailpush_mail_server::driver::{PushSettings, Settings, start};
 use mailpush_mail_store::{Config as StoreConfig, Store};
-use mailpush_push_server::device_client::{DeviceClientConfig, run_device_session};
-use mailpush_push_server::hub::hash_secret;
-use mailpush_push_server::store::DeviceRecord;
 use mailpush_testkit::interop::{Credentials, ImapClient, ServerTls};
 
+/// The push server's test helpers: device registration and a device on the sans-IO client core.
+#[path = "../../push-server/tests/common/mod.rs"]
+mod push_common;
+
 const WAIT: Duration = Duration::from_secs(20);
-const PROVIDER: &str = "provider-secret-token";
-const DEVICE_TOKEN: &str = "5e1f0a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7";
-const DEVICE_SECRET: &str = "device-secret";
 const NOTE: &str = "From: a@example.org\r\nSubject: milk\r\n\r\nbuy milk\r\n";
 
 fn loopback() -> SocketAddr {
@@ -35,41 +33,10 @@ async fn the_mail_server_lists_registers_pushes_and_serves_the_update() {
     let dir = tempfile::tempdir().unwrap();
     let tls = ServerTls::generate(dir.path(), "mailpush mail server").unwrap();
 
-    // The push server, with the device already registered and connected.
-    let push = mailpush_push_server::start(
-        mailpush_push_server::Settings {
-            device_listen: loopback(),
-            http_listen: loopback(),
-            database: None,
-            plain_loopback: true,
-            provider_tokens: vec![PROVIDER.into()],
-            ..mailpush_push_server::Settings::default()
-        },
-        Arc::new(mailpush_push_server::MemoryStore::new()),
-    )
-    .await
-    .unwrap();
-    push.hub
-        .store
-        .create_device(&DeviceRecord {
-            token: DEVICE_TOKEN.into(),
-            secret_hash: hash_secret(DEVICE_SECRET),
-            created_at: mailpush_push_server::Clock::new().now(),
-            unregistered_at: None,
-        })
-        .unwrap();
-    let (sink, mut delivered) = tokio::sync::mpsc::channel(16);
-    let (_stop_device, mut device_stop) = tokio::sync::watch::channel(false);
-    let device = DeviceClientConfig {
-        device_addr: push.device_addr,
-        tls: None,
-        token: DEVICE_TOKEN.into(),
-        secret: DEVICE_SECRET.into(),
-    };
-    tokio::spawn(async move {
-        let mut cursor = 0;
-        let _ = run_device_session(&device, &mut cursor, &sink, &mut device_stop).await;
-    });
+    // The push server, with a device registered through its HTTP API and connected.
+    let push = push_common::server(push_common::settings()).await;
+    let (device_token, device_secret) = push_common::register(&push).await;
+    let mut device = push_common::device(&push, &device_token, &device_secret, 0).await;
 
     // The mail server: IMAPS only, with the PEM certificate, pushing to the push server.
     let store = Store::open(dir.path().join("mail.db"), StoreConfig::for_tests()).unwrap();
@@ -82,7 +49,7 @@ async fn the_mail_server_lists_registers_pushes_and_serves_the_update() {
             tls: Some((tls.chain_file.clone(), tls.key_file.clone())),
             push: Some(PushSettings::new(
                 &format!("http://{}", push.http_addr),
-                Some(PROVIDER.to_owned()),
+                Some(push_common::PROVIDER.to_owned()),
             )),
             ..Settings::default()
         },
@@ -123,7 +90,7 @@ async fn the_mail_server_lists_registers_pushes_and_serves_the_update() {
     let registered = da
         .ok(&format!(
             "XAPPLEPUSHSERVICE aps-version 2 aps-account-id ACCOUNT-1 aps-device-token \
-             {DEVICE_TOKEN} aps-subtopic com.apple.mobilemail mailboxes (Notes Nowhere)"
+             {device_token} aps-subtopic com.apple.mobilemail mailboxes (Notes Nowhere)"
         ))
         .await
         .unwrap();
@@ -152,12 +119,10 @@ async fn the_mail_server_lists_registers_pushes_and_serves_the_update() {
         .to_owned();
 
     // The change reaches the device as a push request for Notes (provider-api.md payload).
-    let notification = tokio::time::timeout(WAIT, delivered.recv())
+    let (_, _, payload) = tokio::time::timeout(WAIT, push_common::notification(&mut device))
         .await
-        .expect("no push reached the device")
-        .unwrap();
-    let payload: serde_json::Value =
-        serde_json::from_slice(notification.payload.as_bytes()).unwrap();
+        .expect("no push reached the device");
+    let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
     assert_eq!(payload["aps"]["account-id"], "ACCOUNT-1");
     assert_eq!(
         payload["aps"]["m"],

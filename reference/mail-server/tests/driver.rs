@@ -13,6 +13,10 @@ use tokio::net::TcpStream;
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// The push server's test helpers: device registration and a device on the sans-IO client core.
+#[path = "../../push-server/tests/common/mod.rs"]
+mod push_common;
+
 struct Fixture {
     store: Arc<Store>,
     _dir: tempfile::TempDir,
@@ -368,43 +372,10 @@ fn push_settings(push: &mailpush_push_server::RunningServer) -> Settings {
 /// request to the real push server, delivery to a device on its device channel.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn append_to_a_registered_mailbox_is_pushed_to_the_device() {
-    use mailpush_push_server::device_client::{DeviceClientConfig, run_device_session};
-
     let push = push_server().await;
-
-    // Register a device through the push server's HTTP API.
-    let mut http = TcpStream::connect(push.http_addr).await.unwrap();
-    http.write_all(
-        format!(
-            "POST /v1/devices HTTP/1.1\r\nHost: test\r\nConnection: close\r\nAuthorization: Bearer {REGISTRATION}\r\nContent-Length: 0\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut raw = Vec::new();
-    tokio::io::AsyncReadExt::read_to_end(&mut http, &mut raw)
-        .await
-        .unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 201"), "{raw}");
-    let device: serde_json::Value = serde_json::from_str(body).unwrap();
-    let token = device["token"].as_str().unwrap().to_owned();
-    let secret = device["secret"].as_str().unwrap().to_owned();
-
-    let (sink, mut delivered) = tokio::sync::mpsc::channel(16);
-    let (_stop_device, mut device_stop) = tokio::sync::watch::channel(false);
-    let device_config = DeviceClientConfig {
-        device_addr: push.device_addr,
-        tls: None,
-        token: token.clone(),
-        secret,
-    };
-    tokio::spawn(async move {
-        let mut cursor = 0;
-        let _ = run_device_session(&device_config, &mut cursor, &sink, &mut device_stop).await;
-    });
+    // A device registered through the push server's HTTP API, its session established.
+    let (token, secret) = push_common::register(&push).await;
+    let mut device = push_common::device(&push, &token, &secret, 0).await;
 
     let f = fixture();
     f.store
@@ -434,18 +405,16 @@ async fn append_to_a_registered_mailbox_is_pushed_to_the_device() {
         .await;
     assert!(append.last().unwrap().starts_with("a OK"), "{append:?}");
 
-    let notification = tokio::time::timeout(WAIT, delivered.recv())
+    let (_, retained, payload) = tokio::time::timeout(WAIT, push_common::notification(&mut device))
         .await
-        .expect("no push reached the device")
-        .unwrap();
-    let payload: serde_json::Value =
-        serde_json::from_slice(notification.payload.as_bytes()).unwrap();
+        .expect("no push reached the device");
+    let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
     assert_eq!(payload["aps"]["account-id"], "ACCOUNT-1");
     assert_eq!(
         payload["aps"]["m"],
         serde_json::json!([mailpush_provider_api::MailboxDigest::of(b"Notes").to_string()])
     );
-    assert!(!notification.retained);
+    assert!(!retained);
     server.shutdown().await;
     push.shutdown().await;
 }

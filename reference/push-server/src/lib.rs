@@ -8,7 +8,6 @@
 
 pub mod channel;
 pub mod config;
-pub mod device_client;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod http;

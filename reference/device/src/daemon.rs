@@ -1,0 +1,948 @@
+//! The daemon's loop: one task owns the mail client, one DA engine per account, the local
+//! notification bus and the database, and carries out what the cores ask (sockets through
+//! [`crate::net`], writes through [`crate::store`], registrations through
+//! [`crate::provider`]); connection tasks, applications and timers feed it events.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use mailpush_device_core::bus::{Bus, BusEvent, Interest, Name, ObserverId};
+use mailpush_device_core::da::{self, Engine, EngineConfig, Method, SyncReport};
+use mailpush_device_core::imap_client::{self, ImapClientConfig};
+use mailpush_device_core::mail_client::{
+    self, AccountConfig, ChannelStatus, MailClient, MailClientConfig, MailboxName, PushStatus,
+    RequestId,
+};
+use mailpush_device_core::{AccountId, Token};
+use mailpush_imap::Mailbox;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::api::{self, ApiError, Request, ViewChange};
+use crate::clock::Clock;
+use crate::config::{AccountSettings, DeviceConfig, ImapAuth, ImapSecurity};
+use crate::net::{self, ConnKey, IoCommand, IoEvent};
+use crate::store::{Store, StoreError};
+
+/// Why the daemon stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// The data directory or the socket could not be set up.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The database failed; the daemon stops rather than run on state it could not write.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The mail client refused its configuration or stored state.
+    #[error("mail client: {0}")]
+    MailClient(#[from] mail_client::StartError),
+    /// An account name is not an account id.
+    #[error("account {0:?}: {1}")]
+    Account(String, mailpush_device_core::TokenError),
+}
+
+/// How many distinct names may be pending for the DA on the bus.
+const BUS_MAX_PENDING: usize = 100_000;
+
+/// The longest the daemon waits for its connections to flush at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// One account's DA and what the status reports about it.
+struct Account {
+    settings: AccountSettings,
+    id: AccountId,
+    engine: Engine,
+    generation: u64,
+    /// The engine's current connection.
+    conn: Option<mpsc::UnboundedSender<IoCommand>>,
+    /// Per mailbox: the last completed sync and the last failure.
+    syncs: HashMap<Mailbox, SyncState>,
+    connection_error: Option<String>,
+}
+
+#[derive(Default)]
+struct SyncState {
+    last: Option<(u64, SyncReport)>,
+    syncing: bool,
+    error: Option<String>,
+}
+
+/// The daemon's state, owned by its loop.
+struct Daemon {
+    config: DeviceConfig,
+    clock: Clock,
+    store: Store,
+    client: MailClient,
+    bus: Bus,
+    da_observer: ObserverId,
+    accounts: Vec<Account>,
+    conns: HashMap<ConnKey, mpsc::UnboundedSender<IoCommand>>,
+    io_tx: mpsc::UnboundedSender<IoEvent>,
+    registrations: HashMap<RequestId, usize>,
+    device_tx: mpsc::UnboundedSender<mail_client::DeviceCredentials>,
+    /// A device registration with the provider API is under way.
+    registering_device: bool,
+    device_error: Option<String>,
+    changes: broadcast::Sender<ViewChange>,
+}
+
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::QResync => "qresync",
+        Method::CondStore => "condstore",
+        Method::Plain => "plain",
+        _ => "other",
+    }
+}
+
+/// A mailbox as applications name it: its Unicode name, else its wire name.
+pub fn display_name(mailbox: &Mailbox) -> String {
+    mailbox
+        .to_unicode()
+        .unwrap_or_else(|| String::from_utf8_lossy(mailbox.as_wire()).into_owned())
+}
+
+/// How an account reaches its mail server: the same for the DA's connection and the mail
+/// client's push registrations.
+fn imap_client_config(settings: &AccountSettings) -> ImapClientConfig {
+    ImapClientConfig::new(
+        match settings.security {
+            ImapSecurity::Imaps => imap_client::Security::Implicit,
+            _ => imap_client::Security::StartTls,
+        },
+        match settings.auth {
+            ImapAuth::Login => imap_client::AuthMechanism::Login,
+            _ => imap_client::AuthMechanism::Plain,
+        },
+        imap_client::Credentials {
+            username: settings.user.clone(),
+            password: settings.password.clone().into_bytes(),
+        },
+    )
+}
+
+fn engine_config(settings: &AccountSettings, id: &AccountId) -> EngineConfig {
+    let imap = imap_client_config(settings);
+    let mut config = EngineConfig::new(
+        id.clone(),
+        imap.credentials,
+        settings
+            .mailboxes
+            .iter()
+            .map(|m| Mailbox::from_unicode(m))
+            .collect(),
+    );
+    config.auth = imap.auth;
+    config.security = imap.security;
+    config
+}
+
+fn mail_client_account(settings: &AccountSettings, id: &AccountId) -> AccountConfig {
+    AccountConfig {
+        id: id.clone(),
+        imap: imap_client_config(settings),
+        poll_interval: settings.poll_interval,
+    }
+}
+
+/// Runs the daemon until `shutdown` completes (the mini-redis shape): binds the local API's
+/// socket in the data directory, opens the database, starts the cores, and serves.
+pub async fn run(
+    config: DeviceConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let io = |what: String| move |source| DaemonError::Io { what, source };
+    std::fs::create_dir_all(&config.data_dir).map_err(io(format!(
+        "cannot create the data directory {}",
+        config.data_dir.display()
+    )))?;
+    let store = Store::open(&config.database_path())?;
+    let listener = api::bind(&config.socket_path()).map_err(io(format!(
+        "cannot listen on {}",
+        config.socket_path().display()
+    )))?;
+    let clock = Clock::new();
+    let now = clock.now();
+    let mut accounts = Vec::new();
+    let mut client_accounts = Vec::new();
+    for settings in &config.accounts {
+        let id = AccountId::new(settings.name.clone())
+            .map_err(|e| DaemonError::Account(settings.name.clone(), e))?;
+        if !settings.poll_interval.is_conforming() {
+            //= spec/device-local.md#LOCAL-19
+            //# a mail client SHOULD log at start
+            //# that it runs with one
+            tracing::warn!(
+                account = %settings.name,
+                poll_ms = settings.poll_interval.millis(),
+                "testing override of the poll interval: this device does not conform to LOCAL-16"
+            );
+        }
+        client_accounts.push(mail_client_account(settings, &id));
+        let views = store.views(&id)?;
+        let engine = Engine::new(engine_config(settings, &id), views, clock.now());
+        accounts.push(Account {
+            settings: settings.clone(),
+            id,
+            engine,
+            generation: 0,
+            conn: None,
+            syncs: HashMap::new(),
+            connection_error: None,
+        });
+    }
+    let restored = store.restored()?;
+    let has_device = restored.device.is_some();
+    let client = MailClient::new(
+        MailClientConfig::new(client_accounts, rand::random()),
+        restored,
+        now,
+    )?;
+    let mut bus = Bus::new(BUS_MAX_PENDING);
+    let da_observer = bus.add_observer();
+    bus.subscribe(da_observer, Interest::All);
+    let (io_tx, mut io_rx) = mpsc::unbounded_channel();
+    let (device_tx, mut device_rx) = mpsc::unbounded_channel();
+    let (api_tx, mut api_rx) = mpsc::channel(64);
+    let (changes, _) = broadcast::channel(1024);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let api_task = tokio::spawn(api::run_listener(
+        listener,
+        api_tx,
+        changes.clone(),
+        stop_rx,
+    ));
+    let mut daemon = Daemon {
+        config,
+        clock,
+        store,
+        client,
+        bus,
+        da_observer,
+        accounts,
+        conns: HashMap::new(),
+        io_tx,
+        registrations: HashMap::new(),
+        device_tx,
+        registering_device: false,
+        device_error: None,
+        changes,
+    };
+    tracing::info!(
+        socket = %daemon.config.socket_path().display(),
+        accounts = daemon.accounts.len(),
+        push = daemon.config.push.is_some(),
+        "device daemon running"
+    );
+    if !has_device {
+        daemon.register_device(Duration::ZERO);
+    }
+    tokio::pin!(shutdown);
+    let result = loop {
+        if let Err(e) = daemon.settle() {
+            break Err(e);
+        }
+        let deadline = daemon.clock.deadline(daemon.next_timer());
+        tokio::select! {
+            _ = &mut shutdown => break Ok(()),
+            Some(event) = io_rx.recv() => daemon.handle_io(event),
+            Some(call) = api_rx.recv() => {
+                let result = daemon.handle_api(call.request);
+                let _ = call.reply.send(result);
+            }
+            Some(credentials) = device_rx.recv() => {
+                daemon.registering_device = false;
+                daemon.device_error = None;
+                tracing::info!("the push server registered this device");
+                let now = daemon.clock.now();
+                daemon.client.handle_device_credentials(credentials, now);
+            }
+            _ = tokio::time::sleep_until(deadline) => daemon.handle_timeouts(),
+        }
+    };
+    // Stop: the mail client says goodbye (a `close` frame, `LOGOUT`), then connections close.
+    let now = daemon.clock.now();
+    daemon.client.shutdown(now);
+    let _ = daemon.settle();
+    for (_, conn) in daemon.conns.drain() {
+        let _ = conn.send(IoCommand::Close);
+    }
+    for account in &mut daemon.accounts {
+        if let Some(conn) = account.conn.take() {
+            let _ = conn.send(IoCommand::Close);
+        }
+    }
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, api_task).await;
+    let _ = std::fs::remove_file(daemon.config.socket_path());
+    tracing::info!("device daemon stopped");
+    result
+}
+
+impl Daemon {
+    /// The earliest timer of every core.
+    fn next_timer(&self) -> Option<mail_client::Timestamp> {
+        let engines = self.accounts.iter().filter_map(|a| a.engine.poll_timeout());
+        self.client.poll_timeout().into_iter().chain(engines).min()
+    }
+
+    fn handle_timeouts(&mut self) {
+        let now = self.clock.now();
+        if self.client.poll_timeout().is_some_and(|at| at <= now) {
+            self.client.handle_timeout(now);
+        }
+        for account in &mut self.accounts {
+            if account.engine.poll_timeout().is_some_and(|at| at <= now) {
+                account.engine.handle_timeout(now);
+            }
+        }
+    }
+
+    /// Registers the device with the push server after `delay`, and again with a growing delay
+    /// while it fails (LOCAL-26, PROV-15).
+    fn register_device(&mut self, delay: Duration) {
+        let Some(push) = self.config.push.clone() else {
+            return;
+        };
+        if self.registering_device {
+            return;
+        }
+        self.registering_device = true;
+        let tx = self.device_tx.clone();
+        tokio::spawn(async move {
+            let mut delay = delay;
+            loop {
+                tokio::time::sleep(delay).await;
+                match crate::provider::register_device(&push).await {
+                    Ok(credentials) => {
+                        let _ = tx.send(credentials);
+                        return;
+                    }
+                    Err(error) => {
+                        delay = (delay * 2).clamp(Duration::from_secs(5), Duration::from_secs(300));
+                        tracing::warn!(%error, retry_in = ?delay, "device registration failed");
+                    }
+                }
+            }
+        });
+    }
+
+    fn send(&self, key: ConnKey, command: IoCommand) {
+        if let Some(conn) = self.conns.get(&key) {
+            let _ = conn.send(command);
+        }
+    }
+
+    fn handle_io(&mut self, event: IoEvent) {
+        let now = self.clock.now();
+        let instant = now;
+        match event {
+            IoEvent::Connected(key) => match key {
+                ConnKey::Da {
+                    account,
+                    generation,
+                } => {
+                    if let Some(a) = self.da(account, generation) {
+                        a.engine.handle_connected(instant);
+                    }
+                }
+                ConnKey::Imap(conn) => self.client.handle_imap_connected(conn, now),
+                ConnKey::Channel(conn) => self.client.handle_channel_connected(conn, now),
+            },
+            IoEvent::TlsEstablished(key) => match key {
+                ConnKey::Da {
+                    account,
+                    generation,
+                } => {
+                    if let Some(a) = self.da(account, generation) {
+                        a.engine.handle_tls_established(instant);
+                    }
+                }
+                ConnKey::Imap(conn) => self.client.handle_imap_tls_established(conn, now),
+                ConnKey::Channel(_) => {}
+            },
+            IoEvent::Input(key, octets) => match key {
+                ConnKey::Da {
+                    account,
+                    generation,
+                } => {
+                    if let Some(a) = self.da(account, generation) {
+                        a.engine.handle_input(&octets, instant);
+                    }
+                }
+                ConnKey::Imap(conn) => self.client.handle_imap_input(conn, &octets, now),
+                ConnKey::Channel(conn) => self.client.handle_channel_input(conn, &octets, now),
+            },
+            IoEvent::Closed(key, why) => {
+                tracing::debug!(?key, %why, "connection closed");
+                match key {
+                    ConnKey::Da {
+                        account,
+                        generation,
+                    } => {
+                        if let Some(a) = self.da(account, generation) {
+                            a.conn = None;
+                            a.connection_error = Some(why);
+                            a.engine.handle_disconnected(instant);
+                        }
+                    }
+                    ConnKey::Imap(conn) => {
+                        self.conns.remove(&key);
+                        self.client.handle_imap_closed(conn, now);
+                    }
+                    ConnKey::Channel(conn) => {
+                        self.conns.remove(&key);
+                        self.client.handle_channel_closed(conn, now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The account of a DA connection event, if the connection is still its current one.
+    fn da(&mut self, account: usize, generation: u64) -> Option<&mut Account> {
+        self.accounts
+            .get_mut(account)
+            .filter(|a| a.generation == generation && a.conn.is_some())
+    }
+
+    /// Carries out what the cores ask until none of them has anything more.
+    fn settle(&mut self) -> Result<(), DaemonError> {
+        loop {
+            let mut progress = self.mail_client_events()?;
+            for index in 0..self.accounts.len() {
+                progress |= self.engine_events(index)?;
+            }
+            progress |= self.bus_deliveries();
+            if !progress {
+                return Ok(());
+            }
+        }
+    }
+
+    fn mail_client_events(&mut self) -> Result<bool, DaemonError> {
+        let mut progress = false;
+        while let Some(event) = self.client.poll_event() {
+            progress = true;
+            let now = self.clock.now();
+            match event {
+                mail_client::Event::Persist(batch) => {
+                    self.store.apply(&batch.records)?;
+                    self.client.handle_persisted(batch.ticket, now);
+                }
+                mail_client::Event::Registered { request, tokens } => {
+                    let Some(index) = self.registrations.remove(&request) else {
+                        continue;
+                    };
+                    let tokens: Vec<(Mailbox, Token)> = tokens
+                        .into_iter()
+                        .map(|(name, token)| (Mailbox::from_wire(name.as_bytes().to_vec()), token))
+                        .collect();
+                    let account = &mut self.accounts[index];
+                    if let Err(error) = account.engine.handle_registered(tokens, self.clock.now()) {
+                        tracing::error!(account = %account.settings.name, %error, "registration answer refused");
+                    }
+                }
+                mail_client::Event::Wake(token) => self.bus.post(&Name::from(&token)),
+                //= spec/architecture.md#ARCH-4
+                //# The mail client MAY register push on an IMAP connection other than the
+                //# ones the DA synchronizes on
+                mail_client::Event::ImapConnect { account, conn } => {
+                    let Some(settings) = self.accounts.iter().find(|a| a.id == account) else {
+                        self.client.handle_imap_closed(conn, now);
+                        continue;
+                    };
+                    let tls_first = settings.settings.security == ImapSecurity::Imaps;
+                    let tx = net::spawn(
+                        ConnKey::Imap(conn),
+                        settings.settings.imap.clone(),
+                        tls_first,
+                        self.io_tx.clone(),
+                    );
+                    self.conns.insert(ConnKey::Imap(conn), tx);
+                }
+                mail_client::Event::ImapTransmit { conn, octets } => {
+                    self.send(ConnKey::Imap(conn), IoCommand::Write(octets));
+                }
+                mail_client::Event::ImapStartTls { conn } => {
+                    self.send(ConnKey::Imap(conn), IoCommand::StartTls);
+                }
+                mail_client::Event::ImapClose { conn } => {
+                    self.send(ConnKey::Imap(conn), IoCommand::Close);
+                    self.conns.remove(&ConnKey::Imap(conn));
+                }
+                mail_client::Event::ChannelConnect { conn } => {
+                    let Some(push) = &self.config.push else {
+                        self.client.handle_channel_closed(conn, now);
+                        continue;
+                    };
+                    let tx = net::spawn(
+                        ConnKey::Channel(conn),
+                        push.channel.clone(),
+                        true,
+                        self.io_tx.clone(),
+                    );
+                    self.conns.insert(ConnKey::Channel(conn), tx);
+                }
+                mail_client::Event::ChannelTransmit { conn, octets } => {
+                    self.send(ConnKey::Channel(conn), IoCommand::Write(octets));
+                }
+                mail_client::Event::ChannelClose { conn } => {
+                    self.send(ConnKey::Channel(conn), IoCommand::Close);
+                    self.conns.remove(&ConnKey::Channel(conn));
+                }
+                mail_client::Event::Push { account, status } => {
+                    tracing::info!(%account, ?status, "push registration");
+                }
+                mail_client::Event::Channel(status) => {
+                    tracing::info!(?status, "device channel");
+                }
+                mail_client::Event::Notification {
+                    id,
+                    retained,
+                    forwarding,
+                    woken,
+                } => {
+                    tracing::info!(
+                        id,
+                        retained,
+                        ?forwarding,
+                        woken = woken.len(),
+                        "notification"
+                    );
+                }
+                mail_client::Event::DeviceRefused(refusal) => {
+                    //= spec/device-local.md#LOCAL-26
+                    //# it MUST report the refusal and SHOULD register the device
+                    //# again
+                    tracing::warn!(
+                        ?refusal,
+                        "the push server refused the device; registering again"
+                    );
+                    self.device_error = Some(format!("{refusal:?}"));
+                    self.register_device(Duration::from_secs(1));
+                }
+                other => tracing::debug!(?other, "mail client event"),
+            }
+        }
+        Ok(progress)
+    }
+
+    fn engine_events(&mut self, index: usize) -> Result<bool, DaemonError> {
+        let mut progress = false;
+        loop {
+            self.flush_da(index);
+            let Some(event) = self.accounts[index].engine.poll_event() else {
+                return Ok(progress);
+            };
+            progress = true;
+            let now_ms = self.clock.now();
+            let instant = self.clock.now();
+            let account = &mut self.accounts[index];
+            match event {
+                da::Event::Connect => {
+                    account.generation += 1;
+                    let key = ConnKey::Da {
+                        account: index,
+                        generation: account.generation,
+                    };
+                    let tls_first = account.settings.security == ImapSecurity::Imaps;
+                    account.conn = Some(net::spawn(
+                        key,
+                        account.settings.imap.clone(),
+                        tls_first,
+                        self.io_tx.clone(),
+                    ));
+                }
+                da::Event::StartTls => {
+                    if let Some(conn) = &account.conn {
+                        let _ = conn.send(IoCommand::StartTls);
+                    }
+                }
+                da::Event::Close => {
+                    if let Some(conn) = account.conn.take() {
+                        while let Some(octets) = account.engine.poll_transmit() {
+                            let _ = conn.send(IoCommand::Write(octets));
+                        }
+                        let _ = conn.send(IoCommand::Close);
+                    }
+                }
+                da::Event::Register {
+                    account: id,
+                    mailboxes,
+                } => {
+                    let names: Result<Vec<MailboxName>, _> = mailboxes
+                        .iter()
+                        .map(|m| MailboxName::new(m.as_wire().to_vec()))
+                        .collect();
+                    let request = names.map_err(|e| e.to_string()).and_then(|n| {
+                        self.client
+                            .register(&id, &n, now_ms)
+                            .map_err(|e| e.to_string())
+                    });
+                    match request {
+                        Ok(request) => {
+                            self.registrations.insert(request, index);
+                        }
+                        Err(error) => {
+                            tracing::error!(account = %id, %error, "the mail client refused a registration");
+                            account.engine.handle_registration_failed(instant);
+                        }
+                    }
+                }
+                da::Event::Unmonitored { mailbox, token } => {
+                    self.store.delete_mailbox(&account.id, &mailbox)?;
+                    account.syncs.remove(&mailbox);
+                    if let Some(token) = token {
+                        self.client.unregister(&[token], now_ms);
+                    }
+                }
+                da::Event::MonitoredMissing { mailboxes } => {
+                    let names: Vec<String> = mailboxes.iter().map(display_name).collect();
+                    tracing::warn!(account = %account.settings.name, ?names, "configured mailboxes the server does not list");
+                }
+                da::Event::SyncStarted { mailbox, method } => {
+                    tracing::debug!(account = %account.settings.name, mailbox = %display_name(&mailbox), method = method_name(method), "sync started");
+                    account.syncs.entry(mailbox).or_default().syncing = true;
+                }
+                da::Event::Content(content) => self.store.put_content(&account.id, &content)?,
+                da::Event::SyncCompleted { update, report } => {
+                    match self.store.commit(&account.id, &update, now_ms.0) {
+                        Ok(()) => {}
+                        Err(error) => {
+                            tracing::error!(%error, "cannot commit a sync");
+                            let stored = self.store.view(&account.id, &update.mailbox)?;
+                            account.engine.handle_commit_failed(stored, instant);
+                            return Err(error.into());
+                        }
+                    }
+                    tracing::info!(
+                        account = %account.settings.name,
+                        mailbox = %display_name(&update.mailbox),
+                        method = method_name(report.method),
+                        round_trips = report.round_trips,
+                        added = report.added,
+                        removed = report.removed,
+                        changed = report.changed,
+                        "sync completed"
+                    );
+                    let change = ViewChange {
+                        account: account.settings.name.clone(),
+                        mailbox: display_name(&update.mailbox),
+                        uid_validity: update.uid_validity.get(),
+                        reset: update.reset,
+                        added: update.added.iter().map(|a| a.uid.get()).collect(),
+                        removed: update.removed.iter().map(|u| u.get()).collect(),
+                        changed: update.changed.iter().map(|(u, _)| u.get()).collect(),
+                    };
+                    let state = account.syncs.entry(update.mailbox.clone()).or_default();
+                    state.syncing = false;
+                    state.error = None;
+                    state.last = Some((now_ms.0, report));
+                    account.connection_error = None;
+                    if !update.is_empty() {
+                        let _ = self.changes.send(change);
+                    }
+                }
+                da::Event::SyncFailed { mailbox, error, .. } => {
+                    tracing::warn!(account = %account.settings.name, mailbox = %display_name(&mailbox), %error, "sync failed");
+                    let state = account.syncs.entry(mailbox).or_default();
+                    state.syncing = false;
+                    state.error = Some(error.to_string());
+                }
+                da::Event::ConnectionFailed { error, .. } => {
+                    tracing::warn!(account = %account.settings.name, %error, "IMAP connection failed");
+                    account.conn = None;
+                    account.connection_error = Some(error.to_string());
+                }
+                other => tracing::debug!(?other, "DA event"),
+            }
+        }
+    }
+
+    /// Writes what the engine has to send on its connection.
+    fn flush_da(&mut self, index: usize) {
+        let account = &mut self.accounts[index];
+        while let Some(octets) = account.engine.poll_transmit() {
+            if let Some(conn) = &account.conn {
+                let _ = conn.send(IoCommand::Write(octets));
+            }
+        }
+    }
+
+    /// Hands the DA its pending local notifications: each wakes the engine that owns the token.
+    fn bus_deliveries(&mut self) -> bool {
+        let mut progress = false;
+        while let Some(event) = self.bus.poll_event() {
+            match event {
+                BusEvent::Posted { name, .. } => {
+                    tracing::debug!(%name, "local notification posted")
+                }
+                other => tracing::trace!(?other, "bus"),
+            }
+        }
+        while let Some(name) = self.bus.poll_delivery(self.da_observer) {
+            progress = true;
+            let Ok(token) = Token::new(name.as_str()) else {
+                continue;
+            };
+            let instant = self.clock.now();
+            //= spec/device-local.md#LOCAL-11
+            //# The DA MUST treat every wake as a command to synchronize the
+            //# mailbox of that token
+            let outcome = self
+                .accounts
+                .iter_mut()
+                .map(|a| a.engine.handle_wake(&token, instant))
+                .find(|o| *o != da::WakeOutcome::Ignored);
+            tracing::debug!(%name, ?outcome, "wake delivered to the DA");
+        }
+        progress
+    }
+
+    fn account_by_name(&self, name: &str) -> Result<usize, ApiError> {
+        self.accounts
+            .iter()
+            .position(|a| a.settings.name == name)
+            .ok_or_else(|| {
+                ApiError::new("unknown-account", format!("no account is named {name:?}"))
+            })
+    }
+
+    fn monitored(&self, index: usize, mailbox: &str) -> Result<Mailbox, ApiError> {
+        let wanted = Mailbox::from_unicode(mailbox);
+        let account = &self.accounts[index];
+        account
+            .settings
+            .mailboxes
+            .iter()
+            .map(|m| Mailbox::from_unicode(m))
+            .find(|m| *m == wanted)
+            .ok_or_else(|| {
+                ApiError::new(
+                    "unknown-mailbox",
+                    format!(
+                        "account {} does not monitor {mailbox:?}",
+                        account.settings.name
+                    ),
+                )
+            })
+    }
+
+    fn handle_api(&mut self, request: Request) -> Result<Value, ApiError> {
+        let internal = |e: StoreError| ApiError::new("internal", e.to_string());
+        match request {
+            Request::Status => Ok(self.status()),
+            Request::Mailboxes => {
+                let mut accounts = Vec::new();
+                for account in &self.accounts {
+                    let summaries = self.store.summaries(&account.id).map_err(internal)?;
+                    let mailboxes: Vec<Value> = account
+                        .settings
+                        .mailboxes
+                        .iter()
+                        .map(|name| {
+                            let wire = Mailbox::from_unicode(name);
+                            let s = summaries.iter().find(|s| s.mailbox == wire);
+                            json!({
+                                "mailbox": name,
+                                "uid_validity": s.and_then(|s| s.uid_validity),
+                                "messages": s.map_or(0, |s| s.messages),
+                            })
+                        })
+                        .collect();
+                    accounts
+                        .push(json!({"account": account.settings.name, "mailboxes": mailboxes}));
+                }
+                Ok(json!({"accounts": accounts}))
+            }
+            Request::Messages { account, mailbox } => {
+                let index = self.account_by_name(&account)?;
+                let wire = self.monitored(index, &mailbox)?;
+                let id = &self.accounts[index].id;
+                let view = self.store.view(id, &wire).map_err(internal)?;
+                let messages: Vec<Value> = self
+                    .store
+                    .messages(id, &wire)
+                    .map_err(internal)?
+                    .into_iter()
+                    .map(|m| {
+                        json!({
+                            "uid": m.uid,
+                            "flags": m.flags,
+                            "modseq": m.modseq,
+                            "octets": m.octets,
+                            "too_large": m.octets.is_none(),
+                        })
+                    })
+                    .collect();
+                Ok(json!({
+                    "account": account,
+                    "mailbox": mailbox,
+                    "uid_validity": view.uid_validity.map(|v| v.get()),
+                    "messages": messages,
+                }))
+            }
+            Request::Message {
+                account,
+                mailbox,
+                uid,
+            } => {
+                let index = self.account_by_name(&account)?;
+                let wire = self.monitored(index, &mailbox)?;
+                let id = &self.accounts[index].id;
+                match self.store.content(id, &wire, uid).map_err(internal)? {
+                    Some(octets) => {
+                        use base64::Engine as _;
+                        Ok(json!({
+                            "uid": uid,
+                            "content_base64": base64::engine::general_purpose::STANDARD.encode(octets),
+                        }))
+                    }
+                    None => Err(ApiError::new(
+                        "not-found",
+                        format!(
+                            "{mailbox:?} has no message with UID {uid} and content in the view"
+                        ),
+                    )),
+                }
+            }
+            Request::Sync { account, mailbox } => {
+                let index = self.account_by_name(&account)?;
+                let wire = self.monitored(index, &mailbox)?;
+                let token = self.accounts[index]
+                    .engine
+                    .token(&wire)
+                    .cloned()
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            "not-registered",
+                            format!("{mailbox:?} has no token yet (the DA has not registered it)"),
+                        )
+                    })?;
+                self.bus.post(&Name::from(&token));
+                Ok(json!({"posted": true}))
+            }
+        }
+    }
+
+    fn status(&self) -> Value {
+        let now = self.clock.now();
+        let status = self.client.status(now);
+        let name = |m: &MailboxName| display_name(&Mailbox::from_wire(m.as_bytes().to_vec()));
+        let accounts: Vec<Value> = self
+            .accounts
+            .iter()
+            .map(|account| {
+                let push = status.accounts.iter().find(|s| s.id == account.id);
+                let summaries = self.store.summaries(&account.id).unwrap_or_default();
+                let mailboxes: Vec<Value> = account
+                    .settings
+                    .mailboxes
+                    .iter()
+                    .map(|m| {
+                        let wire = Mailbox::from_unicode(m);
+                        let summary = summaries.iter().find(|s| s.mailbox == wire);
+                        let sync = account.syncs.get(&wire);
+                        json!({
+                            "mailbox": m,
+                            "token": account.engine.token(&wire).map(Token::as_str),
+                            "uid_validity": summary.and_then(|s| s.uid_validity),
+                            "highest_modseq": summary.and_then(|s| s.highest_modseq),
+                            "uid_next": summary.and_then(|s| s.uid_next),
+                            "count": summary.and_then(|s| s.count),
+                            "messages": summary.map_or(0, |s| s.messages),
+                            "last_sync": sync.and_then(|s| s.last.as_ref()).map(|(at, r)| json!({
+                                "at_ms": at,
+                                "method": method_name(r.method),
+                                "round_trips": r.round_trips,
+                                "added": r.added,
+                                "removed": r.removed,
+                                "changed": r.changed,
+                            })).or_else(|| summary.and_then(|s| s.synced_at).map(|at| json!({"at_ms": at}))),
+                            "syncing": sync.is_some_and(|s| s.syncing),
+                            "last_error": sync.and_then(|s| s.error.clone()),
+                        })
+                    })
+                    .collect();
+                json!({
+                    "account": account.settings.name,
+                    "registration": push.and_then(|p| p.push.as_ref()).map(push_json),
+                    "with_push": push.map(|p| p.with_push.iter().map(name).collect::<Vec<_>>()),
+                    "without_push": push.map(|p| p.without_push.iter().map(name).collect::<Vec<_>>()),
+                    "connection_error": account.connection_error,
+                    "mailboxes": mailboxes,
+                })
+            })
+            .collect();
+        json!({
+            "accounts": accounts,
+            "channel": channel_json(&status.channel),
+            "cursor": status.cursor,
+            "device_registration_error": self.device_error,
+        })
+    }
+}
+
+fn push_json(status: &PushStatus) -> Value {
+    match status {
+        PushStatus::Registering => json!({"state": "registering"}),
+        PushStatus::Registered {
+            version,
+            with_push,
+            requested,
+        } => {
+            json!({"state": "registered", "version": version, "with_push": with_push, "requested": requested})
+        }
+        PushStatus::Unsupported => json!({"state": "unsupported"}),
+        PushStatus::Refused {
+            reason,
+            retry_in_ms,
+        } => json!({"state": "refused", "reason": reason, "retry_in_ms": retry_in_ms}),
+        PushStatus::Failed {
+            reason,
+            retry_in_ms,
+        } => json!({"state": "failed", "reason": reason, "retry_in_ms": retry_in_ms}),
+        PushStatus::Expired => json!({"state": "expired"}),
+        other => json!({"state": format!("{other:?}")}),
+    }
+}
+
+fn channel_json(status: &ChannelStatus) -> Value {
+    match status {
+        ChannelStatus::NoCredentials => json!({"state": "no-credentials"}),
+        ChannelStatus::Connecting { cursor, .. } => {
+            json!({"state": "connecting", "cursor": cursor})
+        }
+        ChannelStatus::Established {
+            cursor,
+            keepalive_secs,
+        } => json!({"state": "established", "cursor": cursor, "keepalive_secs": keepalive_secs}),
+        ChannelStatus::Closed {
+            code,
+            by_peer,
+            retry_in_ms,
+        } => {
+            json!({"state": "closed", "code": code.name(), "by_peer": by_peer, "retry_in_ms": retry_in_ms})
+        }
+        ChannelStatus::Disconnected { retry_in_ms } => {
+            json!({"state": "disconnected", "retry_in_ms": retry_in_ms})
+        }
+        ChannelStatus::NoWelcome { retry_in_ms } => {
+            json!({"state": "no-welcome", "retry_in_ms": retry_in_ms})
+        }
+        ChannelStatus::Refused(refusal) => {
+            json!({"state": "refused", "refusal": format!("{refusal:?}")})
+        }
+        ChannelStatus::CursorReset => json!({"state": "cursor-reset"}),
+        ChannelStatus::Stopped => json!({"state": "stopped"}),
+        other => json!({"state": format!("{other:?}")}),
+    }
+}
