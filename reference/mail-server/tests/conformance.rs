@@ -119,15 +119,7 @@ async fn the_mail_server_lists_registers_pushes_and_serves_the_update() {
         .to_owned();
 
     // The change reaches the device as a push request for Notes (provider-api.md payload).
-    let (_, _, payload) = tokio::time::timeout(WAIT, push_common::notification(&mut device))
-        .await
-        .expect("no push reached the device");
-    let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
-    assert_eq!(payload["aps"]["account-id"], "ACCOUNT-1");
-    assert_eq!(
-        payload["aps"]["m"],
-        serde_json::json!([mailpush_provider_api::MailboxDigest::of(b"Notes").to_string()])
-    );
+    push_common::push_for(&mut device, WAIT, "ACCOUNT-1", b"Notes").await;
 
     // The update, read-only first, then read-write.
     let examined = da.ok("EXAMINE Notes").await.unwrap();

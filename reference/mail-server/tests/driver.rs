@@ -405,15 +405,7 @@ async fn append_to_a_registered_mailbox_is_pushed_to_the_device() {
         .await;
     assert!(append.last().unwrap().starts_with("a OK"), "{append:?}");
 
-    let (_, retained, payload) = tokio::time::timeout(WAIT, push_common::notification(&mut device))
-        .await
-        .expect("no push reached the device");
-    let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
-    assert_eq!(payload["aps"]["account-id"], "ACCOUNT-1");
-    assert_eq!(
-        payload["aps"]["m"],
-        serde_json::json!([mailpush_provider_api::MailboxDigest::of(b"Notes").to_string()])
-    );
+    let retained = push_common::push_for(&mut device, WAIT, "ACCOUNT-1", b"Notes").await;
     assert!(!retained);
     server.shutdown().await;
     push.shutdown().await;

@@ -205,6 +205,27 @@ pub async fn notification(device: &mut Device<TcpStream>) -> (u64, bool, String)
     }
 }
 
+/// Waits up to `wait` for the next notification and checks that its payload (PROV-8) names
+/// `account` and, as its only mailbox, the MD5 digest of `mailbox`; returns its `retained` flag.
+pub async fn push_for(
+    device: &mut Device<TcpStream>,
+    wait: std::time::Duration,
+    account: &str,
+    mailbox: &[u8],
+) -> bool {
+    let (_, retained, payload) = tokio::time::timeout(wait, notification(device))
+        .await
+        .expect("no push reached the device");
+    let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(payload["aps"]["account-id"], account, "{payload}");
+    assert_eq!(
+        payload["aps"]["m"],
+        serde_json::json!([mailpush_provider_api::MailboxDigest::of(mailbox).to_string()]),
+        "{payload}"
+    );
+    retained
+}
+
 /// Sends raw octets and returns every frame received until EOF.
 pub async fn raw_exchange(addr: SocketAddr, octets: &[u8]) -> Vec<Frame> {
     let mut stream = TcpStream::connect(addr).await.unwrap();
