@@ -8,26 +8,11 @@ mod support;
 
 use std::path::Path;
 
-use mailpush_device::DeviceConfig;
 use mailpush_device::store::Store;
 use serde_json::json;
-use support::{Api, Imap, Servers, push_ready};
+use support::{Api, Imap, Servers, push_ready, start_daemon};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-fn start_daemon(config: &Path) -> (oneshot::Sender<()>, JoinHandle<()>, std::path::PathBuf) {
-    let config = DeviceConfig::load(config).unwrap();
-    let socket = config.socket_path();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        mailpush_device::run(config, async move {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    (stop, task, socket)
-}
 
 /// The servers and a daemon whose push is up.
 struct Running {
