@@ -1,6 +1,7 @@
 //! `mailpush`: the reference system's command line.
 #![forbid(unsafe_code)]
 
+mod notes;
 mod spec;
 mod trace;
 
@@ -26,6 +27,8 @@ enum Command {
     MailServer(mailpush_mail_server::driver::MailServerArgs),
     /// Run the device daemon, or ask a running one for its status (`device run|status`).
     Device(mailpush_device::cli::DeviceArgs),
+    /// Read and write notes through a running device daemon (`notes list|show|add|edit|rm|watch`).
+    Notes(notes::NotesArgs),
     /// Add, change or delete a mail server user (`user add|passwd|del`).
     User(mailpush_mail_server::driver::UserArgs),
     /// Check, merge and draw protocol traces (spec/trace.md).
@@ -64,6 +67,9 @@ enum CliError {
     /// The device daemon or its status request failed.
     #[error(transparent)]
     Device(#[from] mailpush_device::cli::DeviceCliError),
+    /// A notes command failed.
+    #[error(transparent)]
+    Notes(#[from] notes::NotesCliError),
     /// A load tool failed.
     #[error(transparent)]
     Bench(#[from] mailpush_bench::BenchError),
@@ -101,6 +107,7 @@ fn main() -> ExitCode {
         Some(Command::PushServer(args)) => run_async(mailpush_push_server::run_cli(args)),
         Some(Command::MailServer(args)) => run_async(mailpush_mail_server::driver::run_cli(args)),
         Some(Command::Device(args)) => run_async(mailpush_device::cli::run_cli(args)),
+        Some(Command::Notes(args)) => notes::run(args).map_err(CliError::from),
         Some(Command::User(args)) => {
             mailpush_mail_server::driver::run_user(args).map_err(CliError::from)
         }

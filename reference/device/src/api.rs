@@ -9,6 +9,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use mailpush_device_core::da::{FlagChange, WriteRequest};
+use mailpush_imap::{Flag, Mailbox};
+
 /// The version of the request format this daemon speaks.
 pub const VERSION: u64 = 1;
 
@@ -56,6 +59,20 @@ pub enum Request {
         mailbox: String,
         /// The UID.
         uid: u32,
+    },
+    /// A mailbox's view with every message's content (what an application reads at start).
+    View {
+        /// The account's name.
+        account: String,
+        /// The mailbox (Unicode name).
+        mailbox: String,
+    },
+    /// An application's write, answered when the DA reports its result (SYNC-19).
+    Write {
+        /// The account's name.
+        account: String,
+        /// What to write.
+        write: WriteRequest,
     },
     /// Synchronize a mailbox now (an application starting, for example): its local
     /// notification is posted, as for a push.
@@ -198,17 +215,126 @@ pub fn parse(line: &[u8]) -> (Value, Result<Option<Request>, ApiError>) {
                 let (account, mailbox) = named(&object)?;
                 Request::Sync { account, mailbox }
             }
+            "view" => {
+                let (account, mailbox) = named(&object)?;
+                Request::View { account, mailbox }
+            }
+            "create" | "append" | "store" | "expunge" => {
+                let (account, mailbox) = named(&object)?;
+                Request::Write {
+                    account,
+                    write: write_request(op, Mailbox::from_unicode(&mailbox), &object)?,
+                }
+            }
             other => {
                 return Err(ApiError::new(
                     "unknown-op",
                     format!(
-                        "{other:?} is not an operation (status, mailboxes, messages, message, sync, subscribe)"
+                        "{other:?} is not an operation (status, mailboxes, messages, message, view, sync, subscribe, create, append, store, expunge)"
                     ),
                 ));
             }
         }))
     })();
     (id, result)
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::new("bad-argument", message)
+}
+
+fn flags_arg(object: &serde_json::Map<String, Value>) -> Result<Vec<Flag>, ApiError> {
+    let Some(value) = object.get("flags") else {
+        return Ok(Vec::new());
+    };
+    let Value::Array(items) = value else {
+        return Err(bad("\"flags\" must be an array of strings"));
+    };
+    items
+        .iter()
+        .map(|item| {
+            let text = item
+                .as_str()
+                .ok_or_else(|| bad("\"flags\" must be an array of strings"))?;
+            Flag::new(text).map_err(|e| bad(format!("{text:?} is not an IMAP flag: {e}")))
+        })
+        .collect()
+}
+
+fn uid_validity_arg(
+    object: &serde_json::Map<String, Value>,
+) -> Result<std::num::NonZeroU32, ApiError> {
+    object
+        .get("uid_validity")
+        .and_then(Value::as_u64)
+        .and_then(|u| u32::try_from(u).ok())
+        .and_then(std::num::NonZeroU32::new)
+        .ok_or_else(|| bad("\"uid_validity\" must be a number from 1 to 2^32-1"))
+}
+
+fn uids_arg(
+    object: &serde_json::Map<String, Value>,
+) -> Result<Vec<std::num::NonZeroU32>, ApiError> {
+    let message = "\"uids\" must be a non-empty array of numbers from 1 to 2^32-1";
+    let Some(Value::Array(items)) = object.get("uids") else {
+        return Err(bad(message));
+    };
+    let uids: Vec<_> = items
+        .iter()
+        .map(|u| {
+            u.as_u64()
+                .and_then(|u| u32::try_from(u).ok())
+                .and_then(std::num::NonZeroU32::new)
+                .ok_or_else(|| bad(message))
+        })
+        .collect::<Result<_, _>>()?;
+    if uids.is_empty() {
+        return Err(bad(message));
+    }
+    Ok(uids)
+}
+
+/// The arguments of a write operation, checked.
+fn write_request(
+    op: &str,
+    mailbox: Mailbox,
+    object: &serde_json::Map<String, Value>,
+) -> Result<WriteRequest, ApiError> {
+    Ok(match op {
+        "create" => WriteRequest::CreateMailbox { mailbox },
+        "append" => {
+            use base64::Engine as _;
+            let encoded = string_arg(object, "content_base64")?;
+            let message = base64::engine::general_purpose::STANDARD
+                .decode(encoded.as_bytes())
+                .map_err(|e| bad(format!("\"content_base64\" is not base64: {e}")))?;
+            WriteRequest::Append {
+                mailbox,
+                flags: flags_arg(object)?,
+                message,
+            }
+        }
+        "store" => {
+            let change = match object.get("change").and_then(Value::as_str) {
+                Some("add") => FlagChange::Add,
+                Some("remove") => FlagChange::Remove,
+                Some("replace") => FlagChange::Replace,
+                _ => return Err(bad("\"change\" must be \"add\", \"remove\" or \"replace\"")),
+            };
+            WriteRequest::Store {
+                mailbox,
+                uid_validity: uid_validity_arg(object)?,
+                uids: uids_arg(object)?,
+                change,
+                flags: flags_arg(object)?,
+            }
+        }
+        _ => WriteRequest::Expunge {
+            mailbox,
+            uid_validity: uid_validity_arg(object)?,
+            uids: uids_arg(object)?,
+        },
+    })
 }
 
 /// The answer line for a request.

@@ -25,6 +25,8 @@ use crate::config::{AccountSettings, DeviceConfig, ImapAuth, ImapSecurity};
 use crate::net::{self, ConnKey, IoCommand, IoEvent};
 use crate::store::{Store, StoreError};
 
+mod writes;
+
 /// Why the daemon stopped or could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -91,6 +93,8 @@ struct Daemon {
     registering_device: bool,
     device_error: Option<String>,
     changes: broadcast::Sender<ViewChange>,
+    /// Writes accepted and not ended, with where their answers go.
+    pending_writes: writes::PendingWrites,
 }
 
 fn method_name(method: Method) -> &'static str {
@@ -234,6 +238,7 @@ pub async fn run(
         registering_device: false,
         device_error: None,
         changes,
+        pending_writes: writes::PendingWrites::new(),
     };
     tracing::info!(
         socket = %daemon.config.socket_path().display(),
@@ -253,10 +258,13 @@ pub async fn run(
         tokio::select! {
             _ = &mut shutdown => break Ok(()),
             Some(event) = io_rx.recv() => daemon.handle_io(event),
-            Some(call) = api_rx.recv() => {
-                let result = daemon.handle_api(call.request);
-                let _ = call.reply.send(result);
-            }
+            Some(call) = api_rx.recv() => match call.request {
+                Request::Write { account, write } => daemon.start_write(&account, write, call.reply),
+                request => {
+                    let result = daemon.handle_api(request);
+                    let _ = call.reply.send(result);
+                }
+            },
             Some(credentials) = device_rx.recv() => {
                 daemon.registering_device = false;
                 daemon.device_error = None;
@@ -662,6 +670,9 @@ impl Daemon {
                     account.conn = None;
                     account.connection_error = Some(error.to_string());
                 }
+                event @ (da::Event::WriteCompleted { .. } | da::Event::WriteFailed { .. }) => {
+                    self.write_ended(index, &event);
+                }
                 other => tracing::debug!(?other, "DA event"),
             }
         }
@@ -763,33 +774,7 @@ impl Daemon {
                 }
                 Ok(json!({"accounts": accounts}))
             }
-            Request::Messages { account, mailbox } => {
-                let index = self.account_by_name(&account)?;
-                let wire = self.monitored(index, &mailbox)?;
-                let id = &self.accounts[index].id;
-                let view = self.store.view(id, &wire).map_err(internal)?;
-                let messages: Vec<Value> = self
-                    .store
-                    .messages(id, &wire)
-                    .map_err(internal)?
-                    .into_iter()
-                    .map(|m| {
-                        json!({
-                            "uid": m.uid,
-                            "flags": m.flags,
-                            "modseq": m.modseq,
-                            "octets": m.octets,
-                            "too_large": m.octets.is_none(),
-                        })
-                    })
-                    .collect();
-                Ok(json!({
-                    "account": account,
-                    "mailbox": mailbox,
-                    "uid_validity": view.uid_validity.map(|v| v.get()),
-                    "messages": messages,
-                }))
-            }
+            Request::Messages { account, mailbox } => self.view_json(&account, &mailbox, false),
             Request::Message {
                 account,
                 mailbox,
@@ -814,6 +799,11 @@ impl Daemon {
                     )),
                 }
             }
+            Request::View { account, mailbox } => self.view_json(&account, &mailbox, true),
+            Request::Write { .. } => Err(ApiError::new(
+                "internal",
+                "a write is answered when it ends, not here",
+            )),
             Request::Sync { account, mailbox } => {
                 let index = self.account_by_name(&account)?;
                 let wire = self.monitored(index, &mailbox)?;

@@ -8,26 +8,11 @@ mod support;
 
 use std::path::Path;
 
-use mailpush_device::DeviceConfig;
 use mailpush_device::store::Store;
 use serde_json::json;
-use support::{Api, Imap, Servers, push_ready};
+use support::{Api, Imap, Servers, push_ready, start_daemon};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-fn start_daemon(config: &Path) -> (oneshot::Sender<()>, JoinHandle<()>, std::path::PathBuf) {
-    let config = DeviceConfig::load(config).unwrap();
-    let socket = config.socket_path();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        mailpush_device::run(config, async move {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    (stop, task, socket)
-}
 
 /// The servers and a daemon whose push is up.
 struct Running {
@@ -280,6 +265,159 @@ async fn an_unregistered_device_registers_again_and_pushes_resume() {
         .await;
     let event = api.event().await;
     assert_eq!(event["added"], json!([1]), "{event}");
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    servers.mail.shutdown().await;
+    servers.push.shutdown().await;
+}
+
+//= spec/sync.md#SYNC-19
+//= type=test
+//# Each accepted
+//# write gets an operation id, unique for the lifetime of the DA
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_through_the_api_are_answered_when_they_end_and_reach_the_server() {
+    use base64::Engine as _;
+    let b64 = |octets: &[u8]| base64::engine::general_purpose::STANDARD.encode(octets);
+    let Running {
+        dir: _dir,
+        servers,
+        stop,
+        task,
+        mut api,
+        ..
+    } = running().await;
+    api.result("subscribe", json!({})).await;
+    let note =
+        b"Subject: milk\r\nX-Uniform-Type-Identifier: com.apple.mail-note\r\n\r\nbuy milk\r\n";
+    let appended = api
+        .result(
+            "append",
+            json!({"account": "A1", "mailbox": "Notes", "flags": ["\\Seen"],
+                   "content_base64": b64(note)}),
+        )
+        .await;
+    assert_eq!(appended["outcome"], "appended", "{appended}");
+    let uid = appended["uid"].as_u64().unwrap();
+    let uid_validity = appended["uid_validity"].as_u64().unwrap();
+    let mut other = Imap::connect(servers.imap_addr()).await;
+    assert_eq!(
+        other.listing("Notes").await,
+        vec![(u32::try_from(uid).unwrap(), vec!["\\Seen".to_owned()])]
+    );
+    // The write's own push brings it into the view, contents included.
+    let event = api.event().await;
+    assert_eq!(event["added"], json!([uid]), "{event}");
+    let view = api
+        .result("view", json!({"account": "A1", "mailbox": "Notes"}))
+        .await;
+    assert_eq!(view["uid_validity"], json!(uid_validity));
+    assert_eq!(view["messages"][0]["content_base64"], json!(b64(note)));
+
+    let stored = api
+        .result(
+            "store",
+            json!({"account": "A1", "mailbox": "Notes", "uid_validity": uid_validity,
+                   "uids": [uid], "change": "add", "flags": ["$Pinned"]}),
+        )
+        .await;
+    assert_eq!(stored["outcome"], "stored", "{stored}");
+    let event = api.event().await;
+    assert_eq!(event["changed"], json!([uid]), "{event}");
+    assert_eq!(api.view("Notes").await, other.listing("Notes").await);
+
+    // Stale UIDs (SYNC-21) fail at the server's word, and nothing changes.
+    let stale = api
+        .call(
+            "expunge",
+            json!({"account": "A1", "mailbox": "Notes", "uid_validity": uid_validity + 1,
+                   "uids": [uid]}),
+        )
+        .await;
+    assert_eq!(stale["error"]["code"], "write-failed", "{stale}");
+    let expunged = api
+        .result(
+            "expunge",
+            json!({"account": "A1", "mailbox": "Notes", "uid_validity": uid_validity,
+                   "uids": [uid]}),
+        )
+        .await;
+    assert_eq!(expunged["outcome"], "expunged", "{expunged}");
+    let event = api.event().await;
+    assert_eq!(event["removed"], json!([uid]), "{event}");
+    assert_eq!(other.listing("Notes").await, vec![]);
+
+    let created = api
+        .result(
+            "create",
+            json!({"account": "A1", "mailbox": "Notizen/Einkauf"}),
+        )
+        .await;
+    assert_eq!(created["outcome"], "created", "{created}");
+
+    // Arguments are checked before anything is sent.
+    for (op, args) in [
+        (
+            "append",
+            json!({"account": "A1", "mailbox": "Notes", "content_base64": "!!"}),
+        ),
+        (
+            "append",
+            json!({"account": "A1", "mailbox": "Notes", "content_base64": "eA==", "flags": ["a b"]}),
+        ),
+        (
+            "store",
+            json!({"account": "A1", "mailbox": "Notes", "uid_validity": 1, "uids": [1], "change": "toggle"}),
+        ),
+        (
+            "expunge",
+            json!({"account": "A1", "mailbox": "Notes", "uid_validity": 1, "uids": []}),
+        ),
+    ] {
+        let answer = api.call(op, args).await;
+        assert_eq!(answer["error"]["code"], "bad-argument", "{op}: {answer}");
+    }
+    let unknown = api
+        .call("create", json!({"account": "B9", "mailbox": "X"}))
+        .await;
+    assert_eq!(unknown["error"]["code"], "unknown-account", "{unknown}");
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    servers.mail.shutdown().await;
+    servers.push.shutdown().await;
+}
+
+/// Two devices of one account: what one appends reaches the other's view by push.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_on_one_device_reaches_the_other_by_push() {
+    use base64::Engine as _;
+    let Running {
+        dir,
+        servers,
+        stop,
+        task,
+        mut api,
+        ..
+    } = running().await;
+    let config2 = servers.device_config(&dir.path().join("device2"));
+    let (stop2, task2, socket2) = start_daemon(&config2);
+    let mut api2 = Api::connect(&socket2).await;
+    api2.wait_status("second device ready for push", push_ready)
+        .await;
+    api2.result("subscribe", json!({})).await;
+    let note = b"Subject: eggs\r\n\r\nand eggs\r\n";
+    let appended = api
+        .result(
+            "append",
+            json!({"account": "A1", "mailbox": "Notes", "flags": ["\\Seen"],
+                   "content_base64": base64::engine::general_purpose::STANDARD.encode(note)}),
+        )
+        .await;
+    let event = api2.event().await;
+    assert_eq!(event["added"], json!([appended["uid"]]), "{event}");
+    assert_eq!(api2.view("Notes").await, api.view("Notes").await);
+    stop2.send(()).unwrap();
+    task2.await.unwrap();
     stop.send(()).unwrap();
     task.await.unwrap();
     servers.mail.shutdown().await;

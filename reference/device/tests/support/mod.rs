@@ -350,3 +350,24 @@ pub fn push_ready(status: &Value) -> bool {
         && status["channel"]["state"] == "established"
         && account["mailboxes"][0]["last_sync"].is_object()
 }
+
+/// Runs a daemon of `config` in this runtime: its stop switch, its task and its socket.
+pub fn start_daemon(
+    config: &Path,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+    PathBuf,
+) {
+    let config = mailpush_device::DeviceConfig::load(config).unwrap();
+    let socket = config.socket_path();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        mailpush_device::run(config, async move {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    (stop, task, socket)
+}
