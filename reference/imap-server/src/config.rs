@@ -42,6 +42,9 @@ pub struct Config {
     /// not advertised and cannot be enabled, and the `QRESYNC` select parameter and `VANISHED`
     /// get `BAD`.
     pub qresync: bool,
+    /// Offer UIDPLUS (RFC 4315, default on). Off, it is not advertised, `UID EXPUNGE` gets
+    /// `BAD`, and APPEND, COPY and MOVE answer without `APPENDUID` and `COPYUID`.
+    pub uidplus: bool,
 }
 
 impl Config {
@@ -72,6 +75,7 @@ impl Default for Config {
             greeting: "mailpush IMAP server ready".to_owned(),
             condstore: true,
             qresync: true,
+            uidplus: true,
         }
     }
 }

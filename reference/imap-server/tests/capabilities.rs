@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! CONDSTORE and QRESYNC switched off: the server behaves as one without them (what a client is
+//! CONDSTORE, QRESYNC and UIDPLUS switched off: the server behaves as one without them (what a client is
 //! tested against when it must also work with plain RFC 3501 servers). Full transcripts: every
 //! server line is compared.
 
@@ -96,6 +96,54 @@ S: e BAD VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC (RFC 7162 §3
 C: f UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1)
 S: * 1 FETCH (UID 1 FLAGS (\Recent) MODSEQ (2))
 S: f OK FETCH completed
+"#,
+    );
+}
+
+/// Without UIDPLUS (CONDSTORE and QRESYNC still on): UIDPLUS is not advertised, `UID EXPUNGE`
+/// gets BAD and expunges nothing (RFC 4315 §2.1 defines the command), APPEND, COPY and MOVE
+/// answer without APPENDUID / COPYUID (RFC 4315 §3, RFC 6851 §4.3); plain EXPUNGE works.
+#[test]
+fn without_uidplus_uid_expunge_is_unknown_and_no_uid_codes_are_sent() {
+    let f = fixture();
+    f.store.create_mailbox(f.user, "Notes").unwrap();
+    f.deliver("INBOX", NOTE, &["\\Deleted"]);
+    f.deliver("INBOX", NOTE, &[]);
+    replay(
+        &f,
+        Config {
+            uidplus: false,
+            ..loopback_config()
+        },
+        r#"
+S: * OK [CAPABILITY IMAP4rev1 LITERAL+ ENABLE IDLE MOVE UNSELECT CONDSTORE QRESYNC STARTTLS AUTH=PLAIN SASL-IR] mailpush IMAP server ready
+C: a LOGIN fred secret
+S: a OK [CAPABILITY IMAP4rev1 LITERAL+ ENABLE IDLE MOVE UNSELECT CONDSTORE QRESYNC XAPPLEPUSHSERVICE] LOGIN completed
+C: b CAPABILITY
+S: * CAPABILITY IMAP4rev1 LITERAL+ ENABLE IDLE MOVE UNSELECT CONDSTORE QRESYNC XAPPLEPUSHSERVICE
+S: b OK CAPABILITY completed
+C: c APPEND Notes {5+}
+C: hello
+S: c OK APPEND completed
+C: d SELECT INBOX
+S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft)
+S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Limited
+S: * 2 EXISTS
+S: * 2 RECENT
+S: * OK [UIDVALIDITY $V(INBOX)] UIDs valid
+S: * OK [UIDNEXT 3] Predicted next UID
+S: * OK [HIGHESTMODSEQ 3] Highest
+S: d OK [READ-WRITE] SELECT completed
+C: e UID EXPUNGE 1
+S: e BAD UID EXPUNGE is not supported by this server
+C: f UID COPY 2 Notes
+S: f OK COPY completed
+C: g UID MOVE 2 Notes
+S: * 2 EXPUNGE
+S: g OK MOVE completed
+C: h EXPUNGE
+S: * 1 EXPUNGE
+S: h OK EXPUNGE completed
 "#,
     );
 }

@@ -135,6 +135,11 @@ pub struct SyncReport {
     pub octets_received: u64,
     /// Octets sent during the sync.
     pub octets_sent: u64,
+    /// Entries the sync looked at to apply the UID sets and expunges the server sent (messages
+    /// of the view and of the sync's own lists, message numbers, ranges): bounded by what the
+    /// DA holds and the ranges on the wire, never by how many UIDs a range such as
+    /// `1:4294967295` names.
+    pub uids_examined: u64,
 }
 
 /// What [`Engine::handle_wake`] did with a wake.
@@ -579,6 +584,7 @@ impl Engine {
                     changed: update.changed.len(),
                     octets_received: up.client.octets_received() - up.sync_rx,
                     octets_sent: up.client.octets_sent() - up.sync_tx,
+                    uids_examined: sync.uids_examined,
                 };
                 state.view.apply(&update);
                 state.syncing = false;

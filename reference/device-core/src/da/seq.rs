@@ -62,10 +62,13 @@ impl SeqMap {
         }
     }
 
-    /// `VANISHED` (without `EARLIER`): the messages with these UIDs are gone.
-    pub(crate) fn vanish(&mut self, uids: &Ranges) {
+    /// `VANISHED` (without `EARLIER`): the messages with these UIDs are gone. Returns how many
+    /// numbers it looked at (every one the mailbox has, never a UID of `uids` as such).
+    pub(crate) fn vanish(&mut self, uids: &Ranges) -> usize {
+        let examined = self.slots.len();
         self.slots
             .retain(|slot| slot.is_none_or(|u| !uids.contains(u.get())));
+        examined
     }
 }
 

@@ -125,6 +125,9 @@ pub(crate) struct Sync {
     failure: Option<Error>,
     open_refused: bool,
     pub(crate) round_trips: u32,
+    /// Entries looked at to apply the server's `VANISHED` and `EXPUNGE` (see
+    /// [`super::SyncReport::uids_examined`]).
+    pub(crate) uids_examined: u64,
     opened: Opened,
     open_done: bool,
     reset: bool,
@@ -211,6 +214,7 @@ impl Sync {
             failure: None,
             open_refused: false,
             round_trips: 1,
+            uids_examined: 0,
             opened: Opened::default(),
             open_done: false,
             reset: false,
@@ -310,11 +314,13 @@ impl Sync {
             }
             Data::Vanished { earlier, uids } => {
                 let ranges = Ranges::from_uid_set(&uids);
+                self.examined(ranges.iter().count());
                 //= spec/sync.md#SYNC-16
                 //# A `VANISHED` response without `(EARLIER)`, or an `EXPUNGE`, that arrives during a sync
                 //# removes the messages it names from the view and from the content still to be fetched
                 if !earlier {
-                    self.seq.vanish(&ranges);
+                    let examined = self.seq.vanish(&ranges);
+                    self.examined(examined);
                 }
                 for (lo, hi) in ranges.iter() {
                     self.vanish(view, lo, hi);
@@ -345,6 +351,12 @@ impl Sync {
         Ok(())
     }
 
+    fn examined(&mut self, n: usize) {
+        self.uids_examined = self
+            .uids_examined
+            .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+    }
+
     /// The server says the messages `lo..=hi` are gone. Walks only what the sync holds.
     fn vanish(&mut self, view: &MailboxView, lo: u32, hi: u32) {
         let (Some(a), Some(b)) = (NonZeroU32::new(lo), NonZeroU32::new(hi)) else {
@@ -353,24 +365,29 @@ impl Sync {
         if a > b {
             return;
         }
-        self.gone
-            .extend(view.messages.range(a..=b).map(|(u, _)| u.get()));
+        let hits: Vec<u32> = view.messages.range(a..=b).map(|(u, _)| u.get()).collect();
+        let mut examined = hits.len();
+        self.gone.extend(hits);
         let drop_keys = |s: &mut BTreeSet<u32>| {
             let doomed: Vec<u32> = s.range(lo..=hi).copied().collect();
-            for u in doomed {
-                s.remove(&u);
+            for u in &doomed {
+                s.remove(u);
             }
+            doomed.len()
         };
-        drop_keys(&mut self.listed);
-        drop_keys(&mut self.requested);
+        examined += drop_keys(&mut self.listed);
+        examined += drop_keys(&mut self.requested);
         let doomed: Vec<u32> = self.reports.range(lo..=hi).map(|(u, _)| *u).collect();
+        examined += doomed.len();
         for u in doomed {
             self.reports.remove(&u);
         }
         let doomed: Vec<u32> = self.received.range(lo..=hi).map(|(u, _)| *u).collect();
+        examined += doomed.len();
         for u in doomed {
             self.received.remove(&u);
         }
+        self.examined(examined);
     }
 
     fn fetch(

@@ -297,6 +297,9 @@ impl ImapClient {
     /// Whether the server listed `name` after authentication (false before
     /// [`ImapEvent::Ready`]).
     pub fn has_capability(&self, name: &str) -> bool {
+        //= spec/sync.md#SYNC-1
+        //# the list before authentication MUST NOT decide
+        //# the method
         self.authenticated_capabilities && self.listed(name)
     }
 

@@ -41,28 +41,41 @@ pub struct Servers {
     pub dir: PathBuf,
 }
 
+/// The push server on loopback (TLS, self-signed); its certificate is written to
+/// `dir/push.pem`.
+pub async fn start_push(dir: &Path) -> mailpush_push_server::RunningServer {
+    let push = mailpush_push_server::start(
+        mailpush_push_server::Settings {
+            device_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database: None,
+            plain_loopback: false,
+            provider_tokens: vec![PROVIDER.into()],
+            registration_tokens: vec![REGISTRATION.into()],
+            ..mailpush_push_server::Settings::default()
+        },
+        Arc::new(mailpush_push_server::MemoryStore::new()),
+    )
+    .await
+    .unwrap();
+    std::fs::write(
+        dir.join("push.pem"),
+        pem(push.tls.as_ref().unwrap().certificate.as_ref()),
+    )
+    .unwrap();
+    push
+}
+
 impl Servers {
     pub async fn start(dir: &Path) -> Servers {
-        let push = mailpush_push_server::start(
-            mailpush_push_server::Settings {
-                device_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-                http_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-                database: None,
-                plain_loopback: false,
-                provider_tokens: vec![PROVIDER.into()],
-                registration_tokens: vec![REGISTRATION.into()],
-                ..mailpush_push_server::Settings::default()
-            },
-            Arc::new(mailpush_push_server::MemoryStore::new()),
-        )
-        .await
-        .unwrap();
+        Self::start_with(dir, |_| {}).await
+    }
+
+    /// As [`Servers::start`], with the mail server's settings changed by `configure` (the
+    /// session core's capability switches, for instance).
+    pub async fn start_with(dir: &Path, configure: impl FnOnce(&mut Settings)) -> Servers {
+        let push = start_push(dir).await;
         let push_pem = dir.join("push.pem");
-        std::fs::write(
-            &push_pem,
-            pem(push.tls.as_ref().unwrap().certificate.as_ref()),
-        )
-        .unwrap();
         let store = Store::open(dir.join("mail.db"), StoreConfig::for_tests()).unwrap();
         let fred = store.add_user(USER, PASSWORD.as_bytes()).unwrap();
         store.create_mailbox(fred, "Notes").unwrap();
@@ -72,18 +85,17 @@ impl Servers {
             Some(PROVIDER.into()),
         );
         push_settings.trust = Some(push_pem);
-        let mail = mailpush_mail_server::driver::start(
-            Settings {
-                imap_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-                imaps_listen: None,
-                allow_plaintext_loopback: true,
-                push: Some(push_settings),
-                ..Settings::default()
-            },
-            Arc::clone(&store),
-        )
-        .await
-        .unwrap();
+        let mut settings = Settings {
+            imap_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            imaps_listen: None,
+            allow_plaintext_loopback: true,
+            push: Some(push_settings),
+            ..Settings::default()
+        };
+        configure(&mut settings);
+        let mail = mailpush_mail_server::driver::start(settings, Arc::clone(&store))
+            .await
+            .unwrap();
         std::fs::write(dir.join("mail.pem"), pem(mail.tls.certificate.as_ref())).unwrap();
         Servers {
             push,
@@ -112,23 +124,32 @@ user = "{USER}"
 password = "{PASSWORD}"
 trust_cert = "{mail_pem}"
 mailboxes = ["Notes"]
+{push}"#,
+            data = data.display(),
+            imap = self.imap_addr(),
+            mail_pem = self.dir.join("mail.pem").display(),
+            push = push_section(&self.push, &self.dir),
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
 
+/// The `[push]` section of a device.toml naming `push`, whose certificate [`start_push`] wrote
+/// into `dir`.
+pub fn push_section(push: &mailpush_push_server::RunningServer, dir: &Path) -> String {
+    format!(
+        r#"
 [push]
 channel = "{channel}"
 api = "https://{api}"
 registration_token = "{REGISTRATION}"
 trust_cert = "{push_pem}"
 "#,
-            data = data.display(),
-            imap = self.imap_addr(),
-            mail_pem = self.dir.join("mail.pem").display(),
-            channel = self.push.device_addr,
-            api = self.push.http_addr,
-            push_pem = self.dir.join("push.pem").display(),
-        );
-        std::fs::write(&path, text).unwrap();
-        path
-    }
+        channel = push.device_addr,
+        api = push.http_addr,
+        push_pem = dir.join("push.pem").display(),
+    )
 }
 
 /// Another IMAP client of the same account (plain on loopback).
@@ -188,32 +209,38 @@ impl Imap {
     /// `\Recent`).
     pub async fn listing(&mut self, mailbox: &str) -> Vec<(u32, Vec<String>)> {
         self.command(&format!("EXAMINE {mailbox}")).await;
-        let lines = self.command("UID FETCH 1:* (UID FLAGS)").await;
-        let mut out: Vec<(u32, Vec<String>)> = lines
-            .iter()
-            .filter(|l| l.contains(" FETCH ("))
-            .map(|l| {
-                let uid = l.split("UID ").nth(1).unwrap();
-                let uid: u32 = uid
-                    .split(|c: char| !c.is_ascii_digit())
-                    .next()
-                    .unwrap()
-                    .parse()
-                    .unwrap();
-                let flags = l.split("FLAGS (").nth(1).unwrap();
-                let flags = flags.split(')').next().unwrap();
-                let mut flags: Vec<String> = flags
-                    .split(' ')
-                    .filter(|f| !f.is_empty() && *f != "\\Recent")
-                    .map(str::to_owned)
-                    .collect();
-                flags.sort();
-                (uid, flags)
-            })
-            .collect();
-        out.sort();
-        out
+        listing(&self.command("UID FETCH 1:* (UID FLAGS)").await)
     }
+}
+
+/// UID and flags (without `\Recent`, sorted) of every `* n FETCH (UID u FLAGS (...))` line of
+/// `lines`, by UID.
+pub fn listing<S: AsRef<str>>(lines: &[S]) -> Vec<(u32, Vec<String>)> {
+    let mut out: Vec<(u32, Vec<String>)> = lines
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|l| l.contains(" FETCH ("))
+        .map(|l| {
+            let uid = l.split("UID ").nth(1).unwrap();
+            let uid: u32 = uid
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let flags = l.split("FLAGS (").nth(1).unwrap();
+            let flags = flags.split(')').next().unwrap();
+            let mut flags: Vec<String> = flags
+                .split(' ')
+                .filter(|f| !f.is_empty() && *f != "\\Recent")
+                .map(str::to_owned)
+                .collect();
+            flags.sort();
+            (uid, flags)
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// A client of the daemon's local API.

@@ -9,8 +9,11 @@ use crate::store::MailBackend;
 impl<B> Context<B> {
     /// The capabilities for the current state.
     pub(super) fn capabilities(&self, authenticated: bool) -> Option<Vec1<Capability>> {
-        let mut caps = vec!["IMAP4rev1", "LITERAL+", "ENABLE", "IDLE", "UIDPLUS", "MOVE"];
-        caps.push("UNSELECT");
+        let mut caps = vec!["IMAP4rev1", "LITERAL+", "ENABLE", "IDLE"];
+        if self.config.uidplus {
+            caps.push("UIDPLUS");
+        }
+        caps.extend(["MOVE", "UNSELECT"]);
         if self.config.offers_condstore() {
             caps.push("CONDSTORE");
         }

@@ -304,10 +304,12 @@ impl<B: MailBackend> Context<B> {
         let applied = self.backend.append(id, raw, &flags, internal_date)?;
         let a = applied.value;
         self.changed(applied.changes);
-        Ok(Reply::ok("APPEND completed").code(Some(Code::AppendUid {
+        // RFC 4315 §3: APPENDUID only from a server with UIDPLUS.
+        let code = self.config.uidplus.then(|| Code::AppendUid {
             uid_validity: nz(a.uid_validity),
             uids: ImapUidSet::single(nz(a.uid)),
-        })))
+        });
+        Ok(Reply::ok("APPEND completed").code(code))
     }
 
     /// CLOSE (expunging silently, RFC 3501 §6.4.2, unless read-only) or UNSELECT; the caller

@@ -183,6 +183,11 @@ impl<B: MailBackend> Context<B> {
         match body {
             CommandBody::Check => Ok(Reply::ok("CHECK completed")),
             CommandBody::Expunge => self.expunge(sel, None),
+            // RFC 4315 §2.1: UID EXPUNGE is a command of UIDPLUS; a server without it does not
+            // know the command.
+            CommandBody::UidExpunge(_) if !self.config.uidplus => {
+                Err(Reply::bad("UID EXPUNGE is not supported by this server"))
+            }
             CommandBody::UidExpunge(set) => self.expunge(sel, Some(&set)),
             CommandBody::Search {
                 uid,
@@ -453,10 +458,12 @@ impl<B: MailBackend> Context<B> {
         let copied = applied.value;
         self.changed(applied.changes);
         let code = match (
+            // RFC 4315 §3 and RFC 6851 §4.3: COPYUID only from a server with UIDPLUS.
+            self.config.uidplus,
             imap_uid_set(copied.mapping.iter().map(|(s, _)| *s)),
             imap_uid_set(copied.mapping.iter().map(|(_, d)| *d)),
         ) {
-            (Some(source), Some(destination)) => Some(Code::CopyUid {
+            (true, Some(source), Some(destination)) => Some(Code::CopyUid {
                 uid_validity: nz(copied.uid_validity),
                 source,
                 destination,

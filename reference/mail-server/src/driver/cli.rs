@@ -60,6 +60,9 @@ pub struct MailServerArgs {
     /// Do not offer QRESYNC.
     #[arg(long)]
     pub no_qresync: bool,
+    /// Do not offer UIDPLUS (no `UID EXPUNGE`, `APPENDUID` or `COPYUID`).
+    #[arg(long)]
+    pub no_uidplus: bool,
 }
 
 /// The configuration file of `mailpush mail-server`.
@@ -102,6 +105,8 @@ pub struct ConfigFile {
     pub condstore: Option<bool>,
     /// Offer QRESYNC (default true).
     pub qresync: Option<bool>,
+    /// Offer UIDPLUS (default true).
+    pub uidplus: Option<bool>,
 }
 
 impl MailServerArgs {
@@ -152,6 +157,7 @@ impl MailServerArgs {
         }
         settings.session.condstore = !self.no_condstore && file.condstore.unwrap_or(true);
         settings.session.qresync = !self.no_qresync && file.qresync.unwrap_or(true);
+        settings.session.uidplus = !self.no_uidplus && file.uidplus.unwrap_or(true);
         let provider_token = self.provider_token.clone().or(file.provider_token);
         let template = self
             .push_resource_template
@@ -395,6 +401,33 @@ mod tests {
         .0
         .session;
         assert!(!flag.offers_condstore() && !flag.offers_qresync());
+    }
+
+    #[test]
+    fn uidplus_can_be_switched_off_alone() {
+        let on = MailServerArgs::default().settings().unwrap().0.session;
+        assert!(on.uidplus);
+        let flag = MailServerArgs {
+            no_uidplus: true,
+            ..MailServerArgs::default()
+        }
+        .settings()
+        .unwrap()
+        .0
+        .session;
+        assert!(!flag.uidplus && flag.offers_condstore() && flag.offers_qresync());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mail.toml");
+        std::fs::write(&path, "uidplus = false\nqresync = false\n").unwrap();
+        let file = MailServerArgs {
+            config: Some(path),
+            ..MailServerArgs::default()
+        }
+        .settings()
+        .unwrap()
+        .0
+        .session;
+        assert!(!file.uidplus && file.offers_condstore() && !file.offers_qresync());
     }
 
     #[test]
