@@ -8,6 +8,9 @@
 //!   project's IMAP decoder (`mailpush-imap`).
 //! * [`push`] (`mailpush bench push`): K device connections and pushes at rate R through the
 //!   provider API of a mailpush push server, in this process or running elsewhere.
+//! * [`sync`] (`mailpush bench sync`): the data-access daemon's initial, unchanged and
+//!   incremental syncs of a mailbox of notes by QRESYNC, CONDSTORE and plain IMAP, against this
+//!   project's mail server and Dovecot, next to mbsync.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -16,9 +19,11 @@ use std::net::SocketAddr;
 
 pub mod imap;
 pub mod push;
+pub mod sync;
 
 pub use imap::BenchImapArgs;
 pub use push::BenchPushArgs;
+pub use sync::BenchSyncArgs;
 
 /// Why a load tool failed (a failed command or push is counted, not an error).
 #[derive(Debug, thiserror::Error)]

@@ -46,6 +46,8 @@ enum BenchTarget {
     Push(mailpush_bench::BenchPushArgs),
     /// Run K IMAP clients (APPEND, UID FETCH FLAGS, UID STORE, IDLE wake-ups) against a server.
     Imap(mailpush_bench::BenchImapArgs),
+    /// Sync a mailbox of notes by QRESYNC, CONDSTORE and plain IMAP, next to mbsync.
+    Sync(mailpush_bench::BenchSyncArgs),
 }
 
 /// Why a subcommand failed.
@@ -117,6 +119,9 @@ fn main() -> ExitCode {
         Some(Command::Bench {
             target: BenchTarget::Imap(args),
         }) => run_async(mailpush_bench::imap::run_cli(args)),
+        Some(Command::Bench {
+            target: BenchTarget::Sync(args),
+        }) => run_async(mailpush_bench::sync::run_cli(args)),
         None => {
             // With no subcommand, show what the system is made of and what can be run.
             print!("{}", spec::index());

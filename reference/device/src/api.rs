@@ -12,8 +12,13 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use mailpush_device_core::da::{FlagChange, WriteRequest};
 use mailpush_imap::{Flag, Mailbox};
 
-/// The version of the request format this daemon speaks.
-pub const VERSION: u64 = 1;
+/// The version of the request format this daemon speaks (the README documents what each
+/// version changed).
+pub const VERSION: u64 = 2;
+
+/// The oldest version still accepted: requests of version 1 are answered as version 1 defined
+/// them (`sync` answers once the local notification is posted).
+pub const OLDEST_VERSION: u64 = 1;
 
 /// The longest request line, newline included.
 pub const MAX_REQUEST: usize = 64 * 1024;
@@ -75,8 +80,31 @@ pub enum Request {
         write: WriteRequest,
     },
     /// Synchronize a mailbox now (an application starting, for example): its local
-    /// notification is posted, as for a push.
+    /// notification is posted, as for a push, and (from version 2) the answer comes when a sync
+    /// that started after the request has ended.
     Sync {
+        /// The account's name.
+        account: String,
+        /// The mailbox (Unicode name).
+        mailbox: String,
+        /// Answer when the sync has ended (version 2), not when it is asked for (version 1).
+        wait: bool,
+    },
+    /// Every mailbox of an account as the server lists it now, monitored or not.
+    List {
+        /// The account's name.
+        account: String,
+    },
+    /// Monitor a mailbox: register it with the mail client (a token, push registered again),
+    /// keep a view of it; answered when it has its token.
+    Monitor {
+        /// The account's name.
+        account: String,
+        /// The mailbox (Unicode name).
+        mailbox: String,
+    },
+    /// Stop monitoring a mailbox: its token is unregistered, its view deleted.
+    Unmonitor {
         /// The account's name.
         account: String,
         /// The mailbox (Unicode name).
@@ -110,6 +138,8 @@ pub struct ViewChange {
     pub removed: Vec<u32>,
     /// UIDs whose flags changed.
     pub changed: Vec<u32>,
+    /// The view version after the change (`store::Store::view_version`).
+    pub view_version: u64,
 }
 
 impl ViewChange {
@@ -124,6 +154,7 @@ impl ViewChange {
             "added": self.added,
             "removed": self.removed,
             "changed": self.changed,
+            "view_version": self.view_version,
         })
     }
 }
@@ -165,16 +196,23 @@ pub fn parse(line: &[u8]) -> (Value, Result<Option<Request>, ApiError>) {
     };
     let id = object.get("id").cloned().unwrap_or(Value::Null);
     let result = (|| {
-        match object.get("v") {
-            Some(v) if v.as_u64() == Some(VERSION) => {}
+        let version = match object.get("v") {
+            Some(v)
+                if v.as_u64()
+                    .is_some_and(|v| (OLDEST_VERSION..=VERSION).contains(&v)) =>
+            {
+                v.as_u64().unwrap_or(VERSION)
+            }
             Some(v) => {
                 return Err(ApiError::new(
                     "unsupported-version",
-                    format!("version {v} is not spoken here; this daemon speaks {VERSION}"),
+                    format!(
+                        "version {v} is not spoken here; this daemon speaks {OLDEST_VERSION} to {VERSION}"
+                    ),
                 ));
             }
             None => return Err(ApiError::new("malformed-request", "\"v\" is required")),
-        }
+        };
         let op = match object.get("op") {
             Some(Value::String(op)) => op.as_str(),
             _ => {
@@ -213,7 +251,22 @@ pub fn parse(line: &[u8]) -> (Value, Result<Option<Request>, ApiError>) {
             }
             "sync" => {
                 let (account, mailbox) = named(&object)?;
-                Request::Sync { account, mailbox }
+                Request::Sync {
+                    account,
+                    mailbox,
+                    wait: version >= 2,
+                }
+            }
+            "list" if version >= 2 => Request::List {
+                account: string_arg(&object, "account")?,
+            },
+            "monitor" if version >= 2 => {
+                let (account, mailbox) = named(&object)?;
+                Request::Monitor { account, mailbox }
+            }
+            "unmonitor" if version >= 2 => {
+                let (account, mailbox) = named(&object)?;
+                Request::Unmonitor { account, mailbox }
             }
             "view" => {
                 let (account, mailbox) = named(&object)?;
@@ -230,7 +283,7 @@ pub fn parse(line: &[u8]) -> (Value, Result<Option<Request>, ApiError>) {
                 return Err(ApiError::new(
                     "unknown-op",
                     format!(
-                        "{other:?} is not an operation (status, mailboxes, messages, message, view, sync, subscribe, create, append, store, expunge)"
+                        "{other:?} is not an operation of version {version} (status, mailboxes, list, monitor, unmonitor, messages, message, view, sync, subscribe, create, append, store, expunge; list, monitor and unmonitor from version 2)"
                     ),
                 ));
             }
@@ -470,7 +523,7 @@ mod tests {
         assert_eq!(code("[1]"), Some("malformed-request"));
         assert_eq!(code(r#"{"op":"status"}"#), Some("malformed-request"));
         assert_eq!(
-            code(r#"{"v":2,"op":"status"}"#),
+            code(r#"{"v":3,"op":"status"}"#),
             Some("unsupported-version")
         );
         assert_eq!(code(r#"{"v":1,"op":"frob"}"#), Some("unknown-op"));
@@ -488,7 +541,29 @@ mod tests {
             request,
             Ok(Some(Request::Sync {
                 account: "a".into(),
-                mailbox: "Notes".into()
+                mailbox: "Notes".into(),
+                wait: false,
+            }))
+        );
+        let (_, request) = parse(br#"{"v":2,"op":"sync","account":"a","mailbox":"Notes"}"#);
+        assert!(matches!(
+            request,
+            Ok(Some(Request::Sync { wait: true, .. }))
+        ));
+        assert_eq!(
+            code(r#"{"v":1,"op":"list","account":"a"}"#),
+            Some("unknown-op")
+        );
+        assert_eq!(code(r#"{"v":2,"op":"list"}"#), Some("bad-argument"));
+        assert_eq!(
+            code(r#"{"v":2,"op":"monitor","account":"a"}"#),
+            Some("bad-argument")
+        );
+        assert_eq!(
+            parse(br#"{"v":2,"op":"unmonitor","account":"a","mailbox":"X"}"#).1,
+            Ok(Some(Request::Unmonitor {
+                account: "a".into(),
+                mailbox: "X".into()
             }))
         );
         assert_eq!(parse(br#"{"v":1,"op":"subscribe"}"#).1, Ok(None));

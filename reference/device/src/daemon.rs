@@ -25,6 +25,7 @@ use crate::config::{AccountSettings, DeviceConfig, ImapAuth, ImapSecurity};
 use crate::net::{self, ConnKey, IoCommand, IoEvent};
 use crate::store::{Store, StoreError};
 
+mod waits;
 mod writes;
 
 /// Why the daemon stopped or could not start.
@@ -72,6 +73,8 @@ struct Account {
 #[derive(Default)]
 struct SyncState {
     last: Option<(u64, SyncReport)>,
+    /// Syncs started in this run (a `sync` request waits for a later one to end).
+    started: u64,
     syncing: bool,
     error: Option<String>,
 }
@@ -95,6 +98,8 @@ struct Daemon {
     changes: broadcast::Sender<ViewChange>,
     /// Writes accepted and not ended, with where their answers go.
     pending_writes: writes::PendingWrites,
+    /// Applications waiting for a sync, a listing or a registration.
+    waits: waits::Waits,
 }
 
 fn method_name(method: Method) -> &'static str {
@@ -190,6 +195,9 @@ pub async fn run(
             );
         }
         client_accounts.push(mail_client_account(settings, &id));
+        let mut settings = settings.clone();
+        settings.mailboxes = waits::effective_mailboxes(&store, &id, &settings)?;
+        let settings = &settings;
         let views = store.views(&id)?;
         let engine = Engine::new(engine_config(settings, &id), views, clock.now());
         accounts.push(Account {
@@ -239,6 +247,7 @@ pub async fn run(
         device_error: None,
         changes,
         pending_writes: writes::PendingWrites::new(),
+        waits: waits::Waits::default(),
     };
     tracing::info!(
         socket = %daemon.config.socket_path().display(),
@@ -260,10 +269,7 @@ pub async fn run(
             Some(event) = io_rx.recv() => daemon.handle_io(event),
             Some(call) = api_rx.recv() => match call.request {
                 Request::Write { account, write } => daemon.start_write(&account, write, call.reply),
-                request => {
-                    let result = daemon.handle_api(request);
-                    let _ = call.reply.send(result);
-                }
+                request => daemon.start_request(request, call.reply),
             },
             Some(credentials) = device_rx.recv() => {
                 daemon.registering_device = false;
@@ -457,6 +463,7 @@ impl Daemon {
                     if let Err(error) = account.engine.handle_registered(tokens, self.clock.now()) {
                         tracing::error!(account = %account.settings.name, %error, "registration answer refused");
                     }
+                    self.monitoring_settled(index, &[]);
                 }
                 mail_client::Event::Wake(token) => self.bus.post(&Name::from(&token)),
                 //= spec/architecture.md#ARCH-4
@@ -611,14 +618,19 @@ impl Daemon {
                     if let Some(token) = token {
                         self.client.unregister(&[token], now_ms);
                     }
+                    self.mailbox_unmonitored(index, &mailbox);
                 }
                 da::Event::MonitoredMissing { mailboxes } => {
                     let names: Vec<String> = mailboxes.iter().map(display_name).collect();
                     tracing::warn!(account = %account.settings.name, ?names, "configured mailboxes the server does not list");
+                    self.monitoring_settled(index, &mailboxes);
                 }
+                da::Event::Listed { mailboxes } => self.listed(index, &mailboxes),
                 da::Event::SyncStarted { mailbox, method } => {
                     tracing::debug!(account = %account.settings.name, mailbox = %display_name(&mailbox), method = method_name(method), "sync started");
-                    account.syncs.entry(mailbox).or_default().syncing = true;
+                    let state = account.syncs.entry(mailbox).or_default();
+                    state.syncing = true;
+                    state.started += 1;
                 }
                 da::Event::Content(content) => self.store.put_content(&account.id, &content)?,
                 da::Event::SyncCompleted { update, report } => {
@@ -649,26 +661,30 @@ impl Daemon {
                         added: update.added.iter().map(|a| a.uid.get()).collect(),
                         removed: update.removed.iter().map(|u| u.get()).collect(),
                         changed: update.changed.iter().map(|(u, _)| u.get()).collect(),
+                        view_version: self.store.view_version()?,
                     };
                     let state = account.syncs.entry(update.mailbox.clone()).or_default();
                     state.syncing = false;
                     state.error = None;
-                    state.last = Some((now_ms.0, report));
+                    state.last = Some((now_ms.0, report.clone()));
                     account.connection_error = None;
                     if !update.is_empty() {
                         let _ = self.changes.send(change);
                     }
+                    self.sync_ended(index, &update.mailbox, Ok(&report));
                 }
                 da::Event::SyncFailed { mailbox, error, .. } => {
                     tracing::warn!(account = %account.settings.name, mailbox = %display_name(&mailbox), %error, "sync failed");
-                    let state = account.syncs.entry(mailbox).or_default();
+                    let state = account.syncs.entry(mailbox.clone()).or_default();
                     state.syncing = false;
                     state.error = Some(error.to_string());
+                    self.sync_ended(index, &mailbox, Err(&error.to_string()));
                 }
                 da::Event::ConnectionFailed { error, .. } => {
                     tracing::warn!(account = %account.settings.name, %error, "IMAP connection failed");
                     account.conn = None;
                     account.connection_error = Some(error.to_string());
+                    self.account_failed(index, &error.to_string());
                 }
                 event @ (da::Event::WriteCompleted { .. } | da::Event::WriteFailed { .. }) => {
                     self.write_ended(index, &event);
@@ -783,14 +799,18 @@ impl Daemon {
                 let index = self.account_by_name(&account)?;
                 let wire = self.monitored(index, &mailbox)?;
                 let id = &self.accounts[index].id;
-                match self.store.content(id, &wire, uid).map_err(internal)? {
-                    Some(octets) => {
-                        use base64::Engine as _;
-                        Ok(json!({
-                            "uid": uid,
-                            "content_base64": base64::engine::general_purpose::STANDARD.encode(octets),
-                        }))
-                    }
+                use base64::Engine as _;
+                let encode = |c: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(c);
+                if let Some(octets) = self.store.content(id, &wire, uid).map_err(internal)? {
+                    return Ok(json!({"uid": uid, "content_base64": encode(octets)}));
+                }
+                match self.store.header(id, &wire, uid).map_err(internal)? {
+                    Some(header) => Ok(json!({
+                        "uid": uid,
+                        "content_base64": null,
+                        "too_large": true,
+                        "header_base64": encode(header),
+                    })),
                     None => Err(ApiError::new(
                         "not-found",
                         format!(
@@ -800,26 +820,14 @@ impl Daemon {
                 }
             }
             Request::View { account, mailbox } => self.view_json(&account, &mailbox, true),
-            Request::Write { .. } => Err(ApiError::new(
+            Request::Write { .. }
+            | Request::Sync { .. }
+            | Request::List { .. }
+            | Request::Monitor { .. }
+            | Request::Unmonitor { .. } => Err(ApiError::new(
                 "internal",
-                "a write is answered when it ends, not here",
+                "this request is answered when the DA has done it, not here",
             )),
-            Request::Sync { account, mailbox } => {
-                let index = self.account_by_name(&account)?;
-                let wire = self.monitored(index, &mailbox)?;
-                let token = self.accounts[index]
-                    .engine
-                    .token(&wire)
-                    .cloned()
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            "not-registered",
-                            format!("{mailbox:?} has no token yet (the DA has not registered it)"),
-                        )
-                    })?;
-                self.bus.post(&Name::from(&token));
-                Ok(json!({"posted": true}))
-            }
         }
     }
 

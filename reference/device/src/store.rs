@@ -13,9 +13,7 @@
 use std::num::NonZeroU32;
 use std::path::Path;
 
-use mailpush_device_core::da::{
-    ContentState, Flags, MailboxView, MessageContent, MessageMeta, ViewUpdate,
-};
+use mailpush_device_core::da::{Flags, MailboxView, MessageContent, MessageMeta, ViewUpdate};
 use mailpush_device_core::mail_client::{
     DeviceCredentials, MailboxName, Record, Restored, TokenEntry,
 };
@@ -50,6 +48,9 @@ pub struct StoredMessage {
     pub modseq: Option<u64>,
     /// Its content length, `None` when it was too large to keep (SYNC-14).
     pub octets: Option<u64>,
+    /// For a message too large to keep, the length of its header section when that was kept
+    /// (SYNC-14).
+    pub header_octets: Option<u64>,
 }
 
 /// The state of a mailbox besides its messages, for status reports.
@@ -94,6 +95,9 @@ CREATE TABLE IF NOT EXISTS contents (
     account TEXT NOT NULL, mailbox BLOB NOT NULL, uid_validity INTEGER NOT NULL,
     uid INTEGER NOT NULL, octets BLOB NOT NULL,
     PRIMARY KEY (account, mailbox, uid_validity, uid));
+CREATE TABLE IF NOT EXISTS monitoring (
+    account TEXT NOT NULL, mailbox BLOB NOT NULL, monitored INTEGER NOT NULL,
+    PRIMARY KEY (account, mailbox));
 ";
 
 fn sql_u64(v: u64, what: &'static str) -> Result<i64, StoreError> {
@@ -150,6 +154,16 @@ fn meta_put(db: &Connection, key: &str, value: &[u8]) -> Result<(), StoreError> 
 
 fn text(value: Vec<u8>, what: &str) -> Result<String, StoreError> {
     String::from_utf8(value).map_err(|_| StoreError::Corrupt(format!("{what} is not UTF-8")))
+}
+
+/// A number kept in `meta` as decimal text (0 when absent).
+fn meta_u64(db: &Connection, key: &str) -> Result<u64, StoreError> {
+    match meta_get(db, key)? {
+        Some(v) => text(v, key)?
+            .parse()
+            .map_err(|_| StoreError::Corrupt(key.into())),
+        None => Ok(0),
+    }
 }
 
 impl Store {
@@ -231,12 +245,40 @@ impl Store {
 
     /// The stored device-channel cursor (0 when none).
     pub fn cursor(&self) -> Result<u64, StoreError> {
-        match meta_get(&self.db, "cursor")? {
-            Some(v) => text(v, "cursor")?
-                .parse()
-                .map_err(|_| StoreError::Corrupt("cursor".into())),
-            None => Ok(0),
-        }
+        meta_u64(&self.db, "cursor")
+    }
+
+    /// The view version: a number that grows by one with every committed sync that changed a
+    /// view of this device (0 before the first).
+    pub fn view_version(&self) -> Result<u64, StoreError> {
+        meta_u64(&self.db, "view_version")
+    }
+
+    /// The mailboxes applications asked to monitor (`true`) or not to monitor (`false`),
+    /// which override the configuration of the account.
+    pub fn monitoring(&self, account: &AccountId) -> Result<Vec<(Mailbox, bool)>, StoreError> {
+        let mut stmt = self
+            .db
+            .prepare("SELECT mailbox, monitored FROM monitoring WHERE account = ?1")?;
+        let rows = stmt.query_map([account.as_str()], |r| {
+            Ok((Mailbox::from_wire(r.get::<_, Vec<u8>>(0)?), r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records that an application asked to monitor a mailbox, or to stop.
+    pub fn set_monitoring(
+        &mut self,
+        account: &AccountId,
+        mailbox: &Mailbox,
+        monitored: bool,
+    ) -> Result<(), StoreError> {
+        self.db.execute(
+            "INSERT INTO monitoring (account, mailbox, monitored) VALUES (?1, ?2, ?3)
+             ON CONFLICT (account, mailbox) DO UPDATE SET monitored = excluded.monitored",
+            params![account.as_str(), mailbox.as_wire(), monitored],
+        )?;
+        Ok(())
     }
 
     /// Applies one batch of the mail client in one transaction.
@@ -408,7 +450,7 @@ impl Store {
             )?;
         }
         for added in &update.added {
-            let too_large = matches!(added.content, ContentState::TooLarge);
+            let too_large = added.content.is_too_large();
             tx.execute(
                 "INSERT OR REPLACE INTO messages (account, mailbox, uid, flags, modseq, too_large)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -443,6 +485,10 @@ impl Store {
                 sql_u64(synced_at, "time")?
             ],
         )?;
+        if !update.is_empty() {
+            let version = meta_u64(&tx, "view_version")? + 1;
+            meta_put(&tx, "view_version", version.to_string().as_bytes())?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -537,6 +583,11 @@ impl Store {
                 } else {
                     from_sql_u64(length, "length")?
                 },
+                header_octets: if too_large {
+                    from_sql_u64(length, "length")?
+                } else {
+                    None
+                },
             });
         }
         Ok(out)
@@ -549,6 +600,28 @@ impl Store {
         mailbox: &Mailbox,
         uid: u32,
     ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.kept(account, mailbox, uid, false)
+    }
+
+    /// The header section kept of a message too large to keep whole (`None`: no such message,
+    /// not too large, or its header was not kept either; SYNC-14).
+    pub fn header(
+        &self,
+        account: &AccountId,
+        mailbox: &Mailbox,
+        uid: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.kept(account, mailbox, uid, true)
+    }
+
+    /// What is kept of a committed message: all of it, or (`too_large`) its header section.
+    fn kept(
+        &self,
+        account: &AccountId,
+        mailbox: &Mailbox,
+        uid: u32,
+        too_large: bool,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .db
             .query_row(
@@ -557,8 +630,8 @@ impl Store {
                       AND b.uid_validity = c.uid_validity
                  JOIN messages m ON m.account = c.account AND m.mailbox = c.mailbox
                       AND m.uid = c.uid
-                 WHERE c.account = ?1 AND c.mailbox = ?2 AND c.uid = ?3",
-                params![account.as_str(), mailbox.as_wire(), uid],
+                 WHERE c.account = ?1 AND c.mailbox = ?2 AND c.uid = ?3 AND m.too_large = ?4",
+                params![account.as_str(), mailbox.as_wire(), uid, too_large],
                 |r| r.get(0),
             )
             .optional()?)

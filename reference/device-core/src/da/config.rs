@@ -102,6 +102,10 @@ pub struct EngineConfig {
     pub idle_disconnect: Duration,
     /// Delays between attempts after failures.
     pub retry: RetrySchedule,
+    /// The capability mask: capabilities the engine acts as if the server did not advertise
+    /// (`QRESYNC`, `CONDSTORE`; compared without regard to case), to choose a lesser sync method
+    /// than the server offers (benchmarks and comparisons; empty by default).
+    pub masked_capabilities: Vec<String>,
 }
 
 impl EngineConfig {
@@ -118,6 +122,7 @@ impl EngineConfig {
             response_timeout: Duration::from_secs(60),
             idle_disconnect: Duration::from_secs(600),
             retry: RetrySchedule::default(),
+            masked_capabilities: Vec::new(),
         }
     }
 }

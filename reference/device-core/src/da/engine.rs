@@ -46,6 +46,13 @@ pub enum Event {
         /// Its token, if it had one.
         token: Option<Token>,
     },
+    /// A `LIST` completed: every mailbox the server listed, monitored or not (an application
+    /// asked with [`Engine::request_list`], or the engine listed on its own before
+    /// registering). [`Event::Register`] or [`Event::MonitoredMissing`] may follow.
+    Listed {
+        /// The mailboxes, in the order the server listed them.
+        mailboxes: Vec<ListedMailbox>,
+    },
     /// Configured mailboxes the server does not list (an application may create them, then
     /// call [`Engine::set_monitored`] to have them listed again).
     MonitoredMissing {
@@ -140,6 +147,17 @@ pub struct SyncReport {
     /// DA holds and the ranges on the wire, never by how many UIDs a range such as
     /// `1:4294967295` names.
     pub uids_examined: u64,
+}
+
+/// One mailbox of a `LIST` response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedMailbox {
+    /// The mailbox, spelt as the server listed it.
+    pub mailbox: Mailbox,
+    /// Its attributes without the backslash (`Noselect`, `HasChildren`, `Drafts`).
+    pub attributes: Vec<String>,
+    /// Whether it can be opened (neither `\Noselect` nor `\NonExistent`).
+    pub selectable: bool,
 }
 
 /// What [`Engine::handle_wake`] did with a wake.
@@ -364,6 +382,15 @@ impl Engine {
         }
         self.awaiting_registration = None;
         for (mailbox, token) in tokens {
+            if !self.config.monitored.contains(&mailbox) {
+                // Unmonitored while its registration was under way: the mail client gave a
+                // token the DA does not keep, so the driver unregisters it (LOCAL-6).
+                self.events.push_back(Event::Unmonitored {
+                    mailbox,
+                    token: Some(token),
+                });
+                continue;
+            }
             let state = self
                 .mailboxes
                 .entry(mailbox.clone())
@@ -420,6 +447,29 @@ impl Engine {
         self.config.monitored = mailboxes;
         self.need_list = true;
         self.drive(now);
+    }
+
+    /// Stops monitoring one mailbox at once, without listing: [`Event::Unmonitored`] follows
+    /// when the engine held it (with its token, for the driver to unregister, LOCAL-6). A sync
+    /// of it that is running publishes nothing.
+    pub fn unmonitor(&mut self, mailbox: &Mailbox, now: Timestamp) {
+        self.now = self.now.max(now);
+        self.config.monitored.retain(|m| m != mailbox);
+        self.unmonitor_except_monitored();
+        self.drive(now);
+    }
+
+    /// Lists the account's mailboxes again (connecting if need be); [`Event::Listed`] answers.
+    /// The monitored ones are registered again, as after every `LIST` (LOCAL-1).
+    pub fn request_list(&mut self, now: Timestamp) {
+        self.now = self.now.max(now);
+        self.need_list = true;
+        self.drive(now);
+    }
+
+    /// The mailboxes the engine monitors (as configured or set by [`Engine::set_monitored`]).
+    pub fn monitored(&self) -> &[Mailbox] {
+        &self.config.monitored
     }
 
     /// When [`Engine::handle_timeout`] must be called next.
@@ -649,6 +699,13 @@ impl Engine {
         let at = after(now, self.config.retry.delay(self.account_failures));
         self.reconnect_at = Some(at);
         at
+    }
+
+    /// Forgets the mailboxes no longer among the monitored ones.
+    fn unmonitor_except_monitored(&mut self) {
+        let keep = std::mem::take(&mut self.config.monitored);
+        self.unmonitor_except(&keep);
+        self.config.monitored = keep;
     }
 
     /// The mail client registered: forget mailboxes that are no longer monitored.

@@ -7,7 +7,7 @@ use mailpush_imap::{
     Capability, CommandBody, Data, IString, Mailbox, Status, StatusKind, Tag, Vec1,
 };
 
-use super::engine::{Engine, Event};
+use super::engine::{Engine, Event, ListedMailbox};
 use super::error::Error;
 use super::sync::{Method, Sync};
 use super::write::Write;
@@ -53,6 +53,9 @@ impl Up {
     }
 }
 
+/// The most mailboxes one `LIST` may name; a server that lists more is refused.
+const MAX_LISTED: usize = 10_000;
+
 /// Where the connection is.
 #[derive(Debug)]
 pub(super) enum Stage {
@@ -67,6 +70,8 @@ pub(super) enum Stage {
     List {
         tag: Tag,
         found: Vec<Mailbox>,
+        /// Every mailbox the server listed, monitored or not.
+        all: Vec<ListedMailbox>,
     },
     Sync(Box<Sync>),
     /// An application write (SYNC-19).
@@ -259,6 +264,7 @@ impl Engine {
         up.stage = Stage::List {
             tag,
             found: Vec::new(),
+            all: Vec::new(),
         };
     }
 
@@ -267,7 +273,16 @@ impl Engine {
         let Link::Up(up) = &mut self.link else {
             return Err(Error::ConnectionLost);
         };
-        if up.client.has_capability("QRESYNC") {
+        let offered = |name: &str| {
+            up.client.has_capability(name)
+                && !self
+                    .config
+                    .masked_capabilities
+                    .iter()
+                    .any(|m| m.eq_ignore_ascii_case(name))
+        };
+        let condstore = offered("CONDSTORE");
+        if offered("QRESYNC") {
             //= spec/sync.md#SYNC-1
             //# When
             //# it uses QRESYNC it MUST send `ENABLE QRESYNC` once per connection before its first `SELECT` or
@@ -283,7 +298,7 @@ impl Engine {
             };
             return Ok(());
         }
-        let method = if up.client.has_capability("CONDSTORE") {
+        let method = if condstore {
             Method::CondStore
         } else {
             Method::Plain
@@ -330,12 +345,22 @@ impl Engine {
                     .iter()
                     .any(|a| a.eq_ignore_case("Noselect") || a.eq_ignore_case("NonExistent"));
                 let monitored = self.config.monitored.contains(&mailbox);
-                if let Stage::List { found, .. } = &mut up.stage
-                    && selectable
-                    && monitored
-                    && !found.contains(&mailbox)
-                {
-                    found.push(mailbox);
+                if let Stage::List { found, all, .. } = &mut up.stage {
+                    if all.len() >= MAX_LISTED {
+                        return Err(Error::Limit(format!(
+                            "more than {MAX_LISTED} mailboxes listed"
+                        )));
+                    }
+                    if !all.iter().any(|l| l.mailbox == mailbox) {
+                        all.push(ListedMailbox {
+                            mailbox: mailbox.clone(),
+                            attributes: attributes.iter().map(|a| a.as_str().to_owned()).collect(),
+                            selectable,
+                        });
+                    }
+                    if selectable && monitored && !found.contains(&mailbox) {
+                        found.push(mailbox);
+                    }
                 }
             }
             other => match &mut up.stage {
@@ -372,7 +397,7 @@ impl Engine {
                 self.ready(method);
                 Ok(())
             }
-            Stage::List { tag: t, found } if t == tag => {
+            Stage::List { tag: t, found, all } if t == tag => {
                 if !ok {
                     return Err(Error::CommandFailed {
                         command: "LIST",
@@ -380,6 +405,7 @@ impl Engine {
                     });
                 }
                 up.idle_since = now;
+                self.events.push_back(Event::Listed { mailboxes: all });
                 self.listed(found);
                 Ok(())
             }

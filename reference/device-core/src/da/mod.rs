@@ -34,7 +34,7 @@ mod write;
 pub mod fuzzing;
 
 pub use config::{AuthMechanism, Credentials, EngineConfig, Limits, RetrySchedule, Security};
-pub use engine::{Engine, Event, SyncReport, WakeOutcome};
+pub use engine::{Engine, Event, ListedMailbox, SyncReport, WakeOutcome};
 pub use error::{Error, RegistrationError};
 pub use sync::Method;
 pub use view::{

@@ -456,18 +456,30 @@ impl Sync {
             //= spec/sync.md#SYNC-14
             //# whose content arrives longer than the limit
             //# is kept in the view by its UID, flags and mod-sequence, marked too large, without content
-            let state = match u32::try_from(octets.len()) {
+            let (state, kept) = match u32::try_from(octets.len()) {
                 Ok(n) if n <= self.settings.content_limit => {
-                    out.push(MessageContent {
-                        mailbox: self.mailbox.clone(),
-                        uid_validity,
-                        uid,
-                        octets,
-                    });
-                    ContentState::Downloaded { octets: n }
+                    (ContentState::Downloaded { octets: n }, Some(octets))
                 }
-                _ => ContentState::TooLarge,
+                _ => match whole_header(&octets) {
+                    //= spec/sync.md#SYNC-14
+                    //# The DA SHOULD keep the header
+                    //# section of such a message when the octets it fetched hold the whole header
+                    Some(header_octets) => {
+                        let mut header = octets;
+                        header.truncate(header_octets as usize);
+                        (ContentState::Truncated { header_octets }, Some(header))
+                    }
+                    None => (ContentState::TooLarge, None),
+                },
             };
+            if let Some(octets) = kept {
+                out.push(MessageContent {
+                    mailbox: self.mailbox.clone(),
+                    uid_validity,
+                    uid,
+                    octets,
+                });
+            }
             self.received.insert(u, state);
         }
         Ok(())
@@ -702,7 +714,7 @@ impl Sync {
             .filter_map(|(u, state)| {
                 let uid = nz(u)?;
                 let report = self.reports.get(u).cloned().unwrap_or_default();
-                too_large += usize::from(*state == ContentState::TooLarge);
+                too_large += usize::from(state.is_too_large());
                 Some(AddedMessage {
                     uid,
                     meta: MessageMeta {
@@ -742,6 +754,14 @@ impl Sync {
 }
 
 /// `UID FETCH 1:* (FLAGS)`: every UID and its flags (SYNC-6).
+/// The length of the header section (with the empty line that ends it) when `octets` hold all
+/// of it and it is not longer than the limit they were fetched under.
+fn whole_header(octets: &[u8]) -> Option<u32> {
+    let n = mailpush_message::header::header_len(octets);
+    let ended = n < octets.len() || octets.ends_with(b"\r\n\r\n") || octets.ends_with(b"\n\n");
+    ended.then(|| u32::try_from(n).ok()).flatten()
+}
+
 fn listing() -> CommandBody {
     CommandBody::Fetch {
         uid: true,

@@ -108,8 +108,27 @@ pub enum ContentState {
         octets: u32,
     },
     /// The message is larger than [`Limits::max_message_octets`](super::Limits) (SYNC-14): the
-    /// view keeps its UID, flags and mod-sequence, and no content.
+    /// view keeps its UID, flags and mod-sequence, and no content (the octets fetched did not
+    /// hold the whole header section either).
     TooLarge,
+    /// The message is larger than the limit, and the octets fetched held its whole header
+    /// section: the view keeps its UID, flags and mod-sequence, marked too large, and the
+    /// [`Event::Content`](super::Event::Content) of this sync carried the header section alone
+    /// (with the empty line that ends it) instead of the message (SYNC-14).
+    Truncated {
+        /// The length of the header section in octets.
+        header_octets: u32,
+    },
+}
+
+impl ContentState {
+    /// Whether the message is larger than the limit (with or without its header kept).
+    pub fn is_too_large(&self) -> bool {
+        matches!(
+            self,
+            ContentState::TooLarge | ContentState::Truncated { .. }
+        )
+    }
 }
 
 /// A message the sync added to the view.

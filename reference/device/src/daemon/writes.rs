@@ -84,7 +84,8 @@ impl Daemon {
     }
 
     /// A monitored mailbox's view (`messages`), with every message's content when asked
-    /// (`view`; `null` for a message too large to keep, SYNC-14).
+    /// (`view`; for a message too large to keep, `null` and its header section when that was
+    /// kept, SYNC-14).
     pub(super) fn view_json(
         &self,
         account: &str,
@@ -105,14 +106,25 @@ impl Daemon {
                 "modseq": m.modseq,
                 "octets": m.octets,
                 "too_large": m.octets.is_none(),
+                "header_octets": m.header_octets,
             });
+            if m.octets.is_none() {
+                // The engine runs with the default limits: a message kept without its content
+                // has more octets than that (SYNC-14).
+                let limit = mailpush_device_core::da::Limits::default().max_message_octets;
+                message["octets_at_least"] = json!(u64::from(limit) + 1);
+            }
             if with_content {
-                let content = match m.octets {
-                    Some(_) => self.store.content(id, &wire, m.uid).map_err(internal)?,
-                    None => None,
+                let (content, header) = match m.octets {
+                    Some(_) => (
+                        self.store.content(id, &wire, m.uid).map_err(internal)?,
+                        None,
+                    ),
+                    None => (None, self.store.header(id, &wire, m.uid).map_err(internal)?),
                 };
-                message["content_base64"] =
-                    json!(content.map(|c| base64::engine::general_purpose::STANDARD.encode(c)));
+                let encode = |c: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(c);
+                message["content_base64"] = json!(content.map(encode));
+                message["header_base64"] = json!(header.map(encode));
             }
             messages.push(message);
         }
@@ -120,6 +132,7 @@ impl Daemon {
             "account": account,
             "mailbox": mailbox,
             "uid_validity": view.uid_validity.map(|v| v.get()),
+            "view_version": self.store.view_version().map_err(internal)?,
             "messages": messages,
         }))
     }
