@@ -41,8 +41,22 @@ pub struct Servers {
     pub dir: PathBuf,
 }
 
+/// What [`Servers::start_with`] changes from the defaults.
+#[derive(Default)]
+pub struct ServerOptions {
+    pub push: mailpush_push_server::Settings,
+    pub mail: Settings,
+    /// Changes to the mail server's push settings (the notifier's policy, say).
+    pub push_settings: Option<fn(&mut PushSettings)>,
+}
+
 impl Servers {
     pub async fn start(dir: &Path) -> Servers {
+        Self::start_with(dir, ServerOptions::default()).await
+    }
+
+    /// The servers with `options` (listeners, tokens and push URL are always these tests').
+    pub async fn start_with(dir: &Path, options: ServerOptions) -> Servers {
         let push = mailpush_push_server::start(
             mailpush_push_server::Settings {
                 device_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -51,7 +65,7 @@ impl Servers {
                 plain_loopback: false,
                 provider_tokens: vec![PROVIDER.into()],
                 registration_tokens: vec![REGISTRATION.into()],
-                ..mailpush_push_server::Settings::default()
+                ..options.push
             },
             Arc::new(mailpush_push_server::MemoryStore::new()),
         )
@@ -72,13 +86,16 @@ impl Servers {
             Some(PROVIDER.into()),
         );
         push_settings.trust = Some(push_pem);
+        if let Some(adjust) = options.push_settings {
+            adjust(&mut push_settings);
+        }
         let mail = mailpush_mail_server::driver::start(
             Settings {
                 imap_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
                 imaps_listen: None,
                 allow_plaintext_loopback: true,
                 push: Some(push_settings),
-                ..Settings::default()
+                ..options.mail
             },
             Arc::clone(&store),
         )
@@ -359,7 +376,20 @@ pub fn start_daemon(
     tokio::task::JoinHandle<()>,
     PathBuf,
 ) {
-    let config = mailpush_device::DeviceConfig::load(config).unwrap();
+    start_traced_daemon(config, mailpush_trace::Tracer::off())
+}
+
+/// [`start_daemon`], writing the device's protocol trace with `trace`.
+pub fn start_traced_daemon(
+    config: &Path,
+    trace: mailpush_trace::Tracer,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+    PathBuf,
+) {
+    let mut config = mailpush_device::DeviceConfig::load(config).unwrap();
+    config.trace = trace;
     let socket = config.socket_path();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
