@@ -256,6 +256,7 @@ async fn every_component_traces_the_patent_story_and_the_merged_trace_reads_back
     for event in &read {
         event.check().unwrap();
     }
+    validate_against_the_model(&read);
     if let Ok(keep) = std::env::var("MAILPUSH_KEEP_TRACE") {
         std::fs::copy(&out, keep).unwrap();
     }
@@ -434,4 +435,67 @@ fn check_device_b(events: &[Event]) {
     }
     assert_eq!(added, 4, "{syncs:#?}");
     assert!(count(events, EventKind::NoteUpdate) >= 2, "{kinds:?}");
+}
+
+/// The real trace is a legal behaviour of the model; each seeded bug, applied to it as a
+/// mutation of the trace, is caught at the event it breaks, with the requirement it breaks.
+fn validate_against_the_model(trace: &[Event]) {
+    use mailpush_model::validate::Validator;
+    let summary = Validator::new(2)
+        .validate(trace)
+        .unwrap_or_else(|v| panic!("{v}"));
+    assert!(summary.steps["Deliver"] >= 3, "{summary:?}");
+    assert_eq!(summary.devices, 2);
+
+    let caught = |mutated: Vec<Event>, spec: &str| {
+        let violation = match Validator::new(2).validate(&mutated) {
+            Ok(summary) => panic!("a seeded bug against {spec} passed: {summary:?}"),
+            Err(violation) => violation,
+        };
+        assert!(violation.spec.contains(&spec), "{violation}");
+        assert!(!violation.enabled.is_empty(), "{violation}");
+    };
+    let first_retained = trace
+        .iter()
+        .position(|e| e.record.kind == EventKind::Deliver && e.record.retained == Some(true))
+        .unwrap();
+
+    // `retained` not set on the first notification after the device's return.
+    let mut mutated = trace.to_vec();
+    mutated[first_retained].record.retained = Some(false);
+    caught(mutated, "RING-6");
+
+    // The ring drops the newest notification instead of the oldest.
+    let mut mutated = trace.to_vec();
+    let drop = mutated
+        .iter()
+        .position(|e| e.record.kind == EventKind::PushDropped)
+        .unwrap();
+    let newest = mutated[..drop]
+        .iter()
+        .rev()
+        .find(|e| e.record.kind == EventKind::PushAccepted)
+        .unwrap()
+        .record
+        .id;
+    mutated[drop].record.id = newest;
+    caught(mutated, "RING-2");
+
+    // A wake skipped: the fan-out to the mailbox the payload did not name is missing.
+    let mut mutated = trace.to_vec();
+    let fan_out = mutated
+        .iter()
+        .position(|e| e.record.kind == EventKind::FanOut)
+        .unwrap();
+    mutated.remove(fan_out);
+    caught(mutated, "LOCAL-10");
+
+    // The mark not set while the device is away.
+    let mut mutated = trace.to_vec();
+    let mark = mutated
+        .iter()
+        .position(|e| e.record.kind == EventKind::MarkSet)
+        .unwrap();
+    mutated.remove(mark);
+    caught(mutated, "RING-5");
 }
