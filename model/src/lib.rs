@@ -32,6 +32,7 @@ pub mod schedule;
 pub mod state;
 mod symmetry;
 pub mod trace;
+pub mod validate;
 
 pub use config::{Budgets, Config, ConfigError, RetainedMechanism, Schedule, TopicPolicy};
 pub use deviation::{Broken, Deviation, DeviationInfo};

@@ -24,6 +24,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Replay an implementation's protocol trace (spec/trace.md, merged) as model steps and
+    /// report the first event that is not a legal step; exits 1 on one, 2 on a bad trace.
+    Validate {
+        /// The merged trace (JSON lines).
+        trace: std::path::PathBuf,
+        /// The push server's ring capacity N.
+        #[arg(long, default_value_t = 100)]
+        ring: usize,
+    },
     /// Check every reachable state of a configuration (DFS with symmetry reduction by default).
     Check {
         #[command(flatten)]
@@ -246,9 +255,40 @@ impl ConfigArgs {
     }
 }
 
+fn validate(path: &std::path::Path, ring: usize) -> ExitCode {
+    let events = std::fs::File::open(path)
+        .map_err(|e| e.to_string())
+        .and_then(|f| {
+            mailpush_trace::read_all(
+                std::io::BufReader::new(f),
+                mailpush_trace::Limits::default(),
+            )
+            .map_err(|e| e.to_string())
+        });
+    let events = match events {
+        Ok(events) => events,
+        Err(error) => {
+            eprintln!("{}: {error}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    match mailpush_model::validate::Validator::new(ring).validate(&events) {
+        Ok(summary) => {
+            print!("{}", mailpush_model::validate::report(&summary));
+            ExitCode::SUCCESS
+        }
+        Err(violation) => {
+            println!("{}: not a behaviour of the model", path.display());
+            println!("{violation}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Validate { trace, ring } => return validate(&trace, ring),
         Command::Check {
             config,
             bfs,

@@ -24,6 +24,14 @@ pub enum DeviceCommand {
         /// The configuration file (see the device crate's README).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// Append a protocol trace (JSON lines, spec/trace.md) of the device's notes, DA and
+        /// mail client to this file; off by default.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+        /// The device's name in the trace (1 to 64 of A-Z a-z 0-9 . _ - :); by default the
+        /// name servers give it, `d-` and the start of its device token.
+        #[arg(long, value_name = "LABEL", requires = "trace", value_parser = parse_label)]
+        trace_label: Option<mailpush_trace::Label>,
     },
     /// Print the status of a running daemon (the local API's `status` request) as JSON.
     Status {
@@ -51,16 +59,44 @@ pub enum DeviceCliError {
         /// Why.
         source: std::io::Error,
     },
+    /// The trace file could not be opened.
+    #[error("cannot open the trace {path}: {source}")]
+    Trace {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// Waiting for Ctrl-C failed.
     #[error("cannot wait for Ctrl-C: {0}")]
     Signal(std::io::Error),
 }
 
+fn parse_label(text: &str) -> Result<mailpush_trace::Label, String> {
+    mailpush_trace::Label::new(text).map_err(|e| e.to_string())
+}
+
 /// Runs a device subcommand.
 pub async fn run_cli(args: DeviceArgs) -> Result<(), DeviceCliError> {
     match args.command {
-        DeviceCommand::Run { config } => {
-            let config = DeviceConfig::load(&config)?;
+        DeviceCommand::Run {
+            config,
+            trace,
+            trace_label,
+        } => {
+            let mut config = DeviceConfig::load(&config)?;
+            if let Some(path) = &trace {
+                config.trace = mailpush_trace::Tracer::append_to_file(
+                    mailpush_trace::Component::Da,
+                    None,
+                    path,
+                )
+                .map_err(|source| DeviceCliError::Trace {
+                    path: path.clone(),
+                    source,
+                })?;
+                config.trace_label = trace_label;
+            }
             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
             let signal = tokio::spawn(async move {
                 let result = tokio::signal::ctrl_c().await;

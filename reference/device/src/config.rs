@@ -170,6 +170,11 @@ pub struct DeviceConfig {
     pub accounts: Vec<AccountSettings>,
     /// The push server; `None`: no push, every mailbox is polled.
     pub push: Option<PushSettings>,
+    /// Where the protocol trace goes (spec/trace.md); off unless set (`--trace`).
+    pub trace: mailpush_trace::Tracer,
+    /// The device's label in the trace; `None` takes the label servers give it, from its
+    /// device token (TRACE-3).
+    pub trace_label: Option<mailpush_trace::Label>,
 }
 
 impl DeviceConfig {
@@ -229,6 +234,8 @@ impl DeviceConfig {
             data_dir,
             accounts,
             push,
+            trace: mailpush_trace::Tracer::off(),
+            trace_label: None,
         })
     }
 }

@@ -26,6 +26,7 @@ use crate::net::{self, ConnKey, IoCommand, IoEvent};
 use crate::store::{Store, StoreError};
 
 mod waits;
+mod trace;
 mod writes;
 
 /// Why the daemon stopped or could not start.
@@ -53,6 +54,9 @@ pub enum DaemonError {
 
 /// How many distinct names may be pending for the DA on the bus.
 const BUS_MAX_PENDING: usize = 100_000;
+
+/// Most trace records the mail client core holds between two turns of the loop.
+const TRACE_BUFFER: usize = 65_536;
 
 /// The longest the daemon waits for its connections to flush at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -100,6 +104,8 @@ struct Daemon {
     pending_writes: writes::PendingWrites,
     /// Applications waiting for a sync, a listing or a registration.
     waits: waits::Waits,
+    /// The protocol trace of the device's components.
+    tracers: trace::DeviceTracers,
 }
 
 fn method_name(method: Method) -> &'static str {
@@ -212,11 +218,21 @@ pub async fn run(
     }
     let restored = store.restored()?;
     let has_device = restored.device.is_some();
-    let client = MailClient::new(
+    let tracers = trace::DeviceTracers::new(&config.trace);
+    if let Some(label) = &config.trace_label {
+        tracers.da.set_device(label);
+    }
+    if let Some((credentials, _)) = &restored.device {
+        tracers.device_token(credentials.token.as_str());
+    }
+    let mut client = MailClient::new(
         MailClientConfig::new(client_accounts, rand::random()),
         restored,
         now,
     )?;
+    if tracers.is_on() {
+        client.set_trace(mailpush_trace::TraceBuffer::on(TRACE_BUFFER));
+    }
     let mut bus = Bus::new(BUS_MAX_PENDING);
     let da_observer = bus.add_observer();
     bus.subscribe(da_observer, Interest::All);
@@ -248,6 +264,7 @@ pub async fn run(
         changes,
         pending_writes: writes::PendingWrites::new(),
         waits: waits::Waits::default(),
+        tracers,
     };
     tracing::info!(
         socket = %daemon.config.socket_path().display(),
@@ -275,6 +292,7 @@ pub async fn run(
                 daemon.registering_device = false;
                 daemon.device_error = None;
                 tracing::info!("the push server registered this device");
+                daemon.tracers.device_token(credentials.token.as_str());
                 let now = daemon.clock.now();
                 daemon.client.handle_device_credentials(credentials, now);
             }
@@ -443,6 +461,8 @@ impl Daemon {
 
     fn mail_client_events(&mut self) -> Result<bool, DaemonError> {
         let mut progress = false;
+        // What the mail client did goes into the trace before anything the driver does with it.
+        self.tracers.mail_client.drain(self.client.trace_buffer());
         while let Some(event) = self.client.poll_event() {
             progress = true;
             let now = self.clock.now();
@@ -593,6 +613,7 @@ impl Daemon {
                     account: id,
                     mailboxes,
                 } => {
+                    self.tracers.listed_and_registering(&mailboxes);
                     let names: Result<Vec<MailboxName>, _> = mailboxes
                         .iter()
                         .map(|m| MailboxName::new(m.as_wire().to_vec()))
@@ -634,6 +655,14 @@ impl Daemon {
                 }
                 da::Event::Content(content) => self.store.put_content(&account.id, &content)?,
                 da::Event::SyncCompleted { update, report } => {
+                    let before = if self.tracers.is_on() {
+                        self.store
+                            .view(&account.id, &update.mailbox)
+                            .ok()
+                            .and_then(|v| v.highest_modseq)
+                    } else {
+                        None
+                    };
                     match self.store.commit(&account.id, &update, now_ms.0) {
                         Ok(()) => {}
                         Err(error) => {
@@ -653,6 +682,8 @@ impl Daemon {
                         changed = report.changed,
                         "sync completed"
                     );
+                    self.tracers
+                        .synced(&update, &report, before, method_name(report.method));
                     let change = ViewChange {
                         account: account.settings.name.clone(),
                         mailbox: display_name(&update.mailbox),

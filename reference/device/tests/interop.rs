@@ -267,7 +267,16 @@ async fn dovecot_every_mailbox_is_polled_and_synced_by_qresync() {
 /// up, and another client of the account.
 async fn switched(configure: impl FnOnce(&mut Settings)) -> Switched {
     let dir = tempfile::tempdir().unwrap();
-    let servers = Servers::start_with(dir.path(), configure).await;
+    let mut mail = Settings::default();
+    configure(&mut mail);
+    let servers = Servers::start_with(
+        dir.path(),
+        support::ServerOptions {
+            mail,
+            ..Default::default()
+        },
+    )
+    .await;
     let config = servers.device_config(&dir.path().join("device"));
     let (stop, task, socket) = start_daemon(&config);
     let mut api = Api::connect(&socket).await;

@@ -197,6 +197,7 @@ pub async fn serve_device<S: AsyncRead + AsyncWrite + Unpin>(
         {
             entry.session = None;
             entry.ring.close_session();
+            crate::trace::disconnect(&hub.settings.trace, &session.token);
             hub.metrics.sessions.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -286,7 +287,14 @@ async fn pump(
         // A notification whose acceptance is not durable yet is sent once it is: the push that
         // accepted it raises `durable_upto` and wakes the session.
         let durable_upto = entry.durable_upto;
+        let mark_before = entry.ring.meta().mark;
         let (outgoing, effects) = entry.ring.poll_send_upto(clock.now(), durable_upto);
+        crate::trace::removals(
+            &hub.settings.trace,
+            &session.token,
+            &effects,
+            (mark_before, entry.ring.meta().mark),
+        );
         if !effects.is_empty() {
             let meta = entry.ring.meta();
             if hub.persist(&session.token, meta, effects).await.is_err() {
@@ -299,6 +307,7 @@ async fn pump(
         match outgoing {
             Some(outgoing) => {
                 hub.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+                crate::trace::deliver(&hub.settings.trace, &session.token, &outgoing);
                 connection.send_notify(outgoing);
             }
             None => return,

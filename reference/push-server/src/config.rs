@@ -41,6 +41,9 @@ pub struct PushServerArgs {
     /// Serve plain TCP and HTTP instead of TLS; refused unless both addresses are loopback.
     #[arg(long)]
     pub plain_loopback: bool,
+    /// Append a protocol trace (JSON lines, spec/trace.md) to this file; off by default.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 }
 
 /// The TOML file. Every key is optional.
@@ -122,6 +125,8 @@ pub struct Settings {
     pub rate_per_sec: u32,
     /// Push burst per device.
     pub rate_burst: u32,
+    /// Where the protocol trace goes (spec/trace.md); off by default.
+    pub trace: mailpush_trace::Tracer,
 }
 
 impl Default for Settings {
@@ -155,6 +160,7 @@ impl Default for Settings {
             //# requests per second with a burst of 200, configurable).
             rate_per_sec: 100,
             rate_burst: 200,
+            trace: mailpush_trace::Tracer::off(),
         }
     }
 }
@@ -196,6 +202,14 @@ impl Settings {
             settings.tls = Some((cert.clone(), key.clone()));
         }
         settings.plain_loopback |= args.plain_loopback;
+        if let Some(path) = &args.trace {
+            settings.trace = mailpush_trace::Tracer::append_to_file(
+                mailpush_trace::Component::PushServer,
+                None,
+                path,
+            )
+            .map_err(|e| PushServerError::Config(format!("trace {}: {e}", path.display())))?;
+        }
         settings.validate()?;
         Ok(settings)
     }

@@ -201,10 +201,23 @@ where
     if let Err(retry_after) = device.rate_limit(&hub.settings, now) {
         return rate_limited(retry_after);
     }
+    let mark_before = device.ring.meta().mark;
+    let traced_payload = hub.settings.trace.is_on().then(|| payload.clone());
     let accepted = match device.ring.accept(now, ttl.secs(), head.topic, payload) {
         Ok(accepted) => accepted,
         Err(_) => return internal(),
     };
+    if let Some(payload) = &traced_payload {
+        crate::trace::accepted(
+            &hub.settings.trace,
+            token.as_str(),
+            accepted.id.get(),
+            payload,
+            accepted.expired_at_once,
+            &accepted.effects,
+            (mark_before, device.ring.meta().mark),
+        );
+    }
     // The device's lock is not held across the commit, so its further pushes share it.
     let submitted = hub.submit(token.as_str(), &mut device, accepted.effects);
     let pending = hub.settle_now(&mut device, submitted, Some(accepted.id.get()));

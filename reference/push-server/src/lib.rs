@@ -14,6 +14,7 @@ pub mod http;
 pub mod hub;
 pub mod store;
 pub mod tls;
+mod trace;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -211,6 +211,9 @@ vocabulary! {
     /// The push server dropped the oldest held notification of a full ring.
     PushDropped = "push-dropped", PushServer -> local,
         model: PushRequest, spec: ["RING-2", "RING-5"], requires: [Id];
+    /// The device's mark, which becomes `retained`, was set (it was clear before).
+    MarkSet = "mark-set", PushServer -> local,
+        model: PushRequest, spec: ["RING-5"], requires: [];
     /// A held notification's TTL ran out.
     PushExpired = "push-expired", PushServer -> local,
         model: none, spec: ["RING-3", "RING-5"], requires: [Id];
@@ -265,6 +268,7 @@ impl EventKind {
                     | EventKind::PushCoalesced
                     | EventKind::PushDropped
                     | EventKind::PushExpired
+                    | EventKind::MarkSet
                     | EventKind::Disconnect
             )
     }
@@ -330,6 +334,28 @@ impl Label {
 }
 
 checked_text!(Label);
+
+/// Characters of a device token a server's label for the device shows (TRACE-3).
+pub const TOKEN_LABEL_CHARS: usize = 8;
+
+impl Label {
+    /// The label a server, which knows a device only by its device token, gives the device:
+    /// `d-` and the first [`TOKEN_LABEL_CHARS`] characters of the token in lowercase (TRACE-3).
+    /// A device that is given no label of its own uses the same, so that the events of both
+    /// sides name one device alike. Characters a label cannot hold become `_`.
+    pub fn of_device_token(token: &str) -> Self {
+        //= spec/trace.md#TRACE-3
+        //# A server, which knows a device only by its device token, MUST label it `d-` followed
+        //# by the first 8 characters of the device token in lowercase
+        let mut text = String::with_capacity(2 + TOKEN_LABEL_CHARS);
+        text.push_str("d-");
+        for c in token.chars().take(TOKEN_LABEL_CHARS) {
+            let c = c.to_ascii_lowercase();
+            text.push(if c.is_ascii_alphanumeric() { c } else { '_' });
+        }
+        Self(text)
+    }
+}
 
 /// A requirement ID of the spec, such as `RING-5` (spec/README.md, "Requirements").
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -440,6 +466,15 @@ impl Record {
             self.spec.push(id);
         }
         self
+    }
+
+    /// Cites the requirement `id` names; an ID that is not well formed is left out, so that a
+    /// writer's typo costs a citation, never an event.
+    pub fn cite_id(self, id: &str) -> Self {
+        match SpecId::new(id) {
+            Ok(id) => self.cite(id),
+            Err(_) => self,
+        }
     }
 
     /// Sets `mailbox` (cut to [`MAX_TEXT`] octets).

@@ -203,6 +203,7 @@ fn hover(event: &Event, start_us: u64, receiver: Option<&str>) -> String {
 fn style_class(event: &Event) -> &'static str {
     match event.record.kind {
         EventKind::Deliver if event.record.retained == Some(true) => "retained",
+        EventKind::MarkSet => "retained",
         EventKind::Forward
         | EventKind::FanOut
         | EventKind::ScheduledPoll

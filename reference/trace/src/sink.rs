@@ -90,13 +90,20 @@ struct Output {
     writer: Box<dyn Write + Send>,
     line: Vec<u8>,
     error: Option<io::Error>,
+    /// The device of every tracer sharing this output; `None` until known.
+    device: Option<Label>,
+    /// Events of a device's components written before its label was known (TRACE-3), kept
+    /// with their time until [`Tracer::set_device`].
+    pending: Vec<Event>,
 }
+
+/// The most events kept while a device's label is unknown; beyond, they are left out.
+pub const MAX_PENDING: usize = 65_536;
 
 struct Shared {
     component: Component,
-    device: Option<Label>,
     clock: Clock,
-    output: Mutex<Output>,
+    output: Arc<Mutex<Output>>,
 }
 
 /// A driver's trace writer: off, or writing the events of one component (and, on a device, one
@@ -110,7 +117,7 @@ impl std::fmt::Debug for Tracer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.shared {
             None => f.write_str("Tracer(off)"),
-            Some(s) => write!(f, "Tracer({}, {:?})", s.component, s.device),
+            Some(s) => write!(f, "Tracer({}, {:?})", s.component, lock(&s.output).device),
         }
     }
 }
@@ -136,15 +143,56 @@ impl Tracer {
         Self {
             shared: Some(Arc::new(Shared {
                 component,
-                device,
                 clock,
-                output: Mutex::new(Output {
+                output: Arc::new(Mutex::new(Output {
                     writer,
                     line: Vec::with_capacity(256),
                     error: None,
-                }),
+                    device,
+                    pending: Vec::new(),
+                })),
             })),
         }
+    }
+
+    /// A tracer for another component of the same process (and device) writing to the same
+    /// output, so that the lines of all of them are in one time order (TRACE-7). Off when this
+    /// one is off.
+    pub fn with_component(&self, component: Component) -> Self {
+        Self {
+            shared: self.shared.as_ref().map(|s| {
+                Arc::new(Shared {
+                    component,
+                    clock: s.clock,
+                    output: Arc::clone(&s.output),
+                })
+            }),
+        }
+    }
+
+    /// Names the device of this tracer and of every tracer sharing its output, if none was named
+    /// yet, and writes the events that waited for it. A device learns the label servers give it
+    /// ([`Label::of_device_token`]) only once it has a device token; until then its events wait.
+    pub fn set_device(&self, device: &Label) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let mut output = lock(&shared.output);
+        if output.device.is_some() {
+            return;
+        }
+        output.device = Some(device.clone());
+        for mut event in std::mem::take(&mut output.pending) {
+            event.record.device = Some(device.clone());
+            output.write(&event);
+        }
+    }
+
+    /// Whether the device of this tracer is named.
+    pub fn has_device(&self) -> bool {
+        self.shared
+            .as_ref()
+            .is_some_and(|s| lock(&s.output).device.is_some())
     }
 
     /// A tracer appending to the file at `path` (created if missing) with the system clock.
@@ -187,10 +235,7 @@ impl Tracer {
         let Some(shared) = &self.shared else {
             return Ok(());
         };
-        let mut output = shared
-            .output
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut output = lock(&shared.output);
         if let Some(error) = output.error.take() {
             output.error = Some(io::Error::new(error.kind(), error.to_string()));
             return Err(error);
@@ -199,39 +244,58 @@ impl Tracer {
     }
 }
 
+// A poisoned lock only means another thread panicked while writing a line; the output is
+// still usable.
+fn lock(output: &Mutex<Output>) -> std::sync::MutexGuard<'_, Output> {
+    output
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Output {
+    fn write(&mut self, event: &Event) {
+        if self.error.is_some() {
+            return;
+        }
+        let Output {
+            writer,
+            line,
+            error,
+            ..
+        } = self;
+        line.clear();
+        encode_into(event, line);
+        if let Err(e) = writer.write_all(line) {
+            *error = Some(e);
+        }
+    }
+}
+
 impl Shared {
     #[cold]
     fn write(&self, mut record: Record) {
-        if record.device.is_none() {
-            record.device.clone_from(&self.device);
-        }
-        // A poisoned lock only means another thread panicked while writing a line; the output
-        // is still usable.
-        let mut output = self
-            .output
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut output = lock(&self.output);
         if output.error.is_some() {
             return;
+        }
+        if record.device.is_none() {
+            record.device.clone_from(&output.device);
         }
         //= spec/trace.md#TRACE-7
         //# One writer MUST write
         //# its events in non-decreasing `time_us` order.
-        // Stamped under the lock, so that the lines of one tracer are in time order (TRACE-7).
+        // Stamped under the lock, so that the lines of one output are in time order (TRACE-7).
         let event = Event {
             time_us: (self.clock)(),
             component: self.component,
             record,
         };
-        let Output {
-            writer,
-            line,
-            error,
-        } = &mut *output;
-        line.clear();
-        encode_into(&event, line);
-        if let Err(e) = writer.write_all(line) {
-            *error = Some(e);
+        if event.record.device.is_none() && self.component.on_device() {
+            if output.pending.len() < MAX_PENDING {
+                output.pending.push(event);
+            }
+            return;
         }
+        output.write(&event);
     }
 }

@@ -10,6 +10,8 @@
 
 use std::collections::VecDeque;
 
+use mailpush_trace::{EventKind, Record};
+
 use mailpush_push_proto::client::{ClientConnection, ClientEvent};
 use mailpush_push_proto::{Credential, NotificationId, Payload, ReasonCode, Timestamp};
 
@@ -263,6 +265,8 @@ impl Channel {
                 //# A client SHOULD acknowledge a notification as soon as it has handed
                 //# it to the device-local layer, and MUST NOT acknowledge an id it has not received.
                 client.ack(id, now);
+                out.trace
+                    .record(|| Record::new(EventKind::Ack).cursor(id.get()));
             }
         }
         self.transmit(out);
@@ -349,6 +353,8 @@ impl Channel {
             self.persisted,
             now,
         );
+        out.trace
+            .record(|| Record::new(EventKind::Connect).cursor(self.persisted));
         self.state = State::Open {
             conn,
             client: Box::new(client),

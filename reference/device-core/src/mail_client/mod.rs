@@ -33,6 +33,7 @@ use crate::imap_client::ImapClient;
 use crate::{AccountId, Token};
 use backoff::Rng;
 use channel::{Channel, Delivered, Output};
+use mailpush_trace::{EventKind, Record as TraceRecord, TraceBuffer};
 use push::{AccountPush, Context, Outcome, Timing};
 use tokens::TokenTable;
 
@@ -259,6 +260,8 @@ pub(crate) struct Out {
     next_conn: u64,
     pub(crate) rng: Rng,
     channel_status: ChannelStatus,
+    /// Protocol trace records (spec/trace.md); off unless the driver turns it on.
+    pub(crate) trace: TraceBuffer,
 }
 
 impl Out {
@@ -358,6 +361,7 @@ impl MailClient {
                 next_conn: 0,
                 rng: Rng::new(config.seed),
                 channel_status: ChannelStatus::NoCredentials,
+                trace: TraceBuffer::off(),
             },
             next_ticket: 0,
             completions: VecDeque::new(),
@@ -588,12 +592,32 @@ impl MailClient {
                 } else {
                     next
                 };
+                let mailbox = self.tokens.get(&token).map(|(_, m)| m.clone());
+                self.out.trace.record(|| {
+                    let record = TraceRecord::new(EventKind::ScheduledPoll).token(token.as_str());
+                    match &mailbox {
+                        Some(m) => record.mailbox(&String::from_utf8_lossy(m.as_bytes())),
+                        None => record,
+                    }
+                });
                 self.out.emit(Event::Wake(token));
             }
         }
         let outputs = self.channel.handle_timeout(now, &mut self.out);
         self.channel_outputs(outputs);
         self.settle(now);
+    }
+
+    /// Records protocol trace events in `buffer` from now on (spec/trace.md): tokens given out,
+    /// push registrations sent, device-channel sessions opened and acknowledgements, and every
+    /// wake with its cause. Off by default.
+    pub fn set_trace(&mut self, buffer: TraceBuffer) {
+        self.out.trace = buffer;
+    }
+
+    /// The records waiting for the driver's tracer ([`mailpush_trace::Tracer::drain`]).
+    pub fn trace_buffer(&mut self) -> &mut TraceBuffer {
+        &mut self.out.trace
     }
 
     /// The next thing to do.
@@ -678,6 +702,13 @@ impl MailClient {
                 }
             }
             Completion::Answer { request, tokens } => {
+                for (mailbox, token) in &tokens {
+                    self.out.trace.record(|| {
+                        TraceRecord::new(EventKind::Token)
+                            .mailbox(&String::from_utf8_lossy(mailbox.as_bytes()))
+                            .token(token.as_str())
+                    });
+                }
                 self.out.emit(Event::Registered { request, tokens });
             }
             Completion::Cursor { epoch, cursor } => {
@@ -736,6 +767,9 @@ impl MailClient {
                 .map(|(t, _)| t.clone())
                 .collect();
             for token in tokens {
+                self.out
+                    .trace
+                    .record(|| TraceRecord::new(EventKind::InitialWake).token(token.as_str()));
                 self.out.emit(Event::Wake(token));
             }
         }
@@ -751,6 +785,11 @@ impl MailClient {
                     let all: Vec<Token> =
                         self.tokens.durable().map(|(t, _, _)| t.clone()).collect();
                     for token in all {
+                        self.out.trace.record(|| {
+                            TraceRecord::new(EventKind::FanOut)
+                                .cite_id("LOCAL-25")
+                                .token(token.as_str())
+                        });
                         self.out.emit(Event::Wake(token));
                     }
                     self.persist(vec![Record::Cursor(0)], Vec::new());
@@ -788,6 +827,7 @@ impl MailClient {
             //# [LOCAL-10](#LOCAL-10) when the notification is flagged `retained`.
             Err(error) => Forwarding::NotPushShape(error),
         };
+        let matched = woken.len();
         if delivered.retained {
             //= spec/device-local.md#LOCAL-10
             //# On a notification flagged `retained`, the mail client MUST raise the
@@ -808,7 +848,26 @@ impl MailClient {
             forwarding,
             woken: woken.clone(),
         });
-        for token in woken {
+        for (i, token) in woken.into_iter().enumerate() {
+            self.out.trace.record(|| {
+                let kind = if i < matched {
+                    EventKind::Forward
+                } else {
+                    EventKind::FanOut
+                };
+                let record = TraceRecord::new(kind)
+                    .token(token.as_str())
+                    .id(delivered.id.get());
+                let record = match self.tokens.get(&token) {
+                    Some((_, m)) => record.mailbox(&String::from_utf8_lossy(m.as_bytes())),
+                    None => record,
+                };
+                if delivered.retained {
+                    record.retained(true).cite_id("RING-12")
+                } else {
+                    record
+                }
+            });
             self.out.emit(Event::Wake(token));
         }
     }

@@ -13,6 +13,7 @@ use std::num::NonZeroU32;
 use mailpush_imap::xaps::XapsRequest;
 use mailpush_imap::{CommandBody, Data, IString, StatusKind, Tag, XapsResponse};
 use mailpush_push_proto::Timestamp;
+use mailpush_trace::{EventKind, Record};
 
 use super::backoff::{Backoff, BackoffConfig};
 use super::config::REGISTRATION_LIFETIME_MS;
@@ -303,6 +304,16 @@ impl AccountPush {
                     ),
                 };
                 let body = CommandBody::XApplePushService(request.to_registration());
+                out.trace.record(|| {
+                    Record::new(EventKind::RequestPush).mailboxes(
+                        mailboxes
+                            .iter()
+                            .map(|m| String::from_utf8_lossy(m.as_bytes()))
+                            .collect::<Vec<_>>()
+                            .iter()
+                            .map(|m| m.as_ref()),
+                    )
+                });
                 if let Ok(tag) = client.send(body) {
                     self.wanted = false;
                     session.deadline = now.plus_ms(self.timing.attempt_timeout_ms);

@@ -13,6 +13,28 @@ use crate::store::StoreError;
 pub(super) type PendingWrites =
     std::collections::HashMap<(usize, OperationId), oneshot::Sender<Result<Value, ApiError>>>;
 
+/// What a write asks for, in IMAP's words.
+fn write_name(write: &WriteRequest) -> &'static str {
+    match write {
+        WriteRequest::CreateMailbox { .. } => "CREATE",
+        WriteRequest::Append { .. } => "APPEND",
+        WriteRequest::Store { .. } => "STORE",
+        WriteRequest::Expunge { .. } => "EXPUNGE",
+        _ => "write",
+    }
+}
+
+/// What a write did, in IMAP's words.
+fn outcome_name(outcome: &WriteOutcome) -> &'static str {
+    match outcome {
+        WriteOutcome::Created => "CREATE",
+        WriteOutcome::Appended { .. } => "APPEND",
+        WriteOutcome::Stored => "STORE",
+        WriteOutcome::Expunged { .. } => "EXPUNGE",
+        _ => "write",
+    }
+}
+
 fn outcome_json(outcome: &WriteOutcome) -> Value {
     match outcome {
         WriteOutcome::Created => json!({"outcome": "created"}),
@@ -46,6 +68,7 @@ impl Daemon {
             }
         };
         let now = self.clock.now();
+        self.tracers.note_write(write.mailbox(), write_name(&write));
         match self.accounts[index].engine.handle_write(write, now) {
             Ok(id) => {
                 self.pending_writes.insert((index, id), reply);
@@ -78,6 +101,9 @@ impl Daemon {
             ok = result.is_ok(),
             "write ended"
         );
+        if let da::Event::WriteCompleted { outcome, .. } = event {
+            self.tracers.uploaded(mailbox, outcome_name(outcome));
+        }
         if let Some(reply) = self.pending_writes.remove(&(index, *id)) {
             let _ = reply.send(result);
         }

@@ -44,6 +44,14 @@ pub struct Servers {
 /// The push server on loopback (TLS, self-signed); its certificate is written to
 /// `dir/push.pem`.
 pub async fn start_push(dir: &Path) -> mailpush_push_server::RunningServer {
+    start_push_with(dir, mailpush_push_server::Settings::default()).await
+}
+
+/// As [`start_push`], with `base` for what these tests do not fix (listeners and tokens).
+pub async fn start_push_with(
+    dir: &Path,
+    base: mailpush_push_server::Settings,
+) -> mailpush_push_server::RunningServer {
     let push = mailpush_push_server::start(
         mailpush_push_server::Settings {
             device_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -52,7 +60,7 @@ pub async fn start_push(dir: &Path) -> mailpush_push_server::RunningServer {
             plain_loopback: false,
             provider_tokens: vec![PROVIDER.into()],
             registration_tokens: vec![REGISTRATION.into()],
-            ..mailpush_push_server::Settings::default()
+            ..base
         },
         Arc::new(mailpush_push_server::MemoryStore::new()),
     )
@@ -66,15 +74,23 @@ pub async fn start_push(dir: &Path) -> mailpush_push_server::RunningServer {
     push
 }
 
+/// What [`Servers::start_with`] changes from the defaults.
+#[derive(Default)]
+pub struct ServerOptions {
+    pub push: mailpush_push_server::Settings,
+    pub mail: Settings,
+    /// Changes to the mail server's push settings (the notifier's policy, say).
+    pub push_settings: Option<fn(&mut PushSettings)>,
+}
+
 impl Servers {
     pub async fn start(dir: &Path) -> Servers {
-        Self::start_with(dir, |_| {}).await
+        Self::start_with(dir, ServerOptions::default()).await
     }
 
-    /// As [`Servers::start`], with the mail server's settings changed by `configure` (the
-    /// session core's capability switches, for instance).
-    pub async fn start_with(dir: &Path, configure: impl FnOnce(&mut Settings)) -> Servers {
-        let push = start_push(dir).await;
+    /// The servers with `options` (listeners, tokens and push URL are always these tests').
+    pub async fn start_with(dir: &Path, options: ServerOptions) -> Servers {
+        let push = start_push_with(dir, options.push).await;
         let push_pem = dir.join("push.pem");
         let store = Store::open(dir.join("mail.db"), StoreConfig::for_tests()).unwrap();
         let fred = store.add_user(USER, PASSWORD.as_bytes()).unwrap();
@@ -85,17 +101,21 @@ impl Servers {
             Some(PROVIDER.into()),
         );
         push_settings.trust = Some(push_pem);
-        let mut settings = Settings {
-            imap_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-            imaps_listen: None,
-            allow_plaintext_loopback: true,
-            push: Some(push_settings),
-            ..Settings::default()
-        };
-        configure(&mut settings);
-        let mail = mailpush_mail_server::driver::start(settings, Arc::clone(&store))
-            .await
-            .unwrap();
+        if let Some(adjust) = options.push_settings {
+            adjust(&mut push_settings);
+        }
+        let mail = mailpush_mail_server::driver::start(
+            Settings {
+                imap_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+                imaps_listen: None,
+                allow_plaintext_loopback: true,
+                push: Some(push_settings),
+                ..options.mail
+            },
+            Arc::clone(&store),
+        )
+        .await
+        .unwrap();
         std::fs::write(dir.join("mail.pem"), pem(mail.tls.certificate.as_ref())).unwrap();
         Servers {
             push,
@@ -386,7 +406,20 @@ pub fn start_daemon(
     tokio::task::JoinHandle<()>,
     PathBuf,
 ) {
-    let config = mailpush_device::DeviceConfig::load(config).unwrap();
+    start_traced_daemon(config, mailpush_trace::Tracer::off())
+}
+
+/// [`start_daemon`], writing the device's protocol trace with `trace`.
+pub fn start_traced_daemon(
+    config: &Path,
+    trace: mailpush_trace::Tracer,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+    PathBuf,
+) {
+    let mut config = mailpush_device::DeviceConfig::load(config).unwrap();
+    config.trace = trace;
     let socket = config.socket_path();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -9,7 +9,7 @@ use mailpush_imap::{
 };
 
 use super::output::{Reply, imap_uid_set, mailbox_name, nz, store_flags, wire_mailbox};
-use super::{Context, Event, Selected};
+use super::{Context, Selected};
 use crate::dates;
 use crate::list::list_matches;
 use crate::store::{HIERARCHY_DELIMITER, MailBackend, MailboxId, ModSeq, StoreError, Uid, UserId};
@@ -317,9 +317,7 @@ impl<B: MailBackend> Context<B> {
     pub(super) fn close(&mut self, sel: &Selected, expunge: bool) -> Result<Reply, Reply> {
         if expunge && !sel.read_only {
             let applied = self.backend.expunge(sel.id, None)?;
-            if !applied.changes.is_empty() {
-                self.events.push_back(Event::Changes(applied.changes));
-            }
+            self.changed(applied.changes);
         }
         let what = if expunge { "CLOSE" } else { "UNSELECT" };
         Ok(Reply::ok(format!("{what} completed")))

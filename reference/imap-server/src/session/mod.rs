@@ -30,6 +30,8 @@ use mailpush_imap::{
     IdleDone, RespText, Response, Tag,
 };
 
+use mailpush_trace::TraceBuffer;
+
 use crate::config::Config;
 use crate::store::{Change, MailBackend, MailboxId, ModSeq, Uid, UserId};
 use output::{Reply, text};
@@ -135,6 +137,8 @@ struct Context<B> {
     closing: bool,
     last_activity: Instant,
     now: Now,
+    /// Protocol trace records for the driver (spec/trace.md); off unless the driver turns it on.
+    trace: TraceBuffer,
 }
 
 /// The IMAP session. Feed it bytes with [`Session::handle_input`], changes made by other
@@ -254,6 +258,7 @@ impl<B: MailBackend> Session<B> {
             closing: false,
             last_activity: now.instant,
             now,
+            trace: TraceBuffer::off(),
         };
         let caps = cx.capabilities(false);
         let greeting = Greeting {
@@ -285,6 +290,17 @@ impl<B: MailBackend> Session<B> {
         } else {
             Some(std::mem::take(&mut self.cx.output))
         }
+    }
+
+    /// Records protocol trace events in `buffer` from now on (spec/trace.md): a push
+    /// registration's acknowledged subset and every change that pushes. Off by default.
+    pub fn set_trace(&mut self, buffer: TraceBuffer) {
+        self.cx.trace = buffer;
+    }
+
+    /// The records waiting for the driver's tracer ([`mailpush_trace::Tracer::drain`]).
+    pub fn trace_buffer(&mut self) -> &mut TraceBuffer {
+        &mut self.cx.trace
     }
 
     /// The next event for the driver.

@@ -9,6 +9,7 @@
 //! already reported itself. So it is right however the changes reach it; NOOP always looks.
 
 use mailpush_imap::{Data, FetchItem, Vec1};
+use mailpush_trace::{EventKind, Record};
 
 use super::output::{imap_uid_set, nz};
 use super::{Context, Event, Selected};
@@ -24,6 +25,17 @@ impl<B: MailBackend> Context<B> {
         for c in &changes {
             if !self.touched.contains(&c.mailbox) {
                 self.touched.push(c.mailbox);
+            }
+            if c.kind.pushes() {
+                //= spec/trace.md#TRACE-4
+                //# `mailbox-change` carries the mailbox's
+                //# HIGHESTMODSEQ
+                self.trace.record(|| {
+                    Record::new(EventKind::MailboxChange)
+                        .mailbox(&c.mailbox_name)
+                        .versions(None, Some(c.highest_modseq))
+                        .detail(change_name(&c.kind))
+                });
             }
         }
         self.events.push_back(Event::Changes(changes));
@@ -141,5 +153,16 @@ impl<B: MailBackend> Context<B> {
         for d in out {
             self.untagged(d);
         }
+    }
+}
+
+/// The command family behind a change, for people reading a trace.
+fn change_name(kind: &crate::store::ChangeKind) -> &'static str {
+    use crate::store::ChangeKind as K;
+    match kind {
+        K::Appended { .. } => "appended",
+        K::FlagsChanged { .. } => "flags changed",
+        K::Expunged { .. } => "expunged",
+        _ => "changed",
     }
 }

@@ -4,6 +4,8 @@ use mailpush_imap::xaps::{XapsRefusal, XapsRequest};
 use mailpush_imap::{Data, IString, XapsRegistration, XapsResponse};
 use mailpush_provider_api::DeviceToken;
 
+use mailpush_trace::{EventKind, Record};
+
 use super::Context;
 use super::output::{Reply, other_code};
 use crate::store::{MailBackend, RegistrationRequest, StoreError, UserId};
@@ -48,6 +50,10 @@ impl<B: MailBackend> Context<B> {
             .iter()
             .filter_map(|m| String::from_utf8(m.as_bytes().to_vec()).ok())
             .collect();
+        let label = self
+            .trace
+            .is_on()
+            .then(|| mailpush_trace::Label::of_device_token(&device_token));
         let registration = RegistrationRequest {
             account_id,
             device_token,
@@ -78,6 +84,16 @@ impl<B: MailBackend> Context<B> {
         //# `* XAPPLEPUSHSERVICE "mailbox" <name>` line per acknowledged mailbox, in the order of the request,
         //# with the name spelled exactly as the client sent it (after unquoting), followed by exactly one
         //# `* XAPPLEPUSHSERVICE "aps-version" "<v>" "aps-topic" <topic>` line
+        if let Some(label) = &label {
+            //= spec/trace.md#TRACE-11
+            //# the mail server has stored a registration and is about to reply
+            self.trace.record(|| {
+                Record::new(EventKind::PushSubset)
+                    .device(label)
+                    .mailboxes(acknowledged.iter().map(String::as_str))
+                    .detail(&format!("aps-version {}", version.get()))
+            });
+        }
         if version.get() >= 2 {
             for name in acknowledged {
                 self.untagged(Data::XApplePushService(XapsResponse::Mailbox(

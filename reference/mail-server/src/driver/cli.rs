@@ -63,6 +63,9 @@ pub struct MailServerArgs {
     /// Do not offer UIDPLUS (no `UID EXPUNGE`, `APPENDUID` or `COPYUID`).
     #[arg(long)]
     pub no_uidplus: bool,
+    /// Append a protocol trace (JSON lines, spec/trace.md) to this file; off by default.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 }
 
 /// The configuration file of `mailpush mail-server`.
@@ -182,6 +185,14 @@ impl MailServerArgs {
             }
             _ => None,
         };
+        if let Some(path) = &self.trace {
+            settings.trace = mailpush_trace::Tracer::append_to_file(
+                mailpush_trace::Component::MailServer,
+                None,
+                path,
+            )
+            .map_err(|e| MailServerError::Config(format!("trace {}: {e}", path.display())))?;
+        }
         if settings.max_connections == 0 || settings.max_connections_per_ip == 0 {
             return Err(MailServerError::Config(
                 "max_connections and max_connections_per_ip must be at least 1".into(),

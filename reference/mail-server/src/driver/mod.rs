@@ -91,6 +91,9 @@ pub struct Settings {
     /// them yet (default 1024, from 1 to [`MAX_CHANGE_FEED_CAPACITY`]); a session that falls
     /// further behind asks the store instead.
     pub change_feed_capacity: usize,
+    /// Where the protocol trace goes (spec/trace.md): registrations, changes, push requests.
+    /// Off by default.
+    pub trace: mailpush_trace::Tracer,
 }
 
 impl Default for Settings {
@@ -106,9 +109,13 @@ impl Default for Settings {
             handshake_timeout: Duration::from_secs(10),
             push: None,
             change_feed_capacity: 1024,
+            trace: mailpush_trace::Tracer::off(),
         }
     }
 }
+
+/// Most trace records a session holds between two turns of its task.
+const TRACE_BUFFER: usize = 4096;
 
 /// Largest [`Settings::change_feed_capacity`] taken; more is this.
 pub const MAX_CHANGE_FEED_CAPACITY: usize = 1 << 20;
@@ -303,6 +310,7 @@ pub async fn run(
             push,
             Arc::clone(&store),
             rx,
+            settings.trace.clone(),
             stop_rx.clone(),
         )));
         Some(tx)
@@ -429,9 +437,16 @@ async fn serve(
         shared.settings.allow_plaintext_loopback && peer.ip().is_loopback();
     let mut changes = shared.changes.subscribe();
     let mut session = Session::new(Arc::clone(&shared.store), config, implicit_tls, now());
+    let tracer = &shared.settings.trace;
+    if tracer.is_on() {
+        session.set_trace(mailpush_trace::TraceBuffer::on(TRACE_BUFFER));
+    }
     let mut user: Option<UserId> = None;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
+        // Before the replies and events go out, so that a registration or change is in the trace
+        // before anything it causes.
+        tracer.drain(session.trace_buffer());
         let mut wrote = false;
         while let Some(bytes) = session.poll_output() {
             stream.write_all(&bytes).await?;

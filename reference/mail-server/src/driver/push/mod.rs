@@ -26,6 +26,7 @@ use mailpush_mail_notify::{
     RequestId,
 };
 use mailpush_mail_store::{Store, UserId};
+use mailpush_trace::{EventKind, Label, Record, Tracer};
 use tokio::sync::{mpsc, watch};
 
 use super::MailServerError;
@@ -146,6 +147,7 @@ pub(crate) async fn run_notifier(
     settings: PushSettings,
     store: Arc<Store>,
     queue: QueueReceiver,
+    tracer: Tracer,
     mut stop: watch::Receiver<bool>,
 ) {
     let QueueReceiver {
@@ -164,6 +166,13 @@ pub(crate) async fn run_notifier(
     let (answers_tx, mut answers) = mpsc::unbounded_channel::<(RequestId, Outcome)>();
     loop {
         while let Some(request) = notifier.poll_request() {
+            tracer.emit(|| {
+                Record::new(EventKind::PushRequest)
+                    .device(&Label::of_device_token(
+                        request.registration.device_token.as_str(),
+                    ))
+                    .mailboxes(request.mailboxes.iter().map(String::as_str))
+            });
             let id = request.id;
             let http = request.to_http(&client.service, client.authorization.as_ref());
             let client = Arc::clone(&client);
