@@ -8,15 +8,20 @@
 //!   project's IMAP decoder (`mailpush-imap`).
 //! * [`push`] (`mailpush bench push`): K device connections and pushes at rate R through the
 //!   provider API of a mailpush push server, in this process or running elsewhere.
+//! * [`e2e`] (`mailpush bench e2e`): a note appended on one device until another device has
+//!   synced it, through this project's mail server, push server and device daemon on loopback
+//!   with K device connections open, and by IMAP IDLE against Debian's Dovecot for comparison.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 use std::net::SocketAddr;
 
+pub mod e2e;
 pub mod imap;
 pub mod push;
 
+pub use e2e::BenchE2eArgs;
 pub use imap::BenchImapArgs;
 pub use push::BenchPushArgs;
 

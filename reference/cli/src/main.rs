@@ -46,6 +46,8 @@ enum BenchTarget {
     Push(mailpush_bench::BenchPushArgs),
     /// Run K IMAP clients (APPEND, UID FETCH FLAGS, UID STORE, IDLE wake-ups) against a server.
     Imap(mailpush_bench::BenchImapArgs),
+    /// A note appended on one device until another has synced it: push vs IMAP IDLE (Dovecot).
+    E2e(mailpush_bench::BenchE2eArgs),
 }
 
 /// Why a subcommand failed.
@@ -117,6 +119,9 @@ fn main() -> ExitCode {
         Some(Command::Bench {
             target: BenchTarget::Imap(args),
         }) => run_async(mailpush_bench::imap::run_cli(args)),
+        Some(Command::Bench {
+            target: BenchTarget::E2e(args),
+        }) => run_async(mailpush_bench::e2e::run_bench(args)),
         None => {
             // With no subcommand, show what the system is made of and what can be run.
             print!("{}", spec::index());
