@@ -62,6 +62,7 @@ impl System {
     pub(super) async fn start(dir: &Path, devices: usize) -> Result<System, BenchError> {
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
         let settings = Settings {
+            database: None,
             registration_tokens: vec![REGISTRATION.into()],
             ..crate::push::unlimited_loopback(vec![PROVIDER.into()])
         };
