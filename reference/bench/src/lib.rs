@@ -11,16 +11,21 @@
 //! * [`sync`] (`mailpush bench sync`): the data-access daemon's initial, unchanged and
 //!   incremental syncs of a mailbox of notes by QRESYNC, CONDSTORE and plain IMAP, against this
 //!   project's mail server and Dovecot, next to mbsync.
+//! * [`e2e`] (`mailpush bench e2e`): a note appended on one device until another device has
+//!   synced it, through this project's mail server, push server and device daemon on loopback
+//!   with K device connections open, and by IMAP IDLE against Debian's Dovecot for comparison.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 use std::net::SocketAddr;
 
+pub mod e2e;
 pub mod imap;
 pub mod push;
 pub mod sync;
 
+pub use e2e::BenchE2eArgs;
 pub use imap::BenchImapArgs;
 pub use push::BenchPushArgs;
 pub use sync::BenchSyncArgs;

@@ -281,21 +281,49 @@ async fn wait_established(
 
 const LOCAL_PROVIDER_TOKEN: &str = "bench-provider-token";
 
-async fn start_local(
-    args: &BenchPushArgs,
-) -> Result<(RunningServer, Vec<(String, String)>), BenchError> {
-    let settings = Settings {
+/// Push server settings on loopback ports of the OS's choosing with every limit lifted, so that
+/// a load tool measures the server rather than its protection.
+pub(crate) fn unlimited_loopback(provider_tokens: Vec<String>) -> Settings {
+    Settings {
         device_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         http_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        database: args.database.clone(),
-        plain_loopback: true,
-        provider_tokens: vec![LOCAL_PROVIDER_TOKEN.into(), args.provider_token.clone()],
+        provider_tokens,
         max_connections_per_ip: usize::MAX,
         max_connections: usize::MAX,
         max_devices: u64::MAX,
         rate_per_sec: 1_000_000,
         rate_burst: 1_000_000,
         ..Settings::default()
+    }
+}
+
+/// Puts device `token` with `secret` straight into a push server's store.
+pub(crate) async fn create_device(
+    store: &Arc<dyn mailpush_push_server::store::Store>,
+    token: &str,
+    secret: &str,
+) -> Result<(), BenchError> {
+    let record = DeviceRecord {
+        token: token.to_owned(),
+        secret_hash: hash_secret(secret),
+        created_at: Timestamp(0),
+        unregistered_at: None,
+    };
+    with_store(store, move |s| s.create_device(&record))
+        .await
+        .map_err(|e| BenchError::Push(e.to_string()))
+}
+
+async fn start_local(
+    args: &BenchPushArgs,
+) -> Result<(RunningServer, Vec<(String, String)>), BenchError> {
+    let settings = Settings {
+        database: args.database.clone(),
+        plain_loopback: true,
+        ..unlimited_loopback(vec![
+            LOCAL_PROVIDER_TOKEN.into(),
+            args.provider_token.clone(),
+        ])
     };
     let store = open_store(&settings)?;
     let server = start(settings, Arc::clone(&store)).await?;
@@ -303,15 +331,7 @@ async fn start_local(
     for i in 0..args.devices {
         let token = format!("{:064x}", i + 1);
         let secret = format!("secret-{i}");
-        let record = DeviceRecord {
-            token: token.clone(),
-            secret_hash: hash_secret(&secret),
-            created_at: Timestamp(0),
-            unregistered_at: None,
-        };
-        with_store(&store, move |s| s.create_device(&record))
-            .await
-            .map_err(|e| BenchError::Push(e.to_string()))?;
+        create_device(&store, &token, &secret).await?;
         devices.push((token, secret));
     }
     Ok((server, devices))

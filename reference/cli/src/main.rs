@@ -48,6 +48,8 @@ enum BenchTarget {
     Imap(mailpush_bench::BenchImapArgs),
     /// Sync a mailbox of notes by QRESYNC, CONDSTORE and plain IMAP, next to mbsync.
     Sync(mailpush_bench::BenchSyncArgs),
+    /// A note appended on one device until another has synced it: push vs IMAP IDLE (Dovecot).
+    E2e(mailpush_bench::BenchE2eArgs),
 }
 
 /// Why a subcommand failed.
@@ -122,6 +124,8 @@ fn main() -> ExitCode {
         Some(Command::Bench {
             target: BenchTarget::Sync(args),
         }) => run_async(mailpush_bench::sync::run_cli(args)),
+            target: BenchTarget::E2e(args),
+        }) => run_async(mailpush_bench::e2e::run_bench(args)),
         None => {
             // With no subcommand, show what the system is made of and what can be run.
             print!("{}", spec::index());

@@ -28,17 +28,21 @@
 //!     kind: ChangeKind::NewMessage,
 //!     expires_in: Duration::from_secs(86_400),
 //! });
-//! // Nothing goes before the quiet period has passed.
-//! assert_eq!(notifier.poll_timeout(), Some(start + Duration::from_millis(250)));
-//! notifier.handle_timeout(start + Duration::from_millis(250));
+//! // An isolated change is due at once (the leading send of PROV-19).
+//! assert_eq!(notifier.poll_timeout(), Some(start));
+//! notifier.handle_timeout(start);
 //! let request = notifier.poll_request().unwrap();
-//! assert_eq!(request.message.ttl, Ttl::from_secs(86_399));
+//! assert_eq!(request.message.ttl, Ttl::from_secs(86_400));
 //! notifier.handle_response(
-//!     start + Duration::from_millis(300),
+//!     start + Duration::from_millis(1),
 //!     request.id,
 //!     Outcome::Status { status: 201, retry_after: None },
 //! );
+//! // The registration is remembered for the quiet period: a change before its end is coalesced.
+//! assert_eq!(notifier.poll_timeout(), Some(start + Duration::from_millis(250)));
+//! notifier.handle_timeout(start + Duration::from_millis(250));
 //! assert_eq!(notifier.poll_timeout(), None);
+//! assert_eq!(notifier.pending_registrations(), 0);
 //! ```
 
 #![forbid(unsafe_code)]
@@ -97,8 +101,9 @@ const ONE_DAY: Duration = Duration::from_secs(86_400);
 /// Configuration of a [`Notifier`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Quiet period: a pending set goes once no change came for this long (PROV-19, default
-    /// 250 ms).
+    /// Quiet period (PROV-19, default 250 ms): a change this long after the registration's
+    /// previous one goes at once; a change sooner joins a set that goes once no change came for
+    /// this long.
     pub quiet: Duration,
     /// A pending set goes at most this long after its first change (PROV-19, default 1 s, at
     /// most 10 s).

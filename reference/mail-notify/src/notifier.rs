@@ -125,6 +125,11 @@ struct Entry {
     pending: BTreeMap<String, bool>,
     first: Option<Instant>,
     last: Instant,
+    /// The latest change of the registration, pending or sent: a change less than `quiet`
+    /// after it is not isolated.
+    latest: Option<Instant>,
+    /// When the pending set became leading (an isolated change): it is due then.
+    leading: Option<Instant>,
     expires_at: Instant,
     /// Earliest time the next request may go, after a retryable failure.
     not_before: Option<Instant>,
@@ -181,14 +186,16 @@ impl<U: User> Notifier<U> {
     }
 
     /// Records a change of a registered mailbox at `now`.
+    ///
+    /// An isolated change makes its registration's set due at `now` (PROV-19's leading send):
+    /// after the changes of one instant, call [`Notifier::handle_timeout`] with the same `now`
+    /// so that it goes without waiting for a timer.
     pub fn handle_change(&mut self, now: Instant, change: Change<U>) {
         let expires_at = now
             .checked_add(change.expires_in)
             .or_else(|| now.checked_add(MAX_TTL))
             .unwrap_or(now);
-        //= spec/provider-api.md#PROV-19
-        //# A change adds its mailbox to the set (once) and updates `first` (if the set
-        //# was empty) and `last`.
+        let quiet = self.config.quiet;
         let entry = self
             .entries
             .entry(change.registration.clone())
@@ -196,6 +203,8 @@ impl<U: User> Notifier<U> {
                 pending: BTreeMap::new(),
                 first: None,
                 last: now,
+                latest: None,
+                leading: None,
                 expires_at,
                 not_before: None,
                 failures: 0,
@@ -203,12 +212,26 @@ impl<U: User> Notifier<U> {
             });
         entry.expires_at = expires_at;
         let new_message = change.kind == ChangeKind::NewMessage;
+        //= spec/provider-api.md#PROV-19
+        //# A change at
+        //# time `t` is *isolated* when the registration had no change before, or its `latest` is at least
+        //# `quiet` before `t`.
+        let isolated = entry
+            .latest
+            .is_none_or(|latest| now.saturating_duration_since(latest) >= quiet);
+        //= spec/provider-api.md#PROV-19
+        //# A change adds its mailbox to the set (once) and updates `first` (if the set
+        //# was empty), `last` and `latest`.
         *entry.pending.entry(change.mailbox).or_insert(false) |= new_message;
         if entry.first.is_none() {
             entry.first = Some(now);
         }
         entry.last = now;
-        self.reschedule(&change.registration);
+        entry.latest = Some(entry.latest.map_or(now, |latest| latest.max(now)));
+        if isolated && entry.leading.is_none() {
+            entry.leading = Some(now);
+        }
+        self.reschedule(now, &change.registration);
     }
 
     /// When [`Notifier::handle_timeout`] must be called next, if anything is pending.
@@ -227,6 +250,7 @@ impl<U: User> Notifier<U> {
                 entry.due = None;
             }
             self.flush(now, &key);
+            self.reschedule(now, &key);
             self.forget_if_idle(&key);
         }
     }
@@ -303,6 +327,8 @@ impl<U: User> Notifier<U> {
                 pending: BTreeMap::new(),
                 first: None,
                 last: now,
+                latest: None,
+                leading: None,
                 expires_at: flight.expires_at,
                 not_before: None,
                 failures: 0,
@@ -326,7 +352,7 @@ impl<U: User> Notifier<U> {
             entry.first = Some(now);
             entry.last = now;
         }
-        self.reschedule(&flight.registration);
+        self.reschedule(now, &flight.registration);
     }
 
     fn drop_device(&mut self, device_token: &DeviceToken) {
@@ -361,22 +387,37 @@ impl<U: User> Notifier<U> {
         }
     }
 
-    /// Recomputes when `key` is due and updates the timer index.
-    fn reschedule(&mut self, key: &RegistrationKey<U>) {
+    /// Recomputes when `key` is due and updates the timer index. With nothing pending, the
+    /// registration is remembered until `quiet` after its latest change (a timer with nothing
+    /// to send), so that a change before then is not taken for an isolated one.
+    fn reschedule(&mut self, now: Instant, key: &RegistrationKey<U>) {
         let Some(entry) = self.entries.get_mut(key) else {
             return;
         };
         if let Some(old) = entry.due.take() {
             self.timers.remove(&(old, key.clone()));
         }
-        let Some(first) = entry.first else {
-            return;
+        let due = match entry.first {
+            Some(first) => {
+                //= spec/provider-api.md#PROV-19
+                //# the mail server MUST
+                //# send a leading set at `t`, without waiting for a timer or for further changes
+                let debounced = entry.leading.unwrap_or_else(|| {
+                    //= spec/provider-api.md#PROV-19
+                    //# The mail server MUST
+                    //# send a set that is not leading when the current time reaches `last + quiet` or `first +
+                    //# max-delay`, whichever is earlier.
+                    (entry.last + self.config.quiet).min(first + self.config.max_delay)
+                });
+                //= spec/provider-api.md#PROV-19
+                //# no set goes before the retry's backoff allows.
+                entry.not_before.map_or(debounced, |nb| debounced.max(nb))
+            }
+            None => match entry.latest.map(|latest| latest + self.config.quiet) {
+                Some(window_end) if window_end > now => window_end,
+                _ => return,
+            },
         };
-        //= spec/provider-api.md#PROV-19
-        //# The mail server MUST send the pending set when the current time reaches
-        //# `last + quiet` or `first + max-delay`, whichever is earlier, and then empty the set.
-        let debounced = (entry.last + self.config.quiet).min(first + self.config.max_delay);
-        let due = entry.not_before.map_or(debounced, |nb| debounced.max(nb));
         entry.due = Some(due);
         self.timers.insert((due, key.clone()));
     }
@@ -386,7 +427,10 @@ impl<U: User> Notifier<U> {
             return;
         };
         let pending = std::mem::take(&mut entry.pending);
+        //= spec/provider-api.md#PROV-19
+        //# Sending a set empties it.
         entry.first = None;
+        entry.leading = None;
         let expires_at = entry.expires_at;
         if pending.is_empty() {
             return;

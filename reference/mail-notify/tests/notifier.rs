@@ -64,47 +64,138 @@ fn status(code: u16) -> Outcome {
     }
 }
 
-#[test]
-fn sends_after_the_quiet_period() {
-    //= spec/provider-api.md#PROV-19
-    //# The mail server MUST send the pending set when the current time reaches
-    //# `last + quiet` or `first + max-delay`, whichever is earlier, and then empty the set.
-    let t0 = Instant::now();
-    let mut n = notifier();
-    let k = key("acct", "tok");
-    n.handle_change(t0, change(&k, "INBOX", ChangeKind::NewMessage));
-    n.handle_change(t0 + ms(100), change(&k, "INBOX", ChangeKind::Flags));
-    n.handle_change(t0 + ms(200), change(&k, "Notes", ChangeKind::Flags));
-    assert_eq!(n.poll_timeout(), Some(t0 + ms(450)));
-    n.handle_timeout(t0 + ms(449));
-    assert!(n.poll_request().is_none());
-    n.handle_timeout(t0 + ms(450));
-    let sent = drain(&mut n);
-    assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].mailboxes.len(), 2);
-    assert_eq!(n.poll_timeout(), None);
+/// Drives `n` through changes of `k` at the given offsets from `t0` (one mailbox each, in
+/// turn), firing every timer when it is due, and returns each send: its offset and mailboxes.
+fn run_changes(
+    n: &mut Notifier<&'static str>,
+    t0: Instant,
+    k: &Key,
+    at: &[u64],
+    until: u64,
+) -> Vec<(Duration, Vec<String>)> {
+    let mut sent = Vec::new();
+    let mut changes = at.iter().copied().peekable();
+    loop {
+        let next_change = changes.peek().map(|&a| t0 + ms(a));
+        let Some(now) = [next_change, n.poll_timeout()].into_iter().flatten().min() else {
+            break;
+        };
+        if now > t0 + ms(until) {
+            break;
+        }
+        n.handle_timeout(now);
+        if next_change == Some(now) {
+            let offset = changes.next().unwrap();
+            let mailbox = ["INBOX", "Notes", "Archive"][(offset / 10 % 3) as usize];
+            n.handle_change(now, change(k, mailbox, ChangeKind::NewMessage));
+            n.handle_timeout(now);
+        }
+        for request in drain(n) {
+            n.handle_response(now, request.id, status(201));
+            sent.push((now - t0, request.mailboxes));
+        }
+    }
+    sent
 }
 
 #[test]
-fn sends_at_max_delay_under_a_steady_stream_of_changes() {
+fn an_isolated_change_is_sent_at_once() {
+    //= spec/provider-api.md#PROV-19
+    //# An isolated change makes the set *leading*: the mail server MUST
+    //# send a leading set at `t`, without waiting for a timer or for further changes
     let t0 = Instant::now();
     let mut n = notifier();
     let k = key("acct", "tok");
-    let mut sent_at = Vec::new();
-    let mut now = t0;
-    while now < t0 + ms(2500) {
-        if n.poll_timeout().is_some_and(|at| at <= now) {
-            n.handle_timeout(now);
-            if !drain(&mut n).is_empty() {
-                sent_at.push(now - t0);
-            }
-        }
-        n.handle_change(now, change(&k, "INBOX", ChangeKind::NewMessage));
-        now += ms(200);
-    }
-    // Changes every 200 ms never leave 250 ms of quiet: each set goes at first + 1 s (the change
-    // at 1000 ms comes after that instant's send and starts the next set).
-    assert_eq!(sent_at, [ms(1000), ms(2000)]);
+    n.handle_change(t0, change(&k, "Notes", ChangeKind::NewMessage));
+    assert_eq!(n.poll_timeout(), Some(t0));
+    n.handle_timeout(t0);
+    let sent = drain(&mut n);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].mailboxes, ["Notes"]);
+    // A change `quiet` after the previous one is isolated again.
+    n.handle_change(t0 + ms(250), change(&k, "INBOX", ChangeKind::Flags));
+    n.handle_timeout(t0 + ms(250));
+    assert_eq!(drain(&mut n)[0].mailboxes, ["INBOX"]);
+}
+
+#[test]
+fn changes_recorded_before_a_leading_set_goes_go_with_it() {
+    //= spec/provider-api.md#PROV-19
+    //# (changes recorded
+    //# before it goes, such as the other changes of the same command, go with it)
+    let t0 = Instant::now();
+    let mut n = notifier();
+    let k = key("acct", "tok");
+    n.handle_change(t0, change(&k, "Notes", ChangeKind::NewMessage));
+    n.handle_change(t0, change(&k, "INBOX", ChangeKind::Expunge));
+    n.handle_timeout(t0);
+    let sent = drain(&mut n);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].mailboxes.len(), 2);
+    assert_eq!(sent[0].message.urgency, Urgency::Normal);
+}
+
+#[test]
+fn a_burst_costs_one_leading_and_one_trailing_send() {
+    //= spec/provider-api.md#PROV-19
+    //# The mail server MUST
+    //# send a set that is not leading when the current time reaches `last + quiet` or `first +
+    //# max-delay`, whichever is earlier.
+    let t0 = Instant::now();
+    let mut n = notifier();
+    let k = key("acct", "tok");
+    let mut sent = run_changes(&mut n, t0, &k, &[0, 10, 100, 120, 200], 5000);
+    sent.iter_mut().for_each(|(_, mailboxes)| mailboxes.sort());
+    // The first change goes at once; the rest go together 250 ms after the last of them.
+    assert_eq!(
+        sent,
+        [
+            (ms(0), vec!["INBOX".to_owned()]),
+            (
+                ms(450),
+                vec!["Archive".to_owned(), "INBOX".to_owned(), "Notes".to_owned()]
+            ),
+        ]
+    );
+    assert_eq!(n.poll_timeout(), None);
+    assert_eq!(n.pending_registrations(), 0);
+}
+
+#[test]
+fn a_steady_stream_is_sent_once_per_max_delay() {
+    //= spec/provider-api.md#PROV-19
+    //# a burst of changes
+    //# each within `quiet` of the previous one costs one send at its first change and then one send per
+    //# `max-delay` at most while it lasts, the last one `quiet` after its last change
+    let t0 = Instant::now();
+    let mut n = notifier();
+    let k = key("acct", "tok");
+    let at: Vec<u64> = (0..=12).map(|i| i * 200).collect();
+    let sent: Vec<Duration> = run_changes(&mut n, t0, &k, &at, 10_000)
+        .into_iter()
+        .map(|(at, _)| at)
+        .collect();
+    // Changes every 200 ms never leave 250 ms of quiet: after the leading send, each set goes
+    // at first + 1 s (the change at 1200 ms comes after that instant's send and starts the next
+    // set); the last goes 250 ms after the last change.
+    assert_eq!(sent, [ms(0), ms(1200), ms(2200), ms(2650)]);
+}
+
+#[test]
+fn a_change_within_quiet_of_a_sent_one_is_coalesced() {
+    //= spec/provider-api.md#PROV-19
+    //# A change at
+    //# time `t` is *isolated* when the registration had no change before, or its `latest` is at least
+    //# `quiet` before `t`.
+    let t0 = Instant::now();
+    let mut n = notifier();
+    let k = key("acct", "tok");
+    let sent = run_changes(&mut n, t0, &k, &[0, 249, 498, 1000], 5000);
+    assert_eq!(
+        sent.iter().map(|(at, _)| *at).collect::<Vec<_>>(),
+        // 249 and 498 are each within quiet of the previous change; 1000 is isolated.
+        [ms(0), ms(748), ms(1000)]
+    );
 }
 
 #[test]
@@ -116,8 +207,11 @@ fn debounce_delays_are_configurable_up_to_ten_seconds() {
     };
     let mut n: Notifier<&str> = Notifier::new(config.clone()).unwrap();
     let t0 = Instant::now();
-    n.handle_change(t0, change(&key("a", "t"), "INBOX", ChangeKind::Flags));
-    assert_eq!(n.poll_timeout(), Some(t0 + ms(50)));
+    let k = key("a", "t");
+    n.handle_change(t0, change(&k, "INBOX", ChangeKind::Flags));
+    n.handle_timeout(t0);
+    n.handle_change(t0 + ms(10), change(&k, "INBOX", ChangeKind::Flags));
+    assert_eq!(n.poll_timeout(), Some(t0 + ms(60)));
     let too_long = Config {
         max_delay: Duration::from_secs(11),
         ..config
@@ -126,6 +220,10 @@ fn debounce_delays_are_configurable_up_to_ten_seconds() {
         Notifier::<&str>::new(too_long).unwrap_err(),
         Error::MaxDelayTooLong(Duration::from_secs(11))
     );
+    //= spec/provider-api.md#PROV-19
+    //# `quiet` defaults
+    //# to 250 milliseconds and `max-delay` to 1 second; both are configurable, and `max-delay` MUST NOT
+    //# exceed 10 seconds.
     assert_eq!(Config::default().quiet, ms(250));
     assert_eq!(Config::default().max_delay, ms(1000));
     for bad in [
@@ -153,34 +251,48 @@ fn registrations_are_debounced_independently() {
     let a = key("a", "tok");
     let b = key("b", "tok");
     n.handle_change(t0, change(&a, "INBOX", ChangeKind::NewMessage));
+    n.handle_timeout(t0);
+    let sent = drain(&mut n);
+    assert_eq!(
+        (&sent[0].registration, &sent[0].mailboxes[..]),
+        (&a, &["INBOX".to_owned()][..])
+    );
+    n.handle_change(t0 + ms(10), change(&a, "Notes", ChangeKind::NewMessage));
+    // b's first change is isolated although a changed just before.
     n.handle_change(t0 + ms(200), change(&b, "INBOX", ChangeKind::NewMessage));
-    n.handle_timeout(t0 + ms(250));
-    let first = drain(&mut n);
-    assert_eq!(first.len(), 1);
-    assert_eq!(first[0].registration, a);
-    assert_eq!(n.poll_timeout(), Some(t0 + ms(450)));
-    n.handle_timeout(t0 + ms(450));
-    assert_eq!(drain(&mut n)[0].registration, b);
+    n.handle_timeout(t0 + ms(200));
+    let sent = drain(&mut n);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].registration, b);
+    assert_eq!(n.poll_timeout(), Some(t0 + ms(260)));
+    n.handle_timeout(t0 + ms(260));
+    let trailing = drain(&mut n);
+    assert_eq!(
+        (&trailing[0].registration, &trailing[0].mailboxes[..]),
+        (&a, &["Notes".to_owned()][..])
+    );
 }
 
 #[test]
 fn a_change_during_an_outstanding_request_starts_a_new_set() {
     //= spec/provider-api.md#PROV-19
-    //# A change that happens while a request for the same registration is
-    //# outstanding goes into the (new) pending set.
+    //# A change that happens while a request for the same registration is outstanding
+    //# goes into the (new) pending set.
     let t0 = Instant::now();
     let mut n = notifier();
     let k = key("acct", "tok");
     n.handle_change(t0, change(&k, "INBOX", ChangeKind::NewMessage));
-    n.handle_timeout(t0 + ms(250));
+    n.handle_timeout(t0);
     let first = drain(&mut n).remove(0);
-    n.handle_change(t0 + ms(300), change(&k, "Notes", ChangeKind::Flags));
-    assert_eq!(n.poll_timeout(), Some(t0 + ms(550)));
-    n.handle_timeout(t0 + ms(550));
+    n.handle_change(t0 + ms(100), change(&k, "Notes", ChangeKind::Flags));
+    n.handle_timeout(t0 + ms(100));
+    assert!(drain(&mut n).is_empty());
+    assert_eq!(n.poll_timeout(), Some(t0 + ms(350)));
+    n.handle_timeout(t0 + ms(350));
     let second = drain(&mut n).remove(0);
     assert_eq!(second.mailboxes, ["Notes"]);
-    n.handle_response(t0 + ms(600), first.id, status(201));
-    n.handle_response(t0 + ms(650), second.id, status(201));
+    n.handle_response(t0 + ms(400), first.id, status(201));
+    n.handle_response(t0 + ms(450), second.id, status(201));
     assert_eq!(n.poll_timeout(), None);
     assert_eq!(n.pending_registrations(), 0);
 }

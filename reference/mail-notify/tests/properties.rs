@@ -262,35 +262,53 @@ fn debounced_exactly(steps: Vec<Step>, quiet_ms: u16, max_delay_ms: u16, latency
     if !well_formed(&run) {
         return false;
     }
-    // Replay PROV-19 by hand: per registration, the pending set's first and last change times
-    // and the mailboxes in it; each set must go exactly at min(last + quiet, first + max-delay),
-    // in one flush that holds each of its mailboxes once.
-    let mut expected: Vec<(Instant, Key, Vec<String>)> = Vec::new();
-    let mut pending: BTreeMap<Key, (Instant, Instant, Vec<String>)> = BTreeMap::new();
-    let mut close_due = |pending: &mut BTreeMap<Key, (Instant, Instant, Vec<String>)>,
-                         now: Option<Instant>| {
-        let due: Vec<Key> = pending
+    // Replay PROV-19 by hand: per registration, the time of its latest change, and its pending
+    // set's first and last change times, the time it became leading (if it did) and its
+    // mailboxes; each set must go exactly when it is due (at once when leading, else at
+    // min(last + quiet, first + max-delay)), in one flush that holds each of its mailboxes once.
+    type Set = (Instant, Instant, Option<Instant>, Vec<String>);
+    let due = |(first, last, leading, _): &Set| {
+        leading.unwrap_or_else(|| (*last + quiet).min(*first + max_delay))
+    };
+    let mut expected: BTreeMap<(Instant, Key), Vec<String>> = BTreeMap::new();
+    let mut pending: BTreeMap<Key, Set> = BTreeMap::new();
+    let mut latest: BTreeMap<Key, Instant> = BTreeMap::new();
+    let mut close_due = |pending: &mut BTreeMap<Key, Set>, now: Option<Instant>| {
+        let closing: Vec<Key> = pending
             .iter()
-            .filter(|(_, (first, last, _))| {
-                now.is_none_or(|now| (*last + quiet).min(*first + max_delay) <= now)
-            })
+            .filter(|(_, set)| now.is_none_or(|now| due(set) <= now))
             .map(|(k, _)| k.clone())
             .collect();
-        for key in due {
-            let (first, last, mut mailboxes) = pending.remove(&key).unwrap();
+        for key in closing {
+            let set = pending.remove(&key).unwrap();
+            let at = due(&set);
+            let mut mailboxes = set.3;
             mailboxes.sort();
             mailboxes.dedup();
-            expected.push(((last + quiet).min(first + max_delay), key, mailboxes));
+            expected.entry((at, key)).or_default().extend(mailboxes);
         }
     };
     for (at, key, mailbox) in &run.changes {
         close_due(&mut pending, Some(*at));
-        let entry = pending.entry(key.clone()).or_insert((*at, *at, Vec::new()));
+        let isolated = latest.get(key).is_none_or(|l| *at - *l >= quiet);
+        latest.insert(key.clone(), *at);
+        let entry = pending
+            .entry(key.clone())
+            .or_insert((*at, *at, None, Vec::new()));
         entry.1 = *at;
-        entry.2.push(mailbox.clone());
+        if isolated && entry.2.is_none() {
+            entry.2 = Some(*at);
+        }
+        entry.3.push(mailbox.clone());
     }
     close_due(&mut pending, None);
-    expected.sort();
+    let expected: Vec<(Instant, Key, Vec<String>)> = expected
+        .into_iter()
+        .map(|((at, key), mut mailboxes)| {
+            mailboxes.sort();
+            (at, key, mailboxes)
+        })
+        .collect();
 
     let mut actual: BTreeMap<(Instant, Key), Vec<String>> = BTreeMap::new();
     for sent in &run.sent {
@@ -306,13 +324,30 @@ fn debounced_exactly(steps: Vec<Step>, quiet_ms: u16, max_delay_ms: u16, latency
             (at, key, mailboxes)
         })
         .collect();
+    // The rate bound: no three sends of a registration within less than min(quiet, max-delay).
+    let bound = quiet.min(max_delay);
+    let mut sends: BTreeMap<Key, Vec<Instant>> = BTreeMap::new();
+    for (at, key, _) in &actual {
+        sends.entry(key.clone()).or_default().push(*at);
+    }
+    if sends
+        .values()
+        .any(|times| times.windows(3).any(|w| w[2] - w[0] < bound))
+    {
+        return false;
+    }
+
     actual == expected
 }
 
 #[test]
 fn sets_go_exactly_when_prov_19_says_and_never_after_first_plus_max_delay() {
     //= spec/provider-api.md#PROV-19
-    //# The mail server MUST coalesce changes per registration.
+    //# The mail server MUST coalesce changes per
+    //# registration as follows.
+    //= spec/provider-api.md#PROV-19
+    //# no three sends
+    //# of a registration fall within an interval shorter than `quiet` and `max-delay`.
     QuickCheck::new()
         .tests(300)
         .quickcheck(debounced_exactly as fn(Vec<Step>, u16, u16, u8) -> bool);

@@ -235,6 +235,8 @@ pub(crate) async fn run_notifier(
             for change in list {
                 notifier.handle_change(now, change);
             }
+            // An isolated change is due now (PROV-19's leading send): it goes on this turn.
+            notifier.handle_timeout(now);
         }
     }
 }

@@ -1,0 +1,372 @@
+//! `mailpush bench e2e`: the end-to-end latency of the patent's path on loopback. The mail server
+//! and the push server of this project run in this process; K device-channel connections are
+//! open (K - 1 idle ones and device B, a device daemon of the `mailpush-device` library run in
+//! this process); device A is an IMAP client that APPENDs a note. One sample is the time from
+//! A's APPEND being sent until B's daemon reports the note in its view (`view-changed` on its
+//! local API: the notification arrived on its channel, it woke the DA, and the DA's sync over
+//! IMAP ended and was committed to its SQLite database).
+//!
+//! The components' shares come from timestamps at loopback relays (see [`relay`]) between the
+//! mail server and the provider API, and between device B and the device channel: when the
+//! provider request left the mail server, when the push server answered it, and when the frame
+//! reached device B. In the same run, device B learns of changes by IMAP IDLE against Debian's
+//! Dovecot instead (an IMAP client in IDLE that, on `EXISTS`, ends IDLE and fetches the new
+//! messages), for comparison.
+
+mod client;
+mod relay;
+mod setup;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::BenchError;
+use crate::imap::percentile;
+use client::{Client, after, note};
+use relay::Relay;
+
+/// Options of `mailpush bench e2e`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchE2eArgs {
+    /// Device-channel connections open during the measurement, device B included.
+    #[arg(long, default_value_t = 1000)]
+    pub devices: usize,
+    /// Isolated notes measured (each `--gap-ms` after the previous one, so each is pushed at
+    /// once: PROV-19's leading send).
+    #[arg(long, default_value_t = 100)]
+    pub notes: usize,
+    /// Bursts measured (each `--gap-ms` after the previous one).
+    #[arg(long, default_value_t = 20)]
+    pub bursts: usize,
+    /// Notes per burst, appended back to back.
+    #[arg(long, default_value_t = 5)]
+    pub burst_len: usize,
+    /// Pause before each isolated note and each burst, in milliseconds; above the mail
+    /// server's `quiet` (250 ms) so that each starts isolated.
+    #[arg(long, default_value_t = 400)]
+    pub gap_ms: u64,
+    /// Skip the comparison with IMAP IDLE against Debian's Dovecot.
+    #[arg(long)]
+    pub no_dovecot: bool,
+}
+
+/// Open files allowed per process on the machine the figures were taken on; the bench refuses
+/// a device count that could not fit (two descriptors per connection: both ends are here).
+const MAX_OPEN_FILES: usize = 20_000;
+
+/// Runs the benchmark and prints its report.
+pub async fn run_bench(args: BenchE2eArgs) -> Result<(), BenchError> {
+    if args.devices < 1 || args.devices * 2 + 200 > MAX_OPEN_FILES {
+        return Err(BenchError::Options(format!(
+            "--devices {} needs about {} open files; this bench allows 1..={}",
+            args.devices,
+            args.devices * 2 + 200,
+            (MAX_OPEN_FILES - 200) / 2
+        )));
+    }
+    if args.notes == 0 || args.burst_len == 0 {
+        return Err(BenchError::Options(
+            "--notes and --burst-len must be at least 1".into(),
+        ));
+    }
+    println!("machine: {}", setup::machine());
+    println!("load average at start: {}", setup::load_average());
+    let dir = tempfile::tempdir()?;
+    let mut system = setup::System::start(dir.path(), args.devices).await?;
+    println!(
+        "{} device connections established; open files of this process: {}",
+        args.devices,
+        setup::open_files()
+    );
+
+    let mut a = Client::login(system.imap_addr(), setup::USER, setup::PASSWORD).await?;
+    let push = measure_push(&args, &mut a, &mut system).await?;
+    drop(a);
+    push.print();
+    if !args.no_dovecot {
+        let idle = measure_dovecot(&args).await?;
+        idle.print("IMAP IDLE against Dovecot");
+    }
+    println!("load average at end: {}", setup::load_average());
+    system.stop().await;
+    Ok(())
+}
+
+/// Latencies of one kind of sample.
+#[derive(Default)]
+struct Series(Vec<Duration>);
+
+impl Series {
+    fn line(&self, name: &str) -> String {
+        let mut sorted = self.0.clone();
+        sorted.sort();
+        format!(
+            "{name:<44} n={:<4} p50={:>9.3} ms  p99={:>9.3} ms  max={:>9.3} ms",
+            sorted.len(),
+            ms(percentile(&sorted, 0.50)),
+            ms(percentile(&sorted, 0.99)),
+            ms(sorted.last().copied().unwrap_or_default()),
+        )
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Isolated notes, leading and trailing notes of bursts.
+#[derive(Default)]
+struct Figures {
+    isolated: Series,
+    burst_first: Series,
+    burst_rest: Series,
+}
+
+impl Figures {
+    fn print(&self, title: &str) {
+        println!("\n{title}: a note appended on device A until device B has synced it");
+        println!("{}", self.isolated.line("isolated note"));
+        println!("{}", self.burst_first.line("burst: first note"));
+        println!("{}", self.burst_rest.line("burst: the other notes"));
+    }
+}
+
+/// The points of one isolated note, as offsets from its APPEND being sent.
+struct Points {
+    ok: Duration,
+    request: Duration,
+    accepted: Duration,
+    frame: Duration,
+    synced: Duration,
+}
+
+struct PushFigures {
+    figures: Figures,
+    points: Vec<Points>,
+}
+
+impl PushFigures {
+    fn print(&self) {
+        self.figures
+            .print("Push (mailpush mail server, push server, device daemon)");
+        let column = |f: fn(&Points) -> Duration| {
+            let mut v: Vec<Duration> = self.points.iter().map(f).collect();
+            v.sort();
+            (percentile(&v, 0.5), percentile(&v, 0.99))
+        };
+        println!(
+            "\nisolated notes, when each point is reached after the APPEND is sent (p50 / p99):"
+        );
+        for (name, f) in [
+            (
+                "APPEND tagged OK (mail server committed)",
+                (|p: &Points| p.ok) as fn(&Points) -> Duration,
+            ),
+            ("provider request sent (relay)", |p| p.request),
+            ("push server answered 201 (relay)", |p| p.accepted),
+            ("frame delivered to device B (relay)", |p| p.frame),
+            ("device B synced (view-changed)", |p| p.synced),
+        ] {
+            let (p50, p99) = column(f);
+            println!("  {name:<44} {:>9.3} ms / {:>9.3} ms", ms(p50), ms(p99));
+        }
+        let total: f64 = self.points.iter().map(|p| p.synced.as_secs_f64()).sum();
+        let share = |f: fn(&Points) -> Duration| {
+            100.0 * self.points.iter().map(|p| f(p).as_secs_f64()).sum::<f64>() / total.max(1e-12)
+        };
+        println!("share of the total time (sum over isolated notes):");
+        println!(
+            "  mail server (APPEND sent to provider request sent)      {:>5.1} %",
+            share(|p| p.request)
+        );
+        println!(
+            "  push server (request received to frame delivered)       {:>5.1} %",
+            share(|p| p.frame.saturating_sub(p.request))
+        );
+        println!(
+            "  device B (frame delivered to sync committed)            {:>5.1} %",
+            share(|p| p.synced.saturating_sub(p.frame))
+        );
+    }
+}
+
+/// Waits until device B's view holds `uid`; when it did.
+async fn synced(
+    events: &mut mpsc::UnboundedReceiver<(Vec<u32>, Instant)>,
+    seen: &mut HashMap<u32, Instant>,
+    uid: u32,
+) -> Result<Instant, BenchError> {
+    loop {
+        if let Some(at) = seen.remove(&uid) {
+            return Ok(at);
+        }
+        let (uids, at) = tokio::time::timeout(client::WAIT, events.recv())
+            .await
+            .map_err(|_| BenchError::Push(format!("device B never synced UID {uid}")))?
+            .ok_or_else(|| BenchError::Push("device B stopped".into()))?;
+        for u in uids {
+            seen.insert(u, at);
+        }
+    }
+}
+
+/// Bursts of `--burst-len` notes appended back to back, `--gap-ms` apart: each note's time
+/// until device B has synced it, the first of each burst apart from the others.
+async fn bursts(
+    args: &BenchE2eArgs,
+    a: &mut Client,
+    events: &mut mpsc::UnboundedReceiver<(Vec<u32>, Instant)>,
+    seen: &mut HashMap<u32, Instant>,
+    figures: &mut Figures,
+) -> Result<(), BenchError> {
+    for b in 0..args.bursts {
+        tokio::time::sleep(Duration::from_millis(args.gap_ms)).await;
+        let mut sent = Vec::with_capacity(args.burst_len);
+        for j in 0..args.burst_len {
+            let at = Instant::now();
+            sent.push((at, a.append("Notes", &note(10_000 + b * 100 + j)).await?));
+        }
+        for (j, (at, uid)) in sent.into_iter().enumerate() {
+            let done = synced(events, seen, uid).await?;
+            let series = if j == 0 {
+                &mut figures.burst_first
+            } else {
+                &mut figures.burst_rest
+            };
+            series.0.push(after(done, at));
+        }
+    }
+    Ok(())
+}
+
+async fn measure_push(
+    args: &BenchE2eArgs,
+    a: &mut Client,
+    system: &mut setup::System,
+) -> Result<PushFigures, BenchError> {
+    let gap = Duration::from_millis(args.gap_ms);
+    let mut seen = HashMap::new();
+    let mut figures = Figures::default();
+    let mut points = Vec::new();
+    // One warm-up note: connections of the pool and of the DA are open and warm.
+    tokio::time::sleep(gap).await;
+    let uid = a.append("Notes", &note(0)).await?;
+    synced(&mut system.events, &mut seen, uid).await?;
+    for i in 0..args.notes {
+        tokio::time::sleep(gap).await;
+        system.provider.clear();
+        system.channel.clear();
+        let sent = Instant::now();
+        let uid = a.append("Notes", &note(i + 1)).await?;
+        let ok = Instant::now();
+        let done = synced(&mut system.events, &mut seen, uid).await?;
+        figures.isolated.0.push(after(done, sent));
+        let relay = |r: &Relay, up: bool, from: Instant| {
+            if up {
+                r.first_upstream(from)
+            } else {
+                r.first_downstream(from)
+            }
+        };
+        let request = relay(&system.provider, true, sent).unwrap_or(sent);
+        let accepted = relay(&system.provider, false, request).unwrap_or(request);
+        let frame = relay(&system.channel, false, sent).unwrap_or(done);
+        points.push(Points {
+            ok: after(ok, sent),
+            request: after(request, sent),
+            accepted: after(accepted, sent),
+            frame: after(frame, sent),
+            synced: after(done, sent),
+        });
+    }
+    bursts(args, a, &mut system.events, &mut seen, &mut figures).await?;
+    Ok(PushFigures { figures, points })
+}
+
+/// Device B on Dovecot: IDLE until `EXISTS` grows, then DONE and a fetch of the new messages;
+/// reports the UIDs fetched and when the fetch ended.
+async fn idle_reader(
+    mut b: Client,
+    mut known: u32,
+    synced: mpsc::UnboundedSender<(Vec<u32>, Instant)>,
+) -> Result<(), BenchError> {
+    loop {
+        let tag = b.idle().await?;
+        let exists = loop {
+            let line = b.line().await?;
+            if let Some(n) = line
+                .strip_prefix("* ")
+                .and_then(|rest| rest.strip_suffix(" EXISTS\r\n"))
+                .and_then(|n| n.parse::<u32>().ok())
+                && n > known
+            {
+                break n;
+            }
+        };
+        b.done(&tag).await?;
+        let lines = b
+            .command(&format!(
+                "FETCH {}:{exists} (UID FLAGS BODY.PEEK[])",
+                known + 1
+            ))
+            .await?;
+        let at = Instant::now();
+        let uids = lines
+            .iter()
+            .filter(|l| l.starts_with("* ") && l.contains(" FETCH ("))
+            .filter_map(|l| {
+                l.split("UID ")
+                    .nth(1)?
+                    .split([' ', ')'])
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        known = exists;
+        if synced.send((uids, at)).is_err() {
+            return Ok(());
+        }
+    }
+}
+
+async fn measure_dovecot(args: &BenchE2eArgs) -> Result<Figures, BenchError> {
+    use mailpush_testkit::interop::{Dovecot, DovecotOptions};
+    let dovecot = Dovecot::start(DovecotOptions::default())
+        .await
+        .map_err(|e| BenchError::Push(format!("Dovecot: {e}")))?;
+    let user = dovecot.users()[0].clone();
+    let addr = dovecot.imap_addr();
+    let mut a = Client::login(addr, &user.user, &user.password).await?;
+    let mut b = Client::login(addr, &user.user, &user.password).await?;
+    let selected = b.command("SELECT Notes").await?;
+    let known = selected
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("* ")?
+                .strip_suffix(" EXISTS\r\n")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let reader = tokio::spawn(idle_reader(b, known, tx));
+    let gap = Duration::from_millis(args.gap_ms);
+    let mut seen = HashMap::new();
+    let mut figures = Figures::default();
+    tokio::time::sleep(gap).await;
+    let uid = a.append("Notes", &note(0)).await?;
+    synced(&mut events, &mut seen, uid).await?;
+    for i in 0..args.notes {
+        tokio::time::sleep(gap).await;
+        let sent = Instant::now();
+        let uid = a.append("Notes", &note(i + 1)).await?;
+        let done = synced(&mut events, &mut seen, uid).await?;
+        figures.isolated.0.push(after(done, sent));
+    }
+    bursts(args, &mut a, &mut events, &mut seen, &mut figures).await?;
+    reader.abort();
+    Ok(figures)
+}
