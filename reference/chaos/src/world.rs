@@ -277,10 +277,10 @@ impl World {
         let mut components = vec![Component::Push, Component::Mail];
         components.extend((0..self.devices.len()).map(Component::Device));
         for component in components {
-            if let Some(child) = self.slot(component) {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Some(format!("{} exited: {status}", Self::name(component)));
-                }
+            if let Some(child) = self.slot(component)
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Some(format!("{} exited: {status}", Self::name(component)));
             }
         }
         None
