@@ -33,6 +33,8 @@ enum Command {
     User(mailpush_mail_server::driver::UserArgs),
     /// Check, merge and draw protocol traces (spec/trace.md).
     Trace(trace::TraceArgs),
+    /// Kill, cut and stall the real servers and devices under a seeded schedule; check convergence.
+    Chaos(mailpush_chaos::ChaosArgs),
     /// Measure a component under load.
     Bench {
         #[command(subcommand)]
@@ -77,6 +79,9 @@ enum CliError {
     /// A load tool failed.
     #[error(transparent)]
     Bench(#[from] mailpush_bench::BenchError),
+    /// `mailpush chaos` found runs that did not converge.
+    #[error(transparent)]
+    Chaos(#[from] mailpush_chaos::ChaosError),
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -112,6 +117,7 @@ fn main() -> ExitCode {
         Some(Command::MailServer(args)) => run_async(mailpush_mail_server::driver::run_cli(args)),
         Some(Command::Device(args)) => run_async(mailpush_device::cli::run_cli(args)),
         Some(Command::Notes(args)) => notes::run(args).map_err(CliError::from),
+        Some(Command::Chaos(args)) => run_async(mailpush_chaos::run_cli(args)),
         Some(Command::User(args)) => {
             mailpush_mail_server::driver::run_user(args).map_err(CliError::from)
         }

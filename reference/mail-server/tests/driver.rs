@@ -670,24 +670,70 @@ async fn after_a_stall_every_registration_gets_every_changed_mailbox() {
         .iter()
         .map(|m| mailpush_provider_api::MailboxDigest::of(m.as_bytes()).to_string())
         .collect();
-    let pushed = |device: &str| -> BTreeSet<String> {
-        let path = format!("/v1/push/{}", device.to_ascii_lowercase());
-        service
-            .accepted
-            .lock()
-            .unwrap()
+    let pushed = |device: &str| pushed_mailboxes(&service, device);
+    wait_until(|| pushed(DEVICE_A) == expected && pushed(DEVICE_B) == expected).await;
+    server.shutdown().await;
+}
+
+/// The mailbox digests of every push the service accepted for `device`.
+fn pushed_mailboxes(service: &TestService, device: &str) -> std::collections::BTreeSet<String> {
+    let path = format!("/v1/push/{}", device.to_ascii_lowercase());
+    service
+        .accepted
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| *p == path)
+        .flat_map(|(_, body)| {
+            body["aps"]["m"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m.as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// A change whose push never went (the service refused it until the server stopped) is not
+/// lost: the next start pushes every registered mailbox of every registration, and no other.
+//= spec/provider-api.md#PROV-36
+//= type=test
+//# When it starts,
+//# the mail server MUST therefore request a push, as for a new message, for every registered mailbox
+//# of every live registration
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_pushes_every_registered_mailbox() {
+    use std::sync::atomic::Ordering;
+    let (addr, service) = test_service().await;
+    service.stalled.store(true, Ordering::SeqCst);
+    let f = fixture();
+    let fred = f.store.user_id("fred").unwrap().unwrap();
+    for name in ["A", "B", "C"] {
+        f.store.create_mailbox(fred, name).unwrap();
+    }
+    let server = server(&f, quick_push_settings(addr, 16)).await;
+    let client = &mut registered_client(&server, DEVICE_A, "A B").await;
+    registered_client(&server, DEVICE_B, "B").await;
+    let append = client.command("a", "APPEND A {4+}\r\nhi\r\n").await;
+    assert!(append.last().unwrap().starts_with("a OK"), "{append:?}");
+    server.shutdown().await;
+    assert!(service.accepted.lock().unwrap().is_empty());
+
+    service.stalled.store(false, Ordering::SeqCst);
+    let server = start(quick_push_settings(addr, 16), Arc::clone(&f.store))
+        .await
+        .unwrap();
+    let digests = |names: &[&str]| -> std::collections::BTreeSet<String> {
+        names
             .iter()
-            .filter(|(p, _)| *p == path)
-            .flat_map(|(_, body)| {
-                body["aps"]["m"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|m| m.as_str().unwrap().to_owned())
-                    .collect::<Vec<_>>()
-            })
+            .map(|m| mailpush_provider_api::MailboxDigest::of(m.as_bytes()).to_string())
             .collect()
     };
-    wait_until(|| pushed(DEVICE_A) == expected && pushed(DEVICE_B) == expected).await;
+    wait_until(|| {
+        pushed_mailboxes(&service, DEVICE_A) == digests(&["A", "B"])
+            && pushed_mailboxes(&service, DEVICE_B) == digests(&["B"])
+    })
+    .await;
     server.shutdown().await;
 }

@@ -252,6 +252,25 @@ impl Store {
         })
     }
 
+    /// Every mailbox that a live registration registered, once per user and mailbox, under
+    /// one of the spellings it was registered with: what the mail server pushes at start
+    /// (PROV-36), since the changes it had not pushed when it stopped are not known.
+    pub fn registered_mailboxes(&self, now: SystemTime) -> Result<Vec<(UserId, String)>, Error> {
+        let now = millis(now)?;
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT r.user_id, MIN(m.spelling) FROM registration_mailboxes m \
+                 JOIN registrations r ON r.id = m.registration_id \
+                 WHERE r.expires_at_ms > ?1 \
+                 GROUP BY r.user_id, m.mailbox_key ORDER BY r.user_id, m.mailbox_key",
+            )?;
+            let rows = stmt.query_map(params![now], |r| {
+                Ok((UserId::from_raw(r.get(0)?), r.get(1)?))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
     /// Deletes every registration of `device_token`, of every user (PROV-23: the push service
     /// answered 404 or 410 for it). Returns how many were deleted.
     pub fn delete_device_registrations(&self, device_token: &str) -> Result<usize, Error> {

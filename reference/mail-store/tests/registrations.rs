@@ -342,3 +342,36 @@ fn malformed_registrations_record_nothing() {
         .register_push(user, &request(&edge, &edge, &["INBOX"]), t0())
         .unwrap();
 }
+
+/// What a start pushes (PROV-36): each mailbox a live registration registered, once per user
+/// and mailbox whatever the spellings and the number of registrations; expired ones left out.
+#[test]
+fn registered_mailboxes_are_listed_once() {
+    let (store, user) = setup();
+    let bob = store.add_user("bob", b"pw").unwrap();
+    store.create_mailbox(bob, "Notes").unwrap();
+    store
+        .register_push(user, &request("acct", "tok1", &["Notes", "inbox"]), t0())
+        .unwrap();
+    store
+        .register_push(user, &request("acct", "tok2", &["INBOX", "Notes"]), t0())
+        .unwrap();
+    store
+        .register_push(bob, &request("b", "tok3", &["Notes"]), t0())
+        .unwrap();
+    let mut listed = store.registered_mailboxes(t0()).unwrap();
+    listed.sort();
+    let mut expected = vec![
+        (user, "INBOX".to_owned()),
+        (user, "Notes".to_owned()),
+        (bob, "Notes".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert!(
+        store
+            .registered_mailboxes(t0() + REGISTRATION_LIFETIME)
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -92,6 +92,9 @@ pub struct ConfigFile {
     pub push_resource_template: Option<String>,
     /// Most change batches queued for the push notifier.
     pub push_queue_capacity: Option<usize>,
+    /// Send one `Topic` per account (PROV-21, default true); false lets an offline device's
+    /// ring hold every notification.
+    pub push_topic_per_account: Option<bool>,
     /// Plaintext authentication on loopback.
     pub allow_plaintext_loopback: Option<bool>,
     /// Most connections at once.
@@ -173,6 +176,9 @@ impl MailServerArgs {
                 push.trust = self.push_ca.clone().or(file.push_ca);
                 if let Some(n) = file.push_queue_capacity {
                     push.queue_capacity = n;
+                }
+                if let Some(topic) = file.push_topic_per_account {
+                    push.notifier.topic_per_account = topic;
                 }
                 // A wrong template stops the server at start, not at its first push.
                 push.service()?;

@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use mailpush_mail_notify::{
-    Change as NotifyChange, Event as NotifyEvent, Notifier, Outcome, PushService, RegistrationKey,
-    RequestId,
+    Change as NotifyChange, ChangeKind as NotifyKind, Event as NotifyEvent, Notifier, Outcome,
+    PushService, RegistrationKey, RequestId,
 };
 use mailpush_mail_store::{Store, UserId};
 use mailpush_trace::{EventKind, Label, Record, Tracer};
@@ -164,6 +164,33 @@ pub(crate) async fn run_notifier(
     };
     let client = Arc::new(client);
     let (answers_tx, mut answers) = mpsc::unbounded_channel::<(RequestId, Outcome)>();
+    //= spec/provider-api.md#PROV-36
+    //# When it starts, the mail server MUST therefore request a push, as for a new message, for
+    //# every registered mailbox of every live registration
+    let at_start = {
+        let store = Arc::clone(&store);
+        let wall = SystemTime::now();
+        tokio::task::spawn_blocking(move || {
+            let dirty: Vec<Dirty> = match store.registered_mailboxes(wall) {
+                Ok(mailboxes) => mailboxes
+                    .into_iter()
+                    .map(|(user, mailbox)| (user, mailbox, NotifyKind::NewMessage))
+                    .collect(),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read push registrations at start");
+                    Vec::new()
+                }
+            };
+            notify_changes(&store, &dirty, wall)
+        })
+        .await
+    };
+    if let Ok(list) = at_start {
+        let now = instant();
+        for change in list {
+            notifier.handle_change(now, change);
+        }
+    }
     loop {
         while let Some(request) = notifier.poll_request() {
             tracer.emit(|| {
