@@ -42,6 +42,9 @@ pub struct Config {
     /// not advertised and cannot be enabled, and the `QRESYNC` select parameter and `VANISHED`
     /// get `BAD`.
     pub qresync: bool,
+    /// Offer XAPPLEPUSHSERVICE (spec/imap-push.md, default on). Off, it is not advertised and
+    /// the command gets `BAD`: a server without the extension, whose mailboxes a device polls.
+    pub xaps: bool,
 }
 
 impl Config {
@@ -72,6 +75,7 @@ impl Default for Config {
             greeting: "mailpush IMAP server ready".to_owned(),
             condstore: true,
             qresync: true,
+            xaps: true,
         }
     }
 }
