@@ -142,6 +142,28 @@ async fn mark(system: &System, observers: &mut [Observer]) -> Result<Mark, DemoE
     })
 }
 
+/// Starts a step: its title, its words from the patent (when not empty), counters from here.
+async fn begin(
+    system: &System,
+    observers: &mut [Observer],
+    progress: &mut Progress,
+    (n, title, ids): (usize, &str, &str),
+    (quote, name): (&str, &str),
+) -> Result<(Mark, StepStats), DemoError> {
+    progress.step(n, title, ids);
+    if !quote.is_empty() {
+        progress.say(quote);
+    }
+    let since = mark(system, observers).await?;
+    Ok((
+        since,
+        StepStats {
+            name: name.to_owned(),
+            ..StepStats::default()
+        },
+    ))
+}
+
 /// Fills a step's drop and coalescing counts from the counters since `mark`.
 async fn close(
     stats: &mut StepStats,
@@ -284,17 +306,14 @@ pub async fn run(
     let a_socket = system.devices[0].socket.clone();
 
     // Step 2: a note created on A.
-    progress.step(
-        2,
-        "a note created on device A reaches the other devices by push",
-        "NOTE-1, PROV-18, PROV-19, CHAN-16, LOCAL-7, LOCAL-11, LOCAL-13, SYNC-2",
-    );
-    progress.say("\"when a registered mailbox changes mail server sends a request to push notification server … mail client sends the push notification for the changed mailbox to DA using the assigned token … DA performs a sync of the mailbox\"");
-    let since = mark(system, &mut observers).await?;
-    let mut stats = StepStats {
-        name: "note created".into(),
-        ..StepStats::default()
-    };
+    let (since, mut stats) = begin(
+        system,
+        &mut observers,
+        progress,
+        (2, "a note created on device A reaches the other devices by push", "NOTE-1, PROV-18, PROV-19, CHAN-16, LOCAL-7, LOCAL-11, LOCAL-13, SYNC-2"),
+        ("\"when a registered mailbox changes mail server sends a request to push notification server … mail client sends the push notification for the changed mailbox to DA using the assigned token … DA performs a sync of the mailbox\"", "note created"),
+    )
+    .await?;
     let text = "Shopping\nmilk, eggs";
     let t0 = Instant::now();
     let id = with_app("A", a_socket.clone(), move |app| {
@@ -317,16 +336,18 @@ pub async fn run(
     steps.push(stats);
 
     // Step 3: edits.
-    progress.step(
-        3,
-        "the note edited on device A",
-        "NOTE-6, NOTE-7, PROV-19, LOCAL-13, SYNC-4",
-    );
-    let since = mark(system, &mut observers).await?;
-    let mut stats = StepStats {
-        name: "note edited".into(),
-        ..StepStats::default()
-    };
+    let (since, mut stats) = begin(
+        system,
+        &mut observers,
+        progress,
+        (
+            3,
+            "the note edited on device A",
+            "NOTE-6, NOTE-7, PROV-19, LOCAL-13, SYNC-4",
+        ),
+        ("", "note edited"),
+    )
+    .await?;
     for edit in 1..=args.edits {
         let text = format!("Shopping\nmilk, eggs, edit {edit}");
         let (edited, sent) = (id.clone(), text.clone());
@@ -357,17 +378,14 @@ pub async fn run(
     // Step 4: B offline.
     let ring = args.ring as u64;
     let changes = args.changes.map_or(ring + 2, u64::from);
-    progress.step(
-        4,
-        "device B offline while more changes are made than its ring holds",
-        "RING-1, RING-2, RING-4, RING-5, RING-9",
-    );
-    progress.say("\"push notification server may only retain the last N messages in a notification queue while device is unreachable … the oldest notifications may be lost or dropped\"");
-    let since = mark(system, &mut observers).await?;
-    let mut stats = StepStats {
-        name: "B offline".into(),
-        ..StepStats::default()
-    };
+    let (since, mut stats) = begin(
+        system,
+        &mut observers,
+        progress,
+        (4, "device B offline while more changes are made than its ring holds", "RING-1, RING-2, RING-4, RING-5, RING-9"),
+        ("\"push notification server may only retain the last N messages in a notification queue while device is unreachable … the oldest notifications may be lost or dropped\"", "B offline"),
+    )
+    .await?;
     let connections = |system: &System| {
         system.push.as_ref().map_or(0, |p| {
             p.hub
@@ -419,17 +437,14 @@ pub async fn run(
     steps.push(stats);
 
     // Step 5: B reconnects.
-    progress.step(
-        5,
-        "device B reconnects: `retained`, fan-out to every token, full resync",
-        "RING-6, CHAN-7, LOCAL-10, LOCAL-11, SYNC-2",
-    );
-    progress.say("\"The first notification out of the queue can include data e.g. a flag set indicating that the notifications were retained … mail client generates local notifications that can include each of the registered mailbox tokens\"");
-    let since = mark(system, &mut observers).await?;
-    let mut stats = StepStats {
-        name: "B reconnects".into(),
-        ..StepStats::default()
-    };
+    let (since, mut stats) = begin(
+        system,
+        &mut observers,
+        progress,
+        (5, "device B reconnects: `retained`, fan-out to every token, full resync", "RING-6, CHAN-7, LOCAL-10, LOCAL-11, SYNC-2"),
+        ("\"The first notification out of the queue can include data e.g. a flag set indicating that the notifications were retained … mail client generates local notifications that can include each of the registered mailbox tokens\"", "B reconnects"),
+    )
+    .await?;
     let t0 = Instant::now();
     system.devices[1].start()?;
     let mut b = Observer::connect(&system.devices[1].name, &system.devices[1].socket, wait).await?;
@@ -470,17 +485,14 @@ pub async fn run(
     steps.push(stats);
 
     // Step 6: a mailbox without push.
-    progress.step(
-        6,
-        "a mailbox without push reaches the devices by scheduled poll",
-        "LOCAL-15, LOCAL-17, LOCAL-19",
-    );
-    progress.say("\"mail client may send local notifications to DA on a schedule acting as if push notifications had arrived from push notification server for those mailboxes for which push notifications were unavailable\"");
-    let since = mark(system, &mut observers).await?;
-    let mut stats = StepStats {
-        name: "Journal by poll".into(),
-        ..StepStats::default()
-    };
+    let (since, mut stats) = begin(
+        system,
+        &mut observers,
+        progress,
+        (6, "a mailbox without push reaches the devices by scheduled poll", "LOCAL-15, LOCAL-17, LOCAL-19"),
+        ("\"mail client may send local notifications to DA on a schedule acting as if push notifications had arrived from push notification server for those mailboxes for which push notifications were unavailable\"", "Journal by poll"),
+    )
+    .await?;
     let entry = "From: demo@mailpush.invalid\r\nSubject: journal\r\n\r\nA day without push.\r\n";
     let t0 = Instant::now();
     let appended = observers[0]
@@ -534,16 +546,18 @@ pub async fn run(
     steps.push(stats);
 
     // Step 7: a note deleted.
-    progress.step(
-        7,
-        "a note deleted on device A",
-        "NOTE-8, PROV-18, LOCAL-13, SYNC-4",
-    );
-    let since = mark(system, &mut observers).await?;
-    let mut stats = StepStats {
-        name: "note deleted".into(),
-        ..StepStats::default()
-    };
+    let (since, mut stats) = begin(
+        system,
+        &mut observers,
+        progress,
+        (
+            7,
+            "a note deleted on device A",
+            "NOTE-8, PROV-18, LOCAL-13, SYNC-4",
+        ),
+        ("", "note deleted"),
+    )
+    .await?;
     let gone = id.clone();
     let t0 = Instant::now();
     with_app("A", a_socket.clone(), move |app| {
