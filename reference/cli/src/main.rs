@@ -1,6 +1,7 @@
 //! `mailpush`: the reference system's command line.
 #![forbid(unsafe_code)]
 
+mod demo;
 mod notes;
 mod spec;
 mod trace;
@@ -31,6 +32,8 @@ enum Command {
     Notes(notes::NotesArgs),
     /// Add, change or delete a mail server user (`user add|passwd|del`).
     User(mailpush_mail_server::driver::UserArgs),
+    /// Run the whole system on loopback and walk the patent's story, checking every step.
+    Demo(demo::DemoArgs),
     /// Check, merge and draw protocol traces (spec/trace.md).
     Trace(trace::TraceArgs),
     /// Kill, cut and stall the real servers and devices under a seeded schedule; check convergence.
@@ -76,6 +79,9 @@ enum CliError {
     /// A notes command failed.
     #[error(transparent)]
     Notes(#[from] notes::NotesCliError),
+    /// `mailpush demo` failed.
+    #[error(transparent)]
+    Demo(#[from] demo::DemoError),
     /// A load tool failed.
     #[error(transparent)]
     Bench(#[from] mailpush_bench::BenchError),
@@ -116,6 +122,7 @@ fn main() -> ExitCode {
         Some(Command::PushServer(args)) => run_async(mailpush_push_server::run_cli(args)),
         Some(Command::MailServer(args)) => run_async(mailpush_mail_server::driver::run_cli(args)),
         Some(Command::Device(args)) => run_async(mailpush_device::cli::run_cli(args)),
+        Some(Command::Demo(args)) => demo::run(args).map_err(CliError::from),
         Some(Command::Notes(args)) => notes::run(args).map_err(CliError::from),
         Some(Command::Chaos(args)) => run_async(mailpush_chaos::run_cli(args)),
         Some(Command::User(args)) => {
@@ -130,6 +137,7 @@ fn main() -> ExitCode {
         Some(Command::Bench {
             target: BenchTarget::Sync(args),
         }) => run_async(mailpush_bench::sync::run_cli(args)),
+        Some(Command::Bench {
             target: BenchTarget::E2e(args),
         }) => run_async(mailpush_bench::e2e::run_bench(args)),
         None => {

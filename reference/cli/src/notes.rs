@@ -93,7 +93,7 @@ pub enum NotesCliError {
     Notes(#[from] AppError<ClientError>),
 }
 
-fn now() -> Result<DateTime, NotesCliError> {
+pub(crate) fn now() -> Result<DateTime, NotesCliError> {
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()

@@ -106,6 +106,25 @@ struct Daemon {
     waits: waits::Waits,
     /// The protocol trace of the device's components.
     tracers: trace::DeviceTracers,
+    /// What the device channel brought and the bus did with it, since the daemon started.
+    counters: Counters,
+}
+
+/// Counts of this run, for the status.
+#[derive(Debug, Default)]
+struct Counters {
+    /// Notifications received on the device channel.
+    notifications: u64,
+    /// Of them, those flagged `retained`.
+    retained: u64,
+    /// Local notifications posted on the bus (push wakes and scheduled polls).
+    posted: u64,
+    /// Posts coalesced with one already pending for the DA (LOCAL-9).
+    coalesced: u64,
+    /// The last notification: its id, `retained`, and how many tokens it woke.
+    last: Option<(u64, bool, usize)>,
+    /// The last notification flagged `retained`: its id and how many tokens it woke.
+    last_retained: Option<(u64, usize)>,
 }
 
 fn method_name(method: Method) -> &'static str {
@@ -265,6 +284,7 @@ pub async fn run(
         pending_writes: writes::PendingWrites::new(),
         waits: waits::Waits::default(),
         tracers,
+        counters: Counters::default(),
     };
     tracing::info!(
         socket = %daemon.config.socket_path().display(),
@@ -545,6 +565,12 @@ impl Daemon {
                     forwarding,
                     woken,
                 } => {
+                    self.counters.notifications += 1;
+                    self.counters.retained += u64::from(retained);
+                    self.counters.last = Some((id, retained, woken.len()));
+                    if retained {
+                        self.counters.last_retained = Some((id, woken.len()));
+                    }
                     tracing::info!(
                         id,
                         retained,
@@ -740,7 +766,11 @@ impl Daemon {
         let mut progress = false;
         while let Some(event) = self.bus.poll_event() {
             match event {
-                BusEvent::Posted { name, .. } => {
+                BusEvent::Posted {
+                    name, coalesced, ..
+                } => {
+                    self.counters.posted += 1;
+                    self.counters.coalesced += u64::from(!coalesced.is_empty());
                     tracing::debug!(%name, "local notification posted")
                 }
                 other => tracing::trace!(?other, "bus"),
@@ -916,6 +946,18 @@ impl Daemon {
             "channel": channel_json(&status.channel),
             "cursor": status.cursor,
             "device_registration_error": self.device_error,
+            "notifications": {
+                "received": self.counters.notifications,
+                "retained": self.counters.retained,
+                "posted": self.counters.posted,
+                "coalesced": self.counters.coalesced,
+                "last": self.counters.last.map(|(id, retained, woken)| json!({
+                    "id": id, "retained": retained, "woken": woken,
+                })),
+                "last_retained": self.counters.last_retained.map(|(id, woken)| json!({
+                    "id": id, "woken": woken,
+                })),
+            },
         })
     }
 }

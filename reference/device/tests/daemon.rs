@@ -113,6 +113,14 @@ async fn a_change_by_another_client_reaches_the_view_by_push_and_a_restart_keeps
     let status = api.result("status", json!({})).await;
     let cursor = status["cursor"].as_u64().unwrap();
     assert!(cursor >= 2, "{status:#}");
+    // The status counts what the channel brought: two notifications, none retained, each
+    // waking the one token.
+    let counted = &status["notifications"];
+    assert_eq!(counted["received"], json!(2), "{status:#}");
+    assert_eq!(counted["retained"], json!(0), "{status:#}");
+    assert_eq!(counted["last"]["woken"], json!(1), "{status:#}");
+    assert_eq!(counted["last"]["id"], json!(cursor), "{status:#}");
+    assert!(counted["posted"].as_u64().unwrap() >= 2, "{status:#}");
 
     // Stop; what is stored is the tokens and the cursor the daemon reported.
     stop.send(()).unwrap();

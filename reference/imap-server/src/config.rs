@@ -45,6 +45,9 @@ pub struct Config {
     /// Offer UIDPLUS (RFC 4315, default on). Off, it is not advertised, `UID EXPUNGE` gets
     /// `BAD`, and APPEND, COPY and MOVE answer without `APPENDUID` and `COPYUID`.
     pub uidplus: bool,
+    /// Offer XAPPLEPUSHSERVICE (spec/imap-push.md, default on). Off, it is not advertised and
+    /// the command gets `BAD`: a server without the extension, whose mailboxes a device polls.
+    pub xaps: bool,
 }
 
 impl Config {
@@ -76,6 +79,7 @@ impl Default for Config {
             condstore: true,
             qresync: true,
             uidplus: true,
+            xaps: true,
         }
     }
 }

@@ -147,3 +147,24 @@ S: h OK EXPUNGE completed
 "#,
     );
 }
+
+/// Without XAPPLEPUSHSERVICE: not advertised after login, and the command gets BAD and records
+/// nothing; a device then polls the server's mailboxes.
+#[test]
+fn without_xaps_the_extension_is_neither_advertised_nor_served() {
+    let f = fixture();
+    replay(
+        &f,
+        Config {
+            xaps: false,
+            ..loopback_config()
+        },
+        r#"
+S: * OK [CAPABILITY IMAP4rev1 LITERAL+ ENABLE IDLE UIDPLUS MOVE UNSELECT CONDSTORE QRESYNC STARTTLS AUTH=PLAIN SASL-IR] mailpush IMAP server ready
+C: a LOGIN fred secret
+S: a OK [CAPABILITY IMAP4rev1 LITERAL+ ENABLE IDLE UIDPLUS MOVE UNSELECT CONDSTORE QRESYNC] LOGIN completed
+C: b XAPPLEPUSHSERVICE aps-version 2 aps-account-id A1 aps-device-token 0000000000000000000000000000000000000000000000000000000000000000 aps-subtopic com.apple.mobilemail mailboxes (INBOX)
+S: b BAD XAPPLEPUSHSERVICE is not offered by this server
+"#,
+    );
+}

@@ -29,7 +29,7 @@ impl<B> Context<B> {
             } else {
                 caps.push("LOGINDISABLED");
             }
-        } else {
+        } else if self.config.xaps {
             //= spec/imap-push.md#XAPS-1
             //# A server that supports this extension MUST list
             //# `XAPPLEPUSHSERVICE` in its capabilities in the authenticated and selected states, and MUST NOT list

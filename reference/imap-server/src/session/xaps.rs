@@ -12,6 +12,11 @@ use crate::store::{MailBackend, RegistrationRequest, StoreError, UserId};
 
 impl<B: MailBackend> Context<B> {
     pub(super) fn xaps(&mut self, user: UserId, reg: &XapsRegistration) -> Result<Reply, Reply> {
+        if !self.config.xaps {
+            return Err(Reply::bad(
+                "XAPPLEPUSHSERVICE is not offered by this server",
+            ));
+        }
         let request: XapsRequest = reg
             .interpret(self.config.xaps_limits)
             .map_err(|r| match r {
