@@ -4,8 +4,8 @@
 
 mod common;
 
-use mailpush_conformance::runner::{self, Outcome, Verdict, http::PushService, report};
-use mailpush_conformance::transcript::{Role, Transcript};
+use mailpush_conformance::runner::{Outcome, Verdict, report};
+use mailpush_conformance::transcript::Transcript;
 
 fn judge(cases: &[Transcript], outcomes: &[Outcome]) {
     let report = report::human(cases, outcomes);
@@ -19,24 +19,12 @@ fn judge(cases: &[Transcript], outcomes: &[Outcome]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_imap_server_case_passes_against_the_reference_mail_server() {
-    let cases = common::corpus(Role::ImapServer);
-    let listener = tokio::net::TcpListener::bind(common::loopback())
-        .await
-        .unwrap();
-    let push = PushService::start(listener).unwrap();
-    let (server, _dir) = common::mail_server(push.addr).await;
-    let target = common::imap_target(server.imap_addr.unwrap());
-    let outcomes = runner::run_suite(&cases, &target, Some(&push), &[], |_| {}).await;
-    server.shutdown().await;
+    let (cases, outcomes) = common::run_imap_corpus().await;
     judge(&cases, &outcomes);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_push_server_case_passes_against_the_reference_push_server() {
-    let cases = common::corpus(Role::PushServer);
-    let server = common::push_server().await;
-    let target = common::push_target(server.http_addr, server.device_addr);
-    let outcomes = runner::run_suite(&cases, &target, None, &[], |_| {}).await;
-    server.shutdown().await;
+    let (cases, outcomes) = common::run_push_corpus().await;
     judge(&cases, &outcomes);
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use mailpush_conformance::runner::net::{TlsClient, Trust, read_certificates};
 use mailpush_conformance::runner::{self, Selection, Target, http::PushService, report};
 use mailpush_conformance::transcript::Role;
 
@@ -20,7 +21,7 @@ struct Args {
     /// Transcript files or directories (searched for `*.case`).
     #[arg(long = "cases", default_value = "conformance/cases")]
     cases: Vec<PathBuf>,
-    /// The IMAP server under test (cleartext), HOST:PORT.
+    /// The IMAP server under test, HOST:PORT (cleartext, or IMAPS with `--tls`).
     #[arg(long)]
     imap: Option<SocketAddr>,
     /// A user of the IMAP server.
@@ -33,10 +34,10 @@ struct Args {
     /// (configure the server with http://ADDR as its push service).
     #[arg(long)]
     push_listen: Option<SocketAddr>,
-    /// The push server's provider API (plain HTTP), HOST:PORT.
+    /// The push server's provider API, HOST:PORT (plain HTTP, or HTTPS with `--tls`).
     #[arg(long)]
     api: Option<SocketAddr>,
-    /// The push server's device channel (plain TCP), HOST:PORT.
+    /// The push server's device channel, HOST:PORT (plain TCP, or TLS with `--tls`).
     #[arg(long)]
     device: Option<SocketAddr>,
     /// A provider token the push server accepts.
@@ -45,6 +46,23 @@ struct Args {
     /// A registration token the push server accepts.
     #[arg(long, default_value = "")]
     registration_token: String,
+    /// Speak TLS from the first octet to every address of the implementation, trusting the
+    /// public certificate authorities unless `--ca` or `--trust-cert` says otherwise.
+    #[arg(long)]
+    tls: bool,
+    /// Trust the certificate authorities of this PEM file (implies `--tls`).
+    #[arg(long, conflicts_with = "trust_cert")]
+    ca: Option<PathBuf>,
+    /// Trust exactly the first certificate of this PEM file, whatever names it carries, e.g. a
+    /// self-signed one (implies `--tls`).
+    #[arg(long)]
+    trust_cert: Option<PathBuf>,
+    /// The name the server's certificate must carry (default: the IP address connected to).
+    #[arg(long)]
+    tls_name: Option<String>,
+    /// The push server's ring capacity N (spec/device-channel.md RING-1), if not the default 100.
+    #[arg(long)]
+    ring_capacity: Option<usize>,
     /// Only cases whose id matches one of these globs.
     #[arg(long = "case")]
     include: Vec<String>,
@@ -151,6 +169,7 @@ fn run(args: Args) -> Result<u8, String> {
             .collect(),
         None => Vec::new(),
     };
+    let tls = tls_client(&args)?;
     let target = Target {
         imap: args.imap,
         user: args.user,
@@ -159,8 +178,10 @@ fn run(args: Args) -> Result<u8, String> {
         device: args.device,
         provider_token: args.provider_token,
         registration_token: args.registration_token,
+        ring_capacity: args.ring_capacity,
         connect_timeout: Duration::from_secs(args.connect_timeout),
         strict: args.strict,
+        tls,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -188,4 +209,30 @@ fn run(args: Args) -> Result<u8, String> {
         }
         Ok(report::exit_code(&outcomes))
     })
+}
+
+/// The TLS client of `--tls`, `--ca`, `--trust-cert` and `--tls-name`.
+fn tls_client(args: &Args) -> Result<Option<TlsClient>, String> {
+    let trust = match (&args.ca, &args.trust_cert) {
+        (Some(ca), _) => {
+            Trust::Authorities(read_certificates(ca).map_err(|e| format!("--ca: {e}"))?)
+        }
+        (None, Some(cert)) => {
+            let certs = read_certificates(cert).map_err(|e| format!("--trust-cert: {e}"))?;
+            Trust::Certificate(
+                certs
+                    .into_iter()
+                    .next()
+                    .ok_or("--trust-cert: no certificate")?,
+            )
+        }
+        (None, None) if args.tls => Trust::PublicRoots,
+        (None, None) => {
+            if args.tls_name.is_some() {
+                return Err("--tls-name needs --tls, --ca or --trust-cert".into());
+            }
+            return Ok(None);
+        }
+    };
+    TlsClient::new(trust, args.tls_name.as_deref(), &[]).map(Some)
 }

@@ -226,9 +226,14 @@ impl Play<'_> {
             quote(&self.target.password)
         );
         for n in 1..=h.connections {
-            let mut conn = ImapConn::connect(addr, n, self.target.connect_timeout)
-                .await
-                .map_err(|e| stop(Verdict::Error, 1, e))?;
+            let mut conn = ImapConn::connect(
+                addr,
+                self.target.tls.as_ref(),
+                n,
+                self.target.connect_timeout,
+            )
+            .await
+            .map_err(|e| stop(Verdict::Error, 1, e))?;
             if h.state != "nonauth" {
                 self.setup_command(&mut conn, &login, "LOGIN").await?;
             }
@@ -323,7 +328,7 @@ impl Play<'_> {
         login: &str,
     ) -> Result<(), Stop> {
         let wait = self.target.connect_timeout;
-        let mut conn = ImapConn::connect(addr, 0, wait)
+        let mut conn = ImapConn::connect(addr, self.target.tls.as_ref(), 0, wait)
             .await
             .map_err(|e| stop(Verdict::Error, 1, e))?;
         Self::setup_on(&mut conn, login, "LOGIN", wait).await?;
@@ -369,6 +374,11 @@ impl Play<'_> {
             "registration".into(),
             Value::String(self.target.registration_token.clone()),
         );
+        // RING-1's default capacity unless the run names another.
+        self.vars.insert(
+            "ring".into(),
+            Value::from(self.target.ring_capacity.unwrap_or(100)),
+        );
         let api = self.target.api;
         for k in 1..=h.devices {
             let Some(api) = api else {
@@ -378,9 +388,14 @@ impl Play<'_> {
                 "POST /v1/devices HTTP/1.1\r\nHost: {api}\r\nAuthorization: Bearer {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                 self.target.registration_token
             );
-            let response = exchange(api, request.as_bytes(), self.target.connect_timeout)
-                .await
-                .map_err(|e| stop(Verdict::Error, 1, format!("registering a device: {e}")))?;
+            let response = exchange(
+                api,
+                self.target.tls.as_ref(),
+                request.as_bytes(),
+                self.target.connect_timeout,
+            )
+            .await
+            .map_err(|e| stop(Verdict::Error, 1, format!("registering a device: {e}")))?;
             let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
             let (Some(token), Some(secret)) = (
                 body.get("token").and_then(Value::as_str),
@@ -441,9 +456,14 @@ impl Play<'_> {
                 "no device-channel address (--device)",
             ));
         };
-        let dev = DeviceConn::connect(addr, k, self.target.connect_timeout)
-            .await
-            .map_err(|e| stop(Verdict::Error, line, e))?;
+        let dev = DeviceConn::connect(
+            addr,
+            self.target.tls.as_ref(),
+            k,
+            self.target.connect_timeout,
+        )
+        .await
+        .map_err(|e| stop(Verdict::Error, line, e))?;
         if let Some(mut old) = put(&mut self.devices, k, dev) {
             self.log.append(&mut old.log);
         }
@@ -486,7 +506,7 @@ impl Play<'_> {
         let (Some(addr), wait) = (self.target.imap, self.target.connect_timeout) else {
             return;
         };
-        let Ok(mut conn) = ImapConn::connect(addr, 0, wait).await else {
+        let Ok(mut conn) = ImapConn::connect(addr, self.target.tls.as_ref(), 0, wait).await else {
             return;
         };
         let login = format!(
@@ -590,7 +610,8 @@ impl Play<'_> {
 
     async fn imap_step(&mut self, n: u8, s: &ImapStep, line: usize) -> Result<(), Stop> {
         match s {
-            // The runner speaks cleartext only, so `connect` and `connect cleartext` are one.
+            // The runner speaks one transport per run (`--tls` or not), so `connect` and
+            // `connect cleartext` are one.
             ImapStep::Connect(_) => {
                 let Some(addr) = self.target.imap else {
                     return Err(stop(
@@ -599,9 +620,14 @@ impl Play<'_> {
                         "no IMAP server address (--imap)",
                     ));
                 };
-                let conn = ImapConn::connect(addr, n, self.target.connect_timeout)
-                    .await
-                    .map_err(|e| stop(Verdict::Fail, line, e))?;
+                let conn = ImapConn::connect(
+                    addr,
+                    self.target.tls.as_ref(),
+                    n,
+                    self.target.connect_timeout,
+                )
+                .await
+                .map_err(|e| stop(Verdict::Fail, line, e))?;
                 if let Some(mut old) = put(&mut self.imap, n, conn) {
                     self.log.extend(old.take_log());
                 }
@@ -930,7 +956,7 @@ impl Play<'_> {
                     "api C: {}",
                     String::from_utf8_lossy(&request).trim_end()
                 ));
-                let response = exchange(api, &request, self.wait)
+                let response = exchange(api, self.target.tls.as_ref(), &request, self.wait)
                     .await
                     .map_err(|e| stop(Verdict::Fail, line, e))?;
                 self.log.push(format!("api S: {}", response.summary()));

@@ -5,14 +5,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::net::{Io, TlsClient, connect};
 use crate::frames::{MAX_FRAME_LEN, Received, decode_body};
 
 /// A device connection and the frames that arrived but no step claimed yet.
 pub struct DeviceConn {
-    stream: TcpStream,
+    stream: Box<dyn Io>,
     /// Frames read while waiting for another, oldest first.
     pub unclaimed: VecDeque<Received>,
     closed: bool,
@@ -22,12 +22,14 @@ pub struct DeviceConn {
 }
 
 impl DeviceConn {
-    /// Connects to the device channel.
-    pub async fn connect(addr: SocketAddr, number: u8, wait: Duration) -> Result<Self, String> {
-        let stream = tokio::time::timeout(wait, TcpStream::connect(addr))
-            .await
-            .map_err(|_| format!("connecting to {addr} took longer than {wait:?}"))?
-            .map_err(|e| format!("connecting to {addr}: {e}"))?;
+    /// Connects to the device channel (over TLS when `tls` is given).
+    pub async fn connect(
+        addr: SocketAddr,
+        tls: Option<&TlsClient>,
+        number: u8,
+        wait: Duration,
+    ) -> Result<Self, String> {
+        let stream = connect(addr, tls, wait).await?;
         Ok(DeviceConn {
             stream,
             unclaimed: VecDeque::new(),
@@ -74,7 +76,7 @@ impl DeviceConn {
     }
 }
 
-async fn read_frame(stream: &mut TcpStream) -> Received {
+async fn read_frame(stream: &mut Box<dyn Io>) -> Received {
     let mut len = [0u8; 4];
     if stream.read_exact(&mut len).await.is_err() {
         return Received::Eof;

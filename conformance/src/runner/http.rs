@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use super::net::{TlsClient, connect};
 use crate::transcript::HttpTemplate;
 use crate::transcript::Vars;
 use crate::transcript::http_pattern::{HttpMessage, StartTemplate};
@@ -201,13 +202,14 @@ fn reason(code: u16) -> &'static str {
 /// Sends a request to `addr` on a connection of its own and reads the response.
 pub async fn exchange(
     addr: SocketAddr,
+    tls: Option<&TlsClient>,
     request: &[u8],
     wait: Duration,
 ) -> Result<HttpMessage, String> {
     let work = async {
-        let mut stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("connecting to {addr}: {e}"))?;
+        // HTTP/1.1 is all the runner speaks.
+        let tls = tls.map(|t| t.with_alpn(&[b"http/1.1"]));
+        let mut stream = connect(addr, tls.as_ref(), wait).await?;
         stream
             .write_all(request)
             .await

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::net::{Io, TlsClient, connect};
 use crate::imap_syntax::{Kind, Response, parse_response};
 
 /// The longest response the runner reads (literals included); a longer one is a harness error,
@@ -28,7 +28,7 @@ pub enum ReadError {
 
 /// A connection and what it has received.
 pub struct ImapConn {
-    io: BufReader<TcpStream>,
+    io: BufReader<Box<dyn Io>>,
     next_tag: u32,
     /// Untagged and continuation responses that no step has claimed yet, oldest first.
     pub unclaimed: VecDeque<Response>,
@@ -41,12 +41,14 @@ pub struct ImapConn {
 }
 
 impl ImapConn {
-    /// Connects and reads the greeting.
-    pub async fn connect(addr: SocketAddr, number: u8, wait: Duration) -> Result<Self, String> {
-        let stream = tokio::time::timeout(wait, TcpStream::connect(addr))
-            .await
-            .map_err(|_| format!("connecting to {addr} took longer than {wait:?}"))?
-            .map_err(|e| format!("connecting to {addr}: {e}"))?;
+    /// Connects (over TLS when `tls` is given) and reads the greeting.
+    pub async fn connect(
+        addr: SocketAddr,
+        tls: Option<&TlsClient>,
+        number: u8,
+        wait: Duration,
+    ) -> Result<Self, String> {
+        let stream = connect(addr, tls, wait).await?;
         let mut conn = ImapConn {
             io: BufReader::new(stream),
             next_tag: 0,

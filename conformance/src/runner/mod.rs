@@ -6,6 +6,7 @@ mod case;
 pub mod device;
 pub mod http;
 pub mod imap;
+pub mod net;
 pub mod report;
 
 use std::net::SocketAddr;
@@ -19,7 +20,7 @@ pub use case::run_case;
 /// What the runner knows about the implementation under test.
 #[derive(Clone, Debug, Default)]
 pub struct Target {
-    /// The IMAP server (`imap-server` role), cleartext.
+    /// The IMAP server (`imap-server` role).
     pub imap: Option<SocketAddr>,
     /// A user of the IMAP server.
     pub user: String,
@@ -33,8 +34,13 @@ pub struct Target {
     pub provider_token: String,
     /// A registration token the push server accepts.
     pub registration_token: String,
+    /// The push server's ring capacity N (RING-1), bound as `$ring`; `None` is the default
+    /// the spec requires, 100.
+    pub ring_capacity: Option<usize>,
     /// How long connecting and setting a case up may take.
     pub connect_timeout: Duration,
+    /// Speak TLS from the first octet to every address of the implementation; `None`: plain.
+    pub tls: Option<net::TlsClient>,
     /// Run SHOULD and MAY cases as if they were MUST cases (failures are FAIL).
     pub strict: bool,
 }

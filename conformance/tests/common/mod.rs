@@ -36,19 +36,46 @@ pub fn corpus(role: Role) -> Vec<Transcript> {
     cases
 }
 
+/// Pushing to the runner's push service at `push` with little debounce.
+pub fn push_settings(push: SocketAddr) -> PushSettings {
+    let mut push = PushSettings::new(&format!("http://{push}"), Some(PROVIDER.to_owned()));
+    push.notifier.quiet = Duration::from_millis(20);
+    push.notifier.max_delay = Duration::from_millis(100);
+    push
+}
+
+/// The whole `imap-server` corpus against a fresh reference mail server.
+pub async fn run_imap_corpus() -> (Vec<Transcript>, Vec<runner::Outcome>) {
+    let cases = corpus(Role::ImapServer);
+    let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
+    let push = runner::http::PushService::start(listener).unwrap();
+    let (server, _dir) = mail_server(push.addr).await;
+    let target = imap_target(server.imap_addr.unwrap());
+    let outcomes = runner::run_suite(&cases, &target, Some(&push), &[], |_| {}).await;
+    server.shutdown().await;
+    (cases, outcomes)
+}
+
+/// The whole `push-server` corpus against a fresh reference push server.
+pub async fn run_push_corpus() -> (Vec<Transcript>, Vec<runner::Outcome>) {
+    let cases = corpus(Role::PushServer);
+    let server = push_server().await;
+    let target = push_target(server.http_addr, server.device_addr);
+    let outcomes = runner::run_suite(&cases, &target, None, &[], |_| {}).await;
+    server.shutdown().await;
+    (cases, outcomes)
+}
+
 /// The reference mail server on loopback, pushing to `push` quickly.
 pub async fn mail_server(push: SocketAddr) -> (RunningMailServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("mail.db"), StoreConfig::for_tests()).unwrap();
     store.add_user(USER, PASSWORD.as_bytes()).unwrap();
-    let mut push = PushSettings::new(&format!("http://{push}"), Some(PROVIDER.to_owned()));
-    push.notifier.quiet = Duration::from_millis(20);
-    push.notifier.max_delay = Duration::from_millis(100);
     let settings = Settings {
         imap_listen: Some(loopback()),
         imaps_listen: None,
         allow_plaintext_loopback: true,
-        push: Some(push),
+        push: Some(push_settings(push)),
         ..Settings::default()
     };
     let server = mailpush_mail_server::driver::start(settings, Arc::new(store))

@@ -451,7 +451,11 @@ impl<U: User> Notifier<U> {
         //= spec/provider-api.md#PROV-22
         //# The mail server MUST send a `TTL`; it SHOULD use the remaining lifetime of the
         //# registration (at most 30 days)
-        let ttl = Ttl::from_duration(remaining.min(MAX_TTL));
+        let ttl = if mailpush_mutants::active(mailpush_mutants::Mutant::PushTtlZero) {
+            Ttl::from_duration(Duration::ZERO)
+        } else {
+            Ttl::from_duration(remaining.min(MAX_TTL))
+        };
         //= spec/provider-api.md#PROV-21
         //# The mail server SHOULD send a `Topic` equal to the lowercase hexadecimal MD5
         //# of the account id

@@ -118,7 +118,9 @@ impl Store {
                 if acknowledged.contains(spelling) {
                     continue;
                 }
-                if find_mailbox(tx, user, &canonical_mailbox_name(spelling))?.is_some() {
+                if mailpush_mutants::active(mailpush_mutants::Mutant::XapsAcknowledgesMissing)
+                    || find_mailbox(tx, user, &canonical_mailbox_name(spelling))?.is_some()
+                {
                     acknowledged.push(spelling.clone());
                 }
             }
@@ -134,6 +136,11 @@ impl Store {
             //# A new command with the same key MUST replace the stored set of acknowledged mailboxes, the
             //# subtopic and the version (it does not add to them) and MUST restart the expiry period. A
             //# registration whose acknowledged set is empty MUST be deleted.
+            if acknowledged.is_empty()
+                && mailpush_mutants::active(mailpush_mutants::Mutant::XapsEmptyKeepsOld)
+            {
+                return Ok(acknowledged);
+            }
             if let Some(id) = existing {
                 tx.execute("DELETE FROM registrations WHERE id = ?1", [id])?;
             }

@@ -3,6 +3,8 @@
 
 use std::collections::VecDeque;
 
+use mailpush_mutants::{Mutant, active};
+
 use crate::Timestamp;
 use crate::frame::{NotificationId, Payload, Window};
 
@@ -303,7 +305,7 @@ impl DeviceRing {
         //= spec/device-channel.md#RING-4
         //# When the server accepts a notification with a topic, it MUST remove every
         //# held notification of the same device with the same topic that is not in flight.
-        if let Some(topic) = &topic {
+        if let Some(topic) = topic.as_ref().filter(|_| !active(Mutant::TopicIgnored)) {
             let replaced: Vec<NotificationId> = self
                 .held
                 .iter()
@@ -356,7 +358,12 @@ impl DeviceRing {
     //# MUST drop the held notification with the lowest id (in flight or not) and accept the new one.
     fn enforce_capacity(&mut self, effects: &mut RingEffects) {
         while self.held.len() > self.capacity {
-            let Some(oldest) = self.held.pop_front() else {
+            let victim = if active(Mutant::RingDropsNewest) {
+                self.held.pop_back()
+            } else {
+                self.held.pop_front()
+            };
+            let Some(oldest) = victim else {
                 break;
             };
             self.meta.dropped = self.meta.dropped.saturating_add(1);
@@ -368,6 +375,9 @@ impl DeviceRing {
     /// Removes every held notification that expired by `now` and is not in flight.
     pub fn expire(&mut self, now: Timestamp) -> RingEffects {
         let mut effects = RingEffects::default();
+        if active(Mutant::TtlIgnored) {
+            return effects;
+        }
         let expired: Vec<NotificationId> = self
             .held
             .iter()
@@ -409,7 +419,11 @@ impl DeviceRing {
                 last_id: self.meta.last_id,
             });
         }
-        let effects = self.remove_acked(cursor);
+        let effects = if active(Mutant::ResumeCursorIgnored) {
+            RingEffects::default()
+        } else {
+            self.remove_acked(cursor)
+        };
         self.session = Some(Session {
             window: window.get(),
             sent_upto: self.meta.cursor,
@@ -463,6 +477,15 @@ impl DeviceRing {
         //# duplicate and MUST be ignored.
         if id.get() <= self.meta.cursor {
             return Ok(RingEffects::default());
+        }
+        if active(Mutant::AckNotCumulative) {
+            session.unacked.retain(|&sent| sent != id.get());
+            let mut effects = RingEffects::default();
+            if let Some(at) = self.held.iter().position(|h| h.id == id) {
+                self.held.remove(at);
+                effects.removed.push((id, Removal::Acked));
+            }
+            return Ok(effects);
         }
         while session
             .unacked
@@ -550,7 +573,7 @@ impl DeviceRing {
         //= spec/device-channel.md#RING-6
         //# Every `notify` the server sends while the device's mark is set MUST carry the
         //# `retained` flag.
-        let retained = self.meta.mark;
+        let retained = self.meta.mark && !active(Mutant::RetainedNeverSet);
         if let Some(session) = &mut self.session {
             session.sent_upto = next.id.get();
             session.unacked.push_back(next.id.get());

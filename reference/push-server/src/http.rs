@@ -350,6 +350,9 @@ async fn unregister(
     if device.record.unregistered_at.is_some() {
         return refuse(ErrorCode::Unregistered, "the device unregistered");
     }
+    if mailpush_mutants::active(mailpush_mutants::Mutant::UnregisterIgnored) {
+        return no_content();
+    }
     let now = clock.now();
     let owned = token.as_str().to_owned();
     if with_store(&hub.store, move |store| store.unregister(&owned, now))
@@ -370,6 +373,10 @@ async fn unregister(
             .commands
             .send(SessionCommand::Close(ReasonCode::Unregistered));
     }
+    no_content()
+}
+
+fn no_content() -> Response<Bytes> {
     let mut response = Response::new(Bytes::new());
     *response.status_mut() = hyper::StatusCode::NO_CONTENT;
     response

@@ -2,6 +2,7 @@
 
 use mailpush_imap::xaps::{XapsRefusal, XapsRequest};
 use mailpush_imap::{Data, IString, XapsRegistration, XapsResponse};
+use mailpush_mutants::{Mutant, active};
 use mailpush_provider_api::DeviceToken;
 
 use mailpush_trace::{EventKind, Record};
@@ -38,10 +39,15 @@ impl<B: MailBackend> Context<B> {
         //# a mailpush mail server accepts exactly 64
         //# hexadecimal characters, in either case, and stores and pushes the token in lowercase, so that the
         //# same device registered with either spelling is one registration.
-        let device_token = DeviceToken::parse_any_case(&device_token)
-            .map_err(|_| Reply::no("aps-device-token must be 64 hexadecimal characters"))?
-            .as_str()
-            .to_owned();
+        let device_token = match DeviceToken::parse_any_case(&device_token) {
+            Ok(token) => token.as_str().to_owned(),
+            Err(_) if active(Mutant::XapsAnyToken) => device_token,
+            Err(_) => {
+                return Err(Reply::no(
+                    "aps-device-token must be 64 hexadecimal characters",
+                ));
+            }
+        };
         let subtopic = request
             .subtopic
             .as_deref()
@@ -99,7 +105,7 @@ impl<B: MailBackend> Context<B> {
                     .detail(&format!("aps-version {}", version.get()))
             });
         }
-        if version.get() >= 2 {
+        if version.get() >= 2 || active(Mutant::XapsMailboxLinesUnderVersion1) {
             for name in acknowledged {
                 self.untagged(Data::XApplePushService(XapsResponse::Mailbox(
                     IString::from(name),
@@ -108,6 +114,9 @@ impl<B: MailBackend> Context<B> {
         }
         //= spec/imap-push.md#XAPS-11
         //# Under version 1 the server MUST send only the `aps-version` line.
+        if version.get() >= 2 && active(Mutant::XapsVersionLineMissing) {
+            return Ok(Reply::ok("XAPPLEPUSHSERVICE completed"));
+        }
         self.untagged(Data::XApplePushService(XapsResponse::Version {
             version,
             topic: IString::from(self.config.xaps_topic.as_str()),

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use mailpush_mail_notify::ChangeKind as NotifyKind;
 use mailpush_mail_store::{Change, ChangeKind, UserId};
+use mailpush_mutants::{Mutant, active};
 use tokio::sync::{Notify, mpsc};
 
 /// The sessions' end of the bounded queue to the notifier task.
@@ -38,8 +39,12 @@ pub(super) type Dirty = (UserId, String, NotifyKind);
 pub(super) fn push_kind(kind: &ChangeKind) -> Option<NotifyKind> {
     match kind {
         ChangeKind::Appended { .. } => Some(NotifyKind::NewMessage),
-        ChangeKind::FlagsChanged { .. } => Some(NotifyKind::Flags),
-        ChangeKind::Expunged { .. } => Some(NotifyKind::Expunge),
+        ChangeKind::FlagsChanged { .. } if !active(Mutant::NoPushOnFlagChange) => {
+            Some(NotifyKind::Flags)
+        }
+        ChangeKind::Expunged { .. } if !active(Mutant::NoPushOnExpunge) => {
+            Some(NotifyKind::Expunge)
+        }
         _ => None,
     }
 }

@@ -1,0 +1,190 @@
+//! Deliberately broken behaviours of the reference servers, for the conformance suite's
+//! mutation test: a suite is only as good as the faults it catches.
+//!
+//! Two locks keep them out of real use. The cargo feature `enabled` compiles the switch in;
+//! without it [`active`] is a constant `false` and every fault site disappears from the build.
+//! Only the conformance crate's tests enable it (as a dev-dependency feature). With the
+//! feature, the environment variable [`VARIABLE`] (`MAILPUSH_MUTANT=<name>`) picks at most one
+//! fault for the whole process; it is read once, the first time any fault site asks, and never
+//! again. A process-wide switch rather than a setting because the faults sit deep inside sans-IO
+//! cores (the offline ring, the IMAP session, the store) whose public types must not grow a
+//! test-only field; the mutation test therefore runs each mutant in a process of its own.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+
+/// The environment variable that names the active mutant.
+pub const VARIABLE: &str = "MAILPUSH_MUTANT";
+
+/// The role of the implementation a mutant breaks, as the conformance runner names roles.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Role {
+    /// The mail server (IMAP with XAPPLEPUSHSERVICE, pushing to the push service).
+    ImapServer,
+    /// The push notification server (provider API and device channel).
+    PushServer,
+}
+
+macro_rules! mutants {
+    ($($variant:ident = $name:literal, $role:ident, $what:literal;)*) => {
+        /// One deliberate fault.
+        #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+        #[non_exhaustive]
+        pub enum Mutant {
+            $(
+                #[doc = $what]
+                $variant,
+            )*
+        }
+
+        impl Mutant {
+            /// Every mutant.
+            pub const ALL: &'static [Mutant] = &[$(Mutant::$variant),*];
+
+            /// Its name, the value of [`VARIABLE`] that selects it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Mutant::$variant => $name,)*
+                }
+            }
+
+            /// The role it breaks.
+            pub fn role(self) -> Role {
+                match self {
+                    $(Mutant::$variant => Role::$role,)*
+                }
+            }
+
+            /// What it does wrong.
+            pub fn description(self) -> &'static str {
+                match self {
+                    $(Mutant::$variant => $what,)*
+                }
+            }
+        }
+    };
+}
+
+mutants! {
+    XapsVersionLineMissing = "xaps-version-line-missing", ImapServer,
+        "XAPPLEPUSHSERVICE under version 2 answers without the `aps-version` line";
+    XapsMailboxLinesUnderVersion1 = "xaps-mailbox-lines-under-version-1", ImapServer,
+        "XAPPLEPUSHSERVICE under version 1 also lists the acknowledged mailboxes";
+    XapsAcknowledgesMissing = "xaps-acknowledges-missing", ImapServer,
+        "XAPPLEPUSHSERVICE acknowledges requested mailboxes that do not exist";
+    XapsEmptyKeepsOld = "xaps-empty-keeps-old", ImapServer,
+        "a registration whose new set is empty keeps the old one instead of being deleted";
+    XapsAnyToken = "xaps-any-token", ImapServer,
+        "a device token that names no push resource is registered";
+    NoPushOnFlagChange = "no-push-on-flag-change", ImapServer,
+        "a flag change pushes nothing";
+    NoPushOnExpunge = "no-push-on-expunge", ImapServer,
+        "an expunge pushes nothing";
+    PushTtlZero = "push-ttl-zero", ImapServer,
+        "pushes carry TTL 0 instead of the registration's remaining lifetime";
+    RetainedNeverSet = "retained-never-set", PushServer,
+        "the offline ring never flags a notification `retained`";
+    RingDropsNewest = "ring-drops-newest", PushServer,
+        "a full ring drops the notification being accepted instead of the oldest";
+    ResumeCursorIgnored = "resume-cursor-ignored", PushServer,
+        "the cursor of `hello` acknowledges nothing";
+    AckNotCumulative = "ack-not-cumulative", PushServer,
+        "an `ack` removes only the notification with its id";
+    TtlIgnored = "ttl-ignored", PushServer,
+        "held notifications never expire";
+    TopicIgnored = "topic-ignored", PushServer,
+        "a notification with a topic replaces nothing";
+    UnregisterIgnored = "unregister-ignored", PushServer,
+        "unregistering a device keeps it";
+}
+
+impl fmt::Display for Mutant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::ImapServer => "imap-server",
+            Role::PushServer => "push-server",
+        })
+    }
+}
+
+/// [`VARIABLE`] names no mutant.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct UnknownMutant(pub String);
+
+impl fmt::Display for UnknownMutant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{VARIABLE}={:?} names no mutant", self.0)
+    }
+}
+
+impl std::error::Error for UnknownMutant {}
+
+/// The mutant named `name`.
+pub fn parse(name: &str) -> Result<Mutant, UnknownMutant> {
+    Mutant::ALL
+        .iter()
+        .copied()
+        .find(|m| m.name() == name)
+        .ok_or_else(|| UnknownMutant(name.to_owned()))
+}
+
+/// The process's choice, read from [`VARIABLE`] the first time it is asked for.
+#[cfg(feature = "enabled")]
+fn choice() -> &'static Result<Option<Mutant>, UnknownMutant> {
+    static CHOICE: std::sync::OnceLock<Result<Option<Mutant>, UnknownMutant>> =
+        std::sync::OnceLock::new();
+    CHOICE.get_or_init(|| match std::env::var(VARIABLE) {
+        Ok(name) => parse(&name).map(Some),
+        Err(_) => Ok(None),
+    })
+}
+
+/// The mutant this process runs with: `Ok(None)` without the feature or without the variable.
+pub fn selected() -> Result<Option<Mutant>, UnknownMutant> {
+    #[cfg(feature = "enabled")]
+    {
+        choice().clone()
+    }
+    #[cfg(not(feature = "enabled"))]
+    {
+        Ok(None)
+    }
+}
+
+/// True when `mutant` is the one this process runs with. A fault site reads
+/// `if mailpush_mutants::active(Mutant::X) { wrong } else { right }`.
+#[inline]
+pub fn active(mutant: Mutant) -> bool {
+    #[cfg(feature = "enabled")]
+    {
+        matches!(choice(), Ok(Some(m)) if *m == mutant)
+    }
+    #[cfg(not(feature = "enabled"))]
+    {
+        let _ = mutant;
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_parse_back() {
+        for m in Mutant::ALL {
+            assert_eq!(parse(m.name()), Ok(*m));
+        }
+        let mut names: Vec<&str> = Mutant::ALL.iter().map(|m| m.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Mutant::ALL.len());
+        assert!(parse("no-such-fault").is_err());
+    }
+}
