@@ -1,9 +1,9 @@
 #![no_main]
-//! The provider API handler fed arbitrary requests in process: never a 5xx, the status the spec
+//! The provider API core fed arbitrary requests in process: never a 5xx, the status the spec
 //! names.
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    if let Err(violation) = mailpush_push_server::fuzzing::check_provider_requests(data) {
+    if let Err(violation) = mailpush_push_core::fuzzing::check_provider_requests(data) {
         panic!("{violation}");
     }
 });

@@ -1,5 +1,5 @@
-//! The provider API (spec/provider-api.md) on hyper: the routes, requests and answers of
-//! `mailpush-provider-api` over the hub.
+//! The provider API (spec/provider-api.md) on hyper: the decisions of `mailpush-push-core`
+//! over the hub, its devices and its store.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -8,28 +8,27 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::HeaderMap;
 use hyper::{Request, Response};
 use mailpush_provider_api::{
-    DeviceRegistration, DeviceSecret, DeviceToken, Error as ApiError, ErrorBody, ErrorCode,
-    MAX_HEAD_LEN, MAX_PAYLOAD_LEN, Payload, PushHead, Route, Ttl, bearer, created, rate_limited,
-    route,
+    DeviceRegistration, DeviceSecret, DeviceToken, MAX_HEAD_LEN, MAX_PAYLOAD_LEN,
 };
+use mailpush_push_core::{
+    BodyFault, DeviceStatus, Provider, Push, PushStart, Step, hash_secret, internal, metrics,
+    registration_body, unregistered,
+};
+use mailpush_push_proto::ReasonCode;
 use mailpush_push_proto::ring::DeviceRing;
-use mailpush_push_proto::{Payload as RingPayload, ReasonCode};
 use rand::RngCore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::Clock;
-use crate::hub::{Hub, SessionCommand, constant_time_eq, hash_secret, with_store};
+use crate::hub::{Hub, SessionCommand, with_store};
 use crate::store::DeviceRecord;
 use crate::tls::TlsMaterial;
 
 type HttpResponse = Response<Full<Bytes>>;
-
-// What the provider API accepts, the device channel must carry (CHAN-5).
-const _: () = assert!(MAX_PAYLOAD_LEN <= mailpush_push_proto::MAX_PAYLOAD_LEN);
 
 /// Requests one HTTP/2 connection may have open at once; more are refused by the protocol
 /// (`SETTINGS_MAX_CONCURRENT_STREAMS`).
@@ -41,169 +40,93 @@ pub const STREAM_WINDOW: u32 = 2 * MAX_PAYLOAD_LEN as u32;
 /// Flow-control window of one HTTP/2 connection: every stream's window at once.
 pub const CONNECTION_WINDOW: u32 = MAX_CONCURRENT_STREAMS * STREAM_WINDOW;
 
-fn refuse(code: ErrorCode, message: &str) -> Response<Bytes> {
-    ErrorBody::new(code, message).to_response()
+fn provider(hub: &Hub) -> Provider<'_> {
+    Provider {
+        provider_tokens: &hub.settings.provider_tokens,
+        registration_tokens: &hub.settings.registration_tokens,
+        max_ttl_secs: hub.settings.max_ttl_secs,
+        max_devices: hub.settings.max_devices,
+    }
 }
 
-/// The answer to a request fault found by `mailpush-provider-api`.
-fn refuse_for(error: &ApiError) -> Response<Bytes> {
-    error
-        .to_body()
-        .map_or_else(internal, |body| body.to_response())
-}
-
-fn internal() -> Response<Bytes> {
-    refuse(
-        ErrorCode::InternalError,
-        "the server failed; nothing was accepted",
-    )
-}
-
-fn unauthorized(message: &str) -> Response<Bytes> {
-    refuse(ErrorCode::Unauthorized, message)
-}
-
-fn bearer_matches(headers: &HeaderMap, tokens: &[String]) -> bool {
-    let Some(given) = bearer(headers) else {
-        return false;
-    };
-    // Check every token so the time taken does not say which one nearly matched.
-    tokens.iter().fold(false, |found, t| {
-        found | constant_time_eq(t.as_bytes(), given.as_bytes())
-    })
-}
-
-/// The device token of a path: exactly `device-token`, 64 lowercase hexadecimal characters;
-/// the refusal of anything else.
-fn path_token(segment: &str) -> Result<DeviceToken, Box<Response<Bytes>>> {
-    DeviceToken::parse(segment).map_err(|_| {
-        Box::new(refuse(
-            ErrorCode::BadRequest,
-            "a device token is 64 lowercase hexadecimal characters",
-        ))
-    })
-}
-
-/// Routes one request (PROV-35) and answers it. Any body type, so that requests can be handed
-/// in without a socket (the `fuzzing` feature does).
+/// Answers one request: the decisions are `mailpush-push-core`'s, this reads the body, looks
+/// devices up in the hub and stores what is accepted. Any body type, so that requests can be
+/// handed in without a socket.
 pub async fn handle<B>(hub: Arc<Hub>, clock: Clock, request: Request<B>) -> HttpResponse
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (parts, body) = request.into_parts();
-    let headers = &parts.headers;
-    //= spec/provider-api.md#PROV-34
-    //# The route comes first
-    let response = match route(&parts.method, parts.uri.path()) {
-        Err(refusal) => refusal.to_response(),
-        Ok(Route::Push { token }) => push(&hub, clock, token, headers, body).await,
-        Ok(Route::Register) => register(&hub, clock, headers, body).await,
-        Ok(Route::Unregister { token }) => unregister(&hub, clock, token, headers).await,
-        Ok(Route::Metrics) => metrics(&hub, headers),
+    let step = provider(&hub).request(&parts.method, parts.uri.path(), &parts.headers);
+    let response = match step {
+        Step::Answer(response) => response,
+        Step::Push(start) => {
+            let body = read_body(body, PushStart::BODY_LIMIT).await;
+            match start.body(body) {
+                Ok(push) => accept_push(&hub, clock, push).await,
+                Err(refusal) => *refusal,
+            }
+        }
+        Step::Register => {
+            match registration_body(read_body(body, Step::REGISTRATION_BODY_LIMIT).await) {
+                Ok(()) => register(&hub, clock).await,
+                Err(refusal) => *refusal,
+            }
+        }
+        Step::Unregister { token } => unregister(&hub, clock, token, &parts.headers).await,
+        Step::Metrics => metrics_of(&hub),
     };
     response.map(Full::new)
 }
 
-/// Why a body was not read whole.
-enum BodyRefused {
-    /// It has more than the limit.
-    TooLarge,
-    /// The connection failed while it arrived.
-    Failed,
-}
-
 /// Reads a body of at most `limit` octets, stopping at the first octet beyond.
-async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, BodyRefused>
+async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, BodyFault>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(BodyRefused::TooLarge),
-        Err(_) => Err(BodyRefused::Failed),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(BodyFault::TooLarge),
+        Err(_) => Err(BodyFault::Failed),
     }
 }
 
-//= spec/provider-api.md#PROV-34
-//# a push: its credentials ([PROV-2](#PROV-2)); the syntax of the device token (`400`
-//# `bad-request`); `TTL` ([PROV-4](#PROV-4)); `Topic` ([PROV-5](#PROV-5)); `Urgency`
-//# ([PROV-6](#PROV-6)); `Content-Type` ([PROV-8](#PROV-8)); a `Content-Length` over 4096
-//# ([PROV-7](#PROV-7)); a body over 4096 octets ([PROV-7](#PROV-7)); the payload's shape
-//# ([PROV-8](#PROV-8)); a device never registered ([PROV-10](#PROV-10)) or unregistered
-//# ([PROV-11](#PROV-11)); the rate limit ([PROV-12](#PROV-12));
-async fn push<B>(
-    hub: &Arc<Hub>,
-    clock: Clock,
-    token: &str,
-    headers: &HeaderMap,
-    body: B,
-) -> Response<Bytes>
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    //= spec/provider-api.md#PROV-2
-    //# A missing, malformed or unknown token MUST be answered `401` with a
-    //# `WWW-Authenticate: Bearer` header and an error body
-    if !bearer_matches(headers, &hub.settings.provider_tokens) {
-        return unauthorized("a valid provider bearer token is required");
+fn status_of(record: &DeviceRecord) -> DeviceStatus {
+    if record.unregistered_at.is_some() {
+        DeviceStatus::Unregistered
+    } else {
+        DeviceStatus::Registered
     }
-    let token = match path_token(token) {
-        Ok(token) => token,
-        Err(refusal) => return *refusal,
-    };
-    let head = match PushHead::parse(headers) {
-        Ok(head) => head,
-        Err(error) => return refuse_for(&error),
-    };
-    //= spec/provider-api.md#PROV-7
-    //# and otherwise MUST stop reading
-    //# at the 4097th octet.
-    let body = match read_body(body, MAX_PAYLOAD_LEN).await {
-        Ok(body) => body,
-        Err(BodyRefused::TooLarge) => return refuse_for(&ApiError::PayloadTooLarge),
-        Err(BodyRefused::Failed) => {
-            return refuse(ErrorCode::BadRequest, "the body could not be read");
-        }
-    };
-    //= spec/provider-api.md#PROV-8
-    //# The server MUST answer a payload that is not JSON or
-    //# lacks this shape `400` with error `bad-payload`
-    let payload = match Payload::parse(&body) {
-        Ok(payload) => payload,
-        Err(error) => return refuse_for(&error),
-    };
-    let Ok(payload) = RingPayload::new(payload.to_bytes().to_vec()) else {
-        return refuse_for(&ApiError::PayloadTooLarge);
-    };
-    let ttl = head.ttl.min(Ttl::from_secs(hub.settings.max_ttl_secs));
+}
+
+async fn accept_push(hub: &Arc<Hub>, clock: Clock, push: Push) -> Response<Bytes> {
+    let token = push.token.clone();
     let entry = match hub.device(token.as_str()).await {
         Ok(Some(entry)) => entry,
-        //= spec/provider-api.md#PROV-10
-        //# A push to a device token that was never registered MUST be answered `404` with
-        //# error `unknown-device`.
-        Ok(None) => return refuse(ErrorCode::UnknownDevice, "no device has this token"),
+        Ok(None) => {
+            return push
+                .admit(DeviceStatus::Unknown, || Ok(()))
+                .err()
+                .map_or_else(internal, |refusal| *refusal);
+        }
         Err(_) => return internal(),
     };
     let mut device = entry.lock().await;
-    //= spec/provider-api.md#PROV-11
-    //# A push to a device token that was registered and then unregistered MUST
-    //# be answered `410` with error `unregistered`.
-    if device.record.unregistered_at.is_some() {
-        return refuse(ErrorCode::Unregistered, "the device unregistered");
-    }
     let now = clock.now();
-    //= spec/provider-api.md#PROV-12
-    //# A request over the limit MUST be answered
-    //# `429` with error `rate-limited` and a `Retry-After` header (seconds), and MUST NOT be stored.
-    if let Err(retry_after) = device.rate_limit(&hub.settings, now) {
-        return rate_limited(retry_after);
+    let status = status_of(&device.record);
+    if let Err(refusal) = push.admit(status, || device.rate_limit(&hub.settings, now)) {
+        return *refusal;
     }
     let mark_before = device.ring.meta().mark;
-    let traced_payload = hub.settings.trace.is_on().then(|| payload.clone());
-    let accepted = match device.ring.accept(now, ttl.secs(), head.topic, payload) {
+    let traced_payload = hub.settings.trace.is_on().then(|| push.payload.clone());
+    let accepted = match device.ring.accept(
+        now,
+        push.ttl.secs(),
+        push.topic.clone(),
+        push.payload.clone(),
+    ) {
         Ok(accepted) => accepted,
         Err(_) => return internal(),
     };
@@ -230,7 +153,6 @@ where
         // notification is sent to the device only once this has marked it durable.
         let settled = tokio::spawn({
             let hub = Arc::clone(hub);
-            let token = token.clone();
             let id = accepted.id.get();
             async move {
                 hub.settle(token.as_str(), &entry, submitted, Some(id))
@@ -242,7 +164,7 @@ where
         }
     }
     hub.metrics.accepted.fetch_add(1, Ordering::Relaxed);
-    created(&token, accepted.id.get(), ttl)
+    push.created(accepted.id.get())
 }
 
 fn random_octets() -> [u8; 32] {
@@ -251,35 +173,7 @@ fn random_octets() -> [u8; 32] {
     octets
 }
 
-//= spec/provider-api.md#PROV-34
-//# a registration: its credentials ([PROV-31](#PROV-31)); its body ([PROV-32](#PROV-32)); the cap
-//# ([PROV-17](#PROV-17));
-async fn register<B>(hub: &Arc<Hub>, clock: Clock, headers: &HeaderMap, body: B) -> Response<Bytes>
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    //= spec/provider-api.md#PROV-31
-    //# A registration whose `Authorization` is missing, malformed or
-    //# names no registration token configured on the server MUST be answered `401` with error
-    //# `unauthorized` and a `WWW-Authenticate: Bearer` header
-    if !bearer_matches(headers, &hub.settings.registration_tokens) {
-        return unauthorized("a valid registration bearer token is required");
-    }
-    //= spec/provider-api.md#PROV-32
-    //# The server MUST
-    //# answer a registration with a body `400` with error `bad-request`: without reading the body when
-    //# `Content-Length` announces one, and otherwise at its first octet.
-    if let Err(error) = DeviceRegistration::check_request(headers) {
-        return refuse_for(&error);
-    }
-    match read_body(body, 0).await {
-        Ok(_) => {}
-        Err(BodyRefused::TooLarge) => return refuse_for(&ApiError::RegistrationBody),
-        Err(BodyRefused::Failed) => {
-            return refuse(ErrorCode::BadRequest, "the body could not be read");
-        }
-    }
+async fn register(hub: &Arc<Hub>, clock: Clock) -> Response<Bytes> {
     //= spec/provider-api.md#PROV-33
     //# tokens remembered after their unregistration ([PROV-11](#PROV-11)) MUST
     //# NOT count towards it
@@ -287,14 +181,8 @@ where
         Ok(count) => count,
         Err(_) => return internal(),
     };
-    //= spec/provider-api.md#PROV-17
-    //# and MUST answer a registration over the cap `503` with error
-    //# `registration-limit`.
-    if count >= hub.settings.max_devices {
-        return refuse(
-            ErrorCode::RegistrationLimit,
-            "the server holds as many devices as it may",
-        );
+    if let Err(refusal) = provider(hub).registration_cap(count) {
+        return *refusal;
     }
     //= spec/provider-api.md#PROV-15
     //# The token MUST
@@ -316,43 +204,32 @@ where
     registration.to_response()
 }
 
-//= spec/provider-api.md#PROV-34
-//# an unregistration: the syntax of the device token (`400` `bad-request`); a token never
-//# registered (`404` `unknown-device`); the secret ([PROV-16](#PROV-16)); a token already
-//# unregistered (`410` `unregistered`);
 async fn unregister(
     hub: &Arc<Hub>,
     clock: Clock,
-    token: &str,
+    token: DeviceToken,
     headers: &HeaderMap,
 ) -> Response<Bytes> {
-    let token = match path_token(token) {
-        Ok(token) => token,
-        Err(refusal) => return *refusal,
-    };
     let entry = match hub.device(token.as_str()).await {
-        Ok(Some(entry)) => entry,
-        Ok(None) => return refuse(ErrorCode::UnknownDevice, "no device has this token"),
+        Ok(entry) => entry,
         Err(_) => return internal(),
     };
-    let mut device = entry.lock().await;
-    //= spec/provider-api.md#PROV-16
-    //# a wrong or missing secret MUST be answered `401`.
-    let secret_ok = bearer(headers).is_some_and(|secret| {
-        constant_time_eq(
-            hash_secret(secret).as_bytes(),
-            device.record.secret_hash.as_bytes(),
-        )
-    });
-    if !secret_ok {
-        return unauthorized("the device secret is required");
-    }
-    if device.record.unregistered_at.is_some() {
-        return refuse(ErrorCode::Unregistered, "the device unregistered");
+    let mut device = match &entry {
+        Some(entry) => Some(entry.lock().await),
+        None => None,
+    };
+    let facts = device
+        .as_ref()
+        .map(|d| (status_of(&d.record), d.record.secret_hash.as_str()));
+    if let Err(refusal) = provider(hub).unregistration(headers, facts) {
+        return *refusal;
     }
     if mailpush_mutants::active(mailpush_mutants::Mutant::UnregisterIgnored) {
-        return no_content();
+        return unregistered();
     }
+    let Some(device) = device.as_mut() else {
+        return internal();
+    };
     let now = clock.now();
     let owned = token.as_str().to_owned();
     if with_store(&hub.store, move |store| store.unregister(&owned, now))
@@ -373,22 +250,10 @@ async fn unregister(
             .commands
             .send(SessionCommand::Close(ReasonCode::Unregistered));
     }
-    no_content()
+    unregistered()
 }
 
-fn no_content() -> Response<Bytes> {
-    let mut response = Response::new(Bytes::new());
-    *response.status_mut() = hyper::StatusCode::NO_CONTENT;
-    response
-}
-
-//= spec/provider-api.md#PROV-26
-//# The server SHOULD answer `GET /metrics`, authenticated as in [PROV-2](#PROV-2), with
-//# counters in the Prometheus text format
-fn metrics(hub: &Hub, headers: &HeaderMap) -> Response<Bytes> {
-    if !bearer_matches(headers, &hub.settings.provider_tokens) {
-        return unauthorized("a valid provider bearer token is required");
-    }
+fn metrics_of(hub: &Hub) -> Response<Bytes> {
     let m = &hub.metrics;
     let counters = [
         ("mailpush_push_accepted_total", "counter", &m.accepted),
@@ -399,20 +264,9 @@ fn metrics(hub: &Hub, headers: &HeaderMap) -> Response<Bytes> {
         ("mailpush_ring_replaced_total", "counter", &m.replaced),
         ("mailpush_sessions", "gauge", &m.sessions),
         ("mailpush_device_connections", "gauge", &m.connections),
-    ];
-    let mut text = String::new();
-    for (name, kind, value) in counters {
-        text.push_str(&format!(
-            "# TYPE {name} {kind}\n{name} {}\n",
-            value.load(Ordering::Relaxed)
-        ));
-    }
-    let mut response = Response::new(Bytes::from(text));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4"),
-    );
-    response
+    ]
+    .map(|(name, kind, value)| (name, kind, value.load(Ordering::Relaxed)));
+    metrics(&counters)
 }
 
 /// Serves the provider API until `shutdown` turns true.

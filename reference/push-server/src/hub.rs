@@ -6,9 +6,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use mailpush_push_core::{TokenBucket, constant_time_eq, hash_secret};
 use mailpush_push_proto::ring::{DeviceRing, Held, Removal, RingEffects, RingMeta};
 use mailpush_push_proto::{ReasonCode, Timestamp};
-use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, mpsc};
 
 use crate::config::Settings;
@@ -30,37 +30,6 @@ pub struct SessionHandle {
     pub connection: u64,
     /// Commands to it.
     pub commands: mpsc::UnboundedSender<SessionCommand>,
-}
-
-/// A token bucket for the per-device push rate.
-#[derive(Debug, Clone, Copy)]
-pub struct TokenBucket {
-    tokens: f64,
-    updated: Timestamp,
-}
-
-impl TokenBucket {
-    fn full(burst: u32, now: Timestamp) -> Self {
-        Self {
-            tokens: f64::from(burst),
-            updated: now,
-        }
-    }
-
-    /// Takes one token; on refusal returns the seconds until one is available.
-    fn take(&mut self, rate: u32, burst: u32, now: Timestamp) -> Result<(), u64> {
-        let elapsed = now.0.saturating_sub(self.updated.0) as f64 / 1000.0;
-        self.tokens = (self.tokens + elapsed * f64::from(rate)).min(f64::from(burst));
-        self.updated = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            let rate = f64::from(rate.max(1));
-            // At most 1 / rate seconds, and a float-to-integer `as` saturates anyway.
-            Err(((1.0 - self.tokens) / rate).ceil().max(1.0) as u64)
-        }
-    }
 }
 
 /// One device as the server holds it.
@@ -143,19 +112,6 @@ pub struct Hub {
     devices: std::sync::Mutex<HashMap<String, Arc<Mutex<DeviceEntry>>>>,
     connections_per_ip: std::sync::Mutex<HashMap<IpAddr, usize>>,
     next_connection: AtomicU64,
-}
-
-/// SHA-256 of a secret, lowercase hex.
-pub fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// Compares two strings in time that depends only on their lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Runs a store call, off the reactor when the store blocks.

@@ -2,14 +2,13 @@
 //! profile) and the device channel of spec/device-channel.md over TLS, with per-device offline
 //! rings kept in a durable store (SQLite by default).
 //!
-//! The protocol logic lives in the sans-IO crate `mailpush-push-proto`; this crate owns sockets,
-//! time, TLS and storage.
+//! The protocol logic lives in the sans-IO crates `mailpush-push-proto` (the device channel)
+//! and `mailpush-push-core` (the provider API's decisions); this crate owns sockets, time, TLS
+//! and storage.
 #![forbid(unsafe_code)]
 
 pub mod channel;
 pub mod config;
-#[cfg(feature = "fuzzing")]
-pub mod fuzzing;
 pub mod http;
 pub mod hub;
 pub mod store;

@@ -2,12 +2,13 @@
 //! session. The trait is shaped so that a shared backend (Redis) can implement it for several
 //! nodes: everything is keyed by device token and every ring change is one atomic `apply`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
 
 use mailpush_push_proto::ring::{Held, Removal, RingEffects, RingMeta, Topic};
 use mailpush_push_proto::{NotificationId, Payload, Timestamp};
+use mailpush_sqlite_writer::{GroupCommit, Queue, Readers, WriteError};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Store failures.
@@ -225,100 +226,29 @@ impl Store for MemoryStore {
 /// The embedded durable store: SQLite in WAL mode with `synchronous = FULL`, so a committed
 /// change survives a crash of the process or the machine.
 ///
-/// Writes go to one writer thread that commits whatever is queued in a single transaction
-/// (group commit): each caller still learns of its change only once it is durable, but
-/// concurrent pushes share one fsync. Ring changes, nearly all of the writes, carry their data
-/// rather than a closure and answer through a oneshot channel an async caller awaits, so a push
-/// costs no blocking-pool thread. A batch runs without savepoints; only if one of its changes
-/// fails is it rolled back and run again with one savepoint per change, so that one failing
-/// change fails alone. Reads use a second connection.
+/// Writes go to the shared group-commit writer (`mailpush-sqlite-writer`) through its queue
+/// thread, which commits whatever is queued in a single transaction: each caller still learns of
+/// its change only once it is durable, but concurrent pushes share one fsync. Ring changes,
+/// nearly all of the writes, answer through a oneshot channel an async caller awaits, so a push
+/// costs no blocking-pool thread. Every change runs in a savepoint of its own, so that one
+/// failing change fails alone; a ring change carries its device token as the writer's key, so
+/// the later queued changes of a device whose change failed are abandoned. Reads use a pool of
+/// connections.
 pub struct SqliteStore {
-    reader: Mutex<Connection>,
-    writer: std::sync::mpsc::Sender<WriteRequest>,
+    readers: Readers,
+    writer: Queue<StoreError>,
 }
 
-type WriteOp = Box<dyn Fn(&Connection) -> Result<(), StoreError> + Send>;
-
-enum Change {
-    Ring {
-        token: String,
-        meta: RingMeta,
-        effects: RingEffects,
-    },
-    Op(WriteOp),
-    /// Ends the failure of a device's ring changes ([`Store::reset`]); writes nothing.
-    Reset(String),
-}
-
-impl Change {
-    fn run(&self, connection: &Connection) -> Result<(), StoreError> {
-        match self {
-            Change::Ring {
-                token,
-                meta,
-                effects,
-            } => apply_ring(connection, token, meta, effects),
-            Change::Op(op) => op(connection),
-            Change::Reset(_) => Ok(()),
+impl From<WriteError<StoreError>> for StoreError {
+    fn from(error: WriteError<StoreError>) -> Self {
+        match error {
+            WriteError::Failed(error) => error,
+            WriteError::Sqlite(error) => StoreError::Sqlite(error),
+            WriteError::Commit(why) => StoreError::Commit(why),
+            WriteError::Abandoned => StoreError::Abandoned,
+            _ => StoreError::WriterGone,
         }
     }
-
-    fn ring_token(&self) -> Option<&str> {
-        match self {
-            Change::Ring { token, .. } => Some(token),
-            _ => None,
-        }
-    }
-}
-
-/// Devices whose last ring change failed and that were not reset since, as the writer thread
-/// tracks them.
-type Failed = HashSet<String>;
-
-/// Answers, in queue order, the ring changes of failed devices with [`StoreError::Abandoned`]
-/// and applies resets; returns what is left to run.
-fn screen(batch: Vec<WriteRequest>, failed: &mut Failed) -> Vec<WriteRequest> {
-    if failed.is_empty() && !batch.iter().any(|r| matches!(r.change, Change::Reset(_))) {
-        return batch;
-    }
-    let mut kept = Vec::with_capacity(batch.len());
-    for request in batch {
-        match &request.change {
-            Change::Reset(token) => {
-                failed.remove(token);
-                kept.push(request);
-            }
-            Change::Ring { token, .. } if failed.contains(token) => {
-                request.done.send(Err(StoreError::Abandoned));
-            }
-            _ => kept.push(request),
-        }
-    }
-    kept
-}
-
-enum Done {
-    Blocking(std::sync::mpsc::SyncSender<Result<(), StoreError>>),
-    Async(tokio::sync::oneshot::Sender<Result<(), StoreError>>),
-}
-
-impl Done {
-    fn send(self, result: Result<(), StoreError>) {
-        // A caller that gave up waiting no longer needs the outcome.
-        match self {
-            Done::Blocking(sender) => {
-                let _ = sender.send(result);
-            }
-            Done::Async(sender) => {
-                let _ = sender.send(result);
-            }
-        }
-    }
-}
-
-struct WriteRequest {
-    change: Change,
-    done: Done,
 }
 
 /// Most changes committed together.
@@ -366,7 +296,7 @@ fn from_sql(value: i64) -> u64 {
 /// rest.
 const CACHE_KIB: i64 = 512;
 
-fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let connection = Connection::open(path)?;
     connection.pragma_update(None, "journal_mode", "WAL")?;
     connection.pragma_update(None, "cache_size", -CACHE_KIB)?;
@@ -438,146 +368,59 @@ fn apply_ring(
     Ok(())
 }
 
-fn fail_all(batch: Vec<WriteRequest>, message: &str, failed: &mut Failed) {
-    for request in batch {
-        if let Some(token) = request.change.ring_token() {
-            failed.insert(token.to_owned());
-        }
-        request
-            .done
-            .send(Err(StoreError::Commit(message.to_owned())));
-    }
-}
-
-fn run_batch(connection: &mut Connection, batch: Vec<WriteRequest>, failed: &mut Failed) {
-    let batch = screen(batch, failed);
-    if batch.is_empty() {
-        return;
-    }
-    // Nearly every batch succeeds whole, so it runs without a savepoint per change; the first
-    // failure rolls it back and the batch runs again with savepoints.
-    let transaction = match connection.transaction() {
-        Ok(transaction) => transaction,
-        Err(error) => return fail_all(batch, &error.to_string(), failed),
-    };
-    let any_failed = batch
-        .iter()
-        .any(|request| request.change.run(&transaction).is_err());
-    if !any_failed {
-        return match transaction.commit() {
-            Ok(()) => {
-                for request in batch {
-                    request.done.send(Ok(()));
-                }
-            }
-            Err(error) => fail_all(batch, &error.to_string(), failed),
-        };
-    }
-    if let Err(error) = transaction.rollback() {
-        return fail_all(batch, &error.to_string(), failed);
-    }
-    run_batch_isolated(connection, batch, failed);
-}
-
-fn run_batch_isolated(connection: &mut Connection, batch: Vec<WriteRequest>, failed: &mut Failed) {
-    let mut transaction = match connection.transaction() {
-        Ok(transaction) => transaction,
-        Err(error) => return fail_all(batch, &error.to_string(), failed),
-    };
-    let mut outcomes = Vec::with_capacity(batch.len());
-    let mut tokens = Vec::new();
-    for request in batch {
-        let token = request.change.ring_token().map(str::to_owned);
-        // A ring change of a device whose earlier change in this batch failed was computed
-        // over that one: it is not applied either.
-        let result = match &token {
-            Some(token) if failed.contains(token) => Err(StoreError::Abandoned),
-            _ => (|| {
-                let savepoint = transaction.savepoint()?;
-                request.change.run(&savepoint)?;
-                savepoint.commit()?;
-                Ok(())
-            })(),
-        };
-        if result.is_err()
-            && let Some(token) = &token
-        {
-            failed.insert(token.clone());
-        }
-        tokens.extend(token);
-        outcomes.push((request.done, result));
-    }
-    match transaction.commit() {
-        Ok(()) => {
-            for (done, result) in outcomes {
-                done.send(result);
-            }
-        }
-        Err(error) => {
-            failed.extend(tokens);
-            let message = error.to_string();
-            for (done, _) in outcomes {
-                done.send(Err(StoreError::Commit(message.clone())));
-            }
-        }
-    }
-}
-
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and starts its writer thread.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut write_connection = open_connection(path)?;
+        let write_connection = open_connection(path)?;
         write_connection.execute_batch(SCHEMA)?;
-        let reader = open_connection(path)?;
-        let (writer, queue) = std::sync::mpsc::channel::<WriteRequest>();
-        std::thread::Builder::new()
-            .name("mailpush-sqlite-writer".into())
-            .spawn(move || {
-                let mut failed = Failed::new();
-                // Ends when the store (the only sender) is dropped.
-                while let Ok(first) = queue.recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
-                        match queue.try_recv() {
-                            Ok(request) => batch.push(request),
-                            Err(_) => break,
-                        }
-                    }
-                    run_batch(&mut write_connection, batch, &mut failed);
-                }
-            })
-            .map_err(|e| StoreError::Commit(e.to_string()))?;
+        let writer = Queue::start(
+            GroupCommit::new(write_connection),
+            "mailpush-sqlite-writer",
+            MAX_BATCH,
+        )
+        .map_err(|e| StoreError::Commit(e.to_string()))?;
         Ok(Self {
-            reader: Mutex::new(reader),
+            readers: Readers::new(path.to_owned(), open_connection),
             writer,
         })
     }
 
     fn with<T>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut connection = self.reader.lock().map_err(|_| StoreError::Poisoned)?;
-        f(&mut connection)
+        self.readers.read(f)
     }
 
-    /// Queues a change and waits until it is committed durably.
+    /// Queues a change (of device `key`, for a ring change) and waits until it is committed
+    /// durably.
     fn write(
         &self,
-        op: impl Fn(&Connection) -> Result<(), StoreError> + Send + 'static,
+        key: Option<&str>,
+        op: impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
     ) -> Result<(), StoreError> {
-        self.write_change(Change::Op(Box::new(op)))
-    }
-
-    fn write_change(&self, change: Change) -> Result<(), StoreError> {
         let (done, outcome) = std::sync::mpsc::sync_channel(1);
         self.writer
-            .send(WriteRequest {
-                change,
-                done: Done::Blocking(done),
-            })
-            .map_err(|_| StoreError::WriterGone)?;
-        outcome.recv().map_err(|_| StoreError::WriterGone)?
+            .write(key.map(str::to_owned), op, move |result| {
+                // A caller that gave up waiting no longer needs the outcome.
+                let _ = done.send(result);
+            });
+        outcome.recv().map_err(|_| StoreError::WriterGone)??;
+        Ok(())
+    }
+
+    /// Queues a ring change; the returned write resolves once it is durable.
+    fn queue_ring(&self, token: &str, meta: RingMeta, effects: RingEffects) -> PendingWrite {
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let owned = token.to_owned();
+        self.writer.write(
+            Some(token.to_owned()),
+            move |c| apply_ring(c, &owned, &meta, &effects),
+            move |result| {
+                let _ = done.send(result.map_err(StoreError::from));
+            },
+        );
+        PendingWrite::queued(outcome)
     }
 }
 
@@ -588,7 +431,7 @@ impl Store for SqliteStore {
 
     fn create_device(&self, device: &DeviceRecord) -> Result<(), StoreError> {
         let device = device.clone();
-        self.write(move |c| {
+        self.write(None, move |c| {
             let inserted = c.execute(
                 "INSERT OR IGNORE INTO devices (token, secret_hash, created_at) VALUES (?1, ?2, ?3)",
                 params![device.token, device.secret_hash, to_sql(device.created_at.0)],
@@ -631,7 +474,7 @@ impl Store for SqliteStore {
 
     fn unregister(&self, token: &str, at: Timestamp) -> Result<(), StoreError> {
         let token = token.to_owned();
-        self.write(move |c| {
+        self.write(None, move |c| {
             c.execute(
                 "UPDATE devices SET unregistered_at = ?2 WHERE token = ?1",
                 params![token, to_sql(at.0)],
@@ -689,45 +532,27 @@ impl Store for SqliteStore {
     }
 
     fn apply(&self, token: &str, meta: &RingMeta, effects: &RingEffects) -> Result<(), StoreError> {
-        self.write_change(Change::Ring {
-            token: token.to_owned(),
-            meta: *meta,
-            effects: effects.clone(),
-        })
+        let owned = token.to_owned();
+        let (meta, effects) = (*meta, effects.clone());
+        self.write(Some(token), move |c| apply_ring(c, &owned, &meta, &effects))
     }
 
     fn submit(&self, token: &str, meta: RingMeta, effects: RingEffects) -> PendingWrite {
-        let (done, outcome) = tokio::sync::oneshot::channel();
-        let request = WriteRequest {
-            change: Change::Ring {
-                token: token.to_owned(),
-                meta,
-                effects,
-            },
-            done: Done::Async(done),
-        };
-        match self.writer.send(request) {
-            Ok(()) => PendingWrite::queued(outcome),
-            Err(_) => PendingWrite::ready(Err(StoreError::WriterGone)),
-        }
+        self.queue_ring(token, meta, effects)
     }
 
     fn reset(&self, token: &str) -> PendingWrite {
         let (done, outcome) = tokio::sync::oneshot::channel();
-        let request = WriteRequest {
-            change: Change::Reset(token.to_owned()),
-            done: Done::Async(done),
-        };
-        match self.writer.send(request) {
-            Ok(()) => PendingWrite::queued(outcome),
-            Err(_) => PendingWrite::ready(Err(StoreError::WriterGone)),
-        }
+        self.writer.reset(token.to_owned(), move |result| {
+            let _ = done.send(result.map_err(StoreError::from));
+        });
+        PendingWrite::queued(outcome)
     }
 
     fn set_route(&self, token: &str, node: Option<&str>) -> Result<(), StoreError> {
         let token = token.to_owned();
         let node = node.map(str::to_owned);
-        self.write(move |c| {
+        self.write(None, move |c| {
             c.execute(
                 "UPDATE devices SET route = ?2 WHERE token = ?1",
                 params![token, node],

@@ -185,7 +185,10 @@ impl MailClientConfig {
             return Err(ConfigError::RefreshInterval(self.refresh_after_ms));
         }
         let printable = self.subtopic.bytes().all(|b| (0x21..=0x7e).contains(&b));
-        if self.subtopic.is_empty() || self.subtopic.len() > 256 || !printable {
+        if self.subtopic.is_empty()
+            || self.subtopic.len() > mailpush_imap::xaps::MAX_FIELD_LEN
+            || !printable
+        {
             return Err(ConfigError::Subtopic);
         }
         for (what, b) in [

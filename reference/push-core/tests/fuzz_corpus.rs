@@ -3,7 +3,7 @@
 //! fuzzer found failing (kept in `tests/regressions/provider_request/`), so that the oracle runs
 //! in every `cargo test` and a fixed failure stays fixed without cargo-fuzz.
 
-use mailpush_push_server::fuzzing::check_provider_requests;
+use mailpush_push_core::fuzzing::check_provider_requests;
 use mailpush_testkit::fuzz_inputs::assert_target_passes;
 
 #[test]

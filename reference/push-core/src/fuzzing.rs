@@ -1,5 +1,6 @@
-//! The fuzzing oracle of the provider API handler (cargo feature `fuzzing`): arbitrary requests
-//! handed to [`crate::http::handle`] in process, without sockets, against a model of what
+//! The fuzzing oracle of the provider API (cargo feature `fuzzing`): arbitrary requests taken
+//! through the core's steps in process, over a small in-memory server that does what the
+//! driver does between the steps (no sockets, no runtime), against a model of what
 //! spec/provider-api.md says each must get.
 //!
 //! An input is a few requests separated by lines `----`; each is a request line `METHOD PATH`,
@@ -7,20 +8,22 @@
 //! for the provider token, the registration token, the token of a registered device, the token
 //! of an unregistered one and the registered device's secret, so that a fuzzer reaches every
 //! answer. Lines no HTTP parser would pass (a bad method, path, name or value) are left out, as
-//! hyper would refuse them before the handler. The body goes with `Content-Length` unless the
+//! the HTTP layer refuses them before the core. The body goes with `Content-Length` unless the
 //! request has `Transfer-Encoding: chunked`.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request, Uri};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Response, Uri};
+use mailpush_provider_api::{DeviceRegistration, DeviceSecret, DeviceToken};
 use mailpush_push_proto::Timestamp;
+use mailpush_push_proto::ring::DeviceRing;
 
-use crate::hub::{Hub, hash_secret};
-use crate::store::DeviceRecord;
-use crate::{Clock, MemoryStore, Settings};
+use crate::{
+    BodyFault, DeviceStatus, Provider, PushStart, Step, hash_secret, metrics, registration_body,
+    unregistered,
+};
 
 const PROVIDER: &str = "provider-token";
 const REGISTRATION: &str = "registration-token";
@@ -53,10 +56,10 @@ fn parse_input(text: &[u8]) -> Option<Input> {
     let headers = lines
         .filter_map(|line| {
             let (name, value) = line.split_once(':')?;
-            let name = hyper::header::HeaderName::from_bytes(name.as_bytes()).ok()?;
-            hyper::header::HeaderValue::from_str(value).ok()?;
+            let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+            HeaderValue::from_str(value).ok()?;
             // Content-Length is the harness's, as the HTTP layer makes it agree with the body.
-            (name != hyper::header::CONTENT_LENGTH)
+            (name != http::header::CONTENT_LENGTH)
                 .then(|| (name.as_str().to_owned(), value.to_owned()))
         })
         .collect();
@@ -285,26 +288,138 @@ enum Resource {
     Metrics,
 }
 
-fn runtime() -> Result<&'static tokio::runtime::Runtime, String> {
-    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
-        std::sync::OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()
-        })
-        .as_ref()
-        .ok_or_else(|| "no tokio runtime".to_owned())
+/// One device as the in-memory server holds it.
+struct Device {
+    secret_hash: String,
+    unregistered: bool,
+    ring: DeviceRing,
 }
 
-/// Hands every request of `data` to the handler of a fresh server holding one registered and
-/// one unregistered device, and checks each answer against the model: never a `5xx` (but the
-/// `503` of PROV-17 when the model says the cap is reached), the status
-/// and error code the spec names, `Content-Type: application/json` and a matching JSON error
-/// body from 400 up, `WWW-Authenticate` on `401`, `Allow` on `405`, `Location` and `TTL` on an
-/// accepted push.
+/// What the driver does between the core's steps, in memory: the devices, their rings, and
+/// fresh registrations numbered instead of drawn at random.
+struct Server {
+    provider_tokens: Vec<String>,
+    registration_tokens: Vec<String>,
+    devices: BTreeMap<String, Device>,
+    registered: u8,
+}
+
+impl Server {
+    fn provider(&self) -> Provider<'_> {
+        Provider {
+            provider_tokens: &self.provider_tokens,
+            registration_tokens: &self.registration_tokens,
+            max_ttl_secs: MAX_TTL,
+            max_devices: 2,
+        }
+    }
+
+    fn add(&mut self, token: &str, secret: &str, unregistered: bool) {
+        self.devices.insert(
+            token.to_owned(),
+            Device {
+                secret_hash: hash_secret(secret),
+                unregistered,
+                ring: DeviceRing::new(4),
+            },
+        );
+    }
+
+    /// Answers one request as the driver would, the rate limit never reached.
+    fn handle(
+        &mut self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Response<Bytes> {
+        let read = |limit: usize| {
+            if body.len() > limit {
+                Err(BodyFault::TooLarge)
+            } else {
+                Ok(Bytes::copy_from_slice(body))
+            }
+        };
+        let step = self.provider().request(method, uri.path(), headers);
+        match step {
+            Step::Answer(response) => response,
+            Step::Push(start) => match start.body(read(PushStart::BODY_LIMIT)) {
+                Err(refusal) => *refusal,
+                Ok(push) => {
+                    let device = self.devices.get_mut(push.token.as_str());
+                    let status = device.as_ref().map_or(DeviceStatus::Unknown, |d| {
+                        if d.unregistered {
+                            DeviceStatus::Unregistered
+                        } else {
+                            DeviceStatus::Registered
+                        }
+                    });
+                    if let Err(refusal) = push.admit(status, || Ok(())) {
+                        return *refusal;
+                    }
+                    let Some(device) = device else {
+                        return crate::internal();
+                    };
+                    match device.ring.accept(
+                        Timestamp(0),
+                        push.ttl.secs(),
+                        push.topic.clone(),
+                        push.payload.clone(),
+                    ) {
+                        Ok(accepted) => push.created(accepted.id.get()),
+                        Err(_) => crate::internal(),
+                    }
+                }
+            },
+            Step::Register => {
+                if let Err(refusal) = registration_body(read(Step::REGISTRATION_BODY_LIMIT)) {
+                    return *refusal;
+                }
+                let active = self.devices.values().filter(|d| !d.unregistered).count();
+                if let Err(refusal) = self.provider().registration_cap(active as u64) {
+                    return *refusal;
+                }
+                self.registered = self.registered.wrapping_add(1);
+                let registration = DeviceRegistration {
+                    token: DeviceToken::from_octets([self.registered; 32]),
+                    secret: DeviceSecret::from_octets([!self.registered; 32]),
+                };
+                self.add(
+                    registration.token.as_str(),
+                    registration.secret.as_str(),
+                    false,
+                );
+                registration.to_response()
+            }
+            Step::Unregister { token } => {
+                let device = self.devices.get(token.as_str()).map(|d| {
+                    let status = if d.unregistered {
+                        DeviceStatus::Unregistered
+                    } else {
+                        DeviceStatus::Registered
+                    };
+                    (status, d.secret_hash.clone())
+                });
+                let device = device.as_ref().map(|(s, h)| (*s, h.as_str()));
+                if let Err(refusal) = self.provider().unregistration(headers, device) {
+                    return *refusal;
+                }
+                if let Some(device) = self.devices.get_mut(token.as_str()) {
+                    device.unregistered = true;
+                    device.ring = DeviceRing::new(4);
+                }
+                unregistered()
+            }
+            Step::Metrics => metrics(&[("mailpush_push_accepted_total", "counter", 0)]),
+        }
+    }
+}
+
+/// Hands every request of `data` to a fresh server holding one registered and one unregistered
+/// device, and checks each answer against the model: never a `5xx` (but the `503` of PROV-17
+/// when the model says the cap is reached), the status and error code the spec names,
+/// `Content-Type: application/json` and a matching JSON error body from 400 up,
+/// `WWW-Authenticate` on `401`, `Allow` on `405`, `Location` and `TTL` on an accepted push.
 pub fn check_provider_requests(data: &[u8]) -> Result<(), String> {
     let text = String::from_utf8_lossy(data)
         .replace("$P", PROVIDER)
@@ -317,71 +432,53 @@ pub fn check_provider_requests(data: &[u8]) -> Result<(), String> {
         .take(8)
         .filter_map(|part| parse_input(part.as_bytes()))
         .collect();
-    if inputs.is_empty() {
-        return Ok(());
-    }
-    runtime()?.block_on(async {
-        let settings = Settings {
-            database: None,
-            provider_tokens: vec![PROVIDER.into()],
-            registration_tokens: vec![REGISTRATION.into()],
-            max_devices: 2,
-            max_ttl_secs: MAX_TTL,
-            ring_capacity: 4,
-            rate_per_sec: u32::MAX,
-            rate_burst: u32::MAX,
-            ..Settings::default()
-        };
-        let hub = Hub::new(settings, Arc::new(MemoryStore::new()));
-        for (token, secret, unregistered_at) in [
-            (LIVE, LIVE_SECRET, None),
-            (GONE, GONE_SECRET, Some(Timestamp(1))),
-        ] {
-            let record = DeviceRecord {
-                token: token.into(),
-                secret_hash: hash_secret(secret),
-                created_at: Timestamp(0),
-                unregistered_at,
+    let mut server = Server {
+        provider_tokens: vec![PROVIDER.into()],
+        registration_tokens: vec![REGISTRATION.into()],
+        devices: BTreeMap::new(),
+        registered: 0,
+    };
+    server.add(LIVE, LIVE_SECRET, false);
+    server.add(GONE, GONE_SECRET, true);
+    let mut model = Model {
+        live: [LIVE.to_owned()].into(),
+        gone: [GONE.to_owned()].into(),
+        max_devices: 2,
+    };
+    for input in inputs {
+        let expected = model.expect(&input);
+        let mut headers = HeaderMap::new();
+        for (name, value) in &input.headers {
+            let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) else {
+                return Err(format!("a field the parser passed: {name}: {value}"));
             };
-            hub.register(record).await.map_err(|e| e.to_string())?;
+            headers.append(name, value);
         }
-        let mut model = Model {
-            live: [LIVE.to_owned()].into(),
-            gone: [GONE.to_owned()].into(),
-            max_devices: 2,
-        };
-        let clock = Clock::new();
-        for input in inputs {
-            let expected = model.expect(&input);
-            let chunked = fields(&input, "transfer-encoding").iter().any(|v| {
-                v.as_deref()
-                    .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-            });
-            let mut builder = Request::builder()
-                .method(input.method.clone())
-                .uri(input.uri.clone());
-            for (name, value) in &input.headers {
-                builder = builder.header(name, value);
-            }
-            if !chunked {
-                builder = builder.header(hyper::header::CONTENT_LENGTH, input.body.len());
-            }
-            let request = builder
-                .body(Full::new(Bytes::from(input.body.clone())))
-                .map_err(|e| format!("request the parser passed: {e}"))?;
-            let response = crate::http::handle(Arc::clone(&hub), clock, request).await;
-            let (parts, body) = response.into_parts();
-            let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-            check(&input, &expected, &parts, &body)?;
+        // A body goes with its length unless it is chunked, as the HTTP layer sends it.
+        let chunked = fields(&input, "transfer-encoding").iter().any(|v| {
+            v.as_deref()
+                .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+        });
+        if !chunked {
+            headers.insert(
+                http::header::CONTENT_LENGTH,
+                HeaderValue::from(input.body.len()),
+            );
         }
-        Ok(())
-    })
+        let response = server.handle(&input.method, &input.uri, &headers, &input.body);
+        let (parts, body) = response.into_parts();
+        check(&input, &expected, &parts, &body)?;
+    }
+    Ok(())
 }
 
 fn check(
     input: &Input,
     expected: &Expected,
-    parts: &hyper::http::response::Parts,
+    parts: &http::response::Parts,
     body: &[u8],
 ) -> Result<(), String> {
     let status = parts.status.as_u16();
@@ -456,7 +553,7 @@ mod tests {
     fn wrong_answers_are_caught() {
         let input = parse_input(b"POST /v1/push/x\nTTL: 5\n\n").unwrap();
         let answer = |status: u16, headers: &[(&str, &str)]| {
-            let mut builder = hyper::Response::builder().status(status);
+            let mut builder = http::Response::builder().status(status);
             for (name, value) in headers {
                 builder = builder.header(*name, *value);
             }
