@@ -25,8 +25,8 @@ use crate::config::{AccountSettings, DeviceConfig, ImapAuth, ImapSecurity};
 use crate::net::{self, ConnKey, IoCommand, IoEvent};
 use crate::store::{Store, StoreError};
 
-mod waits;
 mod trace;
+mod waits;
 mod writes;
 
 /// Why the daemon stopped or could not start.
