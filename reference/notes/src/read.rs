@@ -121,7 +121,11 @@ fn note_header(fields: &Fields) -> Result<NoteHeader, ReadError> {
         .take(MAX_PRESERVED_FIELDS)
         .map(|f| PreservedField {
             name: f.name().to_owned(),
-            value: String::from_utf8_lossy(f.value()).into_owned(),
+            // Whitespace at the ends of an unfolded value (a continuation line of nothing but a
+            // tab, say) does not survive being written again: it is not part of the value.
+            value: String::from_utf8_lossy(f.value())
+                .trim_matches([' ', '\t'])
+                .to_owned(),
         })
         .collect();
     Ok(NoteHeader {
