@@ -72,7 +72,7 @@ pub async fn run_bench(args: BenchE2eArgs) -> Result<(), BenchError> {
         ));
     }
     println!("machine: {}", setup::machine());
-    println!("load average at start: {}", setup::load_average());
+    println!("load average at start: {}", crate::load_average());
     let dir = tempfile::tempdir()?;
     let mut system = setup::System::start(dir.path(), args.devices).await?;
     println!(
@@ -89,7 +89,7 @@ pub async fn run_bench(args: BenchE2eArgs) -> Result<(), BenchError> {
         let idle = measure_dovecot(&args).await?;
         idle.print("IMAP IDLE against Dovecot");
     }
-    println!("load average at end: {}", setup::load_average());
+    println!("load average at end: {}", crate::load_average());
     system.stop().await;
     Ok(())
 }

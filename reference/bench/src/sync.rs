@@ -527,20 +527,11 @@ async fn mbsync(
 }
 
 fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     format!(
-        "{cores} cores, {cpu}; load average {}",
-        load.split(' ').take(3).collect::<Vec<_>>().join(" ")
+        "{} cores, {}; load average {}",
+        crate::cpus(),
+        crate::cpu_model(),
+        crate::load_average()
     )
 }
 

@@ -351,22 +351,5 @@ pub(super) fn open_files() -> usize {
 
 /// The CPU model and the number of CPUs this process may use.
 pub(super) fn machine() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{model}, {cpus} CPUs available")
-}
-
-/// `/proc/loadavg`'s first three fields: other work running meanwhile shows here.
-pub(super) fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
+    format!("{}, {} CPUs available", crate::cpu_model(), crate::cpus())
 }
