@@ -1,10 +1,10 @@
 //! Device-channel steps: connecting a device, frames sent and frames expected.
 
-use crate::runner::{Finding, Verdict};
+use crate::runner::Verdict;
 use crate::transcript::FrameStep;
 use crate::transcript::pattern::Bindings;
 
-use super::{Play, Stop, eval_error, fail, stop};
+use super::{Arrival, Play, Stop, eval_error, stop};
 
 impl Play<'_> {
     pub(super) async fn frame_step(
@@ -61,32 +61,20 @@ impl Play<'_> {
                 }
                 let expected = pattern.expand(&vars);
                 let last = dev.unclaimed.back().map(|r| format!("{r:?}"));
-                match (found, must_not) {
-                    (Some(_), false) => {
-                        self.bind(bound);
-                        Ok(())
-                    }
-                    (None, true) => Ok(()),
-                    (Some(r), true) => Err(fail(
-                        line,
-                        "it arrived in time, and must not",
-                        format!("no {expected}"),
-                        Some(format!("{r:?}")),
-                    )),
-                    (None, false) => Err(Stop {
-                        verdict: if explicit {
-                            Verdict::Fail
-                        } else {
-                            Verdict::Timeout
-                        },
-                        finding: Finding {
-                            line,
-                            message: "no matching frame arrived in time".into(),
-                            expected: Some(expected),
-                            actual: last,
-                        },
-                    }),
-                }
+                let shown = found.as_ref().map(|r| format!("{r:?}"));
+                self.judge_arrival(
+                    line,
+                    must_not,
+                    explicit,
+                    Arrival {
+                        arrived: found.is_some(),
+                        shown,
+                        bound,
+                        expected,
+                        missing: "no matching frame arrived in time",
+                        closest: last,
+                    },
+                )
             }
         }
     }

@@ -1,12 +1,12 @@
 //! HTTP steps: requests to the provider API and the pushes the implementation sends to the
 //! runner's push service.
 
+use crate::runner::Verdict;
 use crate::runner::http::{exchange, render};
-use crate::runner::{Finding, Verdict};
 use crate::transcript::HttpStep;
 use crate::transcript::pattern::Bindings;
 
-use super::{Play, Stop, eval_error, fail, stop};
+use super::{Arrival, Play, Stop, eval_error, fail, stop};
 
 impl Play<'_> {
     pub(super) async fn http_step(
@@ -85,32 +85,20 @@ impl Play<'_> {
                     self.log.push(format!("push S: {}", m.summary()));
                 }
                 let expected = pattern.expand(&self.vars);
-                match (taken, must_not) {
-                    (Some(_), false) => {
-                        self.bind(bound);
-                        Ok(())
-                    }
-                    (None, true) => Ok(()),
-                    (Some(m), true) => Err(fail(
-                        line,
-                        "a push request arrived in time, and must not",
-                        format!("no {expected}"),
-                        Some(m.summary()),
-                    )),
-                    (None, false) => Err(Stop {
-                        verdict: if explicit {
-                            Verdict::Fail
-                        } else {
-                            Verdict::Timeout
-                        },
-                        finding: Finding {
-                            line,
-                            message: "no matching push request arrived in time".into(),
-                            expected: Some(expected),
-                            actual: push.pending().pop(),
-                        },
-                    }),
-                }
+                let closest = push.pending().pop();
+                self.judge_arrival(
+                    line,
+                    must_not,
+                    explicit,
+                    Arrival {
+                        arrived: taken.is_some(),
+                        shown: taken.map(|m| m.summary()),
+                        bound,
+                        expected,
+                        missing: "no matching push request arrived in time",
+                        closest,
+                    },
+                )
             }
             _ => Err(stop(
                 Verdict::Error,

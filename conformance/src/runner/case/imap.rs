@@ -4,14 +4,14 @@
 use tokio::time::Instant;
 
 use crate::imap_syntax::{Kind, Response};
+use crate::runner::Verdict;
 use crate::runner::imap::{ImapConn, ReadError};
-use crate::runner::{Finding, Verdict};
 use crate::transcript::pattern::Bindings;
 use crate::transcript::{
     Command, CommandPart, Deadline, Expectation, ImapExpect, ImapStep, Presence,
 };
 
-use super::{Open, Play, Stop, eval_error, fail, put, stop};
+use super::{Arrival, Open, Play, Stop, eval_error, fail, put, stop};
 
 impl Play<'_> {
     pub(super) async fn imap_step(&mut self, n: u8, s: &ImapStep, line: usize) -> Result<(), Stop> {
@@ -318,36 +318,22 @@ impl Play<'_> {
             ImapExpect::Eof => "the connection closed".into(),
         };
         let arrived = found.is_some() || (eof && matches!(expect, ImapExpect::Eof));
-        match (arrived, must_not) {
-            (true, false) => {
-                self.bind(bound);
-                Ok(())
-            }
-            (false, true) => Ok(()),
-            (true, true) => Err(fail(
-                line,
-                "it arrived in time, and must not",
-                format!("not {expected}"),
-                found,
-            )),
-            (false, false) if eof => Err(fail(line, "the connection closed first", expected, None)),
-            (false, false) => {
-                let verdict = if explicit {
-                    Verdict::Fail
-                } else {
-                    Verdict::Timeout
-                };
-                let closest = self.conn(n, line)?.unclaimed.back().map(|r| r.raw.clone());
-                Err(Stop {
-                    verdict,
-                    finding: Finding {
-                        line,
-                        message: "it did not arrive in time".into(),
-                        expected: Some(expected),
-                        actual: closest,
-                    },
-                })
-            }
+        if !arrived && !must_not && eof {
+            return Err(fail(line, "the connection closed first", expected, None));
         }
+        let closest = self.conn(n, line)?.unclaimed.back().map(|r| r.raw.clone());
+        self.judge_arrival(
+            line,
+            must_not,
+            explicit,
+            Arrival {
+                arrived,
+                shown: found,
+                bound,
+                expected,
+                missing: "it did not arrive in time",
+                closest,
+            },
+        )
     }
 }

@@ -156,9 +156,63 @@ fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// What a `<-` expectation saw by its deadline.
+struct Arrival {
+    /// Whether what it expects arrived (or, for the end of a connection, happened).
+    arrived: bool,
+    /// What arrived, as the report shows it.
+    shown: Option<String>,
+    /// The captures of the match.
+    bound: Bindings,
+    /// What the case expects, as the report shows it.
+    expected: String,
+    /// Said when nothing matched: what did not arrive.
+    missing: &'static str,
+    /// Shown when nothing matched: the last thing that arrived without matching.
+    closest: Option<String>,
+}
+
 impl Play<'_> {
     fn bind(&mut self, bound: Bindings) {
         self.vars.extend(bound);
+    }
+
+    /// Judges what an expectation saw: a match binds its captures, a match that must not arrive
+    /// fails, and no match fails by a deadline the case named but times out by the default wait
+    /// (the implementation may only be slow).
+    fn judge_arrival(
+        &mut self,
+        line: usize,
+        must_not: bool,
+        explicit: bool,
+        a: Arrival,
+    ) -> Result<(), Stop> {
+        match (a.arrived, must_not) {
+            (true, false) => {
+                self.bind(a.bound);
+                Ok(())
+            }
+            (false, true) => Ok(()),
+            (true, true) => Err(fail(
+                line,
+                "it arrived in time, and must not",
+                format!("no {}", a.expected),
+                a.shown,
+            )),
+            (false, false) => Err(Stop {
+                verdict: if explicit {
+                    Verdict::Fail
+                } else {
+                    Verdict::Timeout
+                },
+                finding: Finding {
+                    line,
+                    message: a.missing.into(),
+                    expected: Some(a.expected),
+                    actual: a.closest,
+                },
+            }),
+        }
     }
 
     fn deadline(&self, d: &Deadline, line: usize) -> Result<(Instant, bool, bool), Stop> {
