@@ -138,6 +138,23 @@ struct Entry {
     due: Option<Instant>,
 }
 
+impl Entry {
+    /// A registration with nothing pending, no change yet and no failure.
+    fn new(now: Instant, expires_at: Instant) -> Self {
+        Entry {
+            pending: BTreeMap::new(),
+            first: None,
+            last: now,
+            latest: None,
+            leading: None,
+            expires_at,
+            not_before: None,
+            failures: 0,
+            due: None,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct InFlight<U> {
     registration: RegistrationKey<U>,
@@ -199,17 +216,7 @@ impl<U: User> Notifier<U> {
         let entry = self
             .entries
             .entry(change.registration.clone())
-            .or_insert_with(|| Entry {
-                pending: BTreeMap::new(),
-                first: None,
-                last: now,
-                latest: None,
-                leading: None,
-                expires_at,
-                not_before: None,
-                failures: 0,
-                due: None,
-            });
+            .or_insert_with(|| Entry::new(now, expires_at));
         entry.expires_at = expires_at;
         let new_message = change.kind == ChangeKind::NewMessage;
         //= spec/provider-api.md#PROV-19
@@ -323,17 +330,7 @@ impl<U: User> Notifier<U> {
         let entry = self
             .entries
             .entry(flight.registration.clone())
-            .or_insert_with(|| Entry {
-                pending: BTreeMap::new(),
-                first: None,
-                last: now,
-                latest: None,
-                leading: None,
-                expires_at: flight.expires_at,
-                not_before: None,
-                failures: 0,
-                due: None,
-            });
+            .or_insert_with(|| Entry::new(now, flight.expires_at));
         entry.failures = entry.failures.saturating_add(1);
         let exponent = entry.failures.saturating_sub(1).min(20);
         let backoff = config

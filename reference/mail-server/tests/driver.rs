@@ -109,6 +109,10 @@ fn localhost() -> rustls::pki_types::ServerName<'static> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn append_in_one_session_is_seen_live_by_another_sessions_idle() {
+    //= spec/architecture.md#ARCH-8
+    //# While a client is in IDLE (RFC 2177) with a mailbox selected, a mail server MUST tell
+    //# it, without waiting for DONE or another command, of every change to that mailbox made
+    //# through any other session
     let f = fixture();
     let server = server(&f, settings()).await;
     let addr = server.imap_addr.unwrap();
@@ -160,6 +164,10 @@ async fn append_in_one_session_is_seen_live_by_another_sessions_idle() {
 /// after DONE.
 #[tokio::test(flavor = "current_thread")]
 async fn an_idle_session_hears_of_changes_its_feed_dropped() {
+    //= spec/architecture.md#ARCH-8
+    //# A server whose internal feed of changes between sessions drops changes MUST treat the
+    //# selected mailbox of every session that missed them as changed, read its state again
+    //# and send the difference.
     let f = fixture();
     let fred = f.store.user_id("fred").unwrap().unwrap();
     f.store.create_mailbox(fred, "Other").unwrap();

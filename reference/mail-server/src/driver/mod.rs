@@ -518,6 +518,10 @@ async fn serve(
                 }
                 // The feed dropped changes this session had not taken: it asks the store, at
                 // once in IDLE, at its next command otherwise.
+                //= spec/architecture.md#ARCH-8
+                //# A server whose internal feed of changes between sessions drops changes MUST
+                //# treat the selected mailbox of every session that missed them as changed, read
+                //# its state again and send the difference.
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::debug!(%peer, missed, "change feed lagged behind");
                     let at = now();

@@ -1,0 +1,271 @@
+//! The header: `header = 1*(header-field / citation / comment) LF`, the case's identity, the
+//! requirements it cites and the state it starts from.
+
+use std::time::Duration;
+
+use super::{at, duration};
+
+use crate::transcript::cursor::Cursor;
+use crate::transcript::{
+    DurationSpec, Header, Level, PushReply, RequirementRef, Role, SyntaxError,
+};
+
+/// `header = 1*(header-field / citation / comment) LF` up to the first empty line. Returns the
+/// header and the index of the first body line.
+pub(super) fn header(lines: &[&str]) -> Result<(Header, usize), SyntaxError> {
+    let mut id = None;
+    let mut title = String::new();
+    let mut level = None;
+    let mut role = None;
+    let mut requires = Vec::new();
+    let mut harness = Vec::new();
+    let mut state = None;
+    let mut timeout = Duration::from_secs(30);
+    let mut connections = 1u8;
+    let mut devices = None;
+    let mut mailboxes = None;
+    let mut exclusive = false;
+    let mut push_reply = PushReply::Auto;
+    let mut tags = Vec::new();
+    let mut requirements: Vec<RequirementRef> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    let mut index = 0;
+    let mut in_citation = false;
+    while index < lines.len() {
+        let line = lines[index];
+        let number = index + 1;
+        index += 1;
+        if line.trim().is_empty() {
+            break;
+        }
+        let mut c = Cursor::new(line, number, 1);
+        if c.eat("#=") {
+            c.skip_space();
+            requirements.push(citation_link(&mut c)?);
+            in_citation = true;
+            continue;
+        }
+        if c.eat("##") {
+            let Some(last) = requirements.last_mut().filter(|_| in_citation) else {
+                return Err(at(
+                    number,
+                    1,
+                    "a `##` quote line must follow a `#=` link or another quote line",
+                ));
+            };
+            if !last.quote.is_empty() {
+                last.quote.push(' ');
+            }
+            last.quote.push_str(c.rest().trim());
+            continue;
+        }
+        in_citation = false;
+        if c.eat("#") {
+            continue;
+        }
+        let key = c.take_while(|ch| ch.is_ascii_lowercase() || ch == '-');
+        if key.is_empty() || !c.eat(":") {
+            return Err(at(
+                number,
+                1,
+                "expected `key: value`, a `#=` citation, or a `#` comment",
+            ));
+        }
+        if seen.contains(&key) {
+            return Err(at(number, 1, format!("`{key}:` given twice")));
+        }
+        seen.push(key);
+        c.skip_space();
+        let value_column = c.column();
+        let value = c.rest().trim_end();
+        let bad = |message: String| at(number, value_column, message);
+        match key {
+            "case" => {
+                let valid = value.len() <= 80
+                    && value
+                        .chars()
+                        .next()
+                        .is_some_and(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+                    && value.chars().all(|ch| {
+                        ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '.'
+                    });
+                if !valid {
+                    return Err(bad(
+                        "a case id is 1 to 80 of a-z 0-9 - . (a letter or digit first)".into(),
+                    ));
+                }
+                id = Some(value.to_owned());
+            }
+            "title" => title = value.to_owned(),
+            "level" => {
+                level = Some(match value {
+                    "MUST" => Level::Must,
+                    "SHOULD" => Level::Should,
+                    "MAY" => Level::May,
+                    _ => return Err(bad("level is MUST, SHOULD or MAY".into())),
+                })
+            }
+            "role" => {
+                role = Some(
+                    Role::from_name(value)
+                        .ok_or_else(|| bad("role is imap-server, push-server or device".into()))?,
+                )
+            }
+            "requires" => requires = words(value),
+            "harness" => {
+                harness = words(value);
+                if let Some(unknown) = harness.iter().find(|h| !HARNESS.contains(&h.as_str())) {
+                    return Err(bad(format!(
+                        "unknown harness feature `{unknown}` (known: {})",
+                        HARNESS.join(", ")
+                    )));
+                }
+            }
+            "state" => state = Some(value.to_owned()),
+            "timeout" => {
+                let mut d = Cursor::new(value, number, value_column);
+                timeout = match duration(&mut d)? {
+                    DurationSpec::Fixed(t) if d.at_end() && !t.is_zero() => t,
+                    _ => {
+                        return Err(bad(
+                            "timeout is a fixed, non-zero duration such as 30s".into()
+                        ));
+                    }
+                };
+            }
+            "connections" => {
+                connections =
+                    small_number(value, 1).ok_or_else(|| bad("connections is 1 to 9".into()))?
+            }
+            "devices" => {
+                devices =
+                    Some(small_number(value, 0).ok_or_else(|| bad("devices is 0 to 9".into()))?)
+            }
+            "mailboxes" => {
+                mailboxes =
+                    Some(small_number(value, 0).ok_or_else(|| bad("mailboxes is 0 to 9".into()))?)
+            }
+            "exclusive" => {
+                exclusive = match value {
+                    "yes" => true,
+                    "no" => false,
+                    _ => return Err(bad("exclusive is yes or no".into())),
+                }
+            }
+            "push-reply" => {
+                push_reply = match value {
+                    "auto" => PushReply::Auto,
+                    "scripted" => PushReply::Scripted,
+                    _ => return Err(bad("push-reply is auto or scripted".into())),
+                }
+            }
+            "tags" => tags = words(value),
+            other => return Err(at(number, 1, format!("unknown header key `{other}`"))),
+        }
+    }
+    let missing = |key: &str| at(1, 1, format!("the header has no `{key}:`"));
+    let id = id.ok_or_else(|| missing("case"))?;
+    let level = level.ok_or_else(|| missing("level"))?;
+    let role = role.ok_or_else(|| missing("role"))?;
+    if requirements.is_empty() {
+        return Err(at(
+            1,
+            1,
+            "the header cites no requirement (`#= spec/<document>.md#<ID>` and `##` quote lines)",
+        ));
+    }
+    if let Some(r) = requirements.iter().find(|r| r.quote.is_empty()) {
+        return Err(at(
+            r.line,
+            1,
+            format!("the citation of {} quotes nothing (add `##` lines)", r.id),
+        ));
+    }
+    let state =
+        state.unwrap_or_else(|| role.states()[usize::from(role == Role::ImapServer)].to_owned());
+    if !role.states().contains(&state.as_str()) {
+        return Err(at(
+            1,
+            1,
+            format!(
+                "state `{state}` is not one of {} for role {role}",
+                role.states().join(", ")
+            ),
+        ));
+    }
+    let needs_mailbox = matches!(state.as_str(), "mailbox" | "selected" | "registered");
+    let mailboxes = mailboxes.unwrap_or(u8::from(needs_mailbox));
+    if needs_mailbox && mailboxes == 0 {
+        return Err(at(
+            1,
+            1,
+            format!("state `{state}` needs at least one mailbox"),
+        ));
+    }
+    let needs_device =
+        matches!(state.as_str(), "registered" | "connected") && role == Role::PushServer;
+    let devices = devices.unwrap_or(u8::from(needs_device));
+    if needs_device && devices == 0 {
+        return Err(at(
+            1,
+            1,
+            format!("state `{state}` needs at least one device"),
+        ));
+    }
+    Ok((
+        Header {
+            id,
+            title,
+            requirements,
+            level,
+            role,
+            requires,
+            harness,
+            state,
+            timeout,
+            connections,
+            devices,
+            mailboxes,
+            exclusive,
+            push_reply,
+            tags,
+        },
+        index,
+    ))
+}
+
+/// What `harness:` may name.
+pub const HARNESS: [&str; 5] = ["restart", "second-user", "push", "cleartext", "tls"];
+
+fn words(value: &str) -> Vec<String> {
+    value.split_whitespace().map(str::to_owned).collect()
+}
+
+fn small_number(value: &str, least: u8) -> Option<u8> {
+    value.parse::<u8>().ok().filter(|n| (least..=9).contains(n))
+}
+
+/// `citation-link = "#=" SP "spec/" document "#" requirement-id`
+fn citation_link(c: &mut Cursor<'_>) -> Result<RequirementRef, SyntaxError> {
+    let line = c.line();
+    if !c.eat("spec/") {
+        return Err(c.error("a citation link is `#= spec/<document>.md#<ID>`"));
+    }
+    let document = c.take_while(|ch| ch != '#' && !ch.is_whitespace());
+    if !document.ends_with(".md") || document.contains('/') || !c.eat("#") {
+        return Err(c.error("a citation link is `#= spec/<document>.md#<ID>`"));
+    }
+    let id = c.take_while(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '-');
+    let valid = id.split_once('-').is_some_and(|(p, n)| {
+        !p.is_empty() && !n.is_empty() && n.chars().all(|d| d.is_ascii_digit())
+    });
+    if !valid || !c.rest().trim().is_empty() {
+        return Err(c.error("a requirement ID is PREFIX-N, e.g. XAPS-11"));
+    }
+    Ok(RequirementRef {
+        document: document.to_owned(),
+        id: id.to_owned(),
+        quote: String::new(),
+        line,
+    })
+}
