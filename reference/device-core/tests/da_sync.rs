@@ -246,7 +246,8 @@ fn qresync_fetches_what_was_added_since_from_a_server_that_reports_only_known_ui
         w.change(ServerChange::Append("Notes".into(), note(i), vec!["$Note"]));
     }
     // Added and expunged between two syncs: inside the range, never returned, not missing.
-    let (gone, _) = w.server.append("Notes", &note(20), &[]);
+    w.change(ServerChange::Append("Notes".into(), note(20), vec![]));
+    let gone = *w.server.uids("Notes").last().unwrap();
     w.change(ServerChange::Expunge("Notes".into(), gone));
     let from = w.commands.len();
     let c = w.sync("Notes");

@@ -276,8 +276,8 @@ struct Filter {
     /// Like Dovecot: a `SELECT … (QRESYNC (… <known-uids>))` reports changes only of the
     /// known UIDs (RFC 7162 lets a server restrict them so), never a message added since.
     known_uids_only: bool,
-    /// The `<known-uids>` of the open in progress, until its completion.
-    restrict_to: Option<mailpush_imap::SequenceSet>,
+    /// The tag and `<known-uids>` of the open in progress, until its completion.
+    restrict_to: Option<(mailpush_imap::Tag, mailpush_imap::SequenceSet)>,
 }
 
 impl Filter {
@@ -325,13 +325,15 @@ impl Filter {
     }
 
     /// The device sends `command`: an open with known UIDs restricts what its answer reports.
-    fn sent(&mut self, command: &CommandBody) {
+    fn sent(&mut self, command: &Command) {
         if !self.known_uids_only {
             return;
         }
-        if let CommandBody::Select { params, .. } = command {
+        if let CommandBody::Select { params, .. } = &command.body {
             self.restrict_to = params.iter().find_map(|p| match p {
-                mailpush_imap::SelectParam::QResync(q) => q.known_uids.clone(),
+                mailpush_imap::SelectParam::QResync(q) => {
+                    q.known_uids.clone().map(|k| (command.tag.clone(), k))
+                }
                 _ => None,
             });
         }
@@ -339,20 +341,21 @@ impl Filter {
 
     fn rewrite(&mut self, r: Response, opening: Option<&Mailbox>) -> Option<Response> {
         let nomodseq = opening.is_some_and(|m| self.nomodseq.contains(m));
-        if let Some(known) = &self.restrict_to {
-            match &r {
-                Response::Data(Data::Fetch { items, .. }) => {
-                    let uid = items.as_slice().iter().find_map(|i| match i {
-                        mailpush_imap::FetchItem::Uid(u) => Some(u.get()),
-                        _ => None,
-                    });
-                    if uid.is_some_and(|u| !known.contains(u, u32::MAX)) {
-                        return None;
-                    }
-                }
-                Response::Tagged { .. } => self.restrict_to = None,
-                _ => {}
+        if let (Some((_, known)), Response::Data(Data::Fetch { items, .. })) =
+            (&self.restrict_to, &r)
+        {
+            let uid = items.as_slice().iter().find_map(|i| match i {
+                mailpush_imap::FetchItem::Uid(u) => Some(u.get()),
+                _ => None,
+            });
+            if uid.is_some_and(|u| !known.contains(u, u32::MAX)) {
+                return None;
             }
+        }
+        if let (Some((open, _)), Response::Tagged { tag, .. }) = (&self.restrict_to, &r)
+            && open == tag
+        {
+            self.restrict_to = None;
         }
         match r {
             Response::Data(Data::Capability(c)) => match self.caps(c) {
@@ -683,7 +686,7 @@ impl World {
                         if let CommandBody::Select { mailbox, .. } = &cmd.body {
                             conn.opening = Some(mailbox.clone());
                         }
-                        conn.filter.sent(&cmd.body);
+                        conn.filter.sent(&cmd);
                         self.commands.push(cmd);
                     }
                 }
