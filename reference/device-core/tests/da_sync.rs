@@ -229,8 +229,9 @@ fn qresync_opens_with_the_views_values_and_fetches_only_what_is_new() {
 //# whether or not the `SELECT` reported any of its messages
 #[test]
 fn qresync_fetches_what_was_added_since_from_a_server_that_reports_only_known_uids() {
-    let mut w = world(Offer::QResync);
+    let mut w = World::new(Offer::QResync, &["INBOX", "Notes"], &["Notes"]);
     w.known_uids_only = true;
+    w.start();
     fill(&mut w, 6);
     w.sync("Notes");
     let view = w.engine.view(&mailbox("Notes")).unwrap().clone();

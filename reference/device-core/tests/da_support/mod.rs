@@ -425,7 +425,8 @@ pub struct World {
     pub offer: Offer,
     pub hide: Vec<String>,
     pub nomodseq: BTreeSet<Mailbox>,
-    /// The server reports changes only of the UIDs a QRESYNC open names, as Dovecot does.
+    /// The server reports changes only of the UIDs a QRESYNC open names, as Dovecot does
+    /// (taken at each connection: set it before [`World::start`]).
     pub known_uids_only: bool,
     pub config: EngineConfig,
     pub engine: Engine,
