@@ -66,24 +66,43 @@ impl Wire {
     }
 }
 
-/// A loopback proxy to `target` that counts what clients send and receive.
-async fn counting_proxy(target: SocketAddr) -> Result<(SocketAddr, Wire), BenchError> {
+/// A loopback proxy that counts what clients send and receive. Dropping it closes its
+/// listener and every connection through it.
+struct CountingProxy {
+    addr: SocketAddr,
+    wire: Wire,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        // The accept loop owns the connections' tasks in a `JoinSet`: aborting it drops the
+        // set, which aborts them.
+        self.task.abort();
+    }
+}
+
+/// A [`CountingProxy`] to `target`.
+async fn counting_proxy(target: SocketAddr) -> Result<CountingProxy, BenchError> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
     let wire = Wire::default();
     let counters = wire.clone();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
         while let Ok((client, _)) = listener.accept().await {
+            // Reaps the finished ones, so that a long run does not keep them all.
+            while connections.try_join_next().is_some() {}
             let Ok(server) = TcpStream::connect(target).await else {
                 continue;
             };
             let (cr, cw) = client.into_split();
             let (sr, sw) = server.into_split();
-            tokio::spawn(pump(cr, sw, Arc::clone(&counters.sent)));
-            tokio::spawn(pump(sr, cw, Arc::clone(&counters.received)));
+            connections.spawn(pump(cr, sw, Arc::clone(&counters.sent)));
+            connections.spawn(pump(sr, cw, Arc::clone(&counters.received)));
         }
     });
-    Ok((addr, wire))
+    Ok(CountingProxy { addr, wire, task })
 }
 
 async fn pump(
@@ -424,7 +443,8 @@ async fn bench_server(
     messages: &[Vec<u8>],
     dir: &Path,
 ) -> Result<(), BenchError> {
-    let (addr, wire) = counting_proxy(target).await?;
+    let proxy = counting_proxy(target).await?;
+    let (addr, wire) = (proxy.addr, &proxy.wire);
     let mut writer = Writer::login(target, USER, PASSWORD).await?;
     writer.append_all(messages).await?;
     let mut round = 0;
@@ -434,7 +454,7 @@ async fn bench_server(
         std::fs::create_dir_all(&dir)?;
         let mut da = Da::new(addr, method, &dir)?;
         let client = format!("DA {}", method_name(method));
-        let initial = da.until_synced(&wire).await?;
+        let initial = da.until_synced(wire).await?;
         if initial.report.method != method {
             return Err(protocol(format!(
                 "{name} was synchronized by {:?}, not {method:?}",
@@ -442,16 +462,16 @@ async fn bench_server(
             )));
         }
         row(name, &client, "initial", &initial);
-        let unchanged = da.wake(&wire).await?;
+        let unchanged = da.wake(wire).await?;
         row(name, &client, "unchanged", &unchanged);
         writer.change(args.changes, *round, notes).await?;
         *round += 1;
-        let incremental = da.wake(&wire).await?;
+        let incremental = da.wake(wire).await?;
         row(name, &client, "incremental", &incremental);
     }
     if !args.no_mbsync {
         let maildir = dir.join(format!("{name}-maildir"));
-        let initial = mbsync(addr, &wire, &maildir).await?;
+        let initial = mbsync(addr, wire, &maildir).await?;
         println!(
             "{name:<9} {:<14} {:<11} {:>7} {:>10.0} {:>9.3} {:>5} {:>12}",
             "mbsync",
@@ -464,7 +484,7 @@ async fn bench_server(
         );
         writer.change(args.changes, *round, notes).await?;
         *round += 1;
-        let incremental = mbsync(addr, &wire, &maildir).await?;
+        let incremental = mbsync(addr, wire, &maildir).await?;
         println!(
             "{name:<9} {:<14} {:<11} {:>7} {:>10} {:>9.3} {:>5} {:>12}",
             "mbsync",
@@ -504,6 +524,8 @@ async fn mbsync(
     let before = wire.total();
     let started = Instant::now();
     let output = tokio::process::Command::new("mbsync")
+        // An error or an interrupted bench must not leave mbsync running.
+        .kill_on_drop(true)
         .arg("-q")
         .arg("-c")
         .arg(&config)
@@ -605,7 +627,47 @@ pub async fn run_cli(args: BenchSyncArgs) -> Result<(), BenchError> {
         .map_err(|e| protocol(format!("Dovecot: {e}")))?;
         let target = dovecot.imap_addr();
         bench_server("dovecot", target, &args, &notes, &messages, dir.path()).await?;
+        eprintln!("stopping Dovecot and removing its mail");
+        drop(dovecot);
     }
     println!("machine at the end: {}", machine());
+    remove_files(dir)
+}
+
+/// Removes the bench's files (a Maildir and a device store per server and method, the mail
+/// server's database), saying so first: tens of thousands of files take a while to unlink on
+/// a busy disk, and a run that stays silent after its last line looks hung.
+fn remove_files(dir: tempfile::TempDir) -> Result<(), BenchError> {
+    let (files, octets) = tree_size(dir.path());
+    eprintln!(
+        "removing the bench's {files} files ({} MB) in {}",
+        octets / 1_000_000,
+        dir.path().display()
+    );
+    let started = Instant::now();
+    dir.close()?;
+    eprintln!("removed in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Files under `dir` and their octets.
+fn tree_size(dir: &Path) -> (u64, u64) {
+    let mut totals = (0, 0);
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(entry.path()),
+                Ok(_) => {
+                    totals.0 += 1;
+                    totals.1 += entry.metadata().map_or(0, |m| m.len());
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    totals
 }

@@ -114,8 +114,9 @@ fn resolve(w: &World, change: &Change, serial: &mut u32) -> Option<ServerChange>
     })
 }
 
-fn converges(offer: Offer, ops: Vec<Op>) -> TestResult {
+fn converges(offer: Offer, known_uids_only: bool, ops: Vec<Op>) -> TestResult {
     let mut w = World::new(offer, &["INBOX", "Notes"], &["Notes"]);
+    w.known_uids_only = known_uids_only;
     let mut serial = 0;
     for i in 0..3 {
         w.server.append("Notes", &note(1000 + i), &["\\Seen"]);
@@ -165,15 +166,20 @@ fn converges(offer: Offer, ops: Vec<Op>) -> TestResult {
 }
 
 fn qresync(ops: Vec<Op>) -> TestResult {
-    converges(Offer::QResync, ops)
+    converges(Offer::QResync, false, ops)
+}
+
+/// A server that reports changes only of the known UIDs, as Dovecot does.
+fn qresync_known_uids_only(ops: Vec<Op>) -> TestResult {
+    converges(Offer::QResync, true, ops)
 }
 
 fn condstore(ops: Vec<Op>) -> TestResult {
-    converges(Offer::CondStore, ops)
+    converges(Offer::CondStore, false, ops)
 }
 
 fn plain(ops: Vec<Op>) -> TestResult {
-    converges(Offer::Plain, ops)
+    converges(Offer::Plain, false, ops)
 }
 
 fn check(property: fn(Vec<Op>) -> TestResult) {
@@ -186,6 +192,15 @@ fn check(property: fn(Vec<Op>) -> TestResult) {
 #[test]
 fn qresync_converges_after_cuts_changes_and_restarts() {
     check(qresync);
+}
+
+//= spec/sync.md#SYNC-4
+//= type=test
+//# whether or not the `SELECT` reported any of its messages: a server may report changes only of the
+//# `<known-uids>`
+#[test]
+fn qresync_converges_against_a_server_that_reports_only_known_uids() {
+    check(qresync_known_uids_only);
 }
 
 //= spec/sync.md#SYNC-5

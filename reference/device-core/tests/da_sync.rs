@@ -223,6 +223,62 @@ fn qresync_opens_with_the_views_values_and_fetches_only_what_is_new() {
     w.assert_converged("Notes");
 }
 
+//= spec/sync.md#SYNC-4
+//= type=test
+//# The DA MUST ask for that second set as the UID range `<view's UIDNEXT>:<reported UIDNEXT − 1>`
+//# whether or not the `SELECT` reported any of its messages
+#[test]
+fn qresync_fetches_what_was_added_since_from_a_server_that_reports_only_known_uids() {
+    let mut w = World::new(Offer::QResync, &["INBOX", "Notes"], &["Notes"]);
+    w.known_uids_only = true;
+    w.start();
+    fill(&mut w, 6);
+    w.sync("Notes");
+    let view = w.engine.view(&mailbox("Notes")).unwrap().clone();
+    let uid_next = view.uid_next.unwrap().get();
+    let uids = w.server.uids("Notes");
+    w.change(ServerChange::Expunge("Notes".into(), uids[0]));
+    w.change(ServerChange::SetFlags(
+        "Notes".into(),
+        uids[1],
+        vec!["\\Flagged"],
+    ));
+    for i in 10..13 {
+        w.change(ServerChange::Append("Notes".into(), note(i), vec!["$Note"]));
+    }
+    // Added and expunged between two syncs: inside the range, never returned, not missing.
+    w.change(ServerChange::Append("Notes".into(), note(20), vec![]));
+    let gone = *w.server.uids("Notes").last().unwrap();
+    w.change(ServerChange::Expunge("Notes".into(), gone));
+    let from = w.commands.len();
+    let c = w.sync("Notes");
+    let sent = w.commands_since(from);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(
+        sent[1],
+        format!(
+            "UID FETCH {uid_next}:{} (FLAGS MODSEQ BODY.PEEK[]<0.1048577>)",
+            gone
+        )
+    );
+    assert_eq!(
+        (c.report.added, c.report.removed, c.report.changed),
+        (3, 1, 1)
+    );
+    //= spec/sync.md#SYNC-8
+    //= type=test
+    //# the messages reported and the
+    //# range of SYNC-4 are fetched in that one round trip
+    assert_eq!((c.report.round_trips, c.flights), (2, 2));
+    w.assert_converged("Notes");
+    // Nothing changed since: the UIDNEXT is the view's, one round trip.
+    let c = w.sync("Notes");
+    assert_eq!((c.report.round_trips, c.flights), (1, 1));
+    assert!(c.update.is_empty(), "{:?}", c.update);
+    w.assert_converged("Notes");
+    w.assert_read_only();
+}
+
 #[test]
 fn condstore_pipelines_changedsince_with_search() {
     let mut w = world(Offer::CondStore);

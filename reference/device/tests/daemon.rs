@@ -431,3 +431,111 @@ async fn an_append_on_one_device_reaches_the_other_by_push() {
     servers.mail.shutdown().await;
     servers.push.shutdown().await;
 }
+
+/// Two accounts of one device, each a user of the mail server with a Notes of its own: each
+/// account has its own IMAP connection, registration and tokens, and a change by another
+/// client of one account reaches that account's view by push, and not the other's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_accounts_on_one_device_sync_and_push_independently() {
+    use support::{PASSWORD, USER, push_section};
+    const WILMA: &str = "wilma";
+    const WILMA_PASSWORD: &str = "wilma-secret";
+    let dir = tempfile::tempdir().unwrap();
+    let servers = Servers::start(dir.path()).await;
+    let wilma = servers
+        .store
+        .add_user(WILMA, WILMA_PASSWORD.as_bytes())
+        .unwrap();
+    servers.store.create_mailbox(wilma, "Notes").unwrap();
+    let data = dir.path().join("device");
+    let config = data.with_extension("toml");
+    let account = |name: &str, user: &str, password: &str| {
+        format!(
+            r#"
+[[accounts]]
+name = "{name}"
+address = "{imap}"
+security = "starttls"
+user = "{user}"
+password = "{password}"
+trust_cert = "{mail_pem}"
+mailboxes = ["Notes"]
+"#,
+            imap = servers.imap_addr(),
+            mail_pem = dir.path().join("mail.pem").display(),
+        )
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\n{}{}{}",
+            data.display(),
+            account("A1", USER, PASSWORD),
+            account("A2", WILMA, WILMA_PASSWORD),
+            push_section(&servers.push, dir.path()),
+        ),
+    )
+    .unwrap();
+    let (stop, task, socket) = start_daemon(&config);
+    let mut api = Api::connect(&socket).await;
+    let status = api
+        .wait_status("both accounts ready for push", |s| {
+            s["channel"]["state"] == "established"
+                && (0..2).all(|i| {
+                    let account = &s["accounts"][i];
+                    account["registration"]["state"] == "registered"
+                        && account["with_push"] == json!(["Notes"])
+                        && account["mailboxes"][0]["last_sync"].is_object()
+                })
+        })
+        .await;
+    let names: Vec<&str> = (0..2)
+        .map(|i| status["accounts"][i]["account"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["A1", "A2"], "{status:#}");
+    let tokens: Vec<&serde_json::Value> = (0..2)
+        .map(|i| &status["accounts"][i]["mailboxes"][0]["token"])
+        .collect();
+    assert!(tokens[0].is_string() && tokens[1].is_string(), "{status:#}");
+    assert_ne!(tokens[0], tokens[1], "{status:#}");
+    // Each registration was made by a session logged in as that account's user, and a
+    // session logs in once: two accounts, two IMAP connections.
+    api.result("subscribe", json!({})).await;
+
+    let mut fred = Imap::connect(servers.imap_addr()).await;
+    let mut other_wilma = Imap::connect_as(servers.imap_addr(), WILMA, WILMA_PASSWORD).await;
+    fred.append("Notes", "Subject: fred\r\n\r\nfred's note\r\n")
+        .await;
+    let event = api.event().await;
+    assert_eq!(event["account"], "A1", "{event}");
+    assert_eq!(event["added"], json!([1]), "{event}");
+    assert_eq!(
+        api.view_of("A1", "Notes").await,
+        fred.listing("Notes").await
+    );
+    assert_eq!(api.view_of("A2", "Notes").await, vec![]);
+
+    for n in 0..2 {
+        other_wilma
+            .append("Notes", &format!("Subject: wilma {n}\r\n\r\nnote {n}\r\n"))
+            .await;
+    }
+    let mut added = Vec::new();
+    while added.len() < 2 {
+        let event = api.event().await;
+        assert_eq!(event["account"], "A2", "{event}");
+        added.extend(event["added"].as_array().unwrap().iter().cloned());
+    }
+    assert_eq!(
+        api.view_of("A2", "Notes").await,
+        other_wilma.listing("Notes").await
+    );
+    assert_eq!(
+        api.view_of("A1", "Notes").await,
+        fred.listing("Notes").await
+    );
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    servers.mail.shutdown().await;
+    servers.push.shutdown().await;
+}

@@ -263,6 +263,62 @@ async fn dovecot_every_mailbox_is_polled_and_synced_by_qresync() {
     device.stop().await;
 }
 
+//= spec/sync.md#SYNC-4
+//= type=test
+//# The DA MUST ask for that second set as the UID range `<view's UIDNEXT>:<reported UIDNEXT − 1>`
+//# whether or not the `SELECT` reported any of its messages: a server may report changes only of the
+//# `<known-uids>` (RFC 7162 §3.2.5 allows it, and Dovecot does)
+/// Dovecot's `SELECT … (QRESYNC (… <known-uids>))` reports changes of the known UIDs only, so
+/// notes another client appends after the first sync appear in no `FETCH` of the open: they
+/// reach the view because the DA also fetches from its view's UIDNEXT, in the same QRESYNC sync
+/// as the flag change made with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dovecot_notes_appended_after_the_first_sync_arrive_by_qresync() {
+    let Some(server) = started(Dovecot::start(DovecotOptions::default()).await) else {
+        return;
+    };
+    let mut other = other_client(&server).await;
+    for n in 1..=3 {
+        other.append("Notes", note(n).as_bytes()).await.unwrap();
+    }
+    let mut device = ThirdParty::start(
+        &server,
+        "testing_override_poll_interval_ms = 200",
+        r#"["Notes"]"#,
+    )
+    .await;
+    let api = &mut device.api;
+    let view = converged(api, "the first sync", &mut other).await;
+    assert_eq!(view.len(), 3);
+    // From now on every poll opens Notes with the three UIDs as `<known-uids>`.
+    let status = api
+        .wait_status("a sync by QRESYNC", |s| last_method(s).is_some())
+        .await;
+    assert_eq!(last_method(&status), Some("qresync"), "{status:#}");
+
+    for n in 4..=6 {
+        other.append("Notes", note(n).as_bytes()).await.unwrap();
+    }
+    other.ok("SELECT Notes").await.unwrap();
+    other
+        .ok(&format!("UID STORE {} +FLAGS (\\Flagged)", view[0].0))
+        .await
+        .unwrap();
+    let view = converged(api, "notes appended after the first sync", &mut other).await;
+    assert_eq!(view.len(), 6);
+    assert_eq!(view[0].1, ["\\Flagged"]);
+    for (n, (uid, _)) in (1..).zip(&view) {
+        assert_eq!(content(api, *uid).await, note(n).as_bytes());
+    }
+    let status = api.result("status", json!({})).await;
+    assert_eq!(last_method(&status), Some("qresync"), "{status:#}");
+    let round_trips = mailbox_status(&status)["last_sync"]["round_trips"]
+        .as_u64()
+        .unwrap();
+    assert!(round_trips <= 2, "{status:#}");
+    device.stop().await;
+}
+
 /// This project's servers with `configure` applied to the mail server, a daemon whose push is
 /// up, and another client of the account.
 async fn switched(configure: impl FnOnce(&mut Settings)) -> Switched {

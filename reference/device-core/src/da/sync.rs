@@ -141,6 +141,10 @@ pub(crate) struct Sync {
     search_seen: bool,
     /// The UIDs whose content was asked for (less those expunged since).
     requested: BTreeSet<u32>,
+    /// UIDs from the view's UIDNEXT to below the open's: every message added since the view
+    /// was complete, fetched whether or not the open reported it (SYNC-4). Those that do not
+    /// arrive were expunged since, so unlike `requested` none of them is owed.
+    new_range: Option<(u32, u32)>,
     fetch_all: bool,
     received: BTreeMap<u32, ContentState>,
 }
@@ -225,6 +229,7 @@ impl Sync {
             listed: BTreeSet::new(),
             search_seen: false,
             requested: BTreeSet::new(),
+            new_range: None,
             fetch_all: false,
             received: BTreeMap::new(),
         };
@@ -424,7 +429,10 @@ impl Sync {
         let in_view = view.messages.contains_key(&uid) && !(self.open_done && self.reset);
         let listing = self.awaiting(Purpose::Listing);
         let open_candidate = !self.open_done && self.plan == Plan::QResync;
-        let wants_content = self.fetch_all || self.requested.contains(&u);
+        let in_new_range = self
+            .new_range
+            .is_some_and(|(lo, hi)| (lo..=hi).contains(&u));
+        let wants_content = self.fetch_all || self.requested.contains(&u) || in_new_range;
         if !(in_view || listing || open_candidate || wants_content) {
             // A message that arrived after the sync looked: the next sync finds it, because
             // the view keeps this sync's (older) HIGHESTMODSEQ and UIDNEXT.
@@ -542,6 +550,10 @@ impl Sync {
                         NonZeroU32::new(*u).is_some_and(|u| !view.messages.contains_key(&u))
                     })
                     .collect();
+                //= spec/sync.md#SYNC-4
+                //# and of every message
+                //# whose UID is at least the view's UIDNEXT and below the UIDNEXT the `SELECT` reported
+                self.new_range = self.added_since(view);
                 self.content_round(view, new)
             }
             Plan::CondStore => {
@@ -610,14 +622,32 @@ impl Sync {
         self.content_round(view, new)
     }
 
-    /// Asks for the content of `new`, or completes when there is none.
+    /// The UIDs a message added since the view was complete can have: from the view's UIDNEXT
+    /// (or above its highest UID) to below the UIDNEXT the open reported (or to the largest UID
+    /// when the open reported none). `None` when the open's UIDNEXT says nothing was added.
+    fn added_since(&self, view: &MailboxView) -> Option<(u32, u32)> {
+        let above_view = match view.messages.keys().next_back() {
+            Some(u) => u.get().checked_add(1)?,
+            None => 1,
+        };
+        let lo = view.uid_next.map_or(1, NonZeroU32::get).max(above_view);
+        let hi = match self.opened.uid_next {
+            Some(next) => next.get().checked_sub(1)?,
+            None => u32::MAX,
+        };
+        (lo <= hi).then_some((lo, hi))
+    }
+
+    /// Asks for the content of `new` and of the UIDs of `new_range`, or completes when there
+    /// are none.
     fn content_round(&mut self, view: &MailboxView, new: BTreeSet<u32>) -> Step {
-        if new.is_empty() {
+        if new.is_empty() && self.new_range.is_none() {
             return self.done(view);
         }
         //= spec/sync.md#SYNC-6
         //# download the content of every returned UID its view does not have
         let sets = Ranges::from_sorted(new.iter().copied())
+            .with_range(self.new_range)
             .to_sequence_sets(self.settings.max_command_line.saturating_sub(80).max(16));
         self.requested = new;
         self.phase = Phase::Content;

@@ -26,6 +26,11 @@ impl Ranges {
     pub(crate) fn from_uid_set(set: &UidSet) -> Self {
         let mut v: Vec<(u32, u32)> = set.iter_ranges().map(|r| (*r.start(), *r.end())).collect();
         v.sort_unstable();
+        Self::merge_sorted(v)
+    }
+
+    /// From ranges in ascending order of their starts, overlapping or adjacent ones joined.
+    fn merge_sorted(v: Vec<(u32, u32)>) -> Self {
         let mut out: Vec<(u32, u32)> = Vec::with_capacity(v.len());
         for (lo, hi) in v {
             match out.last_mut() {
@@ -34,6 +39,15 @@ impl Ranges {
             }
         }
         Ranges(out)
+    }
+
+    /// These ranges and `extra`, merged.
+    pub(crate) fn with_range(self, extra: Option<(u32, u32)>) -> Self {
+        let Some((lo, hi)) = extra else { return self };
+        let mut v = self.0;
+        let at = v.partition_point(|&(l, _)| l < lo);
+        v.insert(at, (lo, hi));
+        Self::merge_sorted(v)
     }
 
     /// The ranges.
@@ -133,6 +147,16 @@ mod tests {
         let span = r.to_bounded_set(5).unwrap();
         assert_eq!(text(&span), "1:100");
         assert!(Ranges::default().to_bounded_set(5).is_none());
+    }
+
+    #[test]
+    fn a_range_joins_the_ranges_it_touches() {
+        let r = Ranges::from_sorted([1, 2, 5, 9, 20]).with_range(Some((6, 10)));
+        assert_eq!(r.iter().collect::<Vec<_>>(), [(1, 2), (5, 10), (20, 20)]);
+        let r = Ranges::default().with_range(Some((7, u32::MAX)));
+        assert_eq!(r.iter().collect::<Vec<_>>(), [(7, u32::MAX)]);
+        let r = Ranges::from_sorted([3]).with_range(None);
+        assert_eq!(r.iter().collect::<Vec<_>>(), [(3, 3)]);
     }
 
     #[test]

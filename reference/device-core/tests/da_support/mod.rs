@@ -273,6 +273,11 @@ struct Filter {
     hide: Vec<String>,
     /// Mailboxes that answer NOMODSEQ.
     nomodseq: BTreeSet<Mailbox>,
+    /// Like Dovecot: a `SELECT … (QRESYNC (… <known-uids>))` reports changes only of the
+    /// known UIDs (RFC 7162 lets a server restrict them so), never a message added since.
+    known_uids_only: bool,
+    /// The tag and `<known-uids>` of the open in progress, until its completion.
+    restrict_to: Option<(mailpush_imap::Tag, mailpush_imap::SequenceSet)>,
 }
 
 impl Filter {
@@ -319,8 +324,39 @@ impl Filter {
         out
     }
 
-    fn rewrite(&self, r: Response, opening: Option<&Mailbox>) -> Option<Response> {
+    /// The device sends `command`: an open with known UIDs restricts what its answer reports.
+    fn sent(&mut self, command: &Command) {
+        if !self.known_uids_only {
+            return;
+        }
+        if let CommandBody::Select { params, .. } = &command.body {
+            self.restrict_to = params.iter().find_map(|p| match p {
+                mailpush_imap::SelectParam::QResync(q) => {
+                    q.known_uids.clone().map(|k| (command.tag.clone(), k))
+                }
+                _ => None,
+            });
+        }
+    }
+
+    fn rewrite(&mut self, r: Response, opening: Option<&Mailbox>) -> Option<Response> {
         let nomodseq = opening.is_some_and(|m| self.nomodseq.contains(m));
+        if let (Some((_, known)), Response::Data(Data::Fetch { items, .. })) =
+            (&self.restrict_to, &r)
+        {
+            let uid = items.as_slice().iter().find_map(|i| match i {
+                mailpush_imap::FetchItem::Uid(u) => Some(u.get()),
+                _ => None,
+            });
+            if uid.is_some_and(|u| !known.contains(u, u32::MAX)) {
+                return None;
+            }
+        }
+        if let (Some((open, _)), Response::Tagged { tag, .. }) = (&self.restrict_to, &r)
+            && open == tag
+        {
+            self.restrict_to = None;
+        }
         match r {
             Response::Data(Data::Capability(c)) => match self.caps(c) {
                 Some(Code::Capability(c)) => Some(Response::Data(Data::Capability(c))),
@@ -389,6 +425,9 @@ pub struct World {
     pub offer: Offer,
     pub hide: Vec<String>,
     pub nomodseq: BTreeSet<Mailbox>,
+    /// The server reports changes only of the UIDs a QRESYNC open names, as Dovecot does
+    /// (taken at each connection: set it before [`World::start`]).
+    pub known_uids_only: bool,
     pub config: EngineConfig,
     pub engine: Engine,
     pub store: DeviceStore,
@@ -462,6 +501,7 @@ impl World {
             offer,
             hide: Vec::new(),
             nomodseq: BTreeSet::new(),
+            known_uids_only: false,
             config,
             engine,
             store: DeviceStore::default(),
@@ -647,6 +687,7 @@ impl World {
                         if let CommandBody::Select { mailbox, .. } = &cmd.body {
                             conn.opening = Some(mailbox.clone());
                         }
+                        conn.filter.sent(&cmd);
                         self.commands.push(cmd);
                     }
                 }
@@ -732,6 +773,8 @@ impl World {
                         offer: self.offer,
                         hide: self.hide.clone(),
                         nomodseq: self.nomodseq.clone(),
+                        known_uids_only: self.known_uids_only,
+                        restrict_to: None,
                     },
                     recorder: Recorder {
                         framer: Framer::new(FramerConfig::default()),

@@ -180,6 +180,11 @@ pub struct Imap {
 
 impl Imap {
     pub async fn connect(addr: SocketAddr) -> Imap {
+        Self::connect_as(addr, USER, PASSWORD).await
+    }
+
+    /// A client of another user of the server.
+    pub async fn connect_as(addr: SocketAddr, user: &str, password: &str) -> Imap {
         let stream = TcpStream::connect(addr).await.unwrap();
         let mut imap = Imap {
             io: BufReader::new(stream),
@@ -187,7 +192,7 @@ impl Imap {
         };
         let mut greeting = String::new();
         imap.io.read_line(&mut greeting).await.unwrap();
-        imap.command(&format!("LOGIN {USER} {PASSWORD}")).await;
+        imap.command(&format!("LOGIN {user} {password}")).await;
         imap
     }
 
@@ -364,10 +369,15 @@ impl Api {
         }
     }
 
-    /// UID and flags of every message of the view.
+    /// UID and flags of every message of the view of account A1.
     pub async fn view(&mut self, mailbox: &str) -> Vec<(u32, Vec<String>)> {
+        self.view_of("A1", mailbox).await
+    }
+
+    /// UID and flags of every message of the view of `account`.
+    pub async fn view_of(&mut self, account: &str, mailbox: &str) -> Vec<(u32, Vec<String>)> {
         let result = self
-            .result("messages", json!({"account": "A1", "mailbox": mailbox}))
+            .result("messages", json!({"account": account, "mailbox": mailbox}))
             .await;
         let mut out: Vec<(u32, Vec<String>)> = result["messages"]
             .as_array()
