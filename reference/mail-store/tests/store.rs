@@ -950,7 +950,6 @@ fn new_messages_flag_changes_expunges_and_mailbox_events_push() {
     // A subscription is no change of a mailbox.
     store.subscribe(user, "Other").unwrap();
     let expected: Vec<(String, String)> = [
-        ("Other", "Created"),
         ("INBOX", "Appended { uids: [1] }"),
         ("Other", "Appended { uids: [1] }"),
         ("INBOX", "FlagsChanged { uids: [1] }"),
