@@ -990,7 +990,11 @@ fn a_configured_mailbox_that_is_gone_keeps_its_token_until_it_is_found_again() {
         }
         w.tick(Duration::from_secs(3600));
     }
-    let at = w.events.iter().rposition(|e| *e == gone).expect("MailboxGone");
+    let at = w
+        .events
+        .iter()
+        .rposition(|e| *e == gone)
+        .expect("MailboxGone");
     assert!(at >= events_before);
     w.pump();
     let after = &w.events[at..];
@@ -1010,10 +1014,17 @@ fn a_configured_mailbox_that_is_gone_keeps_its_token_until_it_is_found_again() {
     }
     assert_eq!(opens(&w, "Work"), opened);
     // Created again under its name: the next wake of its token synchronizes it.
-    w.server.store.create_mailbox(w.server.user, "Work").unwrap();
+    w.server
+        .store
+        .create_mailbox(w.server.user, "Work")
+        .unwrap();
     w.server.append("Work", &note(8), &[]);
     let lists_before = lists(&w);
-    let registers_before = w.events.iter().filter(|e| matches!(e, Event::Register { .. })).count();
+    let registers_before = w
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Register { .. }))
+        .count();
     assert_eq!(w.wake("Work"), WakeOutcome::Scheduled);
     w.pump();
     w.assert_converged("Work");
@@ -1023,7 +1034,10 @@ fn a_configured_mailbox_that_is_gone_keeps_its_token_until_it_is_found_again() {
         _ => None,
     });
     let registered: Vec<Vec<_>> = registered.skip(registers_before).collect();
-    assert!(registered.iter().any(|r| r.contains(&mailbox("Work"))), "{registered:?}");
+    assert!(
+        registered.iter().any(|r| r.contains(&mailbox("Work"))),
+        "{registered:?}"
+    );
     assert_eq!(w.engine.token(&mailbox("Work")), Some(&token));
 }
 

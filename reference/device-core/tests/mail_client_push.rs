@@ -492,8 +492,8 @@ fn a_new_device_token_means_no_push_until_registered_again() {
 /// then (a registration naming mailboxes that have push asks nothing).
 //= spec/device-local.md#LOCAL-4
 //= type=test
-//# After a registration that adds a mailbox, or that names a
-//# registered mailbox that is without push
+//# After a registration that names a registered mailbox the last
+//# reply left without push
 //= spec/device-local.md#LOCAL-15
 //= type=test
 //# When a later push registration reply acknowledges the mailbox, the mail client MUST stop the
@@ -542,8 +542,8 @@ fn a_restarted_mail_client_wakes_every_token() {
     tokens.sort();
     assert_eq!(sorted(world.take_wakes()), tokens);
     // A fresh mail client has no token to wake.
-    let mut fresh =
-        World::new(config(vec![account_config("A1", 900)], 12), disk()).with_mail("A1", MailServer::new(&["Notes"]));
+    let mut fresh = World::new(config(vec![account_config("A1", 900)], 12), disk())
+        .with_mail("A1", MailServer::new(&["Notes"]));
     fresh.hold_imap = true;
     fresh.run();
     assert!(fresh.take_wakes().is_empty());

@@ -35,7 +35,10 @@ async fn converged(api: &mut Api, other: &mut Imap) {
 async fn mailbox_command(servers: &Servers, command: &str) {
     let mut admin = Imap::connect(servers.imap_addr()).await;
     let reply = admin.command(command).await;
-    assert!(reply.last().unwrap().contains(" OK"), "{command}: {reply:?}");
+    assert!(
+        reply.last().unwrap().contains(" OK"),
+        "{command}: {reply:?}"
+    );
 }
 
 fn notes(status: &Value) -> &Value {
@@ -66,9 +69,7 @@ async fn a_monitored_mailbox_deleted_then_recreated_or_renamed_onto_its_name_rea
     let token = notes(&status)["token"].clone();
     assert!(token.is_string(), "{status:#}");
     let mut other = Imap::connect(servers.imap_addr()).await;
-    other
-        .append("Notes", "Subject: one\r\n\r\nfirst\r\n")
-        .await;
+    other.append("Notes", "Subject: one\r\n\r\nfirst\r\n").await;
     converged(&mut api, &mut other).await;
 
     // Deleted: the push for it makes the DA find it gone; it keeps its token.

@@ -247,7 +247,10 @@ fn deleted_or_renamed_mailboxes_keep_their_registered_names() {
     assert_eq!(target_tokens(&store, user, "Notes/Sub", t0()), ["tok"]);
     // Deleting the only acknowledged mailbox keeps the registration and its name.
     store.delete_mailbox(user, "Archive").unwrap();
-    assert_eq!(target_tokens(&store, user, "Archive", t0()), ["only-archive"]);
+    assert_eq!(
+        target_tokens(&store, user, "Archive", t0()),
+        ["only-archive"]
+    );
     // Registering again without the names drops them (XAPS-14); a name that does not exist is
     // not acknowledged again (XAPS-10).
     store

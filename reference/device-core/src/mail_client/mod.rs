@@ -434,8 +434,8 @@ impl MailClient {
                         && a.push.left_out(mailbox)
                     {
                         //= spec/device-local.md#LOCAL-4
-                        //# or that names a
-                        //# registered mailbox that is without push
+                        //# After a registration that names a registered mailbox the last
+                        //# reply left without push
                         a.push.want();
                     }
                     token.clone()
