@@ -34,11 +34,8 @@ async fn converged(api: &mut Api, other: &mut Imap) {
 /// is ended when the mailbox is deleted.
 async fn mailbox_command(servers: &Servers, command: &str) {
     let mut admin = Imap::connect(servers.imap_addr()).await;
-    let reply = admin.command(command).await;
-    assert!(
-        reply.last().unwrap().contains(" OK"),
-        "{command}: {reply:?}"
-    );
+    // `command` panics unless the command completes OK.
+    admin.command(command).await;
 }
 
 fn notes(status: &Value) -> &Value {
