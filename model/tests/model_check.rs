@@ -231,8 +231,8 @@ fn a_mailbox_recreated_with_a_new_uidvalidity_converges() {
 
 //= spec/imap-push.md#XAPS-18
 //= type=test
-//# When an acknowledged mailbox is deleted or renamed, or the user loses
-//# the right to read it, the server MUST stop pushing for it under its old name.
+//# When an acknowledged mailbox is deleted or renamed, the server MUST
+//# request a push naming it under the name the registration holds
 #[test]
 fn deleted_and_renamed_mailboxes_converge() {
     let deleted = check(

@@ -986,27 +986,125 @@ fn accounts_do_not_share_tokens() {
     b.assert_converged("Notes");
 }
 
+fn lists(w: &World) -> usize {
+    w.commands
+        .iter()
+        .filter(|c| matches!(c.body, mailpush_imap::CommandBody::List { .. }))
+        .count()
+}
+
+fn opens(w: &World, name: &str) -> usize {
+    w.commands
+        .iter()
+        .filter(|c| matches!(&c.body, mailpush_imap::CommandBody::Select { mailbox: m, .. } if *m == mailbox(name)))
+        .count()
+}
+
+/// A configured mailbox deleted on the server: the sync that finds it gone lists again and is
+/// not retried; the mailbox keeps its token, and once created again the wake of its token (a
+/// poll, or the push for its creation) synchronizes it, after which the DA lists and registers
+/// again.
+//= spec/sync.md#SYNC-23
+//= type=test
+//# The DA MUST then end the sync
+//# without retrying it ([SYNC-12](#SYNC-12)) and leave the view as it was, MUST list the account's
+//# mailboxes again
+//= spec/sync.md#SYNC-23
+//= type=test
+//# A mailbox that the DA is configured to monitor and that the
+//# list no longer shows MUST keep its token and stay monitored
+//= spec/sync.md#SYNC-23
+//= type=test
+//# when a sync
+//# of it succeeds again the DA MUST list and register again
 //= spec/device-local.md#LOCAL-6
 //= type=test
-//# the DA SHOULD unregister them when a `LIST` no longer shows them.
+//# the DA SHOULD unregister them when a `LIST` no longer shows them,
+//# except the tokens of mailboxes it is configured to monitor, which it keeps
 #[test]
-fn a_mailbox_the_server_no_longer_lists_stops_being_monitored() {
+fn a_configured_mailbox_that_is_gone_keeps_its_token_until_it_is_found_again() {
     let mut w = World::new(Offer::QResync, &["Notes", "Work"], &["Notes", "Work"]);
+    fill(&mut w, 1);
+    w.server.append("Work", &note(7), &[]);
     w.start();
+    w.assert_converged("Work");
     let token = w.token("Work");
+    let view = w.engine.view(&mailbox("Work")).cloned();
     w.server
         .store
         .delete_mailbox(w.server.user, "Work")
         .unwrap();
-    // The sync fails (NO), the engine lists again and lets the mailbox go.
+    let (lists_before, events_before) = (lists(&w), w.events.len());
+    let gone = Event::MailboxGone {
+        mailbox: mailbox("Work"),
+    };
     w.wake("Work");
+    // The session that had Work selected may end first (BYE); the retry then finds it gone.
+    for _ in 0..5 {
+        if w.events[events_before..].contains(&gone) {
+            break;
+        }
+        w.tick(Duration::from_secs(3600));
+    }
+    let at = w
+        .events
+        .iter()
+        .rposition(|e| *e == gone)
+        .expect("MailboxGone");
+    assert!(at >= events_before);
     w.pump();
-    assert!(w.events.iter().any(|e| matches!(
-        e,
-        Event::Unmonitored { mailbox: m, token: Some(t) } if *m == mailbox("Work") && *t == token
-    )));
-    assert_eq!(w.engine.handle_wake(&token, w.now), WakeOutcome::Ignored);
-    assert!(!w.store.views.contains_key(&mailbox("Work")));
+    let after = &w.events[at..];
+    assert!(
+        !after
+            .iter()
+            .any(|e| matches!(e, Event::SyncFailed { .. } | Event::Unmonitored { .. })),
+        "{after:?}"
+    );
+    assert!(lists(&w) > lists_before);
+    assert_eq!(w.engine.view(&mailbox("Work")).cloned(), view);
+    assert_eq!(w.engine.token(&mailbox("Work")), Some(&token));
+    // Not retried: hours pass and Work is not opened again.
+    let opened = opens(&w, "Work");
+    for _ in 0..5 {
+        w.tick(Duration::from_secs(3600));
+    }
+    assert_eq!(opens(&w, "Work"), opened);
+    // Created again under its name: the next wake of its token synchronizes it.
+    w.server
+        .store
+        .create_mailbox(w.server.user, "Work")
+        .unwrap();
+    w.server.append("Work", &note(8), &[]);
+    let lists_before = lists(&w);
+    let registers_before = w
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Register { .. }))
+        .count();
+    assert_eq!(w.wake("Work"), WakeOutcome::Scheduled);
+    w.pump();
+    w.assert_converged("Work");
+    assert_eq!(lists(&w), lists_before + 1);
+    let registered = w.events.iter().filter_map(|e| match e {
+        Event::Register { mailboxes, .. } => Some(mailboxes.clone()),
+        _ => None,
+    });
+    let registered: Vec<Vec<_>> = registered.skip(registers_before).collect();
+    assert!(
+        registered.iter().any(|r| r.contains(&mailbox("Work"))),
+        "{registered:?}"
+    );
+    assert_eq!(w.engine.token(&mailbox("Work")), Some(&token));
+}
+
+/// A configured mailbox that the DA never held has no token to keep: it is reported missing.
+#[test]
+fn a_configured_mailbox_never_held_is_reported_missing() {
+    let mut w = World::new(Offer::QResync, &["Notes"], &["Notes", "Work"]);
+    w.start();
+    // Work does not exist, and the DA never held it: nothing to keep, reported missing.
+    assert!(w.engine.token(&mailbox("Work")).is_none());
+    assert!(w.events.iter().any(|e| matches!(e, Event::MonitoredMissing { mailboxes } if *mailboxes == vec![mailbox("Work")])));
 }
 
 #[test]

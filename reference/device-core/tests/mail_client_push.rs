@@ -486,3 +486,65 @@ fn a_new_device_token_means_no_push_until_registered_again() {
     assert!(world.xaps_sent().last().unwrap().contains(&"ab".repeat(32)));
     assert_eq!(world.with_push("A1"), ["Notes"]);
 }
+
+/// A mailbox that the mail server could not acknowledge (it was gone) is polled; when the DA
+/// registers it again, having found it, the mail client registers push for it again, and only
+/// then (a registration naming mailboxes that have push asks nothing).
+//= spec/device-local.md#LOCAL-4
+//= type=test
+//# After a registration that names a registered mailbox the last
+//# reply left without push
+//= spec/device-local.md#LOCAL-15
+//= type=test
+//# When a later push registration reply acknowledges the mailbox, the mail client MUST stop the
+//# schedule for it; when a reply no longer acknowledges a mailbox, the mail client MUST start one.
+#[test]
+fn a_mailbox_found_again_is_registered_for_push_again() {
+    let mut world = world_with(MailServer::new(&["Notes", "Work"]));
+    world.register("A1", &["Notes", "Work"]);
+    assert_eq!(world.with_push("A1"), ["Notes", "Work"]);
+    let sent = world.xaps_sent().len();
+    world.register("A1", &["Notes", "Work"]);
+    assert_eq!(world.xaps_sent().len(), sent);
+    // Work is deleted; a registration that adds a mailbox is answered without it.
+    mail(&world).delete("Work");
+    world.register("A1", &["Notes", "Extra"]);
+    assert_eq!(world.with_push("A1"), ["Notes"]);
+    let work = world.token("A1", "Work");
+    assert!(world.polled().contains(&work));
+    // Created again and found by the DA, which registers it again: push is asked for once more.
+    let sent = world.xaps_sent().len();
+    mail(&world).create("Work");
+    world.register("A1", &["Notes", "Work"]);
+    assert_eq!(world.xaps_sent().len(), sent + 1);
+    assert_eq!(world.with_push("A1"), ["Notes", "Work"]);
+    assert!(!world.polled().contains(&work));
+    // Nothing left out now: registering again asks nothing.
+    world.register("A1", &["Work"]);
+    assert_eq!(world.xaps_sent().len(), sent + 1);
+}
+
+/// A mail client that starts again wakes every token it stored at once, before any reply to its
+/// push registration (which here never comes).
+//= spec/device-local.md#LOCAL-27
+//= type=test
+//# So when the mail client starts, it MUST raise the local
+//# notification of every registered token of the device, without waiting for the reply to its push
+//# registration
+#[test]
+fn a_restarted_mail_client_wakes_every_token() {
+    let mut world = world_with(MailServer::new(&["Notes", "Work"]));
+    let mut tokens = world.register("A1", &["Notes", "Work"]);
+    world.run();
+    world.take_wakes();
+    world.hold_imap = true;
+    world.crash_and_restart();
+    tokens.sort();
+    assert_eq!(sorted(world.take_wakes()), tokens);
+    // A fresh mail client has no token to wake.
+    let mut fresh = World::new(config(vec![account_config("A1", 900)], 12), disk())
+        .with_mail("A1", MailServer::new(&["Notes"]));
+    fresh.hold_imap = true;
+    fresh.run();
+    assert!(fresh.take_wakes().is_empty());
+}

@@ -736,6 +736,13 @@ impl Daemon {
                     state.error = Some(error.to_string());
                     self.sync_ended(index, &mailbox, Err(&error.to_string()));
                 }
+                da::Event::MailboxGone { mailbox } => {
+                    tracing::warn!(account = %account.settings.name, mailbox = %display_name(&mailbox), "the mailbox does not exist: listing again");
+                    let state = account.syncs.entry(mailbox.clone()).or_default();
+                    state.syncing = false;
+                    state.error = Some("the mailbox does not exist".to_owned());
+                    self.sync_ended(index, &mailbox, Err("the mailbox does not exist"));
+                }
                 da::Event::ConnectionFailed { error, .. } => {
                     tracing::warn!(account = %account.settings.name, %error, "IMAP connection failed");
                     account.conn = None;

@@ -55,6 +55,9 @@ pub enum ChangeKind {
     Flags,
     /// An expunge (`EXPUNGE`, `UID EXPUNGE`, `MOVE` out of it, `CLOSE`).
     Expunge,
+    /// The mailbox was deleted, renamed away from the registered name, or created again under it
+    /// (XAPS-18).
+    Mailbox,
 }
 
 /// One change of one registered mailbox, as the store reports it for a live registration.

@@ -745,3 +745,70 @@ async fn a_start_pushes_every_registered_mailbox() {
     .await;
     server.shutdown().await;
 }
+
+/// A registered mailbox that is deleted, renamed away or created again under its name is pushed
+/// under the name the registration holds, each time; a mailbox the registration does not hold
+/// is not.
+//= spec/provider-api.md#PROV-18
+//= type=test
+//# It MUST also request a
+//# push, naming the mailbox under the name the registration holds, when a registered mailbox is deleted,
+//# renamed (the push names its old name) or created again under that name
+//= spec/imap-push.md#XAPS-18
+//= type=test
+//# When an acknowledged mailbox is deleted or renamed, the server MUST
+//# request a push naming it under the name the registration holds
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_renamed_and_recreated_mailboxes_are_pushed_under_the_registered_name() {
+    let (addr, service) = test_service().await;
+    let f = fixture();
+    let fred = f.store.user_id("fred").unwrap().unwrap();
+    for name in ["A", "B", "Other"] {
+        f.store.create_mailbox(fred, name).unwrap();
+    }
+    let server = server(&f, quick_push_settings(addr, 16)).await;
+    let client = &mut registered_client(&server, DEVICE_A, "A B").await;
+    let digest = |m: &str| mailpush_provider_api::MailboxDigest::of(m.as_bytes()).to_string();
+    // The pushes for DEVICE_A, each as its list of digests, in the order the service took them.
+    let pushes = || -> Vec<Vec<String>> {
+        service
+            .accepted
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, body)| {
+                body["aps"]["m"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|m| m.as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .collect()
+    };
+    for (command, name) in [
+        ("DELETE A", "A"),
+        ("RENAME B Renamed", "B"),
+        ("CREATE A", "A"),
+        ("RENAME Other B", "B"),
+    ] {
+        let before = pushes().len();
+        let reply = client.command("c", command).await;
+        assert!(reply.last().unwrap().starts_with("c OK"), "{reply:?}");
+        wait_until(|| pushes().len() > before).await;
+        let after = pushes();
+        assert!(
+            after[before..].iter().all(|m| m == &[digest(name)]),
+            "{command}: {after:?}"
+        );
+    }
+    // Nothing pushes for names the registration does not hold.
+    let before = pushes().len();
+    let reply = client.command("c", "CREATE Unregistered").await;
+    assert!(reply.last().unwrap().starts_with("c OK"), "{reply:?}");
+    let append = client.command("a", "APPEND A {4+}\r\nhi\r\n").await;
+    assert!(append.last().unwrap().starts_with("a OK"), "{append:?}");
+    wait_until(|| pushes().len() > before).await;
+    assert_eq!(pushes()[before..], [vec![digest("A")]]);
+    server.shutdown().await;
+}

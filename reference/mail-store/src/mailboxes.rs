@@ -71,8 +71,8 @@ impl Store {
     }
 
     /// Deletes a mailbox and its messages. `INBOX` cannot be deleted. Inferior mailboxes stay.
-    /// Push registrations stop covering the name (XAPS-18); subscriptions stay (RFC 3501
-    /// §6.3.9).
+    /// Push registrations keep the name, so that the deletion and a mailbox created again under
+    /// it are pushed (XAPS-18); subscriptions stay (RFC 3501 §6.3.9).
     pub fn delete_mailbox(&self, user: UserId, name: &str) -> Result<Applied<()>, Error> {
         let name = canonical_mailbox_name(name);
         if name == INBOX {
@@ -81,8 +81,10 @@ impl Store {
         self.write(|tx| {
             let row =
                 find_mailbox(tx, user, &name)?.ok_or_else(|| Error::NoSuchMailbox(name.clone()))?;
+            //= spec/imap-push.md#XAPS-18
+            //# the registration MUST keep that name until the client
+            //# registers again without it
             tx.execute("DELETE FROM mailboxes WHERE id = ?1", [row.id])?;
-            crate::push::forget_mailbox(tx, user, &row.name)?;
             Ok(Applied {
                 value: (),
                 changes: vec![change(&row, ChangeKind::Deleted)],
@@ -93,8 +95,8 @@ impl Store {
     /// Renames a mailbox and its inferiors, creating missing superiors of the new name. The
     /// mailbox keeps its UIDVALIDITY, UIDs and MODSEQs. Renaming `INBOX` moves its messages to a
     /// new mailbox of that name and leaves an empty `INBOX` with a new UIDVALIDITY (RFC 3501
-    /// §6.3.5); inferiors of `INBOX` are not renamed. Push registrations stop covering the old
-    /// names (XAPS-18).
+    /// §6.3.5); inferiors of `INBOX` are not renamed. Push registrations keep the old names, so
+    /// that the rename and a mailbox created again under an old name are pushed (XAPS-18).
     pub fn rename_mailbox(&self, user: UserId, from: &str, to: &str) -> Result<Applied<()>, Error> {
         let from = canonical_mailbox_name(from);
         let trimmed = to.strip_suffix(HIERARCHY_DELIMITER).unwrap_or(to);
@@ -139,7 +141,6 @@ impl Store {
                     "UPDATE mailboxes SET name = ?2 WHERE id = ?1",
                     params![id, new],
                 )?;
-                crate::push::forget_mailbox(tx, user, old)?;
                 let moved = load_mailbox(tx, *id)?;
                 changes.push(change(&moved, ChangeKind::Renamed { from: old.clone() }));
             }

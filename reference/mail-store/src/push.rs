@@ -348,22 +348,3 @@ fn load_registration(tx: &Connection, id: i64) -> Result<Registration, Failure> 
         expires_at: from_millis(expires_at)?,
     })
 }
-
-/// Stops every registration of `user` from covering mailbox `name`; registrations left with no
-/// mailbox are deleted (XAPS-14).
-pub(crate) fn forget_mailbox(tx: &Connection, user: UserId, name: &str) -> Result<(), Failure> {
-    //= spec/imap-push.md#XAPS-18
-    //# When an acknowledged mailbox is deleted or renamed, or the user loses
-    //# the right to read it, the server MUST stop pushing for it under its old name.
-    tx.execute(
-        "DELETE FROM registration_mailboxes WHERE mailbox_key = ?1 \
-         AND registration_id IN (SELECT id FROM registrations WHERE user_id = ?2)",
-        params![mailbox_key(user, name), user.raw()],
-    )?;
-    tx.execute(
-        "DELETE FROM registrations WHERE user_id = ?1 AND NOT EXISTS \
-         (SELECT 1 FROM registration_mailboxes m WHERE m.registration_id = registrations.id)",
-        [user.raw()],
-    )?;
-    Ok(())
-}

@@ -892,7 +892,7 @@ fn concurrent_sessions_see_every_acknowledged_write() {
 }
 
 #[test]
-fn new_messages_flag_changes_and_expunges_push_and_nothing_else_does() {
+fn new_messages_flag_changes_expunges_and_mailbox_events_push() {
     //= spec/provider-api.md#PROV-18
     //# the mail server
     //# MUST request a push when a registered mailbox of that registration changes by: a new message (a
@@ -901,7 +901,6 @@ fn new_messages_flag_changes_and_expunges_push_and_nothing_else_does() {
     let store = store();
     let (user, inbox) = with_inbox(&store);
     let other = store.create_mailbox(user, "Other").unwrap();
-    assert!(other.changes.iter().all(|c| !c.kind.pushes()));
     let mut pushing = Vec::new();
     let mut record = |changes: Vec<mailpush_mail_store::Change>| {
         for c in changes.into_iter().filter(|c| c.kind.pushes()) {
@@ -934,10 +933,22 @@ fn new_messages_flag_changes_and_expunges_push_and_nothing_else_does() {
             .unwrap()
             .changes,
     );
+    //= spec/provider-api.md#PROV-18
+    //# It MUST also request a
+    //# push, naming the mailbox under the name the registration holds, when a registered mailbox is deleted,
+    //# renamed (the push names its old name) or created again under that name
     let renamed = store.rename_mailbox(user, "Other", "Renamed").unwrap();
-    assert!(renamed.changes.iter().all(|c| !c.kind.pushes()));
-    let removed = store.delete_mailbox(user, "Renamed").unwrap();
-    assert!(removed.changes.iter().all(|c| !c.kind.pushes()));
+    let names: Vec<Vec<&str>> = renamed
+        .changes
+        .iter()
+        .map(|c| c.kind.pushed_names(&c.mailbox_name))
+        .collect();
+    assert_eq!(names, [["Other", "Renamed"]]);
+    record(renamed.changes);
+    record(store.delete_mailbox(user, "Renamed").unwrap().changes);
+    record(store.create_mailbox(user, "Other").unwrap().changes);
+    // A subscription is no change of a mailbox.
+    store.subscribe(user, "Other").unwrap();
     let expected: Vec<(String, String)> = [
         ("INBOX", "Appended { uids: [1] }"),
         ("Other", "Appended { uids: [1] }"),
@@ -945,6 +956,9 @@ fn new_messages_flag_changes_and_expunges_push_and_nothing_else_does() {
         ("INBOX", "Expunged { uids: [1] }"),
         ("INBOX", "Appended { uids: [2] }"),
         ("Other", "Expunged { uids: [1] }"),
+        ("Renamed", "Renamed { from: \"Other\" }"),
+        ("Renamed", "Deleted"),
+        ("Other", "Created"),
     ]
     .iter()
     .map(|(m, k)| ((*m).to_owned(), (*k).to_owned()))

@@ -109,6 +109,14 @@ pub enum Event {
         /// When the next attempt is due.
         retry_at: Timestamp,
     },
+    /// A sync found that the mailbox does not exist (`NO [NONEXISTENT]`): the view is unchanged,
+    /// the sync is not retried, and the engine lists the mailboxes again (SYNC-23). The mailbox
+    /// keeps its token, so the mail client's polls (or a push for its name) bring the sync that
+    /// finds it again.
+    MailboxGone {
+        /// The mailbox.
+        mailbox: Mailbox,
+    },
     /// The connection failed outside a sync (connect, TLS, greeting, authentication, LIST), or a
     /// reply was malformed or hostile; the next connection is attempted at `retry_at`.
     ConnectionFailed {
@@ -187,6 +195,9 @@ pub(super) struct MailboxState {
     pub(super) failures: u32,
     pub(super) failed_at: Option<Timestamp>,
     pub(super) not_before: Option<Timestamp>,
+    /// The last `LIST` did not show it (or its sync found it gone): it keeps its token and is
+    /// synchronized only when woken, and a sync that finds it again lists again (SYNC-23).
+    pub(super) absent: bool,
 }
 
 impl MailboxState {
@@ -201,6 +212,7 @@ impl MailboxState {
             failures: 0,
             failed_at: None,
             not_before: None,
+            absent: false,
         }
     }
 }
@@ -399,6 +411,11 @@ impl Engine {
                 self.tokens.remove(&old);
             }
             self.tokens.insert(token, mailbox);
+            if state.absent {
+                // Synchronized when woken: a sync now would only find it gone again and list
+                // again, for ever.
+                continue;
+            }
             //= spec/device-local.md#LOCAL-14
             //# and then synchronize each of them once before relying on wakes
             if state.syncing {
@@ -638,6 +655,12 @@ impl Engine {
                 };
                 state.view.apply(&update);
                 state.syncing = false;
+                if std::mem::take(&mut state.absent) {
+                    //= spec/sync.md#SYNC-23
+                    //# when a sync
+                    //# of it succeeds again the DA MUST list and register again
+                    self.need_list = true;
+                }
                 state.failures = 0;
                 state.failed_at = None;
                 state.not_before = None;
@@ -652,6 +675,25 @@ impl Engine {
             Step::Failed(error) => {
                 up.stage = Stage::Ready;
                 up.idle_since = now;
+                if sync.mailbox_gone() {
+                    //= spec/sync.md#SYNC-23
+                    //# The DA MUST then end the sync
+                    //# without retrying it ([SYNC-12](#SYNC-12)) and leave the view as it was, MUST list the account's
+                    //# mailboxes again
+                    state.syncing = false;
+                    state.absent = true;
+                    state.failures = 0;
+                    state.failed_at = None;
+                    state.not_before = None;
+                    if std::mem::take(&mut state.again) {
+                        state.dirty = true;
+                        self.mark_counter += 1;
+                        state.marked = self.mark_counter;
+                    }
+                    self.need_list = true;
+                    self.events.push_back(Event::MailboxGone { mailbox });
+                    return;
+                }
                 if sync.open_refused() {
                     // The mailbox may be gone: listing again lets the DA stop monitoring it.
                     self.need_list = true;

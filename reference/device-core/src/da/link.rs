@@ -440,7 +440,9 @@ impl Engine {
         }
     }
 
-    /// LIST completed: register what it found (LOCAL-1), forget what it did not.
+    /// LIST completed: register what it found (LOCAL-1) and the configured mailboxes it held
+    /// that the list no longer shows, which keep their tokens (SYNC-23); forget what is no
+    /// longer configured.
     fn listed(&mut self, found: Vec<Mailbox>) {
         let missing: Vec<Mailbox> = self
             .config
@@ -450,20 +452,43 @@ impl Engine {
             .cloned()
             .collect();
         if !missing.is_empty() {
-            self.events
-                .push_back(Event::MonitoredMissing { mailboxes: missing });
+            self.events.push_back(Event::MonitoredMissing {
+                mailboxes: missing.clone(),
+            });
         }
-        self.unmonitor_except(&found);
-        if found.is_empty() {
+        self.unmonitor_except(&self.config.monitored.clone());
+        for mailbox in &found {
+            if let Some(state) = self.mailboxes.get_mut(mailbox) {
+                // Back under its name: synchronized once registered, like any listed mailbox.
+                state.absent = false;
+            }
+        }
+        let mut register = found;
+        for mailbox in missing {
+            let Some(state) = self.mailboxes.get_mut(&mailbox) else {
+                continue;
+            };
+            //= spec/sync.md#SYNC-23
+            //# A mailbox that the DA is configured to monitor and that the
+            //# list no longer shows MUST keep its token and stay monitored
+            state.absent = true;
+            state.dirty = false;
+            // A restarted DA holds the view but not yet the token: the mail client gives back
+            // the one it kept (LOCAL-2), which its polls wake.
+            if state.token.is_none() {
+                register.push(mailbox);
+            }
+        }
+        if register.is_empty() {
             return;
         }
         //= spec/device-local.md#LOCAL-1
         //# MUST register each monitored mailbox under its name exactly as
         //# the server listed it
-        self.awaiting_registration = Some(found.clone());
+        self.awaiting_registration = Some(register.clone());
         self.events.push_back(Event::Register {
             account: self.config.account.clone(),
-            mailboxes: found,
+            mailboxes: register,
         });
     }
 }

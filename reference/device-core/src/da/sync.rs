@@ -124,6 +124,8 @@ pub(crate) struct Sync {
     outstanding: Vec<(Tag, Purpose)>,
     failure: Option<Error>,
     open_refused: bool,
+    /// The server answered the opening command `NO [NONEXISTENT]` (SYNC-23).
+    mailbox_gone: bool,
     pub(crate) round_trips: u32,
     /// Entries looked at to apply the server's `VANISHED` and `EXPUNGE` (see
     /// [`super::SyncReport::uids_examined`]).
@@ -217,6 +219,7 @@ impl Sync {
             outstanding: Vec::new(),
             failure: None,
             open_refused: false,
+            mailbox_gone: false,
             round_trips: 1,
             uids_examined: 0,
             opened: Opened::default(),
@@ -251,6 +254,11 @@ impl Sync {
         self.open_refused
     }
 
+    /// Whether the server said the mailbox does not exist (SYNC-23).
+    pub(crate) fn mailbox_gone(&self) -> bool {
+        self.mailbox_gone
+    }
+
     fn awaiting(&self, purpose: Purpose) -> bool {
         self.outstanding.iter().any(|(_, p)| *p == purpose)
     }
@@ -267,6 +275,12 @@ impl Sync {
         if status.kind != StatusKind::Ok && self.failure.is_none() {
             if purpose == Purpose::Open {
                 self.open_refused = true;
+                self.mailbox_gone = status.kind == StatusKind::No
+                    && matches!(
+                        &status.text.code,
+                        Some(Code::Other(code))
+                            if code.atom().eq_ignore_case("NONEXISTENT")
+                    );
             }
             let kind = if status.kind == StatusKind::No {
                 "NO"

@@ -368,10 +368,29 @@ impl MailClient {
             next_request: 0,
             stopped: false,
         };
+        client.wake_every_token();
         let outputs = client.channel.handle_timeout(now, &mut client.out);
         client.channel_outputs(outputs);
         client.settle(now);
         Ok(client)
+    }
+
+    /// LOCAL-27: the wakes posted before a stop may have died with the mail client, after the
+    /// notifications that caused them were acknowledged; nothing else would bring them back.
+    fn wake_every_token(&mut self) {
+        //= spec/device-local.md#LOCAL-27
+        //# So when the mail client starts, it MUST raise the local
+        //# notification of every registered token of the device, without waiting for the reply to its push
+        //# registration
+        let all: Vec<Token> = self.tokens.durable().map(|(t, _, _)| t.clone()).collect();
+        for token in all {
+            self.out.trace.record(|| {
+                TraceRecord::new(EventKind::InitialWake)
+                    .cite_id("LOCAL-27")
+                    .token(token.as_str())
+            });
+            self.out.emit(Event::Wake(token));
+        }
     }
 
     /// The DA registers mailboxes of an account (LOCAL-2). The answer is
@@ -411,6 +430,14 @@ impl MailClient {
             let token = match self.tokens.lookup(account, mailbox) {
                 Some((token, durable)) => {
                     waiting |= !durable;
+                    if let Some(a) = self.accounts.get_mut(account)
+                        && a.push.left_out(mailbox)
+                    {
+                        //= spec/device-local.md#LOCAL-4
+                        //# After a registration that names a registered mailbox the last
+                        //# reply left without push
+                        a.push.want();
+                    }
                     token.clone()
                 }
                 None => {

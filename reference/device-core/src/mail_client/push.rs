@@ -154,6 +154,18 @@ impl AccountPush {
         self.wanted = true;
     }
 
+    /// Whether the last reply left `mailbox` out while no request is due or under way that
+    /// would ask for it again: a mailbox the mail server could not acknowledge then (it did
+    /// not exist, SYNC-23) is registered for push again only when asked.
+    pub(crate) fn left_out(&self, mailbox: &MailboxName) -> bool {
+        !self.wanted
+            && self.session.as_ref().is_none_or(|s| s.request.is_none())
+            && self
+                .acknowledged
+                .as_ref()
+                .is_some_and(|a| !a.mailboxes.contains(mailbox))
+    }
+
     /// A mailbox stopped being monitored: it no longer has push, even if registered again
     /// before the next reply.
     pub(crate) fn forget(&mut self, mailbox: &MailboxName) {

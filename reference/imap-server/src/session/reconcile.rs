@@ -163,6 +163,8 @@ fn change_name(kind: &crate::store::ChangeKind) -> &'static str {
         K::Appended { .. } => "appended",
         K::FlagsChanged { .. } => "flags changed",
         K::Expunged { .. } => "expunged",
-        _ => "changed",
+        K::Created => "created",
+        K::Deleted => "deleted",
+        K::Renamed { .. } => "renamed",
     }
 }

@@ -481,8 +481,10 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
-    /// Whether a push registration for the mailbox must be told: a new message, a flag change or
-    /// an expunge.
+    /// Whether a push registration for the mailbox must be told: a new message, a flag change, an
+    /// expunge, or the mailbox deleted, renamed or created (a registration that still holds the
+    /// name of a mailbox created again under it is told, XAPS-18; one that does not hold it is
+    /// not, since only registered names push).
     //= spec/provider-api.md#PROV-18
     //# the mail server
     //# MUST request a push when a registered mailbox of that registration changes by: a new message (a
@@ -494,7 +496,25 @@ impl ChangeKind {
             ChangeKind::Appended { .. }
                 | ChangeKind::FlagsChanged { .. }
                 | ChangeKind::Expunged { .. }
+                | ChangeKind::Created
+                | ChangeKind::Deleted
+                | ChangeKind::Renamed { .. }
         )
+    }
+
+    /// The names under which a registration must be told of this change of the mailbox now
+    /// called `name`: a renamed mailbox under its old name and its new one, any other under
+    /// `name`; none for a change that does not push.
+    //= spec/provider-api.md#PROV-18
+    //# It MUST also request a
+    //# push, naming the mailbox under the name the registration holds, when a registered mailbox is deleted,
+    //# renamed (the push names its old name) or created again under that name
+    pub fn pushed_names<'a>(&'a self, name: &'a str) -> Vec<&'a str> {
+        match self {
+            ChangeKind::Renamed { from } => vec![from.as_str(), name],
+            kind if kind.pushes() => vec![name],
+            _ => Vec::new(),
+        }
     }
 }
 

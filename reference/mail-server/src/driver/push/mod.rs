@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::MailServerError;
 pub(crate) use client::HttpClient;
-use queue::{Dirty, push_kind};
+use queue::{Dirty, dirty_of};
 pub(crate) use queue::{PushQueue, QueueReceiver};
 
 /// Where and how the mail server pushes.
@@ -235,9 +235,7 @@ pub(crate) async fn run_notifier(
         let dirty: Vec<Dirty> = tokio::select! {
             received = changes.recv() => {
                 let Some(list) = received else { return };
-                list.iter()
-                    .filter_map(|c| Some((c.user, c.mailbox_name.clone(), push_kind(&c.kind)?)))
-                    .collect()
+                list.iter().flat_map(dirty_of).collect()
             }
             () = overflow.wake.notified() => overflow.drain(),
             Some((id, outcome)) = answers.recv() => {

@@ -36,7 +36,7 @@ pub(super) struct Overflow {
 /// A change of a mailbox as the notifier sees it.
 pub(super) type Dirty = (UserId, String, NotifyKind);
 
-pub(super) fn push_kind(kind: &ChangeKind) -> Option<NotifyKind> {
+fn push_kind(kind: &ChangeKind) -> Option<NotifyKind> {
     match kind {
         ChangeKind::Appended { .. } => Some(NotifyKind::NewMessage),
         ChangeKind::FlagsChanged { .. } if !active(Mutant::NoPushOnFlagChange) => {
@@ -45,8 +45,28 @@ pub(super) fn push_kind(kind: &ChangeKind) -> Option<NotifyKind> {
         ChangeKind::Expunged { .. } if !active(Mutant::NoPushOnExpunge) => {
             Some(NotifyKind::Expunge)
         }
+        //= spec/imap-push.md#XAPS-18
+        //# When an acknowledged mailbox is deleted or renamed, the server MUST
+        //# request a push naming it under the name the registration holds
+        ChangeKind::Created | ChangeKind::Deleted | ChangeKind::Renamed { .. } => {
+            Some(NotifyKind::Mailbox)
+        }
         _ => None,
     }
+}
+
+/// The mailboxes a change must be pushed for, as the notifier sees them: a renamed mailbox under
+/// its old name and its new one (each pushes only where a registration holds it).
+pub(super) fn dirty_of(change: &Change) -> Vec<Dirty> {
+    let Some(kind) = push_kind(&change.kind) else {
+        return Vec::new();
+    };
+    change
+        .kind
+        .pushed_names(&change.mailbox_name)
+        .into_iter()
+        .map(|name| (change.user, name.to_owned(), kind))
+        .collect()
 }
 
 impl PushQueue {
@@ -87,13 +107,8 @@ impl Overflow {
                 "push queue full: merging changes per mailbox until the notifier catches up"
             );
         }
-        for change in changes {
-            let Some(kind) = push_kind(&change.kind) else {
-                continue;
-            };
-            let entry = dirty
-                .entry((change.user, change.mailbox_name.clone()))
-                .or_insert(kind);
+        for (user, name, kind) in changes.iter().flat_map(dirty_of) {
+            let entry = dirty.entry((user, name)).or_insert(kind);
             // A new message makes the push `normal` (PROV-24): keep it over other kinds.
             if kind == NotifyKind::NewMessage {
                 *entry = kind;
