@@ -128,8 +128,12 @@ struct Entry {
     /// The latest change of the registration, pending or sent: a change less than `quiet`
     /// after it is not isolated.
     latest: Option<Instant>,
-    /// When the pending set became leading (an isolated change): it is due then.
+    /// When the pending set became leading (a change within the burst allowance): it is due
+    /// then.
     leading: Option<Instant>,
+    /// Sets made leading since the latest isolated change, that one included: once it reaches
+    /// the burst allowance, changes are coalesced.
+    eager: u32,
     expires_at: Instant,
     /// Earliest time the next request may go, after a retryable failure.
     not_before: Option<Instant>,
@@ -187,15 +191,16 @@ impl<U: User> Notifier<U> {
 
     /// Records a change of a registered mailbox at `now`.
     ///
-    /// An isolated change makes its registration's set due at `now` (PROV-19's leading send):
-    /// after the changes of one instant, call [`Notifier::handle_timeout`] with the same `now`
-    /// so that it goes without waiting for a timer.
+    /// A change within the burst allowance makes its registration's set due at `now` (PROV-19's
+    /// leading send): after the changes of one instant, call [`Notifier::handle_timeout`] with
+    /// the same `now` so that it goes without waiting for a timer.
     pub fn handle_change(&mut self, now: Instant, change: Change<U>) {
         let expires_at = now
             .checked_add(change.expires_in)
             .or_else(|| now.checked_add(MAX_TTL))
             .unwrap_or(now);
         let quiet = self.config.quiet;
+        let burst = self.config.burst;
         let entry = self
             .entries
             .entry(change.registration.clone())
@@ -205,6 +210,7 @@ impl<U: User> Notifier<U> {
                 last: now,
                 latest: None,
                 leading: None,
+                eager: 0,
                 expires_at,
                 not_before: None,
                 failures: 0,
@@ -228,8 +234,17 @@ impl<U: User> Notifier<U> {
         }
         entry.last = now;
         entry.latest = Some(entry.latest.map_or(now, |latest| latest.max(now)));
-        if isolated && entry.leading.is_none() {
+        //= spec/provider-api.md#PROV-19
+        //# an isolated change sets `eager` to zero.
+        if isolated {
+            entry.eager = 0;
+        }
+        //= spec/provider-api.md#PROV-19
+        //# A change makes the set *leading* when the set is not leading yet and `eager` is
+        //# below `burst`, and then adds one to `eager`
+        if entry.leading.is_none() && entry.eager < burst {
             entry.leading = Some(now);
+            entry.eager += 1;
         }
         self.reschedule(now, &change.registration);
     }
@@ -329,6 +344,7 @@ impl<U: User> Notifier<U> {
                 last: now,
                 latest: None,
                 leading: None,
+                eager: 0,
                 expires_at: flight.expires_at,
                 not_before: None,
                 failures: 0,
