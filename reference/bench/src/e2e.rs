@@ -140,12 +140,12 @@ impl Figures {
         println!(
             "{}",
             self.burst_leading
-                .line(&format!("burst: notes 1..={push_burst} (pushed at once)"))
+                .line(&format!("burst: notes 1..={push_burst}"))
         );
         println!(
             "{}",
             self.burst_trailing
-                .line(&format!("burst: notes after {push_burst} (trailing send)"))
+                .line(&format!("burst: notes {}..", push_burst.saturating_add(1)))
         );
     }
 }

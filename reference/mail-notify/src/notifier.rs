@@ -221,7 +221,7 @@ impl<U: User> Notifier<U> {
         //= spec/provider-api.md#PROV-19
         //# A change at
         //# time `t` is *isolated* when the registration had no change before, or its `latest` is at least
-        //# `quiet` before `t`.
+        //# `quiet` before `t`
         let isolated = entry
             .latest
             .is_none_or(|latest| now.saturating_duration_since(latest) >= quiet);

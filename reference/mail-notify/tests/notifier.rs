@@ -247,7 +247,7 @@ fn a_change_within_quiet_of_a_sent_one_is_coalesced() {
     //= spec/provider-api.md#PROV-19
     //# A change at
     //# time `t` is *isolated* when the registration had no change before, or its `latest` is at least
-    //# `quiet` before `t`.
+    //# `quiet` before `t`
     let t0 = Instant::now();
     let mut n = notifier();
     let k = key("acct", "tok");
