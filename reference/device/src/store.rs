@@ -11,7 +11,7 @@
 //!   committed message references it (SYNC-13), and unreferenced content is deleted at open.
 //!
 //! The mail client's records are flushed to disk before a write returns (`synchronous=FULL`);
-//! the DA's view writes are not (`synchronous=NORMAL`, SYNC-23): a crash of the machine may set
+//! the DA's view writes are not (`synchronous=NORMAL`, SYNC-24): a crash of the machine may set
 //! the views back to an earlier commit, whole, and the sync of every mailbox at start (LOCAL-14)
 //! brings them up to date. The WAL is written in order, so a flushed record also carries every
 //! view write before it to disk.
@@ -420,10 +420,10 @@ impl Store {
 
     /// Runs `write`, a view write, committed atomically but not flushed to disk before it
     /// returns; every other write of the store stays flushed.
-    //= spec/sync.md#SYNC-23
+    //= spec/sync.md#SYNC-24
     //# A DA that persists its view MUST make each write of it atomic ([SYNC-7](#SYNC-7)), but
     //# need not make it durable before it goes on
-    //= spec/sync.md#SYNC-23
+    //= spec/sync.md#SYNC-24
     //# The mail client's records MUST
     //# NOT be weakened with it
     fn unflushed<T>(
@@ -692,11 +692,11 @@ mod tests {
             .unwrap()
     }
 
-    //= spec/sync.md#SYNC-23
+    //= spec/sync.md#SYNC-24
     //= type=test
     //# A DA that persists its view MUST make each write of it atomic ([SYNC-7](#SYNC-7)), but
     //# need not make it durable before it goes on
-    //= spec/sync.md#SYNC-23
+    //= spec/sync.md#SYNC-24
     //= type=test
     //# The mail client's records MUST
     //# NOT be weakened with it
