@@ -34,7 +34,7 @@ pub struct BenchE2eArgs {
     #[arg(long, default_value_t = 1000)]
     pub devices: usize,
     /// Isolated notes measured (each `--gap-ms` after the previous one, so each is pushed at
-    /// once: PROV-19's leading send).
+    /// once: a leading send of PROV-19).
     #[arg(long, default_value_t = 100)]
     pub notes: usize,
     /// Bursts measured (each `--gap-ms` after the previous one).
@@ -43,6 +43,10 @@ pub struct BenchE2eArgs {
     /// Notes per burst, appended back to back.
     #[arg(long, default_value_t = 5)]
     pub burst_len: usize,
+    /// The mail server's burst allowance (PROV-19, 1..=16): the first this many notes of a
+    /// burst are pushed at once, the rest together `quiet` after the last of them.
+    #[arg(long, default_value_t = mailpush_mail_server::driver::PushSettings::new("", None).notifier.burst)]
+    pub push_burst: u32,
     /// Pause before each isolated note and each burst, in milliseconds; above the mail
     /// server's `quiet` (250 ms) so that each starts isolated.
     #[arg(long, default_value_t = 400)]
@@ -71,10 +75,15 @@ pub async fn run_bench(args: BenchE2eArgs) -> Result<(), BenchError> {
             "--notes and --burst-len must be at least 1".into(),
         ));
     }
+    let mut notifier = mailpush_mail_server::driver::PushSettings::new("", None).notifier;
+    notifier.burst = args.push_burst;
+    notifier
+        .validate()
+        .map_err(|e| BenchError::Options(format!("--push-burst: {e}")))?;
     println!("machine: {}", setup::machine());
     println!("load average at start: {}", crate::load_average());
     let dir = tempfile::tempdir()?;
-    let mut system = setup::System::start(dir.path(), args.devices).await?;
+    let mut system = setup::System::start(dir.path(), args.devices, args.push_burst).await?;
     println!(
         "{} device connections established; open files of this process: {}",
         args.devices,
@@ -87,7 +96,7 @@ pub async fn run_bench(args: BenchE2eArgs) -> Result<(), BenchError> {
     push.print();
     if !args.no_dovecot {
         let idle = measure_dovecot(&args).await?;
-        idle.print("IMAP IDLE against Dovecot");
+        idle.print("IMAP IDLE against Dovecot", args.push_burst);
     }
     println!("load average at end: {}", crate::load_average());
     system.stop().await;
@@ -116,20 +125,28 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// Isolated notes, leading and trailing notes of bursts.
+/// Isolated notes, and the notes of bursts within and beyond the burst allowance.
 #[derive(Default)]
 struct Figures {
     isolated: Series,
-    burst_first: Series,
-    burst_rest: Series,
+    burst_leading: Series,
+    burst_trailing: Series,
 }
 
 impl Figures {
-    fn print(&self, title: &str) {
+    fn print(&self, title: &str, push_burst: u32) {
         println!("\n{title}: a note appended on device A until device B has synced it");
         println!("{}", self.isolated.line("isolated note"));
-        println!("{}", self.burst_first.line("burst: first note"));
-        println!("{}", self.burst_rest.line("burst: the other notes"));
+        println!(
+            "{}",
+            self.burst_leading
+                .line(&format!("burst: notes 1..={push_burst}"))
+        );
+        println!(
+            "{}",
+            self.burst_trailing
+                .line(&format!("burst: notes {}..", push_burst.saturating_add(1)))
+        );
     }
 }
 
@@ -145,12 +162,15 @@ struct Points {
 struct PushFigures {
     figures: Figures,
     points: Vec<Points>,
+    push_burst: u32,
 }
 
 impl PushFigures {
     fn print(&self) {
-        self.figures
-            .print("Push (mailpush mail server, push server, device daemon)");
+        self.figures.print(
+            "Push (mailpush mail server, push server, device daemon)",
+            self.push_burst,
+        );
         let column = |f: fn(&Points) -> Duration| {
             let mut v: Vec<Duration> = self.points.iter().map(f).collect();
             v.sort();
@@ -213,7 +233,7 @@ async fn synced(
 }
 
 /// Bursts of `--burst-len` notes appended back to back, `--gap-ms` apart: each note's time
-/// until device B has synced it, the first of each burst apart from the others.
+/// until device B has synced it, the first `--push-burst` of each burst apart from the others.
 async fn bursts(
     args: &BenchE2eArgs,
     a: &mut Client,
@@ -230,10 +250,10 @@ async fn bursts(
         }
         for (j, (at, uid)) in sent.into_iter().enumerate() {
             let done = synced(events, seen, uid).await?;
-            let series = if j == 0 {
-                &mut figures.burst_first
+            let series = if j < args.push_burst as usize {
+                &mut figures.burst_leading
             } else {
-                &mut figures.burst_rest
+                &mut figures.burst_trailing
             };
             series.0.push(after(done, at));
         }
@@ -282,7 +302,11 @@ async fn measure_push(
         });
     }
     bursts(args, a, &mut system.events, &mut seen, &mut figures).await?;
-    Ok(PushFigures { figures, points })
+    Ok(PushFigures {
+        figures,
+        points,
+        push_burst: args.push_burst,
+    })
 }
 
 /// Device B on Dovecot: IDLE until `EXISTS` grows, then DONE and a fetch of the new messages;

@@ -9,6 +9,12 @@
 //! * a completed sync's `ViewUpdate` is committed whole, messages with their HIGHESTMODSEQ,
 //!   UIDNEXT and count (SYNC-7); content written before the commit is invisible until a
 //!   committed message references it (SYNC-13), and unreferenced content is deleted at open.
+//!
+//! The mail client's records are flushed to disk before a write returns (`synchronous=FULL`);
+//! the DA's view writes are not (`synchronous=NORMAL`, SYNC-24): a crash of the machine may set
+//! the views back to an earlier commit, whole, and the sync of every mailbox at start (LOCAL-14)
+//! brings them up to date. The WAL is written in order, so a flushed record also carries every
+//! view write before it to disk.
 
 use std::num::NonZeroU32;
 use std::path::Path;
@@ -137,6 +143,12 @@ fn flags_of(text: &str) -> Result<Flags, StoreError> {
     Ok(Flags::new(flags))
 }
 
+/// `synchronous` of every write but the DA's view writes: flushed before it returns.
+const FLUSHED: &str = "FULL";
+/// `synchronous` of the DA's view writes: committed in order, flushed by a later flushed write
+/// or a checkpoint.
+const UNFLUSHED: &str = "NORMAL";
+
 fn meta_get(db: &Connection, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
     Ok(db
         .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
@@ -171,9 +183,9 @@ impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = Connection::open(path)?;
         // WAL with FULL sync: every committed transaction survives a crash of the process and of
-        // the machine.
+        // the machine, unless it is a view write (`Store::unflushed`).
         db.pragma_update(None, "journal_mode", "WAL")?;
-        db.pragma_update(None, "synchronous", "FULL")?;
+        db.pragma_update(None, "synchronous", FLUSHED)?;
         db.busy_timeout(std::time::Duration::from_secs(5))?;
         db.execute_batch(SCHEMA)?;
         //= spec/sync.md#SYNC-13
@@ -390,18 +402,40 @@ impl Store {
         account: &AccountId,
         content: &MessageContent,
     ) -> Result<(), StoreError> {
-        self.db.execute(
-            "INSERT OR REPLACE INTO contents (account, mailbox, uid_validity, uid, octets)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                account.as_str(),
-                content.mailbox.as_wire(),
-                content.uid_validity.get(),
-                content.uid.get(),
-                content.octets
-            ],
-        )?;
-        Ok(())
+        self.unflushed(|db| {
+            db.execute(
+                "INSERT OR REPLACE INTO contents (account, mailbox, uid_validity, uid, octets)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    account.as_str(),
+                    content.mailbox.as_wire(),
+                    content.uid_validity.get(),
+                    content.uid.get(),
+                    content.octets
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Runs `write`, a view write, committed atomically but not flushed to disk before it
+    /// returns; every other write of the store stays flushed.
+    //= spec/sync.md#SYNC-24
+    //# A DA that persists its view MUST make each write of it atomic ([SYNC-7](#SYNC-7)), but
+    //# need not make it durable before it goes on
+    //= spec/sync.md#SYNC-24
+    //# The mail client's records MUST
+    //# NOT be weakened with it
+    fn unflushed<T>(
+        &mut self,
+        write: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.db.pragma_update(None, "synchronous", UNFLUSHED)?;
+        let result = write(&mut self.db);
+        // A store that cannot go back to flushing fails the write rather than weaken the
+        // records that follow.
+        self.db.pragma_update(None, "synchronous", FLUSHED)?;
+        result
     }
 
     /// Commits a completed sync in one transaction (SYNC-7, SYNC-13), as
@@ -412,9 +446,18 @@ impl Store {
         update: &ViewUpdate,
         synced_at: u64,
     ) -> Result<(), StoreError> {
+        self.unflushed(|db| Self::commit_view(db, account, update, synced_at))
+    }
+
+    fn commit_view(
+        db: &mut Connection,
+        account: &AccountId,
+        update: &ViewUpdate,
+        synced_at: u64,
+    ) -> Result<(), StoreError> {
         let a = account.as_str();
         let m = update.mailbox.as_wire();
-        let tx = self.db.transaction()?;
+        let tx = db.transaction()?;
         if update.reset {
             tx.execute(
                 "DELETE FROM messages WHERE account = ?1 AND mailbox = ?2",
@@ -635,5 +678,45 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn level(db: &Connection) -> i64 {
+        db.query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    //= spec/sync.md#SYNC-24
+    //= type=test
+    //# A DA that persists its view MUST make each write of it atomic ([SYNC-7](#SYNC-7)), but
+    //# need not make it durable before it goes on
+    //= spec/sync.md#SYNC-24
+    //= type=test
+    //# The mail client's records MUST
+    //# NOT be weakened with it
+    #[test]
+    fn view_writes_are_unflushed_and_the_records_stay_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("device.db")).unwrap();
+        // SQLite's levels: NORMAL is 1, FULL is 2.
+        assert_eq!(level(&store.db), 2);
+        assert_eq!(store.unflushed(|db| Ok(level(db))).unwrap(), 1);
+        assert_eq!(level(&store.db), 2);
+        // A failed view write leaves the level flushed too.
+        let failed = store.unflushed(|db| -> Result<(), StoreError> {
+            db.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+            Ok(())
+        });
+        assert!(matches!(failed, Err(StoreError::Sqlite(_))));
+        assert_eq!(level(&store.db), 2);
+        store.apply(&[Record::Cursor(7)]).unwrap();
+        assert_eq!(store.cursor().unwrap(), 7);
+        assert_eq!(level(&store.db), 2);
     }
 }

@@ -28,7 +28,7 @@
 //!     kind: ChangeKind::NewMessage,
 //!     expires_in: Duration::from_secs(86_400),
 //! });
-//! // An isolated change is due at once (the leading send of PROV-19).
+//! // An isolated change is due at once (a leading send of PROV-19).
 //! assert_eq!(notifier.poll_timeout(), Some(start));
 //! notifier.handle_timeout(start);
 //! let request = notifier.poll_request().unwrap();
@@ -80,6 +80,9 @@ pub enum Error {
     /// `quiet` or `max_delay` is zero.
     #[error("quiet and max-delay must be above zero")]
     ZeroDelay,
+    /// `burst` is not within 1..=16 (PROV-19).
+    #[error("burst {0} is not within 1..=16")]
+    BadBurst(u32),
     /// A backoff duration is zero, `backoff_initial` exceeds `backoff_max`, or either exceeds
     /// one day.
     #[error("backoff must satisfy 0 < initial <= max <= 1 day")]
@@ -96,6 +99,12 @@ pub enum Error {
 /// Longest `max_delay` PROV-19 allows.
 pub const MAX_MAX_DELAY: Duration = Duration::from_secs(10);
 
+/// Default burst allowance of PROV-19.
+pub const DEFAULT_BURST: u32 = 3;
+
+/// Largest burst allowance PROV-19 allows.
+pub const MAX_BURST: u32 = 16;
+
 const ONE_DAY: Duration = Duration::from_secs(86_400);
 
 /// Configuration of a [`Notifier`].
@@ -108,6 +117,11 @@ pub struct Config {
     /// A pending set goes at most this long after its first change (PROV-19, default 1 s, at
     /// most 10 s).
     pub max_delay: Duration,
+    /// Burst allowance (PROV-19, default 3, 1..=16): the first this many sets of a burst (changes
+    /// each within `quiet` of the previous one) go at once, so that the commands of one edit
+    /// (`APPEND`, `STORE`, `EXPUNGE`) each reach the device without a wait; later ones are
+    /// coalesced. 1 sends at once only the first change after a quiet period.
+    pub burst: u32,
     /// Send `Topic` = MD5 of the account ID, so that the push service keeps only the latest
     /// notification per account for an offline device (PROV-21, default on).
     pub topic_per_account: bool,
@@ -127,6 +141,7 @@ impl Default for Config {
         Self {
             quiet: Duration::from_millis(250),
             max_delay: Duration::from_secs(1),
+            burst: DEFAULT_BURST,
             topic_per_account: true,
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
@@ -148,6 +163,11 @@ impl Config {
         }
         if self.quiet.is_zero() || self.max_delay.is_zero() {
             return Err(Error::ZeroDelay);
+        }
+        //= spec/provider-api.md#PROV-19
+        //# `burst` defaults to 3 and MUST be between 1 and 16
+        if !(1..=MAX_BURST).contains(&self.burst) {
+            return Err(Error::BadBurst(self.burst));
         }
         if self.backoff_initial.is_zero()
             || self.backoff_initial > self.backoff_max

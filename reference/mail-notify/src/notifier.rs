@@ -131,8 +131,12 @@ struct Entry {
     /// The latest change of the registration, pending or sent: a change less than `quiet`
     /// after it is not isolated.
     latest: Option<Instant>,
-    /// When the pending set became leading (an isolated change): it is due then.
+    /// When the pending set became leading (a change within the burst allowance): it is due
+    /// then.
     leading: Option<Instant>,
+    /// Sets made leading since the latest isolated change, that one included: once it reaches
+    /// the burst allowance, changes are coalesced.
+    eager: u32,
     expires_at: Instant,
     /// Earliest time the next request may go, after a retryable failure.
     not_before: Option<Instant>,
@@ -150,6 +154,7 @@ impl Entry {
             last: now,
             latest: None,
             leading: None,
+            eager: 0,
             expires_at,
             not_before: None,
             failures: 0,
@@ -207,15 +212,16 @@ impl<U: User> Notifier<U> {
 
     /// Records a change of a registered mailbox at `now`.
     ///
-    /// An isolated change makes its registration's set due at `now` (PROV-19's leading send):
-    /// after the changes of one instant, call [`Notifier::handle_timeout`] with the same `now`
-    /// so that it goes without waiting for a timer.
+    /// A change within the burst allowance makes its registration's set due at `now` (PROV-19's
+    /// leading send): after the changes of one instant, call [`Notifier::handle_timeout`] with
+    /// the same `now` so that it goes without waiting for a timer.
     pub fn handle_change(&mut self, now: Instant, change: Change<U>) {
         let expires_at = now
             .checked_add(change.expires_in)
             .or_else(|| now.checked_add(MAX_TTL))
             .unwrap_or(now);
         let quiet = self.config.quiet;
+        let burst = self.config.burst;
         let entry = self
             .entries
             .entry(change.registration.clone())
@@ -225,7 +231,7 @@ impl<U: User> Notifier<U> {
         //= spec/provider-api.md#PROV-19
         //# A change at
         //# time `t` is *isolated* when the registration had no change before, or its `latest` is at least
-        //# `quiet` before `t`.
+        //# `quiet` before `t`
         let isolated = entry
             .latest
             .is_none_or(|latest| now.saturating_duration_since(latest) >= quiet);
@@ -238,8 +244,17 @@ impl<U: User> Notifier<U> {
         }
         entry.last = now;
         entry.latest = Some(entry.latest.map_or(now, |latest| latest.max(now)));
-        if isolated && entry.leading.is_none() {
+        //= spec/provider-api.md#PROV-19
+        //# an isolated change sets `eager` to zero.
+        if isolated {
+            entry.eager = 0;
+        }
+        //= spec/provider-api.md#PROV-19
+        //# A change makes the set *leading* when the set is not leading yet and `eager` is
+        //# below `burst`, and then adds one to `eager`
+        if entry.leading.is_none() && entry.eager < burst {
             entry.leading = Some(now);
+            entry.eager += 1;
         }
         self.reschedule(now, &change.registration);
     }

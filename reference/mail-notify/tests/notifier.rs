@@ -41,6 +41,15 @@ fn notifier() -> Notifier<&'static str> {
     Notifier::new(Config::default()).unwrap()
 }
 
+/// A notifier that sends at once only a change that follows no other within `quiet`.
+fn without_burst() -> Notifier<&'static str> {
+    Notifier::new(Config {
+        burst: 1,
+        ..Config::default()
+    })
+    .unwrap()
+}
+
 fn drain(notifier: &mut Notifier<&'static str>) -> Vec<PushRequest<&'static str>> {
     std::iter::from_fn(|| notifier.poll_request()).collect()
 }
@@ -101,8 +110,9 @@ fn run_changes(
 #[test]
 fn an_isolated_change_is_sent_at_once() {
     //= spec/provider-api.md#PROV-19
-    //# An isolated change makes the set *leading*: the mail server MUST
-    //# send a leading set at `t`, without waiting for a timer or for further changes
+    //# A change makes the set *leading* when the set is not leading yet and `eager` is
+    //# below `burst`, and then adds one to `eager`: the mail server MUST send a leading set at `t`,
+    //# without waiting for a timer or for further changes
     let t0 = Instant::now();
     let mut n = notifier();
     let k = key("acct", "tok");
@@ -136,37 +146,81 @@ fn changes_recorded_before_a_leading_set_goes_go_with_it() {
 }
 
 #[test]
-fn a_burst_costs_one_leading_and_one_trailing_send() {
+fn a_burst_costs_its_first_changes_and_one_trailing_send() {
     //= spec/provider-api.md#PROV-19
-    //# The mail server MUST
-    //# send a set that is not leading when the current time reaches `last + quiet` or `first +
-    //# max-delay`, whichever is earlier.
+    //# The mail server MUST send a set that is not
+    //# leading when the current time reaches `last + quiet` or `first + max-delay`, whichever is
+    //# earlier.
     let t0 = Instant::now();
     let mut n = notifier();
     let k = key("acct", "tok");
     let mut sent = run_changes(&mut n, t0, &k, &[0, 10, 100, 120, 200], 5000);
     sent.iter_mut().for_each(|(_, mailboxes)| mailboxes.sort());
-    // The first change goes at once; the rest go together 250 ms after the last of them.
+    // The first three changes go at once; the rest go together 250 ms after the last of them.
     assert_eq!(
         sent,
         [
             (ms(0), vec!["INBOX".to_owned()]),
-            (
-                ms(450),
-                vec!["Archive".to_owned(), "INBOX".to_owned(), "Notes".to_owned()]
-            ),
+            (ms(10), vec!["Notes".to_owned()]),
+            (ms(100), vec!["Notes".to_owned()]),
+            (ms(450), vec!["Archive".to_owned(), "INBOX".to_owned()]),
         ]
     );
     assert_eq!(n.poll_timeout(), None);
     assert_eq!(n.pending_registrations(), 0);
+
+    // With a burst allowance of 1, only the first change goes at once.
+    let mut n = without_burst();
+    let sent: Vec<Duration> = run_changes(&mut n, t0, &k, &[0, 10, 100, 120, 200], 5000)
+        .into_iter()
+        .map(|(at, _)| at)
+        .collect();
+    assert_eq!(sent, [ms(0), ms(450)]);
+}
+
+#[test]
+fn the_three_commands_of_a_note_edit_are_each_pushed_at_once() {
+    //= spec/provider-api.md#PROV-19
+    //# in a burst
+    //# (changes each within `quiet` of the previous one) the first `burst` changes are each pushed at
+    //# once, so that the commands of one note edit (`APPEND` of the new version, `STORE \Deleted` and
+    //# `EXPUNGE` of the old one) reach the other devices without a wait
+    let t0 = Instant::now();
+    let mut n = notifier();
+    let k = key("acct", "tok");
+    let edit = [
+        (0, ChangeKind::NewMessage),
+        (1, ChangeKind::Flags),
+        (2, ChangeKind::Expunge),
+    ];
+    for (at, kind) in edit {
+        let now = t0 + ms(at);
+        n.handle_change(now, change(&k, "Notes", kind));
+        n.handle_timeout(now);
+        let sent = drain(&mut n);
+        assert_eq!(sent.len(), 1, "change at {at} ms not sent at once");
+        n.handle_response(now, sent[0].id, status(201));
+    }
+    // A fourth change within `quiet` is beyond the allowance: it waits for the trailing send.
+    n.handle_change(t0 + ms(3), change(&k, "Notes", ChangeKind::NewMessage));
+    n.handle_timeout(t0 + ms(3));
+    assert!(drain(&mut n).is_empty());
+    assert_eq!(n.poll_timeout(), Some(t0 + ms(253)));
+    // After `quiet` without a change the allowance is whole again.
+    n.handle_timeout(t0 + ms(253));
+    assert_eq!(drain(&mut n).len(), 1);
+    for at in [503, 504, 505] {
+        n.handle_change(t0 + ms(at), change(&k, "Notes", ChangeKind::Flags));
+        n.handle_timeout(t0 + ms(at));
+        assert_eq!(drain(&mut n).len(), 1, "change at {at} ms not sent at once");
+    }
 }
 
 #[test]
 fn a_steady_stream_is_sent_once_per_max_delay() {
     //= spec/provider-api.md#PROV-19
-    //# a burst of changes
-    //# each within `quiet` of the previous one costs one send at its first change and then one send per
-    //# `max-delay` at most while it lasts, the last one `quiet` after its last change
+    //# the rest of the burst costs one
+    //# send per `max-delay` at most while it lasts, the last one `quiet` after its last change
     let t0 = Instant::now();
     let mut n = notifier();
     let k = key("acct", "tok");
@@ -175,9 +229,16 @@ fn a_steady_stream_is_sent_once_per_max_delay() {
         .into_iter()
         .map(|(at, _)| at)
         .collect();
-    // Changes every 200 ms never leave 250 ms of quiet: after the leading send, each set goes
-    // at first + 1 s (the change at 1200 ms comes after that instant's send and starts the next
-    // set); the last goes 250 ms after the last change.
+    // Changes every 200 ms never leave 250 ms of quiet: after the three leading sends, each set
+    // goes at first + 1 s (the change at 1600 ms comes after that instant's send and starts the
+    // next set); the last goes at min(2400 + 250, 1600 + 1000).
+    assert_eq!(sent, [ms(0), ms(200), ms(400), ms(1600), ms(2600)]);
+    // Without the allowance, the stream costs one leading send and then one per `max-delay`.
+    let mut n = without_burst();
+    let sent: Vec<Duration> = run_changes(&mut n, t0, &k, &at, 10_000)
+        .into_iter()
+        .map(|(at, _)| at)
+        .collect();
     assert_eq!(sent, [ms(0), ms(1200), ms(2200), ms(2650)]);
 }
 
@@ -186,15 +247,16 @@ fn a_change_within_quiet_of_a_sent_one_is_coalesced() {
     //= spec/provider-api.md#PROV-19
     //# A change at
     //# time `t` is *isolated* when the registration had no change before, or its `latest` is at least
-    //# `quiet` before `t`.
+    //# `quiet` before `t`
     let t0 = Instant::now();
     let mut n = notifier();
     let k = key("acct", "tok");
-    let sent = run_changes(&mut n, t0, &k, &[0, 249, 498, 1000], 5000);
+    let sent = run_changes(&mut n, t0, &k, &[0, 249, 498, 747, 996, 1500], 5000);
     assert_eq!(
         sent.iter().map(|(at, _)| *at).collect::<Vec<_>>(),
-        // 249 and 498 are each within quiet of the previous change; 1000 is isolated.
-        [ms(0), ms(748), ms(1000)]
+        // Each change up to 996 is within quiet of the previous one: the burst's first three go
+        // at once, 747 and 996 together at 996 + 250; 1500 is isolated and goes at once.
+        [ms(0), ms(249), ms(498), ms(1246), ms(1500)]
     );
 }
 
@@ -203,6 +265,7 @@ fn debounce_delays_are_configurable_up_to_ten_seconds() {
     let config = Config {
         quiet: ms(50),
         max_delay: Duration::from_secs(10),
+        burst: 1,
         ..Config::default()
     };
     let mut n: Notifier<&str> = Notifier::new(config.clone()).unwrap();
@@ -226,6 +289,27 @@ fn debounce_delays_are_configurable_up_to_ten_seconds() {
     //# exceed 10 seconds.
     assert_eq!(Config::default().quiet, ms(250));
     assert_eq!(Config::default().max_delay, ms(1000));
+    //= spec/provider-api.md#PROV-19
+    //# `burst` defaults to 3 and MUST be between 1 and 16
+    assert_eq!(Config::default().burst, 3);
+    for burst in [1, 16] {
+        assert!(
+            Notifier::<&str>::new(Config {
+                burst,
+                ..Config::default()
+            })
+            .is_ok()
+        );
+    }
+    for burst in [0, 17, u32::MAX] {
+        let error = Notifier::<&str>::new(Config {
+            burst,
+            ..Config::default()
+        })
+        .unwrap_err();
+        assert_eq!(error, Error::BadBurst(burst));
+        assert!(error.to_string().contains("1..=16"), "{error}");
+    }
     for bad in [
         Config {
             quiet: Duration::ZERO,
@@ -247,7 +331,7 @@ fn debounce_delays_are_configurable_up_to_ten_seconds() {
 #[test]
 fn registrations_are_debounced_independently() {
     let t0 = Instant::now();
-    let mut n = notifier();
+    let mut n = without_burst();
     let a = key("a", "tok");
     let b = key("b", "tok");
     n.handle_change(t0, change(&a, "INBOX", ChangeKind::NewMessage));
@@ -279,7 +363,7 @@ fn a_change_during_an_outstanding_request_starts_a_new_set() {
     //# A change that happens while a request for the same registration is outstanding
     //# goes into the (new) pending set.
     let t0 = Instant::now();
-    let mut n = notifier();
+    let mut n = without_burst();
     let k = key("acct", "tok");
     n.handle_change(t0, change(&k, "INBOX", ChangeKind::NewMessage));
     n.handle_timeout(t0);
@@ -295,6 +379,19 @@ fn a_change_during_an_outstanding_request_starts_a_new_set() {
     n.handle_response(t0 + ms(450), second.id, status(201));
     assert_eq!(n.poll_timeout(), None);
     assert_eq!(n.pending_registrations(), 0);
+
+    // Within the burst allowance the new set goes at once, beside the outstanding request.
+    let mut n = notifier();
+    n.handle_change(t0, change(&k, "INBOX", ChangeKind::NewMessage));
+    n.handle_timeout(t0);
+    let first = drain(&mut n).remove(0);
+    n.handle_change(t0 + ms(100), change(&k, "Notes", ChangeKind::Flags));
+    n.handle_timeout(t0 + ms(100));
+    let second = drain(&mut n).remove(0);
+    assert_eq!(
+        (first.mailboxes, second.mailboxes),
+        (vec!["INBOX".to_owned()], vec!["Notes".to_owned()])
+    );
 }
 
 #[test]

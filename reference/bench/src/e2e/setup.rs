@@ -59,7 +59,11 @@ fn pem(der: &[u8]) -> String {
 }
 
 impl System {
-    pub(super) async fn start(dir: &Path, devices: usize) -> Result<System, BenchError> {
+    pub(super) async fn start(
+        dir: &Path,
+        devices: usize,
+        push_burst: u32,
+    ) -> Result<System, BenchError> {
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
         let settings = Settings {
             database: None,
@@ -89,6 +93,7 @@ impl System {
         let mut push_settings =
             PushSettings::new(&format!("https://{}", provider.addr), Some(PROVIDER.into()));
         push_settings.trust = Some(push_pem.clone());
+        push_settings.notifier.burst = push_burst;
         let mail = mailpush_mail_server::driver::start(
             MailSettings {
                 imap_listen: Some(loopback),

@@ -44,6 +44,10 @@ pub struct MailServerArgs {
     /// [default: <push-url>/v1/push/{token}].
     #[arg(long)]
     pub push_resource_template: Option<String>,
+    /// Changes of a burst pushed at once before the rest are coalesced, 1..=16 (PROV-19)
+    /// [default: 3]; 1 pushes at once only a change after a quiet period.
+    #[arg(long, value_name = "N")]
+    pub push_burst: Option<u32>,
     /// Allow LOGIN and AUTHENTICATE without TLS on loopback connections.
     #[arg(long)]
     pub allow_plaintext_loopback: bool,
@@ -95,6 +99,8 @@ pub struct ConfigFile {
     /// Send one `Topic` per account (PROV-21, default true); false lets an offline device's
     /// ring hold every notification.
     pub push_topic_per_account: Option<bool>,
+    /// Changes of a burst pushed at once (PROV-19, 1..=16, default 3).
+    pub push_burst: Option<u32>,
     /// Plaintext authentication on loopback.
     pub allow_plaintext_loopback: Option<bool>,
     /// Most connections at once.
@@ -180,6 +186,12 @@ impl MailServerArgs {
                 if let Some(topic) = file.push_topic_per_account {
                     push.notifier.topic_per_account = topic;
                 }
+                if let Some(burst) = self.push_burst.or(file.push_burst) {
+                    push.notifier.burst = burst;
+                }
+                push.notifier
+                    .validate()
+                    .map_err(|e| MailServerError::Config(format!("push: {e}")))?;
                 // A wrong template stops the server at start, not at its first push.
                 push.service()?;
                 Some(push)
@@ -561,6 +573,50 @@ mod tests {
             assert!(
                 error.contains("push resource template") && error.contains(why),
                 "{template}: {error}"
+            );
+        }
+    }
+
+    //= spec/provider-api.md#PROV-19
+    //= type=test
+    //# `burst` defaults to 3 and MUST be between 1 and 16
+    #[test]
+    fn push_burst_from_flag_or_file_within_its_range() {
+        let burst =
+            |args: MailServerArgs| args.settings().map(|s| s.0.push.unwrap().notifier.burst);
+        let url = || Some("http://127.0.0.1:8080".to_owned());
+        let default = MailServerArgs {
+            push_url: url(),
+            ..MailServerArgs::default()
+        };
+        assert_eq!(burst(default).unwrap(), mailpush_mail_notify::DEFAULT_BURST);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mail.toml");
+        std::fs::write(&path, "push_burst = 5\n").unwrap();
+        let from_file = MailServerArgs {
+            config: Some(path.clone()),
+            push_url: url(),
+            ..MailServerArgs::default()
+        };
+        assert_eq!(burst(from_file).unwrap(), 5);
+        let flag_wins = MailServerArgs {
+            config: Some(path),
+            push_url: url(),
+            push_burst: Some(1),
+            ..MailServerArgs::default()
+        };
+        assert_eq!(burst(flag_wins).unwrap(), 1);
+        for bad in [0, 17] {
+            let error = burst(MailServerArgs {
+                push_url: url(),
+                push_burst: Some(bad),
+                ..MailServerArgs::default()
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(
+                error.contains(&format!("burst {bad}")) && error.contains("1..=16"),
+                "{error}"
             );
         }
     }
