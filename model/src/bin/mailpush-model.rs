@@ -32,6 +32,10 @@ enum Command {
         /// The push server's ring capacity N.
         #[arg(long, default_value_t = 100)]
         ring: usize,
+        /// A component killed and started again while the trace was written, as
+        /// TIME_US:COMPONENT[:DEVICE] (a device's component names its trace label); repeatable.
+        #[arg(long = "restart", value_name = "TIME_US:COMPONENT[:DEVICE]")]
+        restarts: Vec<mailpush_model::validate::Restart>,
     },
     /// Check every reachable state of a configuration (DFS with symmetry reduction by default).
     Check {
@@ -255,7 +259,11 @@ impl ConfigArgs {
     }
 }
 
-fn validate(path: &std::path::Path, ring: usize) -> ExitCode {
+fn validate(
+    path: &std::path::Path,
+    ring: usize,
+    restarts: Vec<mailpush_model::validate::Restart>,
+) -> ExitCode {
     let events = std::fs::File::open(path)
         .map_err(|e| e.to_string())
         .and_then(|f| {
@@ -272,7 +280,10 @@ fn validate(path: &std::path::Path, ring: usize) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match mailpush_model::validate::Validator::new(ring).validate(&events) {
+    match mailpush_model::validate::Validator::new(ring)
+        .with_restarts(restarts)
+        .validate(&events)
+    {
         Ok(summary) => {
             print!("{}", mailpush_model::validate::report(&summary));
             ExitCode::SUCCESS
@@ -288,7 +299,11 @@ fn validate(path: &std::path::Path, ring: usize) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Validate { trace, ring } => return validate(&trace, ring),
+        Command::Validate {
+            trace,
+            ring,
+            restarts,
+        } => return validate(&trace, ring, restarts),
         Command::Check {
             config,
             bfs,

@@ -8,13 +8,15 @@
 //! restart of each server and of a device, device-channel connections cut, stalled, or refused
 //! for long stretches, through a proxy per device). When the faults stop and every change has
 //! been answered, every device's view of every monitored mailbox must equal the server's within
-//! the bound.
+//! the bound, and the run's merged protocol trace must be a behaviour of the model
+//! (`mailpush_model::validate`).
 #![forbid(unsafe_code)]
 
 mod clients;
 mod proxy;
 mod run;
 pub mod schedule;
+mod validate;
 mod world;
 
 use std::path::PathBuf;
@@ -164,7 +166,7 @@ pub async fn run_cli(args: ChaosArgs) -> Result<(), ChaosError> {
                 failed.push(plan.seed);
                 println!(
                     "seed {}: FAILED ({shape}): {error}\n  reproduce: {}\n  logs: {} \
-                     (runner.log, schedule.txt, push.log, mail.log, device-N.log)",
+                     (runner.log, schedule.txt, push.log, mail.log, device-N.log, *.trace)",
                     plan.seed,
                     reproduce(&args, plan.seed),
                     outcome.dir.display()

@@ -99,7 +99,13 @@ async fn carry_out(
     journal.note("every device ready");
     let result = faults_then_check(plan, options, &mut world, journal).await;
     world.stop().await;
-    result
+    let elapsed = result?;
+    let summary = crate::validate::check(dir, plan, &world.killed)?;
+    journal.note(format_args!(
+        "trace valid: {} events, {} restarts",
+        summary.events, summary.restarts
+    ));
+    Ok(elapsed)
 }
 
 async fn faults_then_check(
@@ -141,7 +147,14 @@ async fn faults_then_check(
                     }
                 });
             }
-            Event::Kill(component) => world.kill(component).await,
+            Event::Kill(component) => {
+                world.kill_for_restart(component).await;
+                // The instant the trace validation takes as the restart (`--restart` of
+                // `mailpush-model validate`).
+                if let Some((time_us, _)) = world.killed.last() {
+                    journal.note(format_args!("{component:?} dead at {time_us} us"));
+                }
+            }
             Event::Restart(component) => world.launch(component)?,
             Event::Cut(device) => world.proxies[device].cut(),
             Event::Stall(device) => world.proxies[device].stall(),

@@ -39,6 +39,8 @@ pub struct World {
     devices: Vec<Option<Child>>,
     /// One proxy per device, between it and the device channel.
     pub proxies: Vec<Proxy>,
+    /// The components killed to be restarted, with when (microseconds since the Unix epoch).
+    pub killed: Vec<(u64, Component)>,
     _ports: [Port; 3],
 }
 
@@ -174,6 +176,7 @@ impl World {
             mail: None,
             devices: (0..plan.devices).map(|_| None).collect(),
             proxies,
+            killed: Vec::new(),
             _ports: ports,
         };
         world.launch(Component::Push)?;
@@ -217,6 +220,10 @@ impl World {
                 config.as_ref(),
             ],
         };
+        // Every component traces (spec/trace.md), appending across its restarts.
+        let trace = crate::validate::trace_file(&self.dir, &name);
+        let mut args = args;
+        args.extend([std::ffi::OsStr::new("--trace"), trace.as_os_str()]);
         let log_path = self.dir.join(format!("{name}.log"));
         let mut log = OpenOptions::new()
             .create(true)
@@ -261,6 +268,14 @@ impl World {
             let _ = child.start_kill();
             let _ = child.wait().await;
         }
+    }
+
+    /// SIGKILL and reaps the process, which the timeline starts again later: the time it was
+    /// certainly dead is noted, on the clock the traces use, for the trace validation.
+    pub async fn kill_for_restart(&mut self, component: Component) {
+        self.kill(component).await;
+        self.killed
+            .push((mailpush_trace::system_clock(), component));
     }
 
     /// Kills every process.

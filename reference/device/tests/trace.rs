@@ -116,6 +116,9 @@ struct Files {
 //# token in lowercase
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_component_traces_the_patent_story_and_the_merged_trace_reads_back() {
+    // Under a seeded bug (a child of `seeded_bugs_are_caught_by_validating_the_trace`) the story
+    // only runs and keeps its trace: what it checks is what the bug breaks.
+    let mutant = mailpush_mutants::selected().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let files = Files {
         mail: dir.path().join("mail.trace"),
@@ -215,16 +218,39 @@ async fn every_component_traces_the_patent_story_and_the_merged_trace_reads_back
         start_traced_daemon(&config_b, tracer(Component::Da, &files.b));
     let mut api_b = Api::connect(&socket_b).await;
     api_b.wait_status("B ready again", ready).await;
-    wait_for(&files.b, "B's fan-out and resync", |e| {
-        count(e, EventKind::FanOut) >= 1
-            && of(e, EventKind::Sync)
-                .iter()
-                .any(|s| s.record.versions.and_then(|v| v.after).is_some())
-    })
-    .await;
+    if mutant.is_none() {
+        wait_for(&files.b, "B's fan-out and resync", |e| {
+            count(e, EventKind::FanOut) >= 1
+                && of(e, EventKind::Sync)
+                    .iter()
+                    .any(|s| s.record.versions.and_then(|v| v.after).is_some())
+        })
+        .await;
+    }
     let deadline = tokio::time::Instant::now() + WAIT;
     while api_b.view("Notes").await != api_a.view("Notes").await {
         assert!(tokio::time::Instant::now() < deadline, "B never caught up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Every notification sent to B is acknowledged, so that the trace holds what B did with it.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let sent = of(&events(&files.push), EventKind::Deliver)
+            .iter()
+            .filter(|d| d.record.device.as_ref().unwrap().as_str() == label_b)
+            .filter_map(|d| d.record.id)
+            .max();
+        let acked = of(&events(&files.b), EventKind::Ack)
+            .iter()
+            .filter_map(|a| a.record.cursor)
+            .max();
+        if acked >= sent {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B never acknowledged {sent:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
@@ -235,10 +261,12 @@ async fn every_component_traces_the_patent_story_and_the_merged_trace_reads_back
     servers.mail.shutdown().await;
     servers.push.shutdown().await;
 
-    check_mail_server(&events(&files.mail));
-    check_push_server(&events(&files.push), &label_b);
-    check_device_a(&events(&files.a));
-    check_device_b(&events(&files.b));
+    if mutant.is_none() {
+        check_mail_server(&events(&files.mail));
+        check_push_server(&events(&files.push), &label_b);
+        check_device_a(&events(&files.a));
+        check_device_b(&events(&files.b));
+    }
 
     // The four traces merge into one, in time order, which the strict reader takes back.
     let inputs = [&files.mail, &files.push, &files.a, &files.b].map(|p| {
@@ -256,7 +284,9 @@ async fn every_component_traces_the_patent_story_and_the_merged_trace_reads_back
     for event in &read {
         event.check().unwrap();
     }
-    validate_against_the_model(&read);
+    if mutant.is_none() {
+        validate_against_the_model(&read);
+    }
     if let Ok(keep) = std::env::var("MAILPUSH_KEEP_TRACE") {
         std::fs::copy(&out, keep).unwrap();
     }
@@ -498,4 +528,65 @@ fn validate_against_the_model(trace: &[Event]) {
         .unwrap();
     mutated.remove(mark);
     caught(mutated, "RING-5");
+}
+
+/// Each seeded bug of the implementation (crate `mailpush-mutants`) in the real system: the
+/// story runs in a child process of this test binary with the bug switched on, keeps its merged
+/// trace, and the model's validation rejects it with the requirement the bug breaks. Without a
+/// bug the same story's trace is valid (`validate_against_the_model`).
+//= spec/device-channel.md#RING-6
+//= type=test
+//# Every `notify` the server sends while the device's mark is set MUST carry the
+//# `retained` flag
+//= spec/device-channel.md#RING-2
+//= type=test
+//# When accepting a notification would make the ring hold more than N, the server
+//# MUST drop the held notification with the lowest id (in flight or not) and accept the new one.
+//= spec/device-local.md#LOCAL-10
+//= type=test
+//# On a notification flagged `retained`, the mail client MUST raise the
+//# local notification of every registered token of the device
+#[test]
+fn seeded_bugs_are_caught_by_validating_the_trace() {
+    use mailpush_model::validate::Validator;
+    use mailpush_mutants::{Mutant, Role};
+    let seeded = [
+        (Mutant::RetainedNeverSet, Role::PushServer, "RING-6"),
+        (Mutant::RingDropsNewest, Role::PushServer, "RING-2"),
+        (
+            Mutant::MailClientNoFanoutOnRetained,
+            Role::Device,
+            "LOCAL-10",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (mutant, role, spec) in seeded {
+        assert_eq!(mutant.role(), role);
+        let kept = dir.path().join(format!("{mutant}.trace"));
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "every_component_traces_the_patent_story_and_the_merged_trace_reads_back",
+                "--exact",
+                "--nocapture",
+            ])
+            .env(mailpush_mutants::VARIABLE, mutant.name())
+            .env("MAILPUSH_KEEP_TRACE", &kept)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "the story under {mutant} failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let trace = events(&kept);
+        assert!(!trace.is_empty(), "no trace kept under {mutant}");
+        match Validator::new(2).validate(&trace) {
+            Ok(summary) => panic!("the trace under {mutant} is valid: {summary:?}"),
+            Err(violation) => assert!(
+                violation.spec.contains(&spec),
+                "{mutant} should break {spec}:\n{violation}"
+            ),
+        }
+    }
 }

@@ -1,9 +1,10 @@
-//! Deliberately broken behaviours of the reference servers, for the conformance suite's
-//! mutation test: a suite is only as good as the faults it catches.
+//! Deliberately broken behaviours of the reference servers and device, for the conformance
+//! suite's mutation test and the trace validation test: a suite is only as good as the faults
+//! it catches.
 //!
 //! Two locks keep them out of real use. The cargo feature `enabled` compiles the switch in;
 //! without it [`active`] is a constant `false` and every fault site disappears from the build.
-//! Only the conformance crate's tests enable it (as a dev-dependency feature). With the
+//! Only tests enable it (as a dev-dependency feature: the conformance crate's, the device's). With the
 //! feature, the environment variable [`VARIABLE`] (`MAILPUSH_MUTANT=<name>`) picks at most one
 //! fault for the whole process; it is read once, the first time any fault site asks, and never
 //! again. A process-wide switch rather than a setting because the faults sit deep inside sans-IO
@@ -23,6 +24,8 @@ pub enum Role {
     ImapServer,
     /// The push notification server (provider API and device channel).
     PushServer,
+    /// A device's mail client (device-local interface, device channel client).
+    Device,
 }
 
 macro_rules! mutants {
@@ -96,6 +99,8 @@ mutants! {
         "a notification with a topic replaces nothing";
     UnregisterIgnored = "unregister-ignored", PushServer,
         "unregistering a device keeps it";
+    MailClientNoFanoutOnRetained = "mail-client-no-fanout-on-retained", Device,
+        "the mail client wakes only the tokens a `retained` notification names";
 }
 
 impl fmt::Display for Mutant {
@@ -109,6 +114,7 @@ impl fmt::Display for Role {
         f.write_str(match self {
             Role::ImapServer => "imap-server",
             Role::PushServer => "push-server",
+            Role::Device => "device",
         })
     }
 }

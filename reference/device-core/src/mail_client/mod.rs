@@ -855,7 +855,9 @@ impl MailClient {
             Err(error) => Forwarding::NotPushShape(error),
         };
         let matched = woken.len();
-        if delivered.retained {
+        if delivered.retained
+            && !mailpush_mutants::active(mailpush_mutants::Mutant::MailClientNoFanoutOnRetained)
+        {
             //= spec/device-local.md#LOCAL-10
             //# On a notification flagged `retained`, the mail client MUST raise the
             //# local notification of every registered token of the device, in addition to those that
