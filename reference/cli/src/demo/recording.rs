@@ -3,7 +3,7 @@
 //! in every event (TRACE-12), and written out or drawn as a sequence chart.
 
 use std::fs::File;
-use std::io::{BufReader, Write as _};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use mailpush_trace::render::{RenderOptions, render_html, selected};
