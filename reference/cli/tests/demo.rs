@@ -152,6 +152,8 @@ fn help_explains_every_option() {
         "--timeout",
         "--keep",
         "--diverge",
+        "--trace",
+        "--report",
     ] {
         assert!(help.contains(option), "{option} not in\n{help}");
     }
