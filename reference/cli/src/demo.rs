@@ -3,6 +3,7 @@
 //! final check that every device's notes equal the server's.
 
 mod api;
+mod recording;
 mod report;
 mod story;
 mod system;
@@ -64,6 +65,17 @@ pub struct DemoArgs {
     /// and no device can have it. The demo must then exit non-zero.
     #[arg(long)]
     diverge: bool,
+    /// Have every component write its protocol trace (spec/trace.md) and merge them into this
+    /// file, each device named by its letter in every event (TRACE-12); written also when the
+    /// demo fails. `mailpush trace validate FILE --ring N` replays it against the model.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Draw the merged trace as a message sequence chart into this HTML file (self-contained,
+    /// no network): one lane per component, notes A, DA A and mail client A on the left, the
+    /// servers in the middle, the other devices on the right. With many devices, `mailpush
+    /// trace render FILE --device A --device B` draws a chosen few from `--trace`'s file.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 /// Why the demo failed.
@@ -82,6 +94,9 @@ pub enum DemoError {
     /// A step's outcome is not what the specification says.
     #[error("{0}")]
     Check(String),
+    /// The components' traces could not be collected, merged or written.
+    #[error("protocol trace: {0}")]
+    Trace(String),
     /// A device's notes differ from the server's at the end.
     #[error("the devices do not agree with the server: {0}")]
     Diverged(String),
@@ -131,6 +146,10 @@ async fn run_async(args: DemoArgs) -> Result<(), DemoError> {
         ring: args.ring as usize,
         topic_coalescing: args.topic_coalescing,
         poll_interval_ms: args.poll_interval_ms,
+        outputs: recording::Outputs {
+            trace: args.trace.clone(),
+            report: args.report.clone(),
+        },
     };
     let mut progress = report::Progress::new();
     progress.say(&format!(
@@ -152,6 +171,9 @@ async fn run_async(args: DemoArgs) -> Result<(), DemoError> {
         other => other,
     };
     let stopped = system.shutdown().await;
+    // After the shutdown, so that every event is in, and whatever the outcome, since the trace of
+    // a failed run is the one worth reading.
+    let traced = write_trace(&system, &plan);
     if args.keep {
         let kept: PathBuf = dir.keep();
         println!(
@@ -159,7 +181,31 @@ async fn run_async(args: DemoArgs) -> Result<(), DemoError> {
             kept.display()
         );
     }
-    outcome.and(stopped)
+    outcome.and(stopped).and(traced)
+}
+
+/// Merges the components' traces and writes the trace and the chart asked for.
+fn write_trace(system: &system::System, plan: &system::Plan) -> Result<(), DemoError> {
+    let Some(recorders) = &system.recorders else {
+        return Ok(());
+    };
+    let names: Vec<&str> = system.devices.iter().map(|d| d.name.as_str()).collect();
+    let devices: Vec<(&str, &recording::Recorder)> = system
+        .devices
+        .iter()
+        .filter_map(|d| d.recorder.as_ref().map(|r| (d.name.as_str(), r)))
+        .collect();
+    let events = recording::collect(&recorders.iter().collect::<Vec<_>>(), &devices)?;
+    let title = format!(
+        "mailpush demo: {} devices, ring N = {}, topic coalescing {}",
+        plan.devices,
+        plan.ring,
+        if plan.topic_coalescing { "on" } else { "off" }
+    );
+    for line in recording::write(&events, &names, &plan.outputs, &title)? {
+        println!("{line}");
+    }
+    Ok(())
 }
 
 /// Prints how to reach the running system, then waits for Ctrl-C.

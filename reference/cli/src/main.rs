@@ -34,7 +34,7 @@ enum Command {
     User(mailpush_mail_server::driver::UserArgs),
     /// Run the whole system on loopback and walk the patent's story, checking every step.
     Demo(demo::DemoArgs),
-    /// Check, merge and draw protocol traces (spec/trace.md).
+    /// Check, merge, draw and validate protocol traces (spec/trace.md).
     Trace(trace::TraceArgs),
     /// Kill, cut and stall the real servers and devices under a seeded schedule; check convergence.
     Chaos(mailpush_chaos::ChaosArgs),
@@ -153,7 +153,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("mailpush: {error}");
-            ExitCode::FAILURE
+            match &error {
+                CliError::Trace(trace) => ExitCode::from(trace.exit_code()),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

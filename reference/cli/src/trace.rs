@@ -5,8 +5,8 @@ use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use mailpush_trace::render::{RenderOptions, render_html};
-use mailpush_trace::{Event, Limits, MergeError, ReadError, merge, read_all, write_events};
+use mailpush_trace::render::{RenderOptions, render_html, selected};
+use mailpush_trace::{Event, Label, Limits, MergeError, ReadError, merge, read_all, write_events};
 
 /// Arguments of `mailpush trace`.
 #[derive(Debug, Args)]
@@ -28,6 +28,11 @@ enum TraceAction {
         /// The most events drawn; a longer trace is cut, and the chart says so.
         #[arg(long, default_value_t = 5000)]
         max_events: usize,
+        /// Draw only this device (its label in the trace); repeat for several, in the order of
+        /// their lanes: the first half left of the servers, the rest on the right. Default:
+        /// every device, in order of first appearance.
+        #[arg(long = "device", value_name = "LABEL", value_parser = parse_label)]
+        devices: Vec<Label>,
     },
     /// Merge the traces of several components into one, in time order.
     Merge {
@@ -43,6 +48,20 @@ enum TraceAction {
         /// The trace.
         trace: PathBuf,
     },
+    /// Replay a merged trace against the protocol's model (model/README.md, "Trace validation").
+    /// Exits 0 when every event is a legal step, 1 with the first illegal event explained, and 2
+    /// when the trace cannot be read or is malformed.
+    Validate {
+        /// The merged trace of every component.
+        trace: PathBuf,
+        /// The push server's ring capacity N (its `--ring-capacity`) when the trace was written.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        ring: u64,
+    },
+}
+
+fn parse_label(text: &str) -> Result<Label, String> {
+    Label::new(text).map_err(|e| e.to_string())
 }
 
 /// What can go wrong in `mailpush trace`.
@@ -68,6 +87,18 @@ pub enum TraceError {
     /// Traces could not be merged.
     #[error(transparent)]
     Merge(#[from] MergeError),
+    /// The trace is well formed but not a behaviour of the model: the first illegal event.
+    #[error("{path}: not a behaviour of the model\n{violation}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The first illegal event, the state before it and what was enabled.
+        violation: Box<mailpush_model::validate::Violation>,
+    },
+    /// The trace to validate could not be read or is malformed (exit code 2, not 1, so that a
+    /// trace that breaks the model is told apart from one that could not be replayed).
+    #[error(transparent)]
+    Unreplayable(Box<TraceError>),
     /// The output could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -87,14 +118,14 @@ fn open(path: &Path) -> Result<BufReader<File>, TraceError> {
         })
 }
 
-fn read(path: &Path) -> Result<Vec<Event>, TraceError> {
+pub(crate) fn read(path: &Path) -> Result<Vec<Event>, TraceError> {
     read_all(open(path)?, Limits::default()).map_err(|source| TraceError::Malformed {
         path: path.to_owned(),
         source,
     })
 }
 
-fn write_file(
+pub(crate) fn write_file(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<(), TraceError> {
@@ -107,6 +138,17 @@ fn write_file(
     out.flush().map_err(error)
 }
 
+impl TraceError {
+    /// The process's exit code for this error: 2 for a trace `validate` could not replay, 1
+    /// otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            TraceError::Unreplayable(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
 /// Runs `mailpush trace`.
 pub fn run(args: TraceArgs) -> Result<(), TraceError> {
     match args.action {
@@ -114,6 +156,7 @@ pub fn run(args: TraceArgs) -> Result<(), TraceError> {
             trace,
             output,
             max_events,
+            devices,
         } => {
             let events = read(&trace)?;
             let options = RenderOptions {
@@ -125,13 +168,14 @@ pub fn run(args: TraceArgs) -> Result<(), TraceError> {
                     )
                 ),
                 max_events,
+                devices,
             };
             let html = render_html(&events, &options);
             write_file(&output, |out| out.write_all(html.as_bytes()))?;
             println!(
                 "{}: {} events drawn",
                 output.display(),
-                events.len().min(max_events)
+                selected(&events, &options).len().min(max_events)
             );
             Ok(())
         }
@@ -159,6 +203,22 @@ pub fn run(args: TraceArgs) -> Result<(), TraceError> {
             for (name, count) in counts {
                 println!("  {name:<16} {count}");
             }
+            Ok(())
+        }
+        TraceAction::Validate { trace, ring } => {
+            let events = read(&trace).map_err(|e| TraceError::Unreplayable(Box::new(e)))?;
+            let ring = usize::try_from(ring).unwrap_or(usize::MAX);
+            let summary = mailpush_model::validate::Validator::new(ring)
+                .validate(&events)
+                .map_err(|violation| TraceError::Invalid {
+                    path: trace.clone(),
+                    violation,
+                })?;
+            print!(
+                "{}: {}",
+                trace.display(),
+                mailpush_model::validate::report(&summary)
+            );
             Ok(())
         }
     }

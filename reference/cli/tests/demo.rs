@@ -18,6 +18,27 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The push server's counts of step 4, as the demo prints them: (dropped, replaced by topic).
+/// Bounds, not exact figures, are asserted on them: a notification of a device that is online
+/// but has not acknowledged the previous one yet can be dropped or replaced too, and whether
+/// that happens depends on timing.
+fn offline_counts(stdout: &str) -> (u64, u64) {
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(" notes added; push server, ring N = "))
+        .unwrap_or_else(|| panic!("no count of step 4 in\n{stdout}"));
+    let number_before = |suffix: &str| -> u64 {
+        let head = &line[..line
+            .find(suffix)
+            .unwrap_or_else(|| panic!("{suffix:?} in {line}"))];
+        head.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    (
+        number_before(" notifications dropped"),
+        number_before(" replaced by topic"),
+    )
+}
+
 //= spec/device-channel.md#RING-2
 //= type=test
 //# When accepting a notification would make the ring hold more than N, the server
@@ -70,11 +91,10 @@ fn the_story_runs_and_every_device_agrees_with_the_server() {
         stdout.contains("acknowledged subset [\"Notes\"]"),
         "{stdout}"
     );
-    // Five changes for B with a ring of two: three dropped.
-    assert!(
-        stdout.contains("ring N = 2: 3 notifications dropped"),
-        "{stdout}"
-    );
+    // Five changes for B with a ring of two: at least three dropped.
+    assert!(stdout.contains("ring N = 2: "), "{stdout}");
+    let (dropped, _) = offline_counts(&stdout);
+    assert!(dropped >= 3, "{stdout}");
     assert!(stdout.contains("flagged retained"), "{stdout}");
     assert!(
         stdout.contains("device C: the entry arrived by a scheduled poll"),
@@ -103,9 +123,11 @@ fn a_device_that_cannot_agree_fails_the_demo_with_a_message() {
     let stdout = text(&output.stdout);
     let stderr = text(&output.stderr);
     assert!(!output.status.success(), "{stdout}");
-    // With a topic per account, B's held notifications replace one another instead.
-    assert!(stdout.contains("0 notifications dropped"), "{stdout}");
-    assert!(stdout.contains("5 replaced by topic"), "{stdout}");
+    // With a topic per account, B's held notifications replace one another instead: of the
+    // six changes made while it is away, the last one is kept.
+    let (dropped, replaced) = offline_counts(&stdout);
+    assert_eq!(dropped, 0, "{stdout}");
+    assert!(replaced >= 5, "{stdout}");
     assert!(
         stderr.contains("the devices do not agree with the server: device A's notes differ"),
         "{stderr}"
@@ -130,6 +152,8 @@ fn help_explains_every_option() {
         "--timeout",
         "--keep",
         "--diverge",
+        "--trace",
+        "--report",
     ] {
         assert!(help.contains(option), "{option} not in\n{help}");
     }

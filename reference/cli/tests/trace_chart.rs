@@ -2,18 +2,16 @@
 //! (Debian's headless Chromium), with its lanes and the arrows of each step of the patent found in
 //! the browser's DOM; and clear errors for a missing or malformed trace.
 //!
-//! The browser test needs `chromium` (installed by `.ci/test-all`). Without it the test fails with
-//! a message naming the package, unless `MAILPUSH_SKIP_BROWSER=1`, which skips it.
+//! The browser test needs `chromium` (see the `browser` module).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod browser;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
+use browser::{chromium, drawn, dump_dom, lanes, screenshot};
 use mailpush_trace::{EventKind, Limits, read_all};
-
-/// Set to `1` to skip the browser test where Chromium is not installed.
-const SKIP_VARIABLE: &str = "MAILPUSH_SKIP_BROWSER";
 
 fn sample_trace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../trace/tests/data/two-devices.jsonl")
@@ -36,56 +34,6 @@ fn render(trace: &Path, output: &Path) -> Output {
     ])
 }
 
-/// The browser on this machine, or `None` when it is missing and the test may be skipped.
-fn chromium() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("chromium"))
-            .find(|path| path.is_file())
-    });
-    match found {
-        Some(path) => Some(path),
-        None if std::env::var(SKIP_VARIABLE).as_deref() == Ok("1") => {
-            eprintln!("skipped: chromium is not installed and {SKIP_VARIABLE}=1");
-            None
-        }
-        None => panic!(
-            "chromium is not installed: `apt-get install chromium` (as .ci/test-all does), \
-             or set {SKIP_VARIABLE}=1 to skip this test"
-        ),
-    }
-}
-
-/// Runs headless Chromium on `page` with `args`, in a profile of its own, and waits for it (a
-/// browser that hangs is killed after two minutes: a guard, not a measurement).
-fn run_chromium(browser: &Path, profile: &Path, args: &[String], page: &Path) -> Output {
-    let mut child = Command::new(browser)
-        .args([
-            "--headless",
-            // The tests may run as root, where Chromium's sandbox refuses to start.
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--no-first-run",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .arg(format!("file://{}", page.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("chromium did not finish within two minutes");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn the_chart_loads_in_chromium_with_every_lane_and_arrow() {
     let Some(browser) = chromium() else {
@@ -105,20 +53,7 @@ fn the_chart_loads_in_chromium_with_every_lane_and_arrow() {
     );
 
     let profile = dir.path().join("profile");
-    let dom = run_chromium(&browser, &profile, &["--dump-dom".into()], &page);
-    assert!(
-        dom.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dom.stderr)
-    );
-    let dom = String::from_utf8(dom.stdout).unwrap();
-
-    // The DOM is what the browser built from the page: the SVG was parsed, not shown as text.
-    assert!(dom.contains("<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"sequence-chart\""));
-    let lanes: Vec<&str> = dom
-        .match_indices("<g class=\"lane\" data-component=\"")
-        .map(|(at, _)| &dom[at..at + dom[at..].find('>').unwrap()])
-        .collect();
+    let dom = dump_dom(&browser, &profile, &page);
     let expected = [
         ("notes", "A"),
         ("da", "A"),
@@ -128,20 +63,9 @@ fn the_chart_loads_in_chromium_with_every_lane_and_arrow() {
         ("mail-client", "B"),
         ("da", "B"),
         ("notes", "B"),
-    ];
-    assert_eq!(lanes.len(), expected.len(), "{lanes:?}");
-    for (lane, (component, device)) in lanes.iter().zip(expected) {
-        assert!(
-            lane.contains(&format!("data-component=\"{component}\"")),
-            "{lane}"
-        );
-        if !device.is_empty() {
-            assert!(
-                lane.contains(&format!("data-device=\"{device}\"")),
-                "{lane}"
-            );
-        }
-    }
+    ]
+    .map(|(c, d)| (c.to_owned(), d.to_owned()));
+    assert_eq!(lanes(&dom), expected);
 
     // One arrow per message of the trace, and each step of the patent among them.
     let events = read_all(
@@ -155,7 +79,8 @@ fn the_chart_loads_in_chromium_with_every_lane_and_arrow() {
         .iter()
         .filter(|e| e.record.kind.receiver().is_some())
         .count();
-    assert_eq!(dom.matches("<g class=\"event arrow").count(), messages);
+    let drawn = drawn(&dom);
+    assert_eq!(drawn.iter().filter(|e| e.is_arrow()).count(), messages);
     for step in [
         EventKind::ListMailboxes,
         EventKind::RegisterMailbox,
@@ -169,12 +94,10 @@ fn the_chart_loads_in_chromium_with_every_lane_and_arrow() {
         EventKind::ScheduledPoll,
         EventKind::Sync,
     ] {
-        let arrow = format!("class=\"event arrow {}", "");
-        let tagged = format!("data-event=\"{}\"", step.as_str());
         assert!(
-            dom.match_indices(&tagged).any(|(at, _)| dom[..at]
-                .rfind("<g ")
-                .is_some_and(|g| dom[g..at].contains(&arrow))),
+            drawn
+                .iter()
+                .any(|e| e.is_arrow() && e.kind == step.as_str()),
             "no arrow for {step}"
         );
     }
@@ -186,28 +109,7 @@ fn the_chart_loads_in_chromium_with_every_lane_and_arrow() {
     assert!(dom.contains("spec: CHAN-16, RING-6"));
 
     // The browser draws it: a PNG of the chart.
-    let shot = dir.path().join("chart.png");
-    let out = run_chromium(
-        &browser,
-        &profile,
-        &[
-            format!("--screenshot={}", shot.display()),
-            "--window-size=1100,1600".into(),
-        ],
-        &page,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let png = std::fs::read(&shot).unwrap();
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
-    assert!(
-        png.len() > 20_000,
-        "a chart, not a blank page: {} octets",
-        png.len()
-    );
+    screenshot(&browser, &profile, &page, 1100, 1600);
 }
 
 #[test]

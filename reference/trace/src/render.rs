@@ -28,6 +28,10 @@ pub struct RenderOptions {
     pub title: String,
     /// The most events drawn; a longer trace is cut, and the chart says so.
     pub max_events: usize,
+    /// The devices drawn, in this order: the first half on the left of the servers, the others
+    /// on the right. Events about any other device are left out. Empty: every device, in order
+    /// of first appearance.
+    pub devices: Vec<Label>,
 }
 
 impl Default for RenderOptions {
@@ -35,6 +39,7 @@ impl Default for RenderOptions {
         Self {
             title: "mailpush protocol trace".into(),
             max_events: 5000,
+            devices: Vec::new(),
         }
     }
 }
@@ -239,10 +244,26 @@ text{font-family:sans-serif;font-size:11px;fill:#222}\
 .sync .glyph{fill:#2b8a3e}\
 .event:hover text{font-weight:bold}";
 
+/// The events a chart with `options` draws, before the cut at `max_events`: those of the devices
+/// chosen, and those about no device.
+pub fn selected<'a>(events: &'a [Event], options: &RenderOptions) -> Vec<&'a Event> {
+    events
+        .iter()
+        .filter(|e| {
+            options.devices.is_empty()
+                || e.record
+                    .device
+                    .as_ref()
+                    .is_none_or(|d| options.devices.contains(d))
+        })
+        .collect()
+}
+
 /// The chart as an SVG element.
 pub fn render_svg(events: &[Event], options: &RenderOptions) -> String {
-    let shown = &events[..events.len().min(options.max_events)];
-    let mut devices: Vec<Label> = Vec::new();
+    let selected = selected(events, options);
+    let shown = &selected[..selected.len().min(options.max_events)];
+    let mut devices: Vec<Label> = options.devices.clone();
     for event in shown {
         if let Some(d) = &event.record.device
             && !devices.contains(d)
@@ -426,13 +447,13 @@ pub fn render_svg(events: &[Event], options: &RenderOptions) -> String {
         svg.push_str("</g>\n");
     }
 
-    if shown.len() < events.len() {
+    if shown.len() < selected.len() {
         let _ = writeln!(
             svg,
             "<text class=\"cut\" x=\"6\" y=\"{}\">the first {} of {} events</text>",
             bottom + 12,
             shown.len(),
-            events.len()
+            selected.len()
         );
     }
     svg.push_str("</svg>\n");
@@ -460,7 +481,7 @@ pub fn render_html(events: &[Event], options: &RenderOptions) -> String {
          <style>body{{margin:16px;font-family:sans-serif;background:#fff}}h1{{font-size:16px}}.legend{{font-size:12px}}</style>\n\
          </head>\n<body>\n<h1>{title}</h1>\n<p>{} events. Hover over an arrow or a mark for its \
          fields and spec IDs.</p>\n{LEGEND}\n{}</body>\n</html>\n",
-        events.len(),
+        selected(events, options).len(),
         render_svg(events, options)
     )
 }

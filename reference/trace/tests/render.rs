@@ -150,3 +150,46 @@ fn a_long_trace_is_cut_and_says_so() {
     assert_eq!(svg.matches("<title>").count(), 5);
     assert!(svg.contains(&format!("the first 5 of {} events", events.len())));
 }
+
+#[test]
+fn chosen_devices_are_drawn_in_their_order_and_the_others_left_out() {
+    let devices =
+        |labels: &[&str]| -> Vec<Label> { labels.iter().map(|l| Label::new(l).unwrap()).collect() };
+    let event = |time_us: u64, component: Component, kind: EventKind, device: Option<&str>| {
+        let record = Record::new(kind);
+        Event {
+            time_us,
+            component,
+            record: match device {
+                Some(d) => record.device(&Label::new(d).unwrap()),
+                None => record.mailbox("Notes"),
+            },
+        }
+    };
+    let events = [
+        event(1, Component::Da, EventKind::ListMailboxes, Some("A")),
+        event(2, Component::Da, EventKind::ListMailboxes, Some("B")),
+        event(3, Component::Da, EventKind::ListMailboxes, Some("C")),
+        event(4, Component::MailServer, EventKind::MailboxChange, None),
+        event(5, Component::PushServer, EventKind::PushAccepted, Some("B")),
+    ];
+    let options = RenderOptions {
+        devices: devices(&["C", "A"]),
+        ..RenderOptions::default()
+    };
+    let svg = render_svg(&events, &options);
+    let lane_devices: Vec<&str> = svg
+        .match_indices("data-device=\"")
+        .map(|(at, m)| {
+            let rest = &svg[at + m.len()..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .collect();
+    // C first, on the left; A on the right; B nowhere, not even in the servers' events.
+    assert_eq!(lane_devices, ["C", "C", "C", "A", "A", "A"]);
+    assert_eq!(svg.matches("<title>").count(), 3, "{svg}");
+    assert!(!svg.contains("push-accepted"), "{svg}");
+    assert!(svg.contains("data-event=\"mailbox-change\""));
+    let html = render_html(&events, &options);
+    assert!(html.contains("<p>3 events."), "{html}");
+}

@@ -15,6 +15,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::DemoError;
+use super::recording::{Outputs, Recorder};
+use mailpush_trace::Component;
 
 /// The user of both mail servers.
 pub const USER: &str = "demo";
@@ -40,6 +42,8 @@ pub struct Plan {
     /// The scheduled poll of mailboxes without push, milliseconds (LOCAL-19's testing
     /// override: below the conforming minimum of 60 s).
     pub poll_interval_ms: u64,
+    /// Where the merged protocol trace and its chart go; nothing is traced when neither is set.
+    pub outputs: Outputs,
 }
 
 /// A running daemon's stop switch and task.
@@ -53,14 +57,21 @@ pub struct Device {
     pub config_path: PathBuf,
     /// Its local API socket.
     pub socket: PathBuf,
+    /// Its trace file, kept across restarts, when tracing.
+    pub recorder: Option<Recorder>,
     running: Option<Running>,
 }
 
 impl Device {
     /// Starts the daemon (again) from its configuration file.
     pub fn start(&mut self) -> Result<(), DemoError> {
-        let config = DeviceConfig::load(&self.config_path)
+        let mut config = DeviceConfig::load(&self.config_path)
             .map_err(|e| DemoError::Start(format!("device {}: {e}", self.name)))?;
+        if let Some(recorder) = &self.recorder {
+            // No label of its own: the device writes under the label the servers give it, which
+            // is how its events are found in theirs when the traces are merged (TRACE-12).
+            config.trace = recorder.tracer();
+        }
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             mailpush_device::run(config, async move {
@@ -107,6 +118,8 @@ pub struct System {
     pub devices: Vec<Device>,
     /// Where everything lives.
     pub dir: PathBuf,
+    /// The servers' trace files (push, mail, mail without push), when tracing.
+    pub recorders: Option<[Recorder; 3]>,
 }
 
 fn pem(der: &[u8]) -> String {
@@ -155,6 +168,21 @@ impl System {
             hex(&bytes)
         };
         let (password, provider, registration) = (secret(12), secret(16), secret(16));
+        let recorders = if plan.outputs.wanted() {
+            Some([
+                Recorder::open(dir, "push-server", Component::PushServer)?,
+                Recorder::open(dir, "mail-server", Component::MailServer)?,
+                Recorder::open(dir, "journal-server", Component::MailServer)?,
+            ])
+        } else {
+            None
+        };
+        let tracer = |i: usize| {
+            recorders
+                .as_ref()
+                .and_then(|r| r.get(i))
+                .map_or_else(mailpush_trace::Tracer::off, Recorder::tracer)
+        };
         let push_settings = mailpush_push_server::Settings {
             device_listen: loopback(),
             http_listen: loopback(),
@@ -163,6 +191,7 @@ impl System {
             plain_loopback: false,
             provider_tokens: vec![provider.clone()],
             registration_tokens: vec![registration.clone()],
+            trace: tracer(0),
             ..mailpush_push_server::Settings::default()
         };
         let push_failed = |e: mailpush_push_server::PushServerError| {
@@ -190,6 +219,7 @@ impl System {
                 imap_listen: Some(loopback()),
                 imaps_listen: Some(loopback()),
                 push: Some(push_settings),
+                trace: tracer(1),
                 ..Settings::default()
             },
             Arc::clone(&store),
@@ -204,6 +234,7 @@ impl System {
         let mut settings = Settings {
             imap_listen: Some(loopback()),
             imaps_listen: None,
+            trace: tracer(2),
             ..Settings::default()
         };
         settings.session.xaps = false;
@@ -268,7 +299,17 @@ trust_cert = "{push_pem}"
                 push_pem = push_pem.display(),
             );
             write(&config_path, &text)?;
+            let recorder = if plan.outputs.wanted() {
+                Some(Recorder::open(
+                    dir,
+                    &format!("device-{}", name.to_lowercase()),
+                    Component::Da,
+                )?)
+            } else {
+                None
+            };
             devices.push(Device {
+                recorder,
                 name,
                 socket: data.join(mailpush_device::config::SOCKET_NAME),
                 config_path,
@@ -285,6 +326,7 @@ trust_cert = "{push_pem}"
             journal_user,
             devices,
             dir: dir.to_path_buf(),
+            recorders,
         })
     }
 
