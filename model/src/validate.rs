@@ -131,6 +131,17 @@ impl Restart {
     }
 }
 
+/// `TIME_US:COMPONENT[:DEVICE]`, as `FromStr` reads it back.
+impl std::fmt::Display for Restart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.time_us, self.component.as_str())?;
+        match &self.device {
+            Some(label) => write!(f, ":{}", label.as_str()),
+            None => Ok(()),
+        }
+    }
+}
+
 impl std::str::FromStr for Restart {
     type Err = RestartError;
 
@@ -204,6 +215,12 @@ struct Device {
     requested: Option<BTreeSet<String>>,
     /// Each `retained` notification's id and the tokens it has not woken yet.
     fan_out_due: BTreeMap<u64, BTreeSet<String>>,
+    /// `retained` notifications sent on the current session that the mail client has not shown
+    /// it received (no wake carrying their id yet). A `deliver` is a send: if the session ends
+    /// before the frame arrives, the notification never reaches the mail client and owes no
+    /// wakes. The mark stays set until an `ack` of it arrives (RING-5), so the next
+    /// notification the device receives carries `retained` (RING-6) and owes them instead.
+    in_transit: BTreeSet<u64>,
     /// The highest id the mail client acknowledged: a notification at or below it is a
     /// duplicate the mail client does not process again (CHAN-18).
     processed_upto: u64,
@@ -279,6 +296,7 @@ impl Device {
         //# So when the mail client starts, it
         //# MUST raise the local notification of every registered token
         self.fan_out_due.clear();
+        self.in_transit.clear();
         self.processed_upto = self.processed_upto.max(self.delivered_upto);
     }
 }
@@ -539,6 +557,7 @@ fn apply(d: &mut Device, event: &Event, capacity: usize) -> Check {
             }
             d.sent_upto = cursor;
             d.carrier = None;
+            forget_in_transit(d);
             Ok(Some("Reconnect"))
         }
         EventKind::Disconnect => {
@@ -548,6 +567,7 @@ fn apply(d: &mut Device, event: &Event, capacity: usize) -> Check {
                 Session::Offline | Session::Pending | Session::Online => Session::Offline,
             };
             d.carrier = None;
+            forget_in_transit(d);
             Ok(Some("Disconnect"))
         }
         EventKind::Deliver => deliver(d, r),
@@ -559,8 +579,11 @@ fn apply(d: &mut Device, event: &Event, capacity: usize) -> Check {
                         &["LOCAL-7", "LOCAL-13"],
                     );
                 }
-                if let Some(tokens) = r.id.and_then(|id| d.fan_out_due.get_mut(&id)) {
-                    tokens.remove(token);
+                if let Some(id) = r.id {
+                    d.in_transit.remove(&id);
+                    if let Some(tokens) = d.fan_out_due.get_mut(&id) {
+                        tokens.remove(token);
+                    }
                 }
             }
             Ok(None)
@@ -577,6 +600,7 @@ fn apply(d: &mut Device, event: &Event, capacity: usize) -> Check {
                 );
             }
             d.fan_out_due.retain(|id, _| *id > upto);
+            d.in_transit.retain(|id| *id > upto);
             d.processed_upto = d.processed_upto.max(upto);
             // Sent, not yet received: the push server may take steps before it arrives, and
             // it is lost if the session ends first (the next `hello` acknowledges again).
@@ -595,6 +619,14 @@ fn apply(d: &mut Device, event: &Event, capacity: usize) -> Check {
         EventKind::Sync => Ok(Some("DaSync")),
         EventKind::ListMailboxes => Ok(Some("ListMailboxes")),
         _ => Ok(None),
+    }
+}
+
+/// The session ended (or a newer one began): what it sent and the mail client has not shown it
+/// received may have been lost on the way, and owes no wakes.
+fn forget_in_transit(d: &mut Device) {
+    for id in std::mem::take(&mut d.in_transit) {
+        d.fan_out_due.remove(&id);
     }
 }
 
@@ -725,7 +757,10 @@ fn deliver(d: &mut Device, r: &mailpush_trace::Record) -> Check {
         if id > d.processed_upto {
             // Sent again, it still owes only the wakes it did not make the first time.
             let tokens: BTreeSet<String> = d.tokens.keys().cloned().collect();
-            d.fan_out_due.entry(id).or_insert(tokens);
+            if let std::collections::btree_map::Entry::Vacant(due) = d.fan_out_due.entry(id) {
+                due.insert(tokens);
+                d.in_transit.insert(id);
+            }
         }
     }
     Ok(Some("Deliver"))

@@ -302,6 +302,43 @@ fn with_acks_under_way_broken_duties_are_still_caught() {
 }
 
 #[test]
+fn a_retained_notification_lost_with_its_session_owes_no_wakes() {
+    // 2 is sent with `retained` and the session ends before it arrives: the mail client never
+    // sees it. The full ring drops it for 4; 3 carries `retained` again and is handled in
+    // full, and the `ack` of 3 covers 2.
+    let mut t = online();
+    t.disconnect()
+        .accept(2)
+        .mark_set()
+        .connect(1)
+        .deliver(2, true)
+        .disconnect()
+        .accept(3)
+        .accept(4)
+        .dropped(2)
+        .connect(1)
+        .deliver(3, true)
+        .deliver(4, true)
+        .handled(3, true)
+        .handled(4, true);
+    t.validate().unwrap_or_else(|v| panic!("{v}"));
+
+    // Received (its forward is traced) before the session ended: the fan-out is still owed.
+    let mut t = online();
+    t.disconnect()
+        .accept(2)
+        .mark_set()
+        .connect(1)
+        .deliver(2, true)
+        .forwarded(2, true)
+        .disconnect()
+        .connect(1)
+        .deliver(2, true)
+        .ack(2);
+    caught(t.validate(), "LOCAL-10");
+}
+
+#[test]
 fn a_retained_notification_sent_again_owes_only_the_wakes_it_did_not_make() {
     // 2 is processed (forward and fan-out), its `ack` is lost with the session, and the
     // newer session sends it again: a duplicate, acknowledged without waking anything.
@@ -382,7 +419,10 @@ fn restarts_parse_and_name_their_device_exactly_when_on_a_device() {
     let restart: Restart = "1764777600000123:push-server".parse().unwrap();
     assert_eq!(restart.time_us, 1_764_777_600_000_123);
     assert_eq!(restart.component, Component::PushServer);
+    assert_eq!(restart.to_string(), "1764777600000123:push-server");
     let restart: Restart = "5:mail-client:d-1a2b3c4d".parse().unwrap();
+    // Written as it is read: what a failed chaos run prints to validate its trace again.
+    assert_eq!(restart.to_string(), "5:mail-client:d-1a2b3c4d");
     assert_eq!(restart.device.unwrap().as_str(), "d-1a2b3c4d");
     for bad in [
         "5:mail-client",

@@ -3,6 +3,7 @@
 //! they are merged and replayed by the model's validator (`mailpush_model::validate`), told when
 //! the runner killed and restarted which component.
 
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,11 @@ pub fn check(dir: &Path, plan: &Plan, killed: &[(u64, Component)]) -> Result<Sum
         };
         restarts.push(restart.map_err(|e| e.to_string())?);
     }
+    // The command that replays the kept trace alone, with what the runner knows of the run.
+    let mut again = format!("mailpush trace validate --ring {}", plan.ring_capacity);
+    for restart in &restarts {
+        let _ = write!(again, " --restart {restart}");
+    }
     Validator::new(plan.ring_capacity)
         .with_restarts(restarts)
         .validate(&events)
@@ -63,7 +69,11 @@ pub fn check(dir: &Path, plan: &Plan, killed: &[(u64, Component)]) -> Result<Sum
                     mailpush_trace::write_events(f, &events).map_err(|e| e.to_string())
                 });
             let kept = match kept {
-                Ok(()) => format!("kept in {}", merged.display()),
+                Ok(()) => format!(
+                    "kept in {}; validate it again with `{again} {}`",
+                    merged.display(),
+                    merged.display()
+                ),
                 Err(e) => format!("not kept: {e}"),
             };
             format!(

@@ -57,6 +57,11 @@ enum TraceAction {
         /// The push server's ring capacity N (its `--ring-capacity`) when the trace was written.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
         ring: u64,
+        /// A component killed and started again while the trace was written, as
+        /// TIME_US:COMPONENT[:DEVICE] (a device's component names its trace label); repeatable.
+        /// `mailpush chaos --keep` lists a run's restarts in its `schedule.txt`.
+        #[arg(long = "restart", value_name = "TIME_US:COMPONENT[:DEVICE]")]
+        restarts: Vec<mailpush_model::validate::Restart>,
     },
 }
 
@@ -205,10 +210,15 @@ pub fn run(args: TraceArgs) -> Result<(), TraceError> {
             }
             Ok(())
         }
-        TraceAction::Validate { trace, ring } => {
+        TraceAction::Validate {
+            trace,
+            ring,
+            restarts,
+        } => {
             let events = read(&trace).map_err(|e| TraceError::Unreplayable(Box::new(e)))?;
             let ring = usize::try_from(ring).unwrap_or(usize::MAX);
             let summary = mailpush_model::validate::Validator::new(ring)
+                .with_restarts(restarts)
                 .validate(&events)
                 .map_err(|violation| TraceError::Invalid {
                     path: trace.clone(),

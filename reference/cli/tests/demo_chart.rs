@@ -92,7 +92,7 @@ fn the_demo_trace_is_valid_and_its_chart_shows_every_step_of_the_patent() {
         text(&valid.stderr)
     );
     assert!(
-        text(&valid.stdout).contains(" 2 devices: valid"),
+        text(&valid.stdout).contains(" 2 devices, 0 restarts: valid"),
         "{}",
         text(&valid.stdout)
     );

@@ -316,7 +316,13 @@ fn check_mail_server(events: &[Event]) {
                 .starts_with("d-")
         );
     }
-    let changes = of(events, EventKind::MailboxChange);
+    // The fixture's CREATE of Archive is a change of the mailbox list (PROV-18), before any
+    // registration names Archive; every later change is a note's APPEND to Notes.
+    let (created, changes): (Vec<&Event>, Vec<&Event>) = of(events, EventKind::MailboxChange)
+        .into_iter()
+        .partition(|c| c.record.detail.as_deref() == Some("created"));
+    assert_eq!(created.len(), 1, "{created:#?}");
+    assert_eq!(created[0].record.mailbox.as_deref(), Some("Archive"));
     assert_eq!(changes.len(), 4, "{changes:#?}");
     let modseqs: Vec<u64> = changes
         .iter()
