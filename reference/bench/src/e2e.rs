@@ -6,10 +6,12 @@
 //! local API: the notification arrived on its channel, it woke the DA, and the DA's sync over
 //! IMAP ended and was committed to its SQLite database).
 //!
-//! The components' shares come from timestamps at loopback relays (see [`relay`]) between the
-//! mail server and the provider API, and between device B and the device channel: when the
-//! provider request left the mail server, when the push server answered it, and when the frame
-//! reached device B. In the same run, device B learns of changes by IMAP IDLE against Debian's
+//! The components' shares come from their protocol trace (spec/trace.md, kept in memory): when
+//! the mail server wrote `push-request`, when the push server wrote `deliver` to device B. The
+//! wire tells the same story at loopback relays (see [`relay`]) between the mail server and the
+//! provider API, and between device B and the device channel: when the provider request left
+//! the mail server, when the push server answered it, and when the frame reached device B. In
+//! the same run, device B learns of changes by IMAP IDLE against Debian's
 //! Dovecot instead (an IMAP client in IDLE that, on `EXISTS`, ends IDLE and fetches the new
 //! messages), for comparison.
 
@@ -20,6 +22,7 @@ mod setup;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use mailpush_trace::{Event, EventKind};
 use tokio::sync::mpsc;
 
 use crate::BenchError;
@@ -159,9 +162,56 @@ struct Points {
     synced: Duration,
 }
 
+/// The protocol events (spec/trace.md) of one isolated note's path, in the order it takes
+/// them, with what each shows.
+const TRACE_POINTS: [(EventKind, &str); 6] = [
+    (
+        EventKind::MailboxChange,
+        "mailbox-change (mail server: APPEND committed)",
+    ),
+    (
+        EventKind::PushRequest,
+        "push-request (mail server: request to push)",
+    ),
+    (
+        EventKind::PushAccepted,
+        "push-accepted (push server: held for B)",
+    ),
+    (EventKind::Deliver, "deliver (push server: frame sent to B)"),
+    (EventKind::Forward, "forward (B's mail client wakes the DA)"),
+    (EventKind::Sync, "sync (B's DA: sync committed)"),
+];
+
+/// When each of [`TRACE_POINTS`] was written after one isolated note's APPEND was sent, and
+/// when device B reported the note; `None` for an event the trace does not hold in the window.
+struct TracedNote {
+    points: [Option<Duration>; TRACE_POINTS.len()],
+    synced: Duration,
+}
+
+impl TracedNote {
+    /// The note's events: for each kind, the first written from `sent_us` (the system clock the
+    /// trace uses, read as the APPEND was sent) until `synced` later, with 2 ms of slack for a
+    /// line written just after the event it records.
+    fn find(events: &[Event], sent_us: u64, synced: Duration) -> Self {
+        let end = sent_us
+            .saturating_add(u64::try_from(synced.as_micros()).unwrap_or(u64::MAX))
+            .saturating_add(2_000);
+        let mut points = [None; TRACE_POINTS.len()];
+        for (point, (kind, _)) in points.iter_mut().zip(TRACE_POINTS) {
+            *point = events
+                .iter()
+                .find(|e| e.record.kind == kind && (sent_us..=end).contains(&e.time_us))
+                .map(|e| Duration::from_micros(e.time_us - sent_us));
+        }
+        Self { points, synced }
+    }
+}
+
 struct PushFigures {
     figures: Figures,
     points: Vec<Points>,
+    traced: Vec<TracedNote>,
     push_burst: u32,
 }
 
@@ -196,7 +246,7 @@ impl PushFigures {
         let share = |f: fn(&Points) -> Duration| {
             100.0 * self.points.iter().map(|p| f(p).as_secs_f64()).sum::<f64>() / total.max(1e-12)
         };
-        println!("share of the total time (sum over isolated notes):");
+        println!("share of the total time, from the relays (sum over isolated notes):");
         println!(
             "  mail server (APPEND sent to provider request sent)      {:>5.1} %",
             share(|p| p.request)
@@ -208,6 +258,55 @@ impl PushFigures {
         println!(
             "  device B (frame delivered to sync committed)            {:>5.1} %",
             share(|p| p.synced.saturating_sub(p.frame))
+        );
+        self.print_traced();
+    }
+
+    /// The same path as the protocol trace of the components tells it.
+    fn print_traced(&self) {
+        let complete: Vec<&TracedNote> = self
+            .traced
+            .iter()
+            .filter(|n| n.points.iter().all(Option::is_some))
+            .collect();
+        println!(
+            "\nisolated notes, from the protocol trace: when each event was written after the \
+             APPEND was sent (p50 / p99; {} of {} notes with every event)",
+            complete.len(),
+            self.traced.len()
+        );
+        for (i, (_, name)) in TRACE_POINTS.iter().enumerate() {
+            let mut v: Vec<Duration> = complete.iter().filter_map(|n| n.points[i]).collect();
+            v.sort();
+            println!(
+                "  {name:<44} {:>9.3} ms / {:>9.3} ms",
+                ms(percentile(&v, 0.5)),
+                ms(percentile(&v, 0.99))
+            );
+        }
+        let at = |n: &TracedNote, kind: EventKind| {
+            TRACE_POINTS
+                .iter()
+                .position(|(k, _)| *k == kind)
+                .and_then(|i| n.points[i])
+                .unwrap_or_default()
+        };
+        let total: f64 = complete.iter().map(|n| n.synced.as_secs_f64()).sum();
+        let share = |f: &dyn Fn(&TracedNote) -> Duration| {
+            100.0 * complete.iter().map(|n| f(n).as_secs_f64()).sum::<f64>() / total.max(1e-12)
+        };
+        println!("share of the total time, from the trace (sum over those notes):");
+        println!(
+            "  mail server (APPEND sent to push-request)               {:>5.1} %",
+            share(&|n| at(n, EventKind::PushRequest))
+        );
+        println!(
+            "  push server (push-request to deliver)                   {:>5.1} %",
+            share(&|n| at(n, EventKind::Deliver).saturating_sub(at(n, EventKind::PushRequest)))
+        );
+        println!(
+            "  device B (deliver to view-changed)                      {:>5.1} %",
+            share(&|n| n.synced.saturating_sub(at(n, EventKind::Deliver)))
         );
     }
 }
@@ -270,6 +369,7 @@ async fn measure_push(
     let mut seen = HashMap::new();
     let mut figures = Figures::default();
     let mut points = Vec::new();
+    let mut windows = Vec::new();
     // One warm-up note: connections of the pool and of the DA are open and warm.
     tokio::time::sleep(gap).await;
     let uid = a.append("Notes", &note(0)).await?;
@@ -278,11 +378,13 @@ async fn measure_push(
         tokio::time::sleep(gap).await;
         system.provider.clear();
         system.channel.clear();
+        let sent_us = mailpush_trace::system_clock();
         let sent = Instant::now();
         let uid = a.append("Notes", &note(i + 1)).await?;
         let ok = Instant::now();
         let done = synced(&mut system.events, &mut seen, uid).await?;
         figures.isolated.0.push(after(done, sent));
+        windows.push((sent_us, after(done, sent)));
         let relay = |r: &Relay, up: bool, from: Instant| {
             if up {
                 r.first_upstream(from)
@@ -301,10 +403,16 @@ async fn measure_push(
             synced: after(done, sent),
         });
     }
+    let events = system.trace.take()?;
+    let traced = windows
+        .into_iter()
+        .map(|(sent_us, synced)| TracedNote::find(&events, sent_us, synced))
+        .collect();
     bursts(args, a, &mut system.events, &mut seen, &mut figures).await?;
     Ok(PushFigures {
         figures,
         points,
+        traced,
         push_burst: args.push_burst,
     })
 }

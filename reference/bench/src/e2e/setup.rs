@@ -34,6 +34,48 @@ fn failed(what: &str) -> impl FnOnce(String) -> BenchError + '_ {
     move |e| BenchError::Push(format!("{what}: {e}"))
 }
 
+/// The protocol trace of every component of the system (spec/trace.md), in memory: the push
+/// server's, the mail server's and device B's lines, each written whole under one lock.
+#[derive(Clone, Default)]
+pub(super) struct TraceLog(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl TraceLog {
+    fn tracer(&self, component: mailpush_trace::Component) -> mailpush_trace::Tracer {
+        mailpush_trace::Tracer::new(
+            component,
+            None,
+            Box::new(self.clone()),
+            mailpush_trace::system_clock,
+        )
+    }
+
+    /// Takes the lines written so far and reads them back as events.
+    pub(super) fn take(&self) -> Result<Vec<mailpush_trace::Event>, BenchError> {
+        let bytes = std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        mailpush_trace::read_all(&bytes[..], mailpush_trace::Limits::default())
+            .map_err(|e| BenchError::Push(format!("the system's trace: {e}")))
+    }
+}
+
+impl std::io::Write for TraceLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 pub(super) struct System {
     push: RunningServer,
     mail: RunningMailServer,
@@ -43,6 +85,8 @@ pub(super) struct System {
     pub(super) channel: Relay,
     /// Device B's view changes: UIDs added, and when the event arrived.
     pub(super) events: mpsc::UnboundedReceiver<(Vec<u32>, Instant)>,
+    /// Every component's protocol trace.
+    pub(super) trace: TraceLog,
     daemon: (oneshot::Sender<()>, JoinHandle<()>),
     load: Vec<JoinHandle<()>>,
 }
@@ -65,9 +109,11 @@ impl System {
         push_burst: u32,
     ) -> Result<System, BenchError> {
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let trace = TraceLog::default();
         let settings = Settings {
             database: None,
             registration_tokens: vec![REGISTRATION.into()],
+            trace: trace.tracer(mailpush_trace::Component::PushServer),
             ..crate::push::unlimited_loopback(vec![PROVIDER.into()])
         };
         let push_store = open_store(&settings)?;
@@ -100,6 +146,7 @@ impl System {
                 imaps_listen: None,
                 allow_plaintext_loopback: true,
                 push: Some(push_settings),
+                trace: trace.tracer(mailpush_trace::Component::MailServer),
                 ..MailSettings::default()
             },
             Arc::new(store),
@@ -145,8 +192,9 @@ trust_cert = "{push_pem}"
                 push_pem = push_pem.display(),
             ),
         )?;
-        let config = mailpush_device::DeviceConfig::load(&config_path)
+        let mut config = mailpush_device::DeviceConfig::load(&config_path)
             .map_err(|e| failed("device B")(e.to_string()))?;
+        config.trace = trace.tracer(mailpush_trace::Component::MailClient);
         let socket = config.socket_path();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -165,6 +213,7 @@ trust_cert = "{push_pem}"
             provider,
             channel,
             events,
+            trace,
             daemon: (stop, task),
             load,
         })
