@@ -425,38 +425,9 @@ async fn idle_reader(
     synced: mpsc::UnboundedSender<(Vec<u32>, Instant)>,
 ) -> Result<(), BenchError> {
     loop {
-        let tag = b.idle().await?;
-        let exists = loop {
-            let line = b.line().await?;
-            if let Some(n) = line
-                .strip_prefix("* ")
-                .and_then(|rest| rest.strip_suffix(" EXISTS\r\n"))
-                .and_then(|n| n.parse::<u32>().ok())
-                && n > known
-            {
-                break n;
-            }
-        };
-        b.done(&tag).await?;
-        let lines = b
-            .command(&format!(
-                "FETCH {}:{exists} (UID FLAGS BODY.PEEK[])",
-                known + 1
-            ))
-            .await?;
+        let exists = b.idle_until_more_than(known).await?;
+        let uids = b.fetch_uids(known + 1, exists).await?;
         let at = Instant::now();
-        let uids = lines
-            .iter()
-            .filter(|l| l.starts_with("* ") && l.contains(" FETCH ("))
-            .filter_map(|l| {
-                l.split("UID ")
-                    .nth(1)?
-                    .split([' ', ')'])
-                    .next()?
-                    .parse()
-                    .ok()
-            })
-            .collect();
         known = exists;
         if synced.send((uids, at)).is_err() {
             return Ok(());
@@ -473,16 +444,7 @@ async fn measure_dovecot(args: &BenchE2eArgs) -> Result<Figures, BenchError> {
     let addr = dovecot.imap_addr();
     let mut a = Client::login(addr, &user.user, &user.password).await?;
     let mut b = Client::login(addr, &user.user, &user.password).await?;
-    let selected = b.command("SELECT Notes").await?;
-    let known = selected
-        .iter()
-        .find_map(|l| {
-            l.strip_prefix("* ")?
-                .strip_suffix(" EXISTS\r\n")?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0);
+    let known = b.select("Notes").await?;
     let (tx, mut events) = mpsc::unbounded_channel();
     let reader = tokio::spawn(idle_reader(b, known, tx));
     let gap = Duration::from_millis(args.gap_ms);

@@ -352,8 +352,9 @@ fn message(size: usize) -> Vec<u8> {
     out
 }
 
-/// One IMAP connection: responses read with the project's IMAP decoder, and tags.
-struct Conn {
+/// One IMAP connection: responses read with the project's IMAP decoder, and tags. `bench e2e`'s
+/// clients are built on it too.
+pub(crate) struct Conn {
     reader: OwnedReadHalf,
     writer: OwnedWriteHalf,
     /// Octets read and not decoded yet.
@@ -364,7 +365,7 @@ struct Conn {
 }
 
 /// How a tagged command ended.
-enum Outcome {
+pub(crate) enum Outcome {
     /// `OK`, with its response code.
     Ok(Option<Code>),
     /// `NO` or `BAD`.
@@ -372,7 +373,7 @@ enum Outcome {
 }
 
 impl Conn {
-    async fn connect(address: SocketAddr) -> Result<Conn, BenchError> {
+    pub(crate) async fn connect(address: SocketAddr) -> Result<Conn, BenchError> {
         let io = |source| BenchError::Io { address, source };
         let stream = TcpStream::connect(address).await.map_err(io)?;
         stream.set_nodelay(true).map_err(io)?;
@@ -430,21 +431,21 @@ impl Conn {
         }
     }
 
-    async fn response(&mut self) -> Result<Response, BenchError> {
+    pub(crate) async fn response(&mut self) -> Result<Response, BenchError> {
         self.next::<Response>().await
     }
 
-    async fn send(&mut self, bytes: &[u8]) -> Result<(), BenchError> {
+    pub(crate) async fn send(&mut self, bytes: &[u8]) -> Result<(), BenchError> {
         self.writer.write_all(bytes).await.map_err(|e| self.io(e))
     }
 
-    fn tag(&mut self) -> String {
+    pub(crate) fn tag(&mut self) -> String {
         self.next_tag += 1;
         format!("b{}", self.next_tag)
     }
 
     /// Reads until the tagged answer of `tag`; `untagged` sees every other response.
-    async fn finish(
+    pub(crate) async fn finish(
         &mut self,
         tag: &str,
         mut untagged: impl FnMut(&Response),
@@ -462,7 +463,7 @@ impl Conn {
         }
     }
 
-    async fn command(&mut self, command: &str) -> Result<Outcome, BenchError> {
+    pub(crate) async fn command(&mut self, command: &str) -> Result<Outcome, BenchError> {
         let tag = self.tag();
         self.send(format!("{tag} {command}\r\n").as_bytes()).await?;
         let mut literal_plus = false;
@@ -481,14 +482,14 @@ impl Conn {
     }
 
     /// A command that must succeed for the workload to go on.
-    async fn must(&mut self, command: &str) -> Result<(), BenchError> {
+    pub(crate) async fn must(&mut self, command: &str) -> Result<(), BenchError> {
         match self.command(command).await? {
             Outcome::Ok(_) => Ok(()),
             Outcome::Failed => Err(BenchError::Protocol(format!("{command:?} refused"))),
         }
     }
 
-    async fn login(&mut self, user: &str, password: &str) -> Result<(), BenchError> {
+    pub(crate) async fn login(&mut self, user: &str, password: &str) -> Result<(), BenchError> {
         self.must(&format!("LOGIN {} {}", quoted(user), quoted(password)))
             .await?;
         // Whether to send APPEND's literal without waiting for `+`, as clients do when they can.
@@ -496,7 +497,11 @@ impl Conn {
     }
 
     /// `APPEND`; the UID from `APPENDUID` when the server gives one (0 when it does not).
-    async fn append(&mut self, mailbox: &str, message: &[u8]) -> Result<Option<u32>, BenchError> {
+    pub(crate) async fn append(
+        &mut self,
+        mailbox: &str,
+        message: &[u8],
+    ) -> Result<Option<u32>, BenchError> {
         let tag = self.tag();
         let plus = if self.literal_plus { "+" } else { "" };
         let head = format!(
@@ -518,6 +523,32 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Sends `IDLE` and waits for the server's continuation; the command's tag, for `DONE`.
+    pub(crate) async fn start_idle(&mut self) -> Result<String, BenchError> {
+        let tag = self.tag();
+        self.send(format!("{tag} IDLE\r\n").as_bytes()).await?;
+        loop {
+            match self.response().await? {
+                Response::Continue(_) => return Ok(tag),
+                Response::Tagged { tag: t, status } if t.as_str() == tag => {
+                    return Err(BenchError::Protocol(format!("IDLE refused: {status:?}")));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Ends the IDLE of `tag` with `DONE` and reads its tagged answer.
+    pub(crate) async fn done(&mut self, tag: &str) -> Result<(), BenchError> {
+        self.send(b"DONE\r\n").await?;
+        match self.finish(tag, |_| {}).await? {
+            Outcome::Ok(_) => Ok(()),
+            Outcome::Failed => Err(BenchError::Protocol("IDLE ended with NO or BAD".into())),
+        }
+    }
+}
+
 fn offers_literal_plus(caps: &[Capability]) -> bool {
     caps.iter().any(|c| c.is("LITERAL+"))
 }
@@ -531,7 +562,7 @@ fn append_uid(code: &Code) -> Option<u32> {
 }
 
 /// The count of `* n EXISTS`.
-fn exists(response: &Response) -> Option<u64> {
+pub(crate) fn exists(response: &Response) -> Option<u64> {
     match response {
         Response::Data(Data::Exists(n)) => Some(u64::from(*n)),
         _ => None,
@@ -583,17 +614,7 @@ pub async fn run(args: &BenchImapArgs) -> Result<Report, BenchError> {
         };
         let mut conn = connect_logged_in(&shared).await?;
         let start = select(&mut conn, &shared.mailbox(slot)).await?;
-        let tag = conn.tag();
-        conn.send(format!("{tag} IDLE\r\n").as_bytes()).await?;
-        loop {
-            match conn.response().await? {
-                Response::Continue(_) => break,
-                Response::Tagged { tag: t, status } if t.as_str() == tag => {
-                    return Err(BenchError::Protocol(format!("IDLE refused: {status:?}")));
-                }
-                _ => {}
-            }
-        }
+        let tag = conn.start_idle().await?;
         // Every slot below `watched`: idler n watches mailbox n % workers.
         idlers.push((conn, tag, start, Some(slot)));
     }
@@ -733,7 +754,7 @@ async fn connect_logged_in(shared: &Shared) -> Result<Conn, BenchError> {
 }
 
 /// SELECTs `mailbox`; the number of messages in it.
-async fn select(conn: &mut Conn, mailbox: &str) -> Result<u64, BenchError> {
+pub(crate) async fn select(conn: &mut Conn, mailbox: &str) -> Result<u64, BenchError> {
     let tag = conn.tag();
     conn.send(format!("{tag} SELECT {}\r\n", quoted(mailbox)).as_bytes())
         .await?;

@@ -1,25 +1,31 @@
 //! The writing device's IMAP client (and, against Dovecot, the reading device's): plain TCP on
-//! loopback, LOGIN, APPEND with a LITERAL+ literal, IDLE, UID FETCH. Lines only; the messages the
-//! bench writes hold no line that starts with a tag of its own.
+//! loopback, LOGIN, APPEND (with LITERAL+ when offered), SELECT, IDLE, FETCH; every response read
+//! with the project's IMAP decoder (the connection of `bench imap`), every wait bounded.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use mailpush_imap::{Data, FetchItem, Response};
 
 use crate::BenchError;
+use crate::imap::{Conn, Outcome, exists, select};
 
 /// Longest wait for any one answer.
 pub(super) const WAIT: Duration = Duration::from_secs(30);
 
 pub(super) struct Client {
-    io: BufReader<TcpStream>,
-    tag: u64,
+    conn: Conn,
 }
 
-fn protocol(what: impl Into<String>) -> BenchError {
-    BenchError::Protocol(what.into())
+/// `step`, or a protocol error once it has taken longer than [`WAIT`].
+async fn bounded<T>(
+    what: &str,
+    step: impl Future<Output = Result<T, BenchError>>,
+) -> Result<T, BenchError> {
+    tokio::time::timeout(WAIT, step)
+        .await
+        .map_err(|_| BenchError::Protocol(format!("{what}: no answer within 30 s")))?
 }
 
 impl Client {
@@ -28,103 +34,75 @@ impl Client {
         user: &str,
         password: &str,
     ) -> Result<Client, BenchError> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|source| BenchError::Io {
-                address: addr,
-                source,
-            })?;
-        stream.set_nodelay(true)?;
-        let mut client = Client {
-            io: BufReader::new(stream),
-            tag: 0,
-        };
-        let greeting = client.line().await?;
-        if !greeting.starts_with("* OK") {
-            return Err(protocol(format!("greeting {greeting:?}")));
-        }
-        client.command(&format!("LOGIN {user} {password}")).await?;
-        Ok(client)
-    }
-
-    /// One line, CRLF included; an error when the server closes or is silent for [`WAIT`].
-    pub(super) async fn line(&mut self) -> Result<String, BenchError> {
-        let mut line = String::new();
-        let n = tokio::time::timeout(WAIT, self.io.read_line(&mut line))
-            .await
-            .map_err(|_| protocol("no answer within 30 s"))??;
-        if n == 0 {
-            return Err(protocol("the server closed the connection"));
-        }
-        Ok(line)
-    }
-
-    async fn send(&mut self, text: &str) -> Result<String, BenchError> {
-        self.tag += 1;
-        let tag = format!("e{}", self.tag);
-        self.io
-            .get_mut()
-            .write_all(format!("{tag} {text}\r\n").as_bytes())
-            .await?;
-        Ok(tag)
-    }
-
-    async fn until_tagged(&mut self, tag: &str, what: &str) -> Result<Vec<String>, BenchError> {
-        let mut lines = Vec::new();
-        loop {
-            let line = self.line().await?;
-            if let Some(rest) = line.strip_prefix(tag).and_then(|r| r.strip_prefix(' ')) {
-                if rest.starts_with("OK") {
-                    lines.push(line);
-                    return Ok(lines);
-                }
-                return Err(protocol(format!("{what}: {line:?}")));
-            }
-            lines.push(line);
-        }
-    }
-
-    /// Sends `command` and returns every line of its answer, the tagged `OK` last.
-    pub(super) async fn command(&mut self, command: &str) -> Result<Vec<String>, BenchError> {
-        let tag = self.send(command).await?;
-        let what = command.split(' ').next().unwrap_or(command).to_owned();
-        self.until_tagged(&tag, &what).await
+        bounded("LOGIN", async {
+            let mut conn = Conn::connect(addr).await?;
+            conn.login(user, password).await?;
+            Ok(Client { conn })
+        })
+        .await
     }
 
     /// APPENDs `message` to `mailbox`; the UID of APPENDUID.
     pub(super) async fn append(&mut self, mailbox: &str, message: &str) -> Result<u32, BenchError> {
-        let lines = self
-            .command(&format!(
-                "APPEND {mailbox} {{{}+}}\r\n{message}",
-                message.len()
-            ))
-            .await?;
-        let last = lines.last().map(String::as_str).unwrap_or_default();
-        last.split("APPENDUID ")
-            .nth(1)
-            .and_then(|rest| rest.split([' ', ']']).nth(1))
-            .and_then(|uid| uid.parse().ok())
-            .ok_or_else(|| protocol(format!("APPEND without APPENDUID: {last:?}")))
-    }
-
-    /// Starts IDLE; returns once the server's continuation arrived.
-    pub(super) async fn idle(&mut self) -> Result<String, BenchError> {
-        let tag = self.send("IDLE").await?;
-        loop {
-            let line = self.line().await?;
-            if line.starts_with('+') {
-                return Ok(tag);
-            }
-            if line.starts_with(&tag) {
-                return Err(protocol(format!("IDLE: {line:?}")));
-            }
+        match bounded("APPEND", self.conn.append(mailbox, message.as_bytes())).await? {
+            Some(uid) if uid > 0 => Ok(uid),
+            Some(_) => Err(BenchError::Protocol(
+                "APPEND answered OK without APPENDUID".into(),
+            )),
+            None => Err(BenchError::Protocol(format!("APPEND to {mailbox} refused"))),
         }
     }
 
-    /// Ends IDLE `tag`.
-    pub(super) async fn done(&mut self, tag: &str) -> Result<(), BenchError> {
-        self.io.get_mut().write_all(b"DONE\r\n").await?;
-        self.until_tagged(tag, "IDLE").await.map(drop)
+    /// SELECTs `mailbox`; the number of messages in it.
+    pub(super) async fn select(&mut self, mailbox: &str) -> Result<u32, BenchError> {
+        let count = bounded("SELECT", select(&mut self.conn, mailbox)).await?;
+        u32::try_from(count).map_err(|_| BenchError::Protocol(format!("{count} EXISTS")))
+    }
+
+    /// Sits in IDLE until the server tells of more than `known` messages, then ends it; the
+    /// count told. Waits as long as it takes: the caller bounds the wait for a note.
+    pub(super) async fn idle_until_more_than(&mut self, known: u32) -> Result<u32, BenchError> {
+        let tag = bounded("IDLE", self.conn.start_idle()).await?;
+        let count = loop {
+            let response = self.conn.response().await?;
+            if let Some(n) = exists(&response)
+                && n > u64::from(known)
+            {
+                break u32::try_from(n).map_err(|_| BenchError::Protocol(format!("{n} EXISTS")))?;
+            }
+            if let Response::Tagged { tag: t, status } = &response
+                && t.as_str() == tag
+            {
+                return Err(BenchError::Protocol(format!("IDLE ended: {status:?}")));
+            }
+        };
+        bounded("DONE", self.conn.done(&tag)).await?;
+        Ok(count)
+    }
+
+    /// FETCHes messages `from..=to` by sequence number, with their content; their UIDs.
+    pub(super) async fn fetch_uids(&mut self, from: u32, to: u32) -> Result<Vec<u32>, BenchError> {
+        let tag = self.conn.tag();
+        self.conn
+            .send(format!("{tag} FETCH {from}:{to} (UID FLAGS BODY.PEEK[])\r\n").as_bytes())
+            .await?;
+        let mut uids = Vec::new();
+        let outcome = bounded(
+            "FETCH",
+            self.conn.finish(&tag, |response| {
+                if let Response::Data(Data::Fetch { items, .. }) = response {
+                    uids.extend(items.iter().find_map(|item| match item {
+                        FetchItem::Uid(uid) => Some(uid.get()),
+                        _ => None,
+                    }));
+                }
+            }),
+        )
+        .await?;
+        match outcome {
+            Outcome::Ok(_) => Ok(uids),
+            Outcome::Failed => Err(BenchError::Protocol(format!("FETCH {from}:{to} refused"))),
+        }
     }
 }
 
