@@ -84,6 +84,12 @@ struct Args {
     /// Write the JSON report here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write the JUnit XML report here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write the self-contained HTML report here.
+    #[arg(long)]
+    html: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -205,10 +211,21 @@ fn run(args: Args) -> Result<u8, String> {
         if let Some(path) = &args.json {
             let text = serde_json::to_string_pretty(&report::json(&cases, &outcomes))
                 .map_err(|e| e.to_string())?;
-            std::fs::write(path, text).map_err(|e| format!("--json {}: {e}", path.display()))?;
+            write_report("--json", path, &text)?;
+        }
+        if let Some(path) = &args.junit {
+            write_report("--junit", path, &report::junit(&cases, &outcomes))?;
+        }
+        if let Some(path) = &args.html {
+            write_report("--html", path, &report::html(&cases, &outcomes))?;
         }
         Ok(report::exit_code(&outcomes))
     })
+}
+
+/// Writes the report of `flag` to `path`; the error names both.
+fn write_report(flag: &str, path: &std::path::Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("{flag} {}: {e}", path.display()))
 }
 
 /// The TLS client of `--tls`, `--ca`, `--trust-cert` and `--tls-name`.
