@@ -152,7 +152,21 @@ async fn a_run_against_the_reference_push_server_passes_and_writes_json() {
 /// A wrong provider token makes cases fail, and the run exits 1 with the requirement quoted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_exit_1_and_the_summary_quotes_the_requirement() {
-    let out = against_push_server("wrong", vec!["--case".into(), "prov-9.*".into()]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("report.xml");
+    let html = dir.path().join("report.html");
+    let out = against_push_server(
+        "wrong",
+        vec![
+            "--case".into(),
+            "prov-9.*".into(),
+            "--junit".into(),
+            junit.display().to_string(),
+            "--html".into(),
+            html.display().to_string(),
+        ],
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     assert_eq!(out.status.code(), Some(1), "{stdout}");
@@ -167,4 +181,34 @@ async fn failures_exit_1_and_the_summary_quotes_the_requirement() {
         "{stdout}"
     );
     assert!(stdout.contains("closest:  401"), "{stdout}");
+    // The JUnit report carries the same failure.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let failure = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .unwrap_or_else(|| panic!("{xml}"));
+    assert_eq!(
+        failure.parent().unwrap().attribute("name"),
+        Some("prov-9.accepted-and-delivered")
+    );
+    assert!(
+        failure
+            .attribute("message")
+            .unwrap()
+            .contains("status 401, expected 201"),
+        "{xml}"
+    );
+    assert!(failure.text().unwrap().contains("closest:  401"), "{xml}");
+    // So does the HTML report.
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("<p class=\"summary\">1 cases: 1 FAIL</p>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<h3><span class=\"FAIL\">FAIL</span> prov-9.accepted-and-delivered</h3>"),
+        "{page}"
+    );
+    assert!(page.contains("closest:  401"), "{page}");
 }

@@ -222,3 +222,120 @@ fn known_failures_and_non_strict_cases_are_skipped_with_the_reason() {
     assert_eq!(doc.root_element().attribute("skipped"), Some("2"));
     assert_eq!(doc.root_element().attribute("failures"), Some("0"));
 }
+
+/// The text of every element child of `node` named `name`.
+fn texts(node: roxmltree::Node, name: &str) -> Vec<String> {
+    node.descendants()
+        .filter(|n| n.has_tag_name(name))
+        .map(|n| {
+            n.descendants()
+                .filter(|t| t.is_text())
+                .filter_map(|t| t.text())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn html_report_lists_every_case_and_escapes_the_hostile_reply() {
+    let (cases, outcomes) = run();
+    let html = report::html(&cases, &outcomes);
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(!html.contains('\0'), "{html}");
+    assert!(!html.contains("<b>"), "{html}");
+    // Self-contained: no script, nothing loaded, every link within the page.
+    assert!(!html.contains("<script"), "{html}");
+    assert!(!html.contains("src="), "{html}");
+    assert!(!html.contains("<link"), "{html}");
+    let doc = roxmltree::Document::parse_with_options(
+        &html,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..roxmltree::ParsingOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{html}"));
+    let body = doc.descendants().find(|n| n.has_tag_name("body")).unwrap();
+    let summary = body
+        .descendants()
+        .find(|n| n.attribute("class") == Some("summary"))
+        .unwrap();
+    assert_eq!(
+        summary.text(),
+        Some("4 cases: 1 PASS, 1 FAIL, 1 UNSUPPORTED, 1 ERROR")
+    );
+
+    let tbody = body
+        .descendants()
+        .find(|n| n.has_tag_name("tbody"))
+        .unwrap();
+    let rows: Vec<Vec<String>> = tbody
+        .children()
+        .filter(|n| n.has_tag_name("tr"))
+        .map(|row| texts(row, "td"))
+        .collect();
+    assert_eq!(rows.len(), 4);
+    for (row, (case, outcome)) in rows.iter().zip(cases.iter().zip(&outcomes)) {
+        let requirements: Vec<String> = case
+            .header
+            .requirements
+            .iter()
+            .map(|r| format!("{}#{}", r.document, r.id))
+            .collect();
+        assert_eq!(
+            row,
+            &[
+                case.header.id.clone(),
+                outcome.verdict.as_str().to_owned(),
+                case.header.level.as_str().to_owned(),
+                case.header.role.as_str().to_owned(),
+                requirements.concat(),
+                "1.234".to_owned(),
+            ]
+        );
+    }
+    let links: Vec<&str> = tbody
+        .descendants()
+        .filter_map(|n| n.attribute("href"))
+        .collect();
+    assert_eq!(links, ["#case-1", "#case-2", "#case-3"]);
+
+    let sections: Vec<_> = body
+        .descendants()
+        .filter(|n| n.has_tag_name("section"))
+        .collect();
+    let anchors: Vec<_> = sections
+        .iter()
+        .map(|s| s.attribute("id").unwrap())
+        .collect();
+    assert_eq!(anchors, ["case-1", "case-2", "case-3"]);
+    let heading = texts(sections[0], "h3").concat();
+    assert_eq!(heading, format!("FAIL {}", cases[1].header.id));
+    let reason = texts(sections[0], "p").concat();
+    assert!(reason.contains(&hostile_as_read()), "{reason}");
+    let pre = texts(sections[0], "pre").concat();
+    assert!(
+        pre.contains(&format!(
+            "closest:  400\n              body {}",
+            hostile_as_read()
+        )),
+        "{pre}"
+    );
+    assert!(
+        pre.contains(&format!(
+            "wire log:\n    api S: 400\n          body {}",
+            hostile_as_read()
+        )),
+        "{pre}"
+    );
+    assert!(
+        texts(sections[1], "p")
+            .concat()
+            .contains("UNSUPPORTED: line 1: the runner lacks")
+    );
+    assert!(
+        texts(sections[2], "p")
+            .concat()
+            .contains("ERROR: line 2: connecting: refused")
+    );
+}
