@@ -339,3 +339,38 @@ fn html_report_lists_every_case_and_escapes_the_hostile_reply() {
             .contains("ERROR: line 2: connecting: refused")
     );
 }
+
+// Debian's headless Chromium, driven as the trace chart's tests drive it.
+#[path = "../../reference/cli/tests/browser/mod.rs"]
+mod browser;
+
+/// A browser builds from the HTML report the page the report means: every case a row, a
+/// section per case that did not pass, and the hostile reply as text, not as markup.
+#[test]
+fn a_browser_reads_the_html_report_as_written() {
+    let Some(chromium) = browser::chromium() else {
+        return;
+    };
+    let (cases, outcomes) = run();
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    std::fs::write(&page, report::html(&cases, &outcomes)).unwrap();
+    let out = browser::run_chromium(
+        &chromium,
+        &dir.path().join("profile"),
+        &["--dump-dom".into()],
+        &page,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(dom.matches("<tr>").count(), 1 + outcomes.len(), "{dom}");
+    assert_eq!(dom.matches("<section ").count(), 3, "{dom}");
+    assert!(!dom.contains("<b>"), "{dom}");
+    assert!(dom.contains("&lt;b&gt;&amp;amp; ]]&gt;"), "{dom}");
+    assert!(dom.contains("\\x00"), "{dom}");
+    assert!(!dom.contains("<script"), "{dom}");
+}
