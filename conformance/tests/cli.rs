@@ -23,7 +23,19 @@ fn cases_dir() -> String {
 #[test]
 fn configuration_errors_name_the_flag_and_exit_2() {
     let cases = cases_dir();
-    let checks: [(&[&str], &str); 4] = [
+    let checks: [(&[&str], &str); 7] = [
+        (
+            &["--role", "imap-server", "--cases", &cases, "--jobs", "2"],
+            "--push-listen",
+        ),
+        (
+            &["--role", "push-server", "--cases", &cases, "--jobs", "0"],
+            "--jobs 0",
+        ),
+        (
+            &["--role", "push-server", "--cases", &cases, "--jobs", "65"],
+            "--jobs 65",
+        ),
         (
             &["--role", "mail-server", "--cases", &cases],
             "--role mail-server",
@@ -149,10 +161,69 @@ async fn a_run_against_the_reference_push_server_passes_and_writes_json() {
     assert!(results.iter().all(|r| r["verdict"] == "PASS"), "{report}");
 }
 
+/// The push-server corpus with four jobs: the same verdicts as with one, every case reported
+/// in the order of the corpus in the JSON report and the summary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_jobs_give_the_verdicts_of_one_in_the_corpus_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = Vec::new();
+    for jobs in ["1", "4"] {
+        let json = dir.path().join(format!("report-{jobs}.json"));
+        let out = against_push_server(
+            common::PROVIDER,
+            vec![
+                "--jobs".into(),
+                jobs.into(),
+                "--json".into(),
+                json.display().to_string(),
+            ],
+        )
+        .await;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "--jobs {jobs}: {stderr}");
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let verdicts: Vec<(String, String)> = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().to_owned(),
+                    r["verdict"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        runs.push(verdicts);
+    }
+    let corpus: Vec<String> = common::corpus(mailpush_conformance::transcript::Role::PushServer)
+        .iter()
+        .filter(|c| c.header.level == mailpush_conformance::transcript::Level::Must)
+        .map(|c| c.header.id.clone())
+        .collect();
+    let ids: Vec<&String> = runs[1].iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, corpus.iter().collect::<Vec<_>>());
+    assert_eq!(runs[0], runs[1]);
+}
+
 /// A wrong provider token makes cases fail, and the run exits 1 with the requirement quoted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_exit_1_and_the_summary_quotes_the_requirement() {
-    let out = against_push_server("wrong", vec!["--case".into(), "prov-9.*".into()]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("report.xml");
+    let html = dir.path().join("report.html");
+    let out = against_push_server(
+        "wrong",
+        vec![
+            "--case".into(),
+            "prov-9.*".into(),
+            "--junit".into(),
+            junit.display().to_string(),
+            "--html".into(),
+            html.display().to_string(),
+        ],
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     assert_eq!(out.status.code(), Some(1), "{stdout}");
@@ -167,4 +238,34 @@ async fn failures_exit_1_and_the_summary_quotes_the_requirement() {
         "{stdout}"
     );
     assert!(stdout.contains("closest:  401"), "{stdout}");
+    // The JUnit report carries the same failure.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let failure = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .unwrap_or_else(|| panic!("{xml}"));
+    assert_eq!(
+        failure.parent().unwrap().attribute("name"),
+        Some("prov-9.accepted-and-delivered")
+    );
+    assert!(
+        failure
+            .attribute("message")
+            .unwrap()
+            .contains("status 401, expected 201"),
+        "{xml}"
+    );
+    assert!(failure.text().unwrap().contains("closest:  401"), "{xml}");
+    // So does the HTML report.
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("<p class=\"summary\">1 cases: 1 FAIL</p>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<h3><span class=\"FAIL\">FAIL</span> prov-9.accepted-and-delivered</h3>"),
+        "{page}"
+    );
+    assert!(page.contains("closest:  401"), "{page}");
 }

@@ -11,6 +11,10 @@ use mailpush_conformance::runner::net::{TlsClient, Trust, read_certificates};
 use mailpush_conformance::runner::{self, Selection, Target, http::PushService, report};
 use mailpush_conformance::transcript::Role;
 
+/// The most cases `--jobs` may run at a time: each holds a few connections to the server
+/// under test, which a run should not flood.
+const MAX_JOBS: usize = 64;
+
 /// Plays mailpush conformance transcripts against an implementation.
 #[derive(Parser, Debug)]
 #[command(name = "mailpush-conform", version)]
@@ -78,12 +82,21 @@ struct Args {
     /// Seconds connecting and setting a case up may take.
     #[arg(long, default_value_t = 10)]
     connect_timeout: u64,
+    /// How many cases may run at the same time (push-server role only).
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
     /// List the selected cases without running them.
     #[arg(long)]
     list: bool,
     /// Write the JSON report here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write the JUnit XML report here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write the self-contained HTML report here.
+    #[arg(long)]
+    html: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -104,6 +117,15 @@ fn run(args: Args) -> Result<u8, String> {
             args.role
         )
     })?;
+    if args.jobs == 0 || args.jobs > MAX_JOBS {
+        return Err(format!(
+            "--jobs {}: between 1 and {MAX_JOBS} cases may run at a time",
+            args.jobs
+        ));
+    }
+    if args.jobs > 1 {
+        runner::parallel_allowed(role).map_err(|e| e.to_string())?;
+    }
     let mut cases = Vec::new();
     for path in &args.cases {
         cases.extend(runner::load_dir(path).map_err(|e| e.to_string())?);
@@ -197,18 +219,33 @@ fn run(args: Args) -> Result<u8, String> {
             }
             None => None,
         };
-        let outcomes = runner::run_suite(&cases, &target, push.as_ref(), &known, |o| {
-            eprintln!("{}", report::progress_line(o));
-        })
-        .await;
+        let progress = |o: &runner::Outcome| eprintln!("{}", report::progress_line(o));
+        let outcomes = if args.jobs > 1 {
+            runner::run_suite_parallel(&cases, &target, &known, args.jobs, progress)
+                .await
+                .map_err(|e| e.to_string())?
+        } else {
+            runner::run_suite(&cases, &target, push.as_ref(), &known, progress).await
+        };
         print!("{}", report::human(&cases, &outcomes));
         if let Some(path) = &args.json {
             let text = serde_json::to_string_pretty(&report::json(&cases, &outcomes))
                 .map_err(|e| e.to_string())?;
-            std::fs::write(path, text).map_err(|e| format!("--json {}: {e}", path.display()))?;
+            write_report("--json", path, &text)?;
+        }
+        if let Some(path) = &args.junit {
+            write_report("--junit", path, &report::junit(&cases, &outcomes))?;
+        }
+        if let Some(path) = &args.html {
+            write_report("--html", path, &report::html(&cases, &outcomes))?;
         }
         Ok(report::exit_code(&outcomes))
     })
+}
+
+/// Writes the report of `flag` to `path`; the error names both.
+fn write_report(flag: &str, path: &std::path::Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("{flag} {}: {e}", path.display()))
 }
 
 /// The TLS client of `--tls`, `--ca`, `--trust-cert` and `--tls-name`.

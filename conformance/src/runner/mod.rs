@@ -212,18 +212,131 @@ pub async fn run_suite(
 ) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     for case in cases {
-        let mut outcome = run_case(case, target, push).await;
-        if matches!(
-            outcome.verdict,
-            Verdict::Fail | Verdict::NonStrict | Verdict::Timeout
-        ) && known.iter().any(|g| glob(g, &outcome.id))
-        {
-            outcome.verdict = Verdict::KnownFail;
-        }
+        let outcome = known_failure(run_case(case, target, push).await, known);
         progress(&outcome);
         outcomes.push(outcome);
     }
     outcomes
+}
+
+/// A failure listed in the expectations becomes KNOWN-FAIL.
+fn known_failure(mut outcome: Outcome, known: &[String]) -> Outcome {
+    if matches!(
+        outcome.verdict,
+        Verdict::Fail | Verdict::NonStrict | Verdict::Timeout
+    ) && known.iter().any(|g| glob(g, &outcome.id))
+    {
+        outcome.verdict = Verdict::KnownFail;
+    }
+    outcome
+}
+
+/// Whether the cases of `role` may run side by side, and if not, why.
+pub fn parallel_allowed(role: Role) -> Result<(), SuiteError> {
+    match role {
+        // Every case registers devices of its own (or draws a random token), and the push
+        // server keeps its state per device.
+        Role::PushServer => Ok(()),
+        Role::ImapServer => Err(SuiteError::NotParallel {
+            role,
+            why: "the push service the runner plays (--push-listen) is one listener that every \
+                  case's mail server pushes to, and a `push <-` step or a `not within` deadline \
+                  judges whatever request arrives there, so a case would see the pushes of \
+                  another; the cases also share one IMAP user",
+        }),
+        Role::Device => Err(SuiteError::NotParallel {
+            role,
+            why: "the runner does not play the device role",
+        }),
+    }
+}
+
+/// Runs the selected cases of a role that allows it (`parallel_allowed`), up to `jobs` at a
+/// time; a case marked `exclusive:` runs alone. `progress` sees each outcome as its case
+/// finishes; the outcomes come back in the order of `cases`, whatever order they finished in.
+pub async fn run_suite_parallel(
+    cases: &[Transcript],
+    target: &Target,
+    known: &[String],
+    jobs: usize,
+    mut progress: impl FnMut(&Outcome),
+) -> Result<Vec<Outcome>, SuiteError> {
+    for case in cases {
+        parallel_allowed(case.header.role)?;
+    }
+    let jobs = jobs.max(1);
+    let target = std::sync::Arc::new(target.clone());
+    let mut running = tokio::task::JoinSet::new();
+    let mut index_of = std::collections::HashMap::new();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; cases.len()];
+    let mut finish =
+        |joined: Result<(tokio::task::Id, Outcome), tokio::task::JoinError>,
+         outcomes: &mut Vec<Option<Outcome>>,
+         index_of: &mut std::collections::HashMap<tokio::task::Id, usize>| {
+            let (id, outcome) = match joined {
+                Ok((id, outcome)) => (id, outcome),
+                Err(e) => {
+                    let id = e.id();
+                    let case = index_of.get(&id).and_then(|i| cases.get(*i));
+                    let outcome = Outcome {
+                        id: case.map(|c| c.header.id.clone()).unwrap_or_default(),
+                        verdict: Verdict::Error,
+                        finding: Some(Finding {
+                            line: 1,
+                            message: format!("the runner's task for this case ended: {e}"),
+                            expected: None,
+                            actual: None,
+                        }),
+                        vars: Vec::new(),
+                        log: Vec::new(),
+                        elapsed: Duration::ZERO,
+                    };
+                    (id, outcome)
+                }
+            };
+            let outcome = known_failure(outcome, known);
+            progress(&outcome);
+            if let Some(slot) = index_of.remove(&id).and_then(|i| outcomes.get_mut(i)) {
+                *slot = Some(outcome);
+            }
+        };
+    for (index, case) in cases.iter().enumerate() {
+        let limit = if case.header.exclusive { 1 } else { jobs };
+        while running.len() >= limit {
+            let Some(joined) = running.join_next_with_id().await else {
+                break;
+            };
+            finish(joined, &mut outcomes, &mut index_of);
+        }
+        let exclusive = case.header.exclusive;
+        let case = case.clone();
+        let target = std::sync::Arc::clone(&target);
+        let handle = running.spawn(async move { run_case(&case, &target, None).await });
+        index_of.insert(handle.id(), index);
+        if exclusive {
+            while let Some(joined) = running.join_next_with_id().await {
+                finish(joined, &mut outcomes, &mut index_of);
+            }
+        }
+    }
+    while let Some(joined) = running.join_next_with_id().await {
+        finish(joined, &mut outcomes, &mut index_of);
+    }
+    Ok(outcomes.into_iter().flatten().collect())
+}
+
+/// Why a suite could not be run as asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SuiteError {
+    /// More than one job was asked for cases of a role whose cases cannot run side by side.
+    #[error("--jobs above 1 is not possible for the {role} role: {why}")]
+    NotParallel {
+        /// The role.
+        role: Role,
+        /// Why its cases interfere.
+        why: &'static str,
+    },
 }
 
 #[cfg(test)]

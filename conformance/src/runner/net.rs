@@ -16,10 +16,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-/// A byte stream to the implementation, plain or TLS.
-pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+/// A byte stream to the implementation, plain or TLS. `Sync` so that a case can run as a task
+/// of its own on any worker thread (`--jobs`).
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
 
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Io for T {}
 
 /// What the runner trusts when it speaks TLS.
 #[derive(Clone, Debug)]

@@ -66,6 +66,24 @@ pub async fn run_push_corpus() -> (Vec<Transcript>, Vec<runner::Outcome>) {
     (cases, outcomes)
 }
 
+/// The whole `push-server` corpus against a fresh reference push server, `jobs` cases at a
+/// time; also the ids in the order the cases finished.
+pub async fn run_push_corpus_parallel(
+    jobs: usize,
+) -> (Vec<Transcript>, Vec<runner::Outcome>, Vec<String>) {
+    let cases = corpus(Role::PushServer);
+    let server = push_server().await;
+    let target = push_target(server.http_addr, server.device_addr);
+    let mut finished = Vec::new();
+    let outcomes = runner::run_suite_parallel(&cases, &target, &[], jobs, |o| {
+        finished.push(o.id.clone());
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+    (cases, outcomes, finished)
+}
+
 /// The reference mail server on loopback, pushing to `push` quickly.
 pub async fn mail_server(push: SocketAddr) -> (RunningMailServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
