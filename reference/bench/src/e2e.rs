@@ -279,7 +279,7 @@ impl PushFigures {
             let mut v: Vec<Duration> = complete.iter().filter_map(|n| n.points[i]).collect();
             v.sort();
             println!(
-                "  {name:<44} {:>9.3} ms / {:>9.3} ms",
+                "  {name:<47} {:>9.3} ms / {:>9.3} ms",
                 ms(percentile(&v, 0.5)),
                 ms(percentile(&v, 0.99))
             );
