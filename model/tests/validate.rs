@@ -155,6 +155,17 @@ fn online() -> Trace {
     t
 }
 
+/// [`online`], then away while 2 is taken (the mark set), back, and 2 sent with `retained`.
+fn retained_sent() -> Trace {
+    let mut t = online();
+    t.disconnect()
+        .accept(2)
+        .mark_set()
+        .connect(1)
+        .deliver(2, true);
+    t
+}
+
 //= spec/device-channel.md#CHAN-19
 //= type=test
 //# Notifications in flight on the older session are no longer in flight and MUST be delivered on
@@ -290,14 +301,8 @@ fn with_acks_under_way_broken_duties_are_still_caught() {
     caught(t.validate(), "RING-6");
 
     // The fan-out skipped: a `retained` notification acknowledged with Work never woken.
-    let mut t = online();
-    t.disconnect()
-        .accept(2)
-        .mark_set()
-        .connect(1)
-        .deliver(2, true)
-        .forwarded(2, true)
-        .ack(2);
+    let mut t = retained_sent();
+    t.forwarded(2, true).ack(2);
     caught(t.validate(), "LOCAL-10");
 }
 
@@ -306,13 +311,8 @@ fn a_retained_notification_lost_with_its_session_owes_no_wakes() {
     // 2 is sent with `retained` and the session ends before it arrives: the mail client never
     // sees it. The full ring drops it for 4; 3 carries `retained` again and is handled in
     // full, and the `ack` of 3 covers 2.
-    let mut t = online();
+    let mut t = retained_sent();
     t.disconnect()
-        .accept(2)
-        .mark_set()
-        .connect(1)
-        .deliver(2, true)
-        .disconnect()
         .accept(3)
         .accept(4)
         .dropped(2)
@@ -324,13 +324,8 @@ fn a_retained_notification_lost_with_its_session_owes_no_wakes() {
     t.validate().unwrap_or_else(|v| panic!("{v}"));
 
     // Received (its forward is traced) before the session ended: the fan-out is still owed.
-    let mut t = online();
-    t.disconnect()
-        .accept(2)
-        .mark_set()
-        .connect(1)
-        .deliver(2, true)
-        .forwarded(2, true)
+    let mut t = retained_sent();
+    t.forwarded(2, true)
         .disconnect()
         .connect(1)
         .deliver(2, true)
@@ -342,13 +337,8 @@ fn a_retained_notification_lost_with_its_session_owes_no_wakes() {
 fn a_retained_notification_sent_again_owes_only_the_wakes_it_did_not_make() {
     // 2 is processed (forward and fan-out), its `ack` is lost with the session, and the
     // newer session sends it again: a duplicate, acknowledged without waking anything.
-    let mut t = online();
-    t.disconnect()
-        .accept(2)
-        .mark_set()
-        .connect(1)
-        .deliver(2, true)
-        .handled(2, true)
+    let mut t = retained_sent();
+    t.handled(2, true)
         .disconnect()
         .connect(2)
         .deliver(2, true)
@@ -395,13 +385,8 @@ fn a_push_server_restart_keeps_the_checks_that_do_not_depend_on_what_it_lost() {
 fn a_device_restart_owes_no_fan_out_its_start_made() {
     // The mail client is killed between the forward and the fan-out of 2; started again, it
     // wakes every token and holds 2, sent again, for processed.
-    let mut t = online();
-    t.disconnect()
-        .accept(2)
-        .mark_set()
-        .connect(1)
-        .deliver(2, true)
-        .forwarded(2, true);
+    let mut t = retained_sent();
+    t.forwarded(2, true);
     let restart = Restart::new(
         t.now(),
         Component::MailClient,

@@ -10,7 +10,7 @@ mod browser;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use browser::{Drawn, chromium, drawn, dump_dom, lanes, screenshot};
+use browser::{Drawn, chromium, drawn, dump_dom, lanes, screenshot, two_device_lanes};
 use mailpush_trace::{EventKind, Limits, read_all, write_events};
 
 /// The demo's ring: small, so that B's absence overflows it.
@@ -132,18 +132,7 @@ fn the_demo_trace_is_valid_and_its_chart_shows_every_step_of_the_patent() {
     };
     let profile = dir.path().join("profile");
     let dom = dump_dom(&browser, &profile, &page);
-    let expected = [
-        ("notes", "A"),
-        ("da", "A"),
-        ("mail-client", "A"),
-        ("mail-server", ""),
-        ("push-server", ""),
-        ("mail-client", "B"),
-        ("da", "B"),
-        ("notes", "B"),
-    ]
-    .map(|(c, d)| (c.to_owned(), d.to_owned()));
-    assert_eq!(lanes(&dom), expected);
+    assert_eq!(lanes(&dom), two_device_lanes());
 
     let drawn = drawn(&dom);
     // One name per device: the servers' events about a device name it as the device does.

@@ -125,6 +125,23 @@ pub fn screenshot(browser: &Path, profile: &Path, page: &Path, width: u32, heigh
     png
 }
 
+/// The lanes of a chart of two devices A and B, left to right, as [`lanes`] reads them: each
+/// device's components mirrored around the two servers.
+pub fn two_device_lanes() -> Vec<(String, String)> {
+    [
+        ("notes", "A"),
+        ("da", "A"),
+        ("mail-client", "A"),
+        ("mail-server", ""),
+        ("push-server", ""),
+        ("mail-client", "B"),
+        ("da", "B"),
+        ("notes", "B"),
+    ]
+    .map(|(c, d)| (c.to_owned(), d.to_owned()))
+    .to_vec()
+}
+
 /// The lanes of the chart in the DOM, left to right: (component, device or "").
 pub fn lanes(dom: &str) -> Vec<(String, String)> {
     dom.match_indices("<g class=\"lane\" data-component=\"")
