@@ -288,10 +288,15 @@ fn a_server_without_push_gets_every_mailbox_polled() {
     assert_eq!(sorted(world.polled()), sorted(tokens.clone()));
     // Learning it concludes the registration: every token is woken (LOCAL-21).
     assert_eq!(sorted(world.take_wakes()), sorted(tokens.clone()));
+    // Those wakes are not polls; the status counts the polls alone.
+    let polls = |world: &World| world.client.status(world.now).scheduled_polls;
+    assert_eq!(polls(&world), 0);
     world.advance(15 * MINUTE);
     assert_eq!(sorted(world.take_wakes()), sorted(tokens.clone()));
+    assert_eq!(polls(&world), 2);
     world.advance(45 * MINUTE);
     assert_eq!(world.take_wakes().len(), 6);
+    assert_eq!(polls(&world), 8);
 }
 
 //= spec/imap-push.md#XAPS-12

@@ -493,6 +493,21 @@ pub async fn run(
         ("\"mail client may send local notifications to DA on a schedule acting as if push notifications had arrived from push notification server for those mailboxes for which push notifications were unavailable\"", "Journal by poll"),
     )
     .await?;
+    // Each device's next scheduled poll first: B's return in step 5 may have left a sync of
+    // Journal queued behind the one that step waited for (wakes that arrive during a sync run
+    // another, LOCAL-9), and that sync, not a poll, would find the entry. After a poll the next
+    // local notification of Journal is a full interval away, so what brings the entry is a poll.
+    for observer in observers.iter_mut() {
+        let polls = |s: &Value| s["notifications"]["scheduled_polls"].as_u64().unwrap_or(0);
+        let before = polls(&observer.status().await?);
+        observer
+            .wait_status("a scheduled poll", wait, |s| polls(s) > before)
+            .await?;
+    }
+    progress.say(&format!(
+        "every device has just polled Journal (every {} ms); nothing else wakes it",
+        args.poll_interval_ms
+    ));
     let entry = "From: demo@mailpush.invalid\r\nSubject: journal\r\n\r\nA day without push.\r\n";
     let t0 = Instant::now();
     let appended = observers[0]

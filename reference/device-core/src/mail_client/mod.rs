@@ -251,6 +251,8 @@ pub struct Status {
     pub channel: ChannelStatus,
     /// The stored device-channel cursor.
     pub cursor: u64,
+    /// Scheduled local notifications raised since the start (LOCAL-15).
+    pub scheduled_polls: u64,
 }
 
 /// Output shared by the parts of the mail client.
@@ -307,6 +309,8 @@ pub struct MailClient {
     channel: Channel,
     /// The next scheduled local notification of each mailbox without push.
     polls: BTreeMap<Token, Timestamp>,
+    /// How many of them were raised since the start, for the status.
+    polls_raised: u64,
     out: Out,
     next_ticket: u64,
     completions: VecDeque<(Ticket, Vec<Completion>)>,
@@ -356,6 +360,7 @@ impl MailClient {
             accounts,
             channel,
             polls: BTreeMap::new(),
+            polls_raised: 0,
             out: Out {
                 events: VecDeque::new(),
                 next_conn: 0,
@@ -627,6 +632,7 @@ impl MailClient {
                         None => record,
                     }
                 });
+                self.polls_raised += 1;
                 self.out.emit(Event::Wake(token));
             }
         }
@@ -702,6 +708,7 @@ impl MailClient {
             accounts,
             channel: self.out.channel_status.clone(),
             cursor: self.channel.persisted_cursor(),
+            scheduled_polls: self.polls_raised,
         }
     }
 

@@ -168,6 +168,7 @@ impl Daemon {
                 "retained": self.counters.retained,
                 "posted": self.counters.posted,
                 "coalesced": self.counters.coalesced,
+                "scheduled_polls": status.scheduled_polls,
                 "last": self.counters.last.map(|(id, retained, woken)| json!({
                     "id": id, "retained": retained, "woken": woken,
                 })),
