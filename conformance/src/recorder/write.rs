@@ -41,6 +41,8 @@ struct Writer<'a> {
     /// Directions no longer followed after octets the recorder could not cut into messages.
     broken: Vec<(ConnId, bool)>,
     devices_connected: Vec<u32>,
+    /// Connections one end closed: the other end's close says nothing more.
+    closed: Vec<ConnId>,
     commands: usize,
     requests: usize,
     frames: usize,
@@ -63,6 +65,7 @@ pub(crate) fn write(
         buffers: BTreeMap::new(),
         broken: Vec::new(),
         devices_connected: Vec::new(),
+        closed: Vec::new(),
         commands: 0,
         requests: 0,
         frames: 0,
@@ -330,6 +333,10 @@ impl Writer<'_> {
     }
 
     fn closed(&mut self, conn: ConnId, from: From) {
+        if self.closed.contains(&conn) {
+            return;
+        }
+        self.closed.push(conn);
         match conn.link {
             Link::Imap => {
                 let c = self.imap.entry(conn.number).or_default();
