@@ -11,8 +11,8 @@ use std::time::Duration;
 use mailpush_conformance::frames::Frame;
 use mailpush_conformance::recorder::proxy::{ProxyLink, Recorder};
 use mailpush_conformance::recorder::{
-    CaseOptions, From, Link, MAX_CONNECTIONS_PER_LINK, MAX_RECORDED_OCTETS, Recording,
-    RecordError, What, write_case,
+    CaseOptions, From, Link, MAX_CONNECTIONS_PER_LINK, MAX_RECORDED_OCTETS, RecordError, Recording,
+    What, write_case,
 };
 use mailpush_conformance::runner::{self, Verdict, report};
 use mailpush_conformance::transcript::{Level, Role, parse};
@@ -80,7 +80,8 @@ impl Imap {
         self.next += 1;
         match literal {
             Some(l) => {
-                self.send(&format!("{tag} {command} {{{}}}\r\n", l.len())).await;
+                self.send(&format!("{tag} {command} {{{}}}\r\n", l.len()))
+                    .await;
                 assert!(self.line().await.starts_with('+'));
                 self.send(&format!("{l}\r\n")).await;
             }
@@ -93,7 +94,10 @@ impl Imap {
             let done = line.starts_with(&format!("{tag} "));
             lines.push(line);
             if done {
-                assert!(lines.last().unwrap().starts_with(&format!("{tag} OK")), "{lines:?}");
+                assert!(
+                    lines.last().unwrap().starts_with(&format!("{tag} OK")),
+                    "{lines:?}"
+                );
                 return lines;
             }
         }
@@ -115,7 +119,9 @@ async fn http(addr: SocketAddr, request: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
-    io_timeout(stream.read_to_string(&mut response)).await.unwrap();
+    io_timeout(stream.read_to_string(&mut response))
+        .await
+        .unwrap();
     let status = response[9..12].parse().unwrap();
     let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
     (status, body)
@@ -213,7 +219,11 @@ async fn an_imap_session_and_its_pushes_replay_against_a_fresh_mail_server() {
     assert!(text.contains("aps-account-id $account"), "{text}");
     assert!(text.contains("[UIDVALIDITY $uidvalidity1]"), "{text}");
     assert!(text.contains("push <- POST /v1/push/$token"), "{text}");
-    assert!(text.contains("\"account-id\":\"$account\""), "{text}");
+    assert!(
+        text.contains(r#"{"aps":{"account-id":"$account","m":["$md5_1"]}}"#)
+            && text.contains(r#"let md5_1 = md5("Notes")"#),
+        "{text}"
+    );
     assert!(text.contains("2 <- * 1 EXISTS"), "{text}");
     assert!(text.contains("2 -> DONE"), "{text}");
     assert!(!text.contains(&token), "{text}");
@@ -273,7 +283,13 @@ async fn a_provider_and_device_session_replays_against_a_fresh_push_server() {
         panic!("{notify}")
     };
     dev.write_all(&Frame::Ack { id }.encode()).await.unwrap();
-    wait_for(&recorder, Link::Device, From::Client, hello.encode().len() + 12).await;
+    wait_for(
+        &recorder,
+        Link::Device,
+        From::Client,
+        hello.encode().len() + 12,
+    )
+    .await;
     drop(dev);
     tokio::time::sleep(Duration::from_millis(50)).await;
     let recording = recorder.stop().await;
@@ -282,9 +298,15 @@ async fn a_provider_and_device_session_replays_against_a_fresh_push_server() {
     let text = write_case(&recording, &options("recorded.push", Role::PushServer)).unwrap();
     println!("{text}");
     assert!(text.contains("api -> POST /v1/devices"), "{text}");
-    assert!(text.contains("Authorization: Bearer $registration"), "{text}");
+    assert!(
+        text.contains("Authorization: Bearer $registration"),
+        "{text}"
+    );
     assert!(text.contains("Authorization: Bearer $provider"), "{text}");
-    assert!(text.contains("dev1 -> hello min=1 max=1 token=$token_1 secret=$secret_1"), "{text}");
+    assert!(
+        text.contains("dev1 -> hello min=1 max=1 token=$token_1 secret=$secret_1"),
+        "{text}"
+    );
     assert!(text.contains("dev1 <- notify id=1"), "{text}");
     assert!(text.contains("dev1 -> ack id=1"), "{text}");
     assert!(!text.contains(&token) && !text.contains(&secret), "{text}");
@@ -332,11 +354,17 @@ async fn an_unreachable_upstream_is_reported_and_loses_nothing_recorded() {
     let recording = recorder.stop().await;
     server.shutdown().await;
     assert!(rest.is_empty());
-    let text = write_case(&recording, &options("recorded.unreachable", Role::PushServer)).unwrap();
+    let text = write_case(
+        &recording,
+        &options("recorded.unreachable", Role::PushServer),
+    )
+    .unwrap();
     assert!(text.contains("api -> POST /v1/devices"), "{text}");
     assert!(text.contains("api <- 201"), "{text}");
     assert!(
-        text.contains(&format!("device connection 1: the upstream {closed} is unreachable")),
+        text.contains(&format!(
+            "device connection 1: the upstream {closed} is unreachable"
+        )),
         "{text}"
     );
 }
@@ -350,22 +378,48 @@ fn garbage_on_a_link_is_named_and_the_rest_is_kept() {
     let device = recording.open(Link::Device).unwrap();
     let push = recording.open(Link::Push).unwrap();
     let at = Duration::from_millis;
-    recording.record(imap, at(1), What::Data(From::Server, b"* OK ready\r\n".to_vec()));
-    recording.record(imap, at(2), What::Data(From::Client, b"a1 NOOP\r\n".to_vec()));
-    recording.record(imap, at(3), What::Data(From::Server, b"a1 OK done\r\n".to_vec()));
+    recording.record(
+        imap,
+        at(1),
+        What::Data(From::Server, b"* OK ready\r\n".to_vec()),
+    );
+    recording.record(
+        imap,
+        at(2),
+        What::Data(From::Client, b"a1 NOOP\r\n".to_vec()),
+    );
+    recording.record(
+        imap,
+        at(3),
+        What::Data(From::Server, b"a1 OK done\r\n".to_vec()),
+    );
     // A line of binary with no line end, longer than any line is kept.
     let mut junk = vec![0xffu8, 0x00, b'$'];
     junk.resize(200_000, b'x');
     recording.record(imap, at(4), What::Data(From::Client, junk));
     recording.record(device, at(5), What::Data(From::Client, vec![0xff; 16]));
-    recording.record(push, at(6), What::Data(From::Client, b"\x16\x03\x01 not http\r\n\r\n".to_vec()));
+    recording.record(
+        push,
+        at(6),
+        What::Data(From::Client, b"\x16\x03\x01 not http\r\n\r\n".to_vec()),
+    );
     let text = write_case(&recording, &options("recorded.garbage", Role::ImapServer)).unwrap();
     assert!(text.contains("1 ok NOOP"), "{text}");
     assert!(text.contains("1 -> "), "{text}");
-    assert!(text.contains("push connection 1 (client): not an HTTP/1.1 request"), "{text}");
-    assert!(text.contains("the device link is not part of a imap-server case"), "{text}");
-    let push_case = write_case(&recording, &options("recorded.garbage2", Role::PushServer)).unwrap();
-    assert!(push_case.contains("a frame length of 4294967295"), "{push_case}");
+    assert!(
+        text.contains("push connection 1 (client): not an HTTP/1.1 request"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the device link is not part of a imap-server case"),
+        "{text}"
+    );
+    let push_case =
+        write_case(&recording, &options("recorded.garbage2", Role::PushServer)).unwrap();
+    assert!(
+        push_case.contains("a frame length of 4294967295"),
+        "{push_case}"
+    );
 }
 
 /// The limits: past the octet limit nothing more is kept and the case says so; past nine
@@ -374,12 +428,28 @@ fn garbage_on_a_link_is_named_and_the_rest_is_kept() {
 fn the_recording_has_limits_and_says_where_it_stopped() {
     let mut recording = Recording::new();
     let imap = recording.open(Link::Imap).unwrap();
-    recording.record(imap, Duration::ZERO, What::Data(From::Server, b"* OK hi\r\n".to_vec()));
-    recording.record(imap, Duration::ZERO, What::Data(From::Client, b"a1 NOOP\r\n".to_vec()));
-    recording.record(imap, Duration::ZERO, What::Data(From::Server, b"a1 OK\r\n".to_vec()));
+    recording.record(
+        imap,
+        Duration::ZERO,
+        What::Data(From::Server, b"* OK hi\r\n".to_vec()),
+    );
+    recording.record(
+        imap,
+        Duration::ZERO,
+        What::Data(From::Client, b"a1 NOOP\r\n".to_vec()),
+    );
+    recording.record(
+        imap,
+        Duration::ZERO,
+        What::Data(From::Server, b"a1 OK\r\n".to_vec()),
+    );
     let big = vec![b'x'; MAX_RECORDED_OCTETS];
     recording.record(imap, Duration::from_secs(1), What::Data(From::Client, big));
-    recording.record(imap, Duration::from_secs(2), What::Data(From::Client, b"a2 NOOP\r\n".to_vec()));
+    recording.record(
+        imap,
+        Duration::from_secs(2),
+        What::Data(From::Client, b"a2 NOOP\r\n".to_vec()),
+    );
     assert_eq!(recording.events().len(), 3);
     for _ in 1..MAX_CONNECTIONS_PER_LINK {
         recording.open(Link::Imap).unwrap();
@@ -391,7 +461,10 @@ fn the_recording_has_limits_and_says_where_it_stopped() {
     let text = write_case(&recording, &options("recorded.limits", Role::ImapServer)).unwrap();
     assert!(text.contains("1 ok NOOP"), "{text}");
     assert!(!text.contains("a2"), "{text}");
-    assert!(text.contains("the recording stopped at 16777216 octets"), "{text}");
+    assert!(
+        text.contains("the recording stopped at 16777216 octets"),
+        "{text}"
+    );
     assert!(text.contains("more than 9 connections"), "{text}");
     assert!(matches!(
         write_case(&recording, &options("Bad Id", Role::ImapServer)),

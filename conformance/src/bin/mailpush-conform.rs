@@ -102,7 +102,9 @@ struct Args {
 
 fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "record") {
-        return ExitCode::from(mailpush_conformance::recorder::cli::main(std::env::args_os()));
+        return ExitCode::from(mailpush_conformance::recorder::cli::main(
+            std::env::args_os(),
+        ));
     }
     let args = Args::parse();
     match run(args) {

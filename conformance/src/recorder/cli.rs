@@ -110,12 +110,13 @@ fn record(args: RecordArgs) -> Result<(), String> {
         other => return Err(format!("--level {other}: MUST, SHOULD or MAY")),
     };
     if args.timeout == 0 || args.timeout > MAX_SECONDS {
-        return Err(format!("--timeout {}: 1 to {MAX_SECONDS} seconds", args.timeout));
+        return Err(format!(
+            "--timeout {}: 1 to {MAX_SECONDS} seconds",
+            args.timeout
+        ));
     }
-    if let Some(s) = args.max_seconds {
-        if s == 0 || s > MAX_SECONDS {
-            return Err(format!("--max-seconds {s}: 1 to {MAX_SECONDS}"));
-        }
+    if let Some(s) = args.max_seconds.filter(|s| *s == 0 || *s > MAX_SECONDS) {
+        return Err(format!("--max-seconds {s}: 1 to {MAX_SECONDS}"));
     }
     let mut specs = Vec::new();
     for (flag, value, link) in [
@@ -135,7 +136,10 @@ fn record(args: RecordArgs) -> Result<(), String> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let options = CaseOptions {
-        id: args.case_id.clone().unwrap_or_else(|| derived_case_id(role, unix)),
+        id: args
+            .case_id
+            .clone()
+            .unwrap_or_else(|| derived_case_id(role, unix)),
         role,
         level,
         timeout: Duration::from_secs(args.timeout),
@@ -184,8 +188,9 @@ fn record(args: RecordArgs) -> Result<(), String> {
                 .iter()
                 .map(|e| format!("{e:?}\n"))
                 .collect();
-            std::fs::write(&raw, dump)
-                .map_err(|w| format!("{e}; and writing the raw events to {}: {w}", raw.display()))?;
+            std::fs::write(&raw, dump).map_err(|w| {
+                format!("{e}; and writing the raw events to {}: {w}", raw.display())
+            })?;
             return Err(format!("{e}; the raw events are in {}", raw.display()));
         }
     };

@@ -136,9 +136,7 @@ fn capture_json(key: &str, json: &Value, values: &mut ValueMap) {
     match json {
         Value::String(s) => values.capture_opaque(key, s),
         Value::Array(items) => items.iter().for_each(|v| capture_json(key, v, values)),
-        Value::Object(members) => members
-            .iter()
-            .for_each(|(k, v)| capture_json(k, v, values)),
+        Value::Object(members) => members.iter().for_each(|(k, v)| capture_json(k, v, values)),
         _ => {}
     }
 }
@@ -225,7 +223,10 @@ pub(crate) fn api_expect(message: &Message, values: &mut ValueMap) -> Vec<String
         for segment in location.split('/') {
             values.capture_opaque("value", segment);
         }
-        lines.push(format!("  Location: {}", values.substitute(location, false)));
+        lines.push(format!(
+            "  Location: {}",
+            values.substitute(location, false)
+        ));
     }
     if let Some(body) = body_line(message, values, true) {
         lines.push(body);

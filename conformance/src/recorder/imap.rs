@@ -115,7 +115,9 @@ pub(crate) fn client_line(parts: &[Part], values: &mut ValueMap) -> Result<Clien
         _ => (None, first.as_str()),
     };
     let words: Vec<&str> = rest.split(' ').collect();
-    let name = words.first().map_or(String::new(), |w| w.to_ascii_uppercase());
+    let name = words
+        .first()
+        .map_or(String::new(), |w| w.to_ascii_uppercase());
     if tag.is_none() {
         return Ok(ClientLine {
             tag,
@@ -143,13 +145,26 @@ pub(crate) fn client_line(parts: &[Part], values: &mut ValueMap) -> Result<Clien
                 _ => {}
             }
         }
+        // PROV-20: a push names each mailbox by the MD5 of its name.
+        if let Some(list) = rest.rsplit_once('(').map(|(_, l)| l.trim_end_matches(')')) {
+            for name in list.split(' ').map(|n| n.trim_matches('"')) {
+                if !name.is_empty() && !name.contains(['"', '\\', '$']) {
+                    let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(name.as_bytes()));
+                    values.derived("md5_", &md5, &format!("md5(\"{name}\")"));
+                }
+            }
+        }
     }
     let mut text = String::new();
     for (i, part) in parts.iter().enumerate() {
         match part {
             Part::Text(t) => {
                 let t = String::from_utf8_lossy(t);
-                let t = if i == 0 { rest.to_owned() } else { t.into_owned() };
+                let t = if i == 0 {
+                    rest.to_owned()
+                } else {
+                    t.into_owned()
+                };
                 // The runner announces literals itself: drop the `{n}` of the recording.
                 let t = match t.rfind('{') {
                     Some(open) if matches!(parts.get(i + 1), Some(Part::Literal(_))) => {

@@ -18,8 +18,7 @@ pub(crate) enum Unit {
 /// have (the rest of the connection is then not followed).
 pub(crate) fn split(buffer: &mut Vec<u8>) -> Result<Vec<Unit>, String> {
     let mut out = Vec::new();
-    loop {
-        let Some(len) = buffer.get(..4) else { break };
+    while let Some(len) = buffer.get(..4) {
         let n = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
         if n == 0 || n > MAX_FRAME_LEN {
             return Err(format!(
@@ -50,7 +49,10 @@ pub(crate) fn step(device: u32, sent_by_device: bool, unit: &Unit, values: &Valu
     let arrow = if sent_by_device { "->" } else { "<-" };
     match unit {
         Unit::Frame(frame) => {
-            format!("dev{device} {arrow} {}", values.substitute(&frame.to_string(), true))
+            format!(
+                "dev{device} {arrow} {}",
+                values.substitute(&frame.to_string(), true)
+            )
         }
         Unit::Malformed(body, why) if sent_by_device => {
             let mut octets = (body.len() as u32).to_be_bytes().to_vec();
@@ -60,6 +62,8 @@ pub(crate) fn step(device: u32, sent_by_device: bool, unit: &Unit, values: &Valu
                 hex::encode(&octets)
             )
         }
-        Unit::Malformed(_, why) => format!("# dev{device} received something that is not a frame: {why}"),
+        Unit::Malformed(_, why) => {
+            format!("# dev{device} received something that is not a frame: {why}")
+        }
     }
 }

@@ -251,6 +251,10 @@ pub fn write_case(recording: &Recording, options: &CaseOptions) -> Result<String
         let _ = writeln!(text, "# variable: {rule}");
     }
     text.push('\n');
+    for line in values.lets() {
+        text.push_str(line);
+        text.push('\n');
+    }
     for line in &body {
         text.push_str(line);
         text.push('\n');

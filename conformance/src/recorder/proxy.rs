@@ -44,7 +44,10 @@ impl Shared {
     }
 
     fn open(&self, link: Link) -> Option<ConnId> {
-        self.recording.lock().ok().and_then(|mut r| r.open(link).ok())
+        self.recording
+            .lock()
+            .ok()
+            .and_then(|mut r| r.open(link).ok())
     }
 }
 
@@ -161,7 +164,13 @@ async fn forward(
     let _ = server.set_nodelay(true);
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
-    let up = copy(client_read, server_write, conn, From::Client, shared.clone());
+    let up = copy(
+        client_read,
+        server_write,
+        conn,
+        From::Client,
+        shared.clone(),
+    );
     let down = copy(server_read, client_write, conn, From::Server, shared);
     tokio::join!(up, down);
 }

@@ -9,6 +9,8 @@
 //! - `UIDVALIDITY` (response codes, `STATUS`, `APPENDUID`, `COPYUID`) becomes `$uidvalidityN`;
 //!   `HIGHESTMODSEQ` and `MODSEQ` become `$modseqN`; `INTERNALDATE` becomes `$`; the
 //!   `aps-topic` becomes `$topic`; free text after a status word becomes `$*`;
+//! - the MD5 of a mailbox name registered with `XAPPLEPUSHSERVICE` becomes `$md5_N`, bound at
+//!   the top of the body by `let md5_N = md5("name")`;
 //! - a provider request's `TTL` becomes `$ttlN`; its bearer token `$registration` on
 //!   `/v1/devices` and `$provider` elsewhere;
 //! - a string of 16 or more hexadecimal digits first seen in a response body (JSON member
@@ -30,6 +32,8 @@ const MIN_FIXED_LEN: usize = 4;
 pub struct ValueMap {
     by_value: BTreeMap<String, String>,
     counters: BTreeMap<String, usize>,
+    /// `let` lines binding the variables of values computed from others.
+    lets: Vec<String>,
     legend: Vec<String>,
 }
 
@@ -59,9 +63,28 @@ impl ValueMap {
     fn insert(&mut self, name: &str, value: &str, kind: &str) {
         self.by_value.insert(value.to_owned(), name.to_owned());
         let shown: String = value.chars().take(24).collect();
-        let more = if value.chars().count() > 24 { "…" } else { "" };
-        self.legend
-            .push(format!("${name} was {shown}{more} in the recording ({kind})"));
+        let more = if value.chars().count() > 24 {
+            "…"
+        } else {
+            ""
+        };
+        self.legend.push(format!(
+            "${name} was {shown}{more} in the recording ({kind})"
+        ));
+    }
+
+    /// Writes `value` as a variable that a `let` binds to `expr`.
+    pub fn derived(&mut self, kind: &str, value: &str, expr: &str) {
+        if self.by_value.contains_key(value) {
+            return;
+        }
+        let name = self.numbered(kind, value);
+        self.lets.push(format!("let {name} = {expr}"));
+    }
+
+    /// The `let` lines of [`ValueMap::derived`] values, for the top of the body.
+    pub fn lets(&self) -> &[String] {
+        &self.lets
     }
 
     /// The variable of exactly this value, if it has one.

@@ -83,12 +83,10 @@ pub(crate) fn write(
 impl Writer<'_> {
     fn event(&mut self, event: &Event) {
         let conn = event.conn;
-        let wanted = match (self.role, conn.link) {
-            (Role::PushServer, Link::Imap) | (Role::ImapServer | Role::Device, Link::Device) => {
-                false
-            }
-            _ => true,
-        };
+        let wanted = !matches!(
+            (self.role, conn.link),
+            (Role::PushServer, Link::Imap) | (Role::ImapServer | Role::Device, Link::Device)
+        );
         if !wanted {
             let note = format!(
                 "the {} link is not part of a {} case and is left out",
@@ -220,7 +218,13 @@ impl Writer<'_> {
         let response = imap::response(parts);
         let client_waiting = self
             .buffers
-            .get(&(ConnId { link: Link::Imap, number: n }, true))
+            .get(&(
+                ConnId {
+                    link: Link::Imap,
+                    number: n,
+                },
+                true,
+            ))
             .is_some_and(|b| !b.is_empty());
         let conn = self.imap.entry(n).or_default();
         if !conn.greeted {
