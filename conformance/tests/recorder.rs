@@ -471,3 +471,72 @@ fn the_recording_has_limits_and_says_where_it_stopped() {
         Err(RecordError::BadCaseId(_))
     ));
 }
+
+/// The corpus holds no unreviewed recording: reviewing one means citing what it shows.
+#[test]
+fn no_case_of_the_corpus_is_unreviewed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
+    let cases = runner::load_dir(&dir).unwrap();
+    assert!(!cases.is_empty());
+    for case in cases {
+        assert!(
+            !case.header.tags.iter().any(|t| t == "unreviewed"),
+            "{} is an unreviewed recording",
+            case.header.id
+        );
+        assert!(!case.header.requirements.is_empty(), "{}", case.header.id);
+    }
+}
+
+/// The command line: a bad link is refused with the flag named; a real recording through the
+/// binary, stopped by `--max-seconds`, is written and parses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_record_command_line_records_and_refuses_bad_links() {
+    let binary = env!("CARGO_BIN_EXE_mailpush-conform");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("case.case");
+    let refused = std::process::Command::new(binary)
+        .args([
+            "record",
+            "--role",
+            "push-server",
+            "--push",
+            "nowhere",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("--push nowhere: expected LISTEN=UPSTREAM"),
+        "{message}"
+    );
+
+    let server = common::push_server().await;
+    // A free port for the proxy: bound, then released for the child to bind.
+    let api = listener().await.local_addr().unwrap();
+    let mut child = tokio::process::Command::new(binary)
+        .args(["record", "--role", "push-server", "--case", "recorded.cli"])
+        .args(["--max-seconds", "3", "--push"])
+        .arg(format!("{api}={}", server.http_addr))
+        .arg("--out")
+        .arg(&out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let started = io_timeout(lines.next_line()).await.unwrap().unwrap();
+    assert!(started.contains("recording the push link"), "{started}");
+    register(api).await;
+    let status = io_timeout(child.wait()).await.unwrap();
+    server.shutdown().await;
+    assert!(status.success());
+    let text = std::fs::read_to_string(&out).unwrap();
+    let case = parse("case.case", &text).unwrap();
+    assert_eq!(case.header.id, "recorded.cli");
+    assert!(text.contains("api -> POST /v1/devices"), "{text}");
+    assert!(text.contains("api <- 201"), "{text}");
+}
