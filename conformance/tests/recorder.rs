@@ -540,3 +540,127 @@ async fn the_record_command_line_records_and_refuses_bad_links() {
     assert!(text.contains("api -> POST /v1/devices"), "{text}");
     assert!(text.contains("api <- 201"), "{text}");
 }
+
+/// Records the sessions that corpus cases were made from, against the reference servers, and
+/// writes them unreviewed to `$MAILPUSH_RECORD_DIR` for review (conformance/README.md,
+/// "Recording cases"). Run by hand:
+/// `MAILPUSH_RECORD_DIR=dir cargo test --release -p mailpush-conformance --test recorder -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "writes recordings for review; run by hand"]
+async fn record_sessions_for_the_corpus() {
+    let dir = std::path::PathBuf::from(std::env::var("MAILPUSH_RECORD_DIR").unwrap());
+    let write = |id: &str, role: Role, recording: &Recording| {
+        let text = write_case(recording, &options(id, role)).unwrap();
+        std::fs::write(dir.join(format!("{id}.case")), text).unwrap();
+    };
+
+    // The mail server with the push server behind the recorder.
+    let push_server = common::push_server().await;
+    let (token, _) = register(push_server.http_addr).await;
+    let imap_listener = listener().await;
+    let push_listener = listener().await;
+    let imap_proxy = imap_listener.local_addr().unwrap();
+    let (mail, _dir) = common::mail_server(push_listener.local_addr().unwrap()).await;
+    let login = format!("LOGIN {} {}", common::USER, common::PASSWORD);
+
+    // XAPS-8: a version that is not an nz-number, then one above 2.
+    let recorder = Recorder::start(vec![link(
+        Link::Imap,
+        imap_listener,
+        mail.imap_addr.unwrap(),
+    )]);
+    let mut one = Imap::connect(imap_proxy).await;
+    one.run(&login, None).await;
+    one.run("CREATE Drafts-x8", None).await;
+    for version in ["0", "two", "3"] {
+        let tag = format!("v{version}");
+        one.send(&format!(
+            "{tag} XAPPLEPUSHSERVICE aps-version {version} aps-account-id acct-x8 aps-device-token {token} aps-subtopic com.apple.mobilemail mailboxes (Drafts-x8)\r\n"
+        ))
+        .await;
+        while !one.line().await.starts_with(&tag) {}
+    }
+    one.run("LOGOUT", None).await;
+    write("xaps-8.version", Role::ImapServer, &recorder.stop().await);
+
+    // XAPS-13: INBOX registered as `inbox`; the push names it by the MD5 of that spelling.
+    let imap_listener = listener().await;
+    let imap_proxy = imap_listener.local_addr().unwrap();
+    let recorder = Recorder::start(vec![
+        link(Link::Imap, imap_listener, mail.imap_addr.unwrap()),
+        link(Link::Push, push_listener, push_server.http_addr),
+    ]);
+    let mut one = Imap::connect(imap_proxy).await;
+    one.run(&login, None).await;
+    one.run(
+        &format!(
+            "XAPPLEPUSHSERVICE aps-version 2 aps-account-id acct-x13 aps-device-token {token} aps-subtopic com.apple.mobilemail mailboxes (inbox)"
+        ),
+        None,
+    )
+    .await;
+    one.run("APPEND INBOX", Some("Subject: x13\r\n\r\nhello"))
+        .await;
+    wait_for(&recorder, Link::Push, From::Server, 1).await;
+    one.run("LOGOUT", None).await;
+    write(
+        "xaps-13.name-as-sent",
+        Role::ImapServer,
+        &recorder.stop().await,
+    );
+    mail.shutdown().await;
+
+    // CHAN-16: three pushes to a connected device arrive in increasing id order.
+    let api_listener = listener().await;
+    let device_listener = listener().await;
+    let api = api_listener.local_addr().unwrap();
+    let device = device_listener.local_addr().unwrap();
+    let recorder = Recorder::start(vec![
+        link(Link::Push, api_listener, push_server.http_addr),
+        link(Link::Device, device_listener, push_server.device_addr),
+    ]);
+    let (token, secret) = register(api).await;
+    let mut dev = TcpStream::connect(device).await.unwrap();
+    let hello = Frame::Hello {
+        min: 1,
+        max: 1,
+        token: token.clone().into_bytes(),
+        secret: secret.into_bytes(),
+        cursor: 0,
+    };
+    dev.write_all(&hello.encode()).await.unwrap();
+    read_frame(&mut dev).await;
+    for k in 1..=3 {
+        let payload = format!(r#"{{"aps":{{"account-id":"acct-1","m":[]}},"n":{k}}}"#);
+        let (status, _) = http(
+            api,
+            &format!(
+                "POST /v1/push/{token} HTTP/1.1\r\nHost: {api}\r\nAuthorization: Bearer {}\r\nTTL: 600\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+                common::PROVIDER,
+                payload.len()
+            ),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    let mut last = 0;
+    for _ in 1..=3 {
+        if let Frame::Notify { id, .. } = read_frame(&mut dev).await {
+            last = id;
+        }
+    }
+    dev.write_all(&Frame::Ack { id: last }.encode())
+        .await
+        .unwrap();
+    wait_for(
+        &recorder,
+        Link::Device,
+        From::Client,
+        hello.encode().len() + 12,
+    )
+    .await;
+    drop(dev);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    write("chan-16.order", Role::PushServer, &recorder.stop().await);
+    push_server.shutdown().await;
+}
