@@ -145,6 +145,53 @@ async fn register(api: SocketAddr) -> (String, String) {
     )
 }
 
+/// The recorder in front of both links of `server`: the provider API's and the device
+/// channel's proxy addresses.
+async fn push_proxies(
+    server: &mailpush_push_server::RunningServer,
+) -> (Recorder, SocketAddr, SocketAddr) {
+    let api_listener = listener().await;
+    let device_listener = listener().await;
+    let api = api_listener.local_addr().unwrap();
+    let device = device_listener.local_addr().unwrap();
+    let recorder = Recorder::start(vec![
+        link(Link::Push, api_listener, server.http_addr),
+        link(Link::Device, device_listener, server.device_addr),
+    ]);
+    (recorder, api, device)
+}
+
+/// A device connected to `device` with `hello`, its `welcome` read; also the hello's length.
+async fn hello(device: SocketAddr, token: &str, secret: &str) -> (TcpStream, usize) {
+    let mut dev = TcpStream::connect(device).await.unwrap();
+    let hello = Frame::Hello {
+        min: 1,
+        max: 1,
+        token: token.as_bytes().to_vec(),
+        secret: secret.as_bytes().to_vec(),
+        cursor: 0,
+    }
+    .encode();
+    dev.write_all(&hello).await.unwrap();
+    let welcome = read_frame(&mut dev).await;
+    assert!(matches!(welcome, Frame::Welcome { .. }), "{welcome}");
+    (dev, hello.len())
+}
+
+/// One push of `payload` to `token` through the provider API at `api`, accepted.
+async fn push(api: SocketAddr, token: &str, ttl: u32, payload: &str) {
+    let (status, body) = http(
+        api,
+        &format!(
+            "POST /v1/push/{token} HTTP/1.1\r\nHost: {api}\r\nAuthorization: Bearer {}\r\nTTL: {ttl}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            common::PROVIDER,
+            payload.len()
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
 /// Plays one written case against `target` and returns its verdict, with the report on failure.
 async fn play(
     text: &str,
@@ -246,50 +293,17 @@ async fn an_imap_session_and_its_pushes_replay_against_a_fresh_mail_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_and_device_session_replays_against_a_fresh_push_server() {
     let server = common::push_server().await;
-    let api_listener = listener().await;
-    let device_listener = listener().await;
-    let api = api_listener.local_addr().unwrap();
-    let device = device_listener.local_addr().unwrap();
-    let recorder = Recorder::start(vec![
-        link(Link::Push, api_listener, server.http_addr),
-        link(Link::Device, device_listener, server.device_addr),
-    ]);
+    let (recorder, api, device) = push_proxies(&server).await;
 
     let (token, secret) = register(api).await;
-    let mut dev = TcpStream::connect(device).await.unwrap();
-    let hello = Frame::Hello {
-        min: 1,
-        max: 1,
-        token: token.clone().into_bytes(),
-        secret: secret.clone().into_bytes(),
-        cursor: 0,
-    };
-    dev.write_all(&hello.encode()).await.unwrap();
-    let welcome = read_frame(&mut dev).await;
-    assert!(matches!(welcome, Frame::Welcome { .. }), "{welcome}");
-    let payload = r#"{"aps":{"account-id":"acct-1","m":[]}}"#;
-    let (status, body) = http(
-        api,
-        &format!(
-            "POST /v1/push/{token} HTTP/1.1\r\nHost: {api}\r\nAuthorization: Bearer {}\r\nTTL: 60\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
-            common::PROVIDER,
-            payload.len()
-        ),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    let (mut dev, hello_len) = hello(device, &token, &secret).await;
+    push(api, &token, 60, r#"{"aps":{"account-id":"acct-1","m":[]}}"#).await;
     let notify = read_frame(&mut dev).await;
     let Frame::Notify { id, .. } = notify else {
         panic!("{notify}")
     };
     dev.write_all(&Frame::Ack { id }.encode()).await.unwrap();
-    wait_for(
-        &recorder,
-        Link::Device,
-        From::Client,
-        hello.encode().len() + 12,
-    )
-    .await;
+    wait_for(&recorder, Link::Device, From::Client, hello_len + 12).await;
     drop(dev);
     tokio::time::sleep(Duration::from_millis(50)).await;
     let recording = recorder.stop().await;
@@ -611,37 +625,12 @@ async fn record_sessions_for_the_corpus() {
     mail.shutdown().await;
 
     // CHAN-16: three pushes to a connected device arrive in increasing id order.
-    let api_listener = listener().await;
-    let device_listener = listener().await;
-    let api = api_listener.local_addr().unwrap();
-    let device = device_listener.local_addr().unwrap();
-    let recorder = Recorder::start(vec![
-        link(Link::Push, api_listener, push_server.http_addr),
-        link(Link::Device, device_listener, push_server.device_addr),
-    ]);
+    let (recorder, api, device) = push_proxies(&push_server).await;
     let (token, secret) = register(api).await;
-    let mut dev = TcpStream::connect(device).await.unwrap();
-    let hello = Frame::Hello {
-        min: 1,
-        max: 1,
-        token: token.clone().into_bytes(),
-        secret: secret.into_bytes(),
-        cursor: 0,
-    };
-    dev.write_all(&hello.encode()).await.unwrap();
-    read_frame(&mut dev).await;
+    let (mut dev, hello_len) = hello(device, &token, &secret).await;
     for k in 1..=3 {
         let payload = format!(r#"{{"aps":{{"account-id":"acct-1","m":[]}},"n":{k}}}"#);
-        let (status, _) = http(
-            api,
-            &format!(
-                "POST /v1/push/{token} HTTP/1.1\r\nHost: {api}\r\nAuthorization: Bearer {}\r\nTTL: 600\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
-                common::PROVIDER,
-                payload.len()
-            ),
-        )
-        .await;
-        assert_eq!(status, 201);
+        push(api, &token, 600, &payload).await;
     }
     let mut last = 0;
     for _ in 1..=3 {
@@ -652,13 +641,7 @@ async fn record_sessions_for_the_corpus() {
     dev.write_all(&Frame::Ack { id: last }.encode())
         .await
         .unwrap();
-    wait_for(
-        &recorder,
-        Link::Device,
-        From::Client,
-        hello.encode().len() + 12,
-    )
-    .await;
+    wait_for(&recorder, Link::Device, From::Client, hello_len + 12).await;
     drop(dev);
     tokio::time::sleep(Duration::from_millis(50)).await;
     write("chan-16.order", Role::PushServer, &recorder.stop().await);

@@ -53,15 +53,7 @@ pub(crate) fn split(buffer: &mut Vec<u8>, requests: bool) -> Result<Vec<Message>
                         req.path.unwrap_or_default().to_owned(),
                     )),
                     0,
-                    req.headers
-                        .iter()
-                        .map(|h| {
-                            (
-                                h.name.to_owned(),
-                                String::from_utf8_lossy(h.value).into_owned(),
-                            )
-                        })
-                        .collect::<Vec<_>>(),
+                    fields(req.headers),
                 ),
                 Ok(httparse::Status::Partial) => break,
                 Err(e) => return Err(format!("not an HTTP/1.1 request: {e}")),
@@ -69,20 +61,9 @@ pub(crate) fn split(buffer: &mut Vec<u8>, requests: bool) -> Result<Vec<Message>
         } else {
             let mut res = httparse::Response::new(&mut headers);
             match res.parse(buffer) {
-                Ok(httparse::Status::Complete(n)) => (
-                    n,
-                    None,
-                    res.code.unwrap_or_default(),
-                    res.headers
-                        .iter()
-                        .map(|h| {
-                            (
-                                h.name.to_owned(),
-                                String::from_utf8_lossy(h.value).into_owned(),
-                            )
-                        })
-                        .collect::<Vec<_>>(),
-                ),
+                Ok(httparse::Status::Complete(n)) => {
+                    (n, None, res.code.unwrap_or_default(), fields(res.headers))
+                }
                 Ok(httparse::Status::Partial) => break,
                 Err(e) => return Err(format!("not an HTTP/1.1 response: {e}")),
             }
@@ -123,6 +104,18 @@ pub(crate) fn split(buffer: &mut Vec<u8>, requests: bool) -> Result<Vec<Message>
         ));
     }
     Ok(out)
+}
+
+fn fields(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_owned(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect()
 }
 
 /// Assigns variables to the opaque strings of a response body (before it is written).
