@@ -647,3 +647,26 @@ async fn record_sessions_for_the_corpus() {
     write("chan-16.order", Role::PushServer, &recorder.stop().await);
     push_server.shutdown().await;
 }
+
+/// Only a case tagged `unreviewed` may cite nothing.
+#[test]
+fn a_case_without_citations_parses_only_when_unreviewed() {
+    let body = "\n1 ok NOOP\n";
+    let head = "case: x\nlevel: MUST\nrole: imap-server\n";
+    let refused = parse("x.case", &format!("{head}{body}")).unwrap_err();
+    assert!(
+        refused.to_string().contains("cites no requirement"),
+        "{refused}"
+    );
+    let other_tag = parse("x.case", &format!("{head}tags: recorded\n{body}")).unwrap_err();
+    assert!(
+        other_tag.to_string().contains("cites no requirement"),
+        "{other_tag}"
+    );
+    let case = parse(
+        "x.case",
+        &format!("{head}tags: recorded unreviewed\n{body}"),
+    )
+    .unwrap();
+    assert!(case.header.requirements.is_empty());
+}
