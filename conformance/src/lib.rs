@@ -15,5 +15,7 @@ pub mod frames;
 pub mod fuzzing;
 pub mod imap_syntax;
 #[cfg(feature = "runner")]
+pub mod recorder;
+#[cfg(feature = "runner")]
 pub mod runner;
 pub mod transcript;

@@ -1,5 +1,6 @@
 //! `mailpush-conform`: plays the conformance transcripts against an IMAP server or a push server
-//! and reports the verdicts. `conformance/README.md` describes the flags and the reports.
+//! and reports the verdicts; `mailpush-conform record` records new ones through a proxy.
+//! `conformance/README.md` describes the flags and the reports.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -100,6 +101,11 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "record") {
+        return ExitCode::from(mailpush_conformance::recorder::cli::main(
+            std::env::args_os(),
+        ));
+    }
     let args = Args::parse();
     match run(args) {
         Ok(code) => ExitCode::from(code),

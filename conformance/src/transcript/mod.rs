@@ -19,7 +19,7 @@ pub use frame_pattern::{FramePattern, FrameTemplate};
 pub use http_pattern::{HttpPattern, HttpTemplate};
 pub use imap_pattern::ImapPattern;
 pub use mailpush_spec::Level;
-pub use parse::{MAX_TRANSCRIPT_LEN, parse};
+pub use parse::{MAX_TRANSCRIPT_LEN, UNREVIEWED, parse};
 pub use pattern::{JsonPattern, Template, TextPattern};
 
 /// A syntax error at a place in a transcript.

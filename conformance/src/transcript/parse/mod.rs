@@ -5,6 +5,8 @@
 mod body;
 mod header;
 
+pub use header::UNREVIEWED;
+
 use body::body;
 use header::header;
 
