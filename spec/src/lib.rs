@@ -6,18 +6,23 @@
 //! citation names, every quote must match the requirement's text, and IDs must be well formed and
 //! unique. It is also a gate: a MUST requirement with no test citing it fails the check unless
 //! the pending list (`spec/pending.toml`) says it is not implemented yet, and an entry of that
-//! list that no longer excuses anything fails it too.
+//! list that no longer excuses anything fails it too. Finally it reads the wire classification
+//! (`spec/wire.toml`), which says of every MUST requirement whether a conformance runner can
+//! observe it in the traffic and for which role, and reports per role the wire requirements that
+//! no conformance case cites.
 #![forbid(unsafe_code)]
 
 mod citation;
 mod document;
 mod pending;
 mod report;
+mod wire;
 
 pub use citation::{Citation, CitationKind, scan_citations, scan_text};
 pub use document::{Document, IndexEntry, Level, Requirement, parse_document, parse_index};
 pub use pending::{PENDING_PATH, PendingEntry, PendingTarget, parse_pending};
-pub use report::{Excused, Report, check_tree};
+pub use report::{Excused, Report, Uncovered, check_tree};
+pub use wire::{CASES_DIR, Observability, Role, WIRE_PATH, WireEntry, case_role, parse_wire};
 
 use std::fmt;
 use std::path::PathBuf;
@@ -157,6 +162,19 @@ pub enum Problem {
         /// The document or ID the entry names (empty when the file does not parse).
         entry: String,
         /// What is wrong with it.
+        why: String,
+        /// Where it stands.
+        at: Location,
+    },
+    /// The wire classification (`spec/wire.toml`) is wrong: an entry names nothing the spec
+    /// defines or no MUST requirement, names a requirement twice or an unknown role, a MUST
+    /// requirement is missing from it, a conformance case cites a requirement the classification
+    /// does not give to the case's role, or the file is not the documented TOML.
+    #[error("{at}: wire classification of {entry:?}: {why}")]
+    Wire {
+        /// The requirement ID concerned (empty when the file does not parse).
+        entry: String,
+        /// What is wrong.
         why: String,
         /// Where it stands.
         at: Location,

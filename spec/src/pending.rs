@@ -59,9 +59,15 @@ struct PendingFile {
     requirements: BTreeMap<String, Spanned<String>>,
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
+/// The 1-based line of a byte offset, for the TOML files of `spec/`.
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset)
         .map_or(1, |before| before.matches('\n').count() + 1)
+}
+
+/// Whether a reason is what the TOML files of `spec/` ask for: one line, not empty.
+pub(crate) fn is_one_line(reason: &str) -> bool {
+    !reason.trim().is_empty() && !reason.contains('\n')
 }
 
 /// Reads the pending list. The entries come in file order; a reason that is empty or runs over
@@ -99,7 +105,7 @@ pub fn parse_pending(text: &str) -> (Vec<PendingEntry>, Vec<Problem>) {
     for (target, reason) in documents.chain(requirements) {
         let location = at(line_of(text, reason.span().start));
         let reason = reason.into_inner();
-        if reason.trim().is_empty() || reason.contains('\n') {
+        if !is_one_line(&reason) {
             problems.push(Problem::Pending {
                 entry: target.to_string(),
                 why: "the reason must be one non-empty line".to_owned(),

@@ -6,8 +6,9 @@ use std::fs;
 use std::path::Path;
 
 use crate::{
-    Citation, CitationKind, Document, Level, Location, PENDING_PATH, PendingEntry, PendingTarget,
-    Problem, Requirement, normalize, parse_document, parse_index, parse_pending, scan_citations,
+    CASES_DIR, Citation, CitationKind, Document, Level, Location, Observability, PENDING_PATH,
+    PendingEntry, PendingTarget, Problem, Requirement, Role, WIRE_PATH, WireEntry, case_role,
+    normalize, parse_document, parse_index, parse_pending, parse_wire, scan_citations,
 };
 
 /// An entry of the pending list and the MUST requirements it excuses from the gate.
@@ -33,6 +34,23 @@ pub struct Report {
     pub untested: Vec<Problem>,
     /// The pending list, each entry with what it excuses.
     pub pending: Vec<Excused>,
+    /// The wire classification, in file order; empty when the tree has none.
+    pub wire: Vec<WireEntry>,
+    /// Per role, the MUST requirements observable on the wire for it that no conformance case of
+    /// that role cites, in role then document order. Reported, not a failure.
+    pub uncovered: Vec<Uncovered>,
+}
+
+/// A MUST requirement observable on the wire for a role that no conformance case of the role
+/// cites.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Uncovered {
+    /// The role that has no case for it.
+    pub role: Role,
+    /// The requirement.
+    pub id: String,
+    /// Where it is defined.
+    pub at: Location,
 }
 
 impl Report {
@@ -64,8 +82,13 @@ impl Report {
             .collect()
     }
 
+    /// The requirements observable on the wire for `role` that no case of that role cites.
+    pub fn uncovered_for(&self, role: Role) -> impl Iterator<Item = &Uncovered> {
+        self.uncovered.iter().filter(move |u| u.role == role)
+    }
+
     /// A summary for people: per document, requirement counts by level and how many are
-    /// implemented and tested; then the problems and the untested MUSTs.
+    /// implemented and tested; then the untested MUSTs, the wire coverage and the problems.
     pub fn render(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
@@ -122,6 +145,7 @@ impl Report {
         for failure in &self.untested {
             let _ = writeln!(out, "  {failure}");
         }
+        self.render_wire(&mut out);
         if self.passed() {
             let _ = writeln!(
                 out,
@@ -140,6 +164,64 @@ impl Report {
             }
         }
         out
+    }
+}
+
+impl Report {
+    fn render_wire(&self, out: &mut String) {
+        if self.wire.is_empty() {
+            let _ = writeln!(out, "\nwire coverage: no {WIRE_PATH}, nothing classified");
+            return;
+        }
+        let wire_of = |role: Role| {
+            self.wire
+                .iter()
+                .filter(|e| matches!(&e.observability, Observability::Wire(roles) if roles.contains(&role)))
+                .count()
+        };
+        let local = self
+            .wire
+            .iter()
+            .filter(|e| matches!(e.observability, Observability::Local(_)))
+            .count();
+        let _ = writeln!(
+            out,
+            "\nwire coverage ({WIRE_PATH}): {} MUST requirements observable on the wire, {local} not",
+            self.wire.len() - local
+        );
+        let _ = writeln!(
+            out,
+            "  {:<12} {:>10} {:>11} {:>8}",
+            "role", "wire MUST", "with a case", "without"
+        );
+        for role in Role::ALL {
+            let total = wire_of(role);
+            let without = self.uncovered_for(role).count();
+            let _ = writeln!(
+                out,
+                "  {:<12} {:>10} {:>11} {:>8}",
+                role.name(),
+                total,
+                total.saturating_sub(without),
+                without
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nMUST requirements observable on the wire that no conformance case cites: {} \
+             (reported, not a failure)",
+            self.uncovered.len()
+        );
+        for role in Role::ALL {
+            let ids: Vec<&str> = self.uncovered_for(role).map(|u| u.id.as_str()).collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "  {} ({}):", role.name(), ids.len());
+            for chunk in ids.chunks(10) {
+                let _ = writeln!(out, "    {}", chunk.join(" "));
+            }
+        }
     }
 }
 
@@ -305,7 +387,133 @@ pub fn check_tree(root: &Path) -> Report {
         }
     };
     apply_gate(&mut report, entries);
+
+    match fs::read_to_string(root.join(WIRE_PATH)) {
+        Ok(text) => {
+            let (entries, problems) = parse_wire(&text);
+            report.problems.extend(problems);
+            apply_wire(&mut report, root, entries);
+        }
+        // No classification: nothing to report coverage against.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => report.problems.push(Problem::Io {
+            path: root.join(WIRE_PATH),
+            message: error.to_string(),
+        }),
+    }
     report
+}
+
+/// Checks the wire classification against the spec and the conformance cases, and finds, per
+/// role, the wire requirements that no case of that role cites.
+fn apply_wire(report: &mut Report, root: &Path, entries: Vec<WireEntry>) {
+    let mut problems = Vec::new();
+    let problem = |entry: &str, why: String, at: &Location| Problem::Wire {
+        entry: entry.to_owned(),
+        why,
+        at: at.clone(),
+    };
+    let requirement_at = |r: &Requirement| Location {
+        path: format!("spec/{}", r.document),
+        line: r.line,
+    };
+    let mut classified: BTreeMap<&str, &WireEntry> = BTreeMap::new();
+    for entry in &entries {
+        match report.requirements().find(|r| r.id == entry.id) {
+            None => problems.push(problem(
+                &entry.id,
+                format!("no document defines {}", entry.id),
+                &entry.at,
+            )),
+            Some(r) if r.level != Some(Level::Must) => problems.push(problem(
+                &entry.id,
+                format!(
+                    "{} is not a MUST requirement; only MUST requirements are classified",
+                    entry.id
+                ),
+                &entry.at,
+            )),
+            Some(_) => match classified.get(entry.id.as_str()) {
+                Some(first) => problems.push(problem(
+                    &entry.id,
+                    format!("{} is classified twice (first at {})", entry.id, first.at),
+                    &entry.at,
+                )),
+                None => {
+                    classified.insert(&entry.id, entry);
+                }
+            },
+        }
+    }
+    for r in report.requirements() {
+        if r.level == Some(Level::Must) && !classified.contains_key(r.id.as_str()) {
+            problems.push(problem(
+                &r.id,
+                format!(
+                    "the MUST requirement {} is in neither table of {WIRE_PATH}: say whether the \
+                     wire shows it, and to which role",
+                    r.id
+                ),
+                &requirement_at(r),
+            ));
+        }
+    }
+
+    // The role of each case comes from its own header, so a case filed in another role's
+    // directory still counts for the role it is played as.
+    let mut roles: BTreeMap<&str, Option<Role>> = BTreeMap::new();
+    let mut covered: BTreeSet<(Role, &str)> = BTreeSet::new();
+    for c in &report.citations {
+        if !c.at.path.starts_with(CASES_DIR) || !c.at.path.ends_with(".case") {
+            continue;
+        }
+        let role = *roles.entry(c.at.path.as_str()).or_insert_with(|| {
+            fs::read_to_string(root.join(&c.at.path))
+                .ok()
+                .and_then(|text| case_role(&text).and_then(Role::from_name))
+        });
+        // A case without a known role is the transcript parser's problem to report.
+        let Some(role) = role else { continue };
+        covered.insert((role, c.id.as_str()));
+        let Some(entry) = classified.get(c.id.as_str()) else {
+            continue;
+        };
+        let given = match &entry.observability {
+            Observability::Wire(roles) => roles.contains(&role),
+            Observability::Local(_) => false,
+        };
+        if !given {
+            problems.push(problem(
+                &c.id,
+                format!(
+                    "the {role} case at {} cites {}, which this entry does not give to {role}",
+                    c.at, c.id
+                ),
+                &entry.at,
+            ));
+        }
+    }
+
+    let mut uncovered = Vec::new();
+    for role in Role::ALL {
+        for r in report.requirements() {
+            let Some(entry) = classified.get(r.id.as_str()) else {
+                continue;
+            };
+            let wire_for_role =
+                matches!(&entry.observability, Observability::Wire(roles) if roles.contains(&role));
+            if wire_for_role && !covered.contains(&(role, r.id.as_str())) {
+                uncovered.push(Uncovered {
+                    role,
+                    id: r.id.clone(),
+                    at: requirement_at(r),
+                });
+            }
+        }
+    }
+    report.problems.extend(problems);
+    report.uncovered = uncovered;
+    report.wire = entries;
 }
 
 /// Decides what each pending entry excuses, reports entries that excuse nothing, and fails every

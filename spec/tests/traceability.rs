@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use mailpush_spec::{Problem, check_tree};
+use mailpush_spec::{Problem, Role, check_tree};
 
 fn repository_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -313,4 +313,116 @@ fn build_output_and_markdown_are_not_scanned() {
     tree.write("notes.md", "//= spec/a.md#ABC-9\n");
     tree.write("fuzz/corpus/t/seed", "//= spec/a.md#ABC-9\n");
     assert!(tree.problems().is_empty());
+}
+
+/// A transcript of `role` citing `link` with `quote`, as the conformance suite writes them.
+fn case(role: &str, link: &str, quote: &str) -> String {
+    format!("case: c\nrole: {role}\nlevel: MUST\n#= {link}\n## {quote}\n\n1 ok NOOP\n")
+}
+
+#[test]
+fn wire_coverage_lists_per_role_what_no_case_cites() {
+    let tree = Tree::new("wire-coverage");
+    tree.write(
+        "spec/wire.toml",
+        "[wire]\nABC-1 = [\"imap-server\"]\nXYZ-1 = [\"push-server\", \"device\"]\n",
+    );
+    tree.write(
+        "conformance/cases/imap-server/abc-1.case",
+        &case("imap-server", "spec/a.md#ABC-1", "The server MUST reply"),
+    );
+    // A test that is not a transcript makes XYZ-1 tested, but covers no role.
+    tree.write(
+        "tests/t.rs",
+        "//= spec/b.md#XYZ-1\n//# The client MUST retry.\n",
+    );
+    let report = check_tree(&tree.0);
+    assert!(report.passed(), "{report}");
+    let uncovered: Vec<(Role, &str, String)> = report
+        .uncovered
+        .iter()
+        .map(|u| (u.role, u.id.as_str(), u.at.to_string()))
+        .collect();
+    assert_eq!(
+        uncovered,
+        [
+            (Role::PushServer, "XYZ-1", "spec/b.md:3".to_owned()),
+            (Role::Device, "XYZ-1", "spec/b.md:3".to_owned())
+        ]
+    );
+    let text = report.render();
+    assert!(
+        text.contains("that no conformance case cites: 2 (reported, not a failure)"),
+        "{text}"
+    );
+    assert!(text.contains("  push-server (1):\n    XYZ-1\n"), "{text}");
+    assert!(!text.contains("imap-server (1)"), "{text}");
+
+    // The header decides the role, not the directory: a push-server case filed elsewhere covers
+    // XYZ-1 for push-server.
+    tree.write(
+        "conformance/cases/imap-server/xyz-1.case",
+        &case("push-server", "spec/b.md#XYZ-1", "The client MUST retry."),
+    );
+    let report = check_tree(&tree.0);
+    assert!(report.passed(), "{report}");
+    let roles: Vec<Role> = report.uncovered.iter().map(|u| u.role).collect();
+    assert_eq!(roles, [Role::Device]);
+}
+
+#[test]
+fn a_wrong_or_incomplete_wire_classification_fails() {
+    let tree = Tree::new("wire-wrong");
+    tree.write(
+        "spec/wire.toml",
+        "[wire]\nABC-1 = [\"imap-server\"]\nABC-2 = [\"device\"]\nNOPE-9 = [\"device\"]\n\n\
+         [local]\nABC-1 = \"twice\"\n",
+    );
+    tree.write(
+        "conformance/cases/push-server/abc-1.case",
+        &case("push-server", "spec/a.md#ABC-1", "The server MUST reply"),
+    );
+    tree.write(
+        "tests/t.rs",
+        "//= spec/b.md#XYZ-1\n//# The client MUST retry.\n",
+    );
+    let report = check_tree(&tree.0);
+    assert!(!report.passed());
+    let mut found: Vec<String> = report
+        .problems
+        .iter()
+        .filter_map(|p| match p {
+            Problem::Wire { entry, why, at } => Some(format!("{at} {entry}: {why}")),
+            _ => None,
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "spec/b.md:3 XYZ-1: the MUST requirement XYZ-1 is in neither table of spec/wire.toml: \
+             say whether the wire shows it, and to which role",
+            "spec/wire.toml:2 ABC-1: the push-server case at \
+             conformance/cases/push-server/abc-1.case:4 cites ABC-1, which this entry does not \
+             give to push-server",
+            "spec/wire.toml:3 ABC-2: ABC-2 is not a MUST requirement; only MUST requirements are \
+             classified",
+            "spec/wire.toml:4 NOPE-9: no document defines NOPE-9",
+            "spec/wire.toml:7 ABC-1: ABC-1 is classified twice (first at spec/wire.toml:2)",
+        ],
+        "{report}"
+    );
+}
+
+#[test]
+fn a_tree_without_a_wire_classification_reports_none() {
+    let tree = Tree::new("wire-none");
+    tree.write(
+        "tests/t.rs",
+        "//= spec/b.md#XYZ-1\n//# The client MUST retry.\n//= spec/a.md#ABC-1\n//# MUST reply\n",
+    );
+    let report = check_tree(&tree.0);
+    assert!(report.passed(), "{report}");
+    assert!(report.uncovered.is_empty());
+    assert!(report.render().contains("wire coverage: no spec/wire.toml"));
 }

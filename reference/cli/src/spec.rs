@@ -23,7 +23,9 @@ enum SpecAction {
         id: String,
     },
     /// Check a checkout: IDs well formed and unique, every citation defined and quoted exactly,
-    /// and every MUST requirement tested unless spec/pending.toml lists it as not implemented.
+    /// and every MUST requirement tested unless spec/pending.toml lists it as not implemented;
+    /// then, per conformance role, the MUST requirements observable on the wire (spec/wire.toml)
+    /// that no conformance case cites.
     Check {
         /// The root of the checkout.
         #[arg(long, default_value = ".")]
