@@ -28,7 +28,7 @@ pub mod duties;
 pub mod model;
 pub mod properties;
 mod protocol;
-pub mod replay;
+mod replay;
 pub mod schedule;
 pub mod state;
 mod symmetry;

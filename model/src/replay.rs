@@ -154,6 +154,8 @@ struct Device {
     mailboxes: BTreeMap<String, MailboxId>,
     /// The tokens the mail client gave out.
     tokens: BTreeSet<String>,
+    /// Every mailbox a push registration of the device named.
+    requested: Option<BTreeSet<String>>,
     /// Per `retained` notification sent: the tokens it must wake and those it woke.
     fan_out_due: BTreeMap<u64, (usize, BTreeSet<String>)>,
     /// `retained` notifications sent that the mail client has not shown it received: lost if the
@@ -166,7 +168,7 @@ struct Device {
 }
 
 /// Replays traces as steps of the model.
-pub struct ModelReplay {
+pub struct Validator {
     capacity: usize,
     devices: BTreeMap<String, Device>,
     /// How many mailboxes each trace device needs.
@@ -175,9 +177,9 @@ pub struct ModelReplay {
     summary: Summary,
 }
 
-impl std::fmt::Debug for ModelReplay {
+impl std::fmt::Debug for Validator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ModelReplay")
+        f.debug_struct("Validator")
             .field("capacity", &self.capacity)
             .field("devices", &self.devices.len())
             .finish()
@@ -227,7 +229,7 @@ fn sync_wakes(model: &MailpushModel, state: State) -> State {
     state
 }
 
-impl ModelReplay {
+impl Validator {
     /// A replay for a push server whose rings hold `capacity` notifications (its N).
     pub fn new(capacity: usize) -> Self {
         Self {
@@ -375,6 +377,7 @@ impl ModelReplay {
                 candidates,
                 mailboxes: BTreeMap::new(),
                 tokens: BTreeSet::new(),
+                requested: None,
                 fan_out_due: BTreeMap::new(),
                 in_transit: BTreeSet::new(),
                 processed_upto: 0,
@@ -693,6 +696,27 @@ impl Device {
                     self.tokens.insert(token.clone());
                 }
             }
+            EventKind::RequestPush => {
+                // Several requests may be under way (one per connection, a retry after a
+                // timeout): a reply may answer any of them.
+                let named = r.mailboxes.iter().flatten().cloned();
+                self.requested.get_or_insert_default().extend(named);
+            }
+            EventKind::PushSubset => {
+                //= spec/imap-push.md#XAPS-10
+                //# The server MUST acknowledge exactly those requested mailboxes that exist
+                //# and that the authenticated user may read, and MUST NOT acknowledge any other.
+                if let (Some(requested), Some(acked)) = (&self.requested, &r.mailboxes)
+                    && let Some(extra) = acked.iter().find(|m| !requested.contains(*m))
+                {
+                    return Err(reason(
+                        format!(
+                            "the server acknowledged {extra:?}, which no registration of the device named"
+                        ),
+                        &["XAPS-10"],
+                    ));
+                }
+            }
             EventKind::Forward | EventKind::FanOut => {
                 if let Some(token) = &r.token {
                     if !self.tokens.is_empty() && !self.tokens.contains(token) {
@@ -844,7 +868,7 @@ fn accept(
     payload: u8,
 ) -> Result<Vec<Candidate>, Reason> {
     //= spec/device-channel.md#CHAN-15
-    //# The server MUST assign notification ids in increasing order
+    //# The server MUST assign each accepted notification the next id of its device
     match c.last_id {
         Some(last) if id != last + 1 => {
             return Err(reason(
@@ -860,9 +884,9 @@ fn accept(
         }
         _ => {}
     }
-    if payload == 0 {
-        return Err(reason("a notification that names no mailbox", &["RING-1"]));
-    }
+    // A payload the trace does not name (its mailboxes are optional, TRACE-6) is a change of
+    // the model's first mailbox: the ring's rules do not depend on what a payload names.
+    let payload = if payload == 0 { 1 } else { payload };
     let mut state = c.state;
     for m in members(payload) {
         state = step(model, &state, Action::MailboxChange(m))?;
