@@ -420,3 +420,58 @@ fn restarts_parse_and_name_their_device_exactly_when_on_a_device() {
         assert!(!error.to_string().is_empty());
     }
 }
+
+#[test]
+fn a_violation_shows_the_model_states_and_the_model_actions_enabled() {
+    let mut t = online();
+    t.disconnect().accept(2).connect(1).deliver(2, false);
+    let violation = caught(t.validate(), "RING-5");
+    // The candidates are the model's states, the enabled steps the model's own actions.
+    assert!(violation.state.starts_with("D: "), "{violation}");
+    assert!(
+        violation.state.contains("candidate model state"),
+        "{violation}"
+    );
+    assert!(
+        violation
+            .enabled
+            .iter()
+            .any(|a| a == "device 1: reconnect with the retained flag"),
+        "{violation}"
+    );
+}
+
+#[test]
+fn a_trace_larger_than_the_model_is_refused_with_the_limit() {
+    // A device naming more mailboxes than a model state holds.
+    let mut t = Trace::default();
+    for i in 0..=mailpush_model::config::MAX_MAILBOXES {
+        t.push(
+            Component::MailClient,
+            Record::new(EventKind::Token)
+                .mailbox(&format!("M{i}"))
+                .token(&format!("t{i}")),
+        );
+    }
+    let violation = t.validate().unwrap_err();
+    assert!(violation.problem.contains("at most 4"), "{violation}");
+
+    // A ring larger than the model's.
+    let violation = Validator::new(mailpush_model::config::MAX_RING + 1)
+        .validate(&online().events)
+        .unwrap_err();
+    assert!(violation.problem.contains("N = 5"), "{violation}");
+}
+
+#[test]
+fn budgets_do_not_bound_a_trace() {
+    // More disconnects and pushes than any checked configuration's budgets allow.
+    let mut t = online();
+    for round in 0..20u64 {
+        let id = 2 + round;
+        t.disconnect().accept(id).mark_set().connect(id - 1);
+        t.deliver(id, true).handled(id, true);
+    }
+    let summary = t.validate().unwrap_or_else(|v| panic!("{v}"));
+    assert_eq!(summary.steps["Disconnect"], 20);
+}
