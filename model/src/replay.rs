@@ -127,10 +127,11 @@ impl Candidate {
 
     /// Removes the id at ring slot `index`, keeping the per-slot facts aligned.
     fn forget_slot(&mut self, index: usize) {
-        let len = self.ring_len().max(index + 1).min(MAX_RING);
-        if index < len {
-            self.ids.copy_within(index + 1..len, index);
-            if let Some(last) = self.ids.get_mut(len - 1) {
+        // Slots past the ring hold 0, so shifting the whole array works whether the model state
+        // has already lost the entry or not.
+        if index < MAX_RING {
+            self.ids.copy_within(index + 1.., index);
+            if let Some(last) = self.ids.last_mut() {
                 *last = 0;
             }
         }
@@ -168,7 +169,7 @@ struct Device {
 }
 
 /// Replays traces as steps of the model.
-pub struct Validator {
+pub struct ModelReplay {
     capacity: usize,
     devices: BTreeMap<String, Device>,
     /// How many mailboxes each trace device needs.
@@ -177,9 +178,9 @@ pub struct Validator {
     summary: Summary,
 }
 
-impl std::fmt::Debug for Validator {
+impl std::fmt::Debug for ModelReplay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Validator")
+        f.debug_struct("ModelReplay")
             .field("capacity", &self.capacity)
             .field("devices", &self.devices.len())
             .finish()
@@ -229,7 +230,7 @@ fn sync_wakes(model: &MailpushModel, state: State) -> State {
     state
 }
 
-impl Validator {
+impl ModelReplay {
     /// A replay for a push server whose rings hold `capacity` notifications (its N).
     pub fn new(capacity: usize) -> Self {
         Self {

@@ -1,0 +1,479 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The hand-written traces of `validate.rs`, replayed as steps of the model itself
+//! (`ModelReplay`), and what only that replay has: the model's states and actions in a violation,
+//! the model's limits, budgets lifted. The traces: what a real run does under faults (a session
+//! replaced by a newer one, an `ack` still under way or lost, a component killed and started
+//! again) is a legal behaviour, and a broken duty is still caught at its event.
+
+use mailpush_model::validate::{ModelReplay as Validator, Restart, Summary, Violation};
+use mailpush_trace::{Component, Event, EventKind, Label, Record};
+
+const N: usize = 2;
+const NOTES: &str = "0d7fa2c4b26b5e8a0d7fa2c4b26b5e8a";
+
+/// A trace of one device `D`, one microsecond per event.
+#[derive(Default)]
+struct Trace {
+    events: Vec<Event>,
+}
+
+impl Trace {
+    fn push(&mut self, component: Component, record: Record) -> &mut Self {
+        let time_us = 1_000 + self.events.len() as u64;
+        let record = record.device(&Label::new("D").unwrap());
+        self.events.push(Event {
+            time_us,
+            component,
+            record,
+        });
+        self
+    }
+
+    /// A time after the last event and before the next: a restart now.
+    fn now(&self) -> u64 {
+        999 + self.events.len() as u64
+    }
+
+    fn registered(&mut self) -> &mut Self {
+        self.push(
+            Component::MailClient,
+            Record::new(EventKind::Token)
+                .mailbox("Notes")
+                .token("t-notes"),
+        )
+        .push(
+            Component::MailClient,
+            Record::new(EventKind::Token)
+                .mailbox("Work")
+                .token("t-work"),
+        )
+    }
+
+    fn accept(&mut self, id: u64) -> &mut Self {
+        self.push(
+            Component::PushServer,
+            Record::new(EventKind::PushAccepted)
+                .id(id)
+                .mailboxes([NOTES]),
+        )
+    }
+
+    fn dropped(&mut self, id: u64) -> &mut Self {
+        self.push(
+            Component::PushServer,
+            Record::new(EventKind::PushDropped).id(id),
+        )
+    }
+
+    fn mark_set(&mut self) -> &mut Self {
+        self.push(Component::PushServer, Record::new(EventKind::MarkSet))
+    }
+
+    fn connect(&mut self, cursor: u64) -> &mut Self {
+        self.push(
+            Component::MailClient,
+            Record::new(EventKind::Connect).cursor(cursor),
+        )
+    }
+
+    fn disconnect(&mut self) -> &mut Self {
+        self.push(Component::PushServer, Record::new(EventKind::Disconnect))
+    }
+
+    fn deliver(&mut self, id: u64, retained: bool) -> &mut Self {
+        self.push(
+            Component::PushServer,
+            Record::new(EventKind::Deliver)
+                .id(id)
+                .retained(retained)
+                .mailboxes([NOTES]),
+        )
+    }
+
+    /// The mail client's forward of a notification about Notes to its token.
+    fn forwarded(&mut self, id: u64, retained: bool) -> &mut Self {
+        let forward = Record::new(EventKind::Forward).id(id).token("t-notes");
+        self.push(
+            Component::MailClient,
+            if retained {
+                forward.retained(true)
+            } else {
+                forward
+            },
+        )
+    }
+
+    /// The mail client's handling of a notification about Notes: the forward, the fan-out to
+    /// Work if it carried `retained`, the `ack`.
+    fn handled(&mut self, id: u64, retained: bool) -> &mut Self {
+        self.forwarded(id, retained);
+        if retained {
+            self.push(
+                Component::MailClient,
+                Record::new(EventKind::FanOut)
+                    .id(id)
+                    .token("t-work")
+                    .retained(true),
+            );
+        }
+        self.ack(id)
+    }
+
+    fn ack(&mut self, id: u64) -> &mut Self {
+        self.push(
+            Component::MailClient,
+            Record::new(EventKind::Ack).cursor(id),
+        )
+    }
+
+    fn validate(&self) -> Result<Summary, Box<Violation>> {
+        Validator::new(N).validate(&self.events)
+    }
+
+    fn validate_with(&self, restarts: Vec<Restart>) -> Result<Summary, Box<Violation>> {
+        Validator::new(N)
+            .with_restarts(restarts)
+            .validate(&self.events)
+    }
+}
+
+fn caught(result: Result<Summary, Box<Violation>>, spec: &str) -> Box<Violation> {
+    let violation = match result {
+        Ok(summary) => panic!("a broken {spec} passed: {summary:?}"),
+        Err(violation) => violation,
+    };
+    assert!(violation.spec.contains(&spec), "{violation}");
+    violation
+}
+
+/// Registered, online, one notification delivered and acknowledged.
+fn online() -> Trace {
+    let mut t = Trace::default();
+    t.registered()
+        .connect(0)
+        .accept(1)
+        .deliver(1, false)
+        .handled(1, false);
+    t
+}
+
+/// [`online`], then away while 2 is taken (the mark set), back, and 2 sent with `retained`.
+fn retained_sent() -> Trace {
+    let mut t = online();
+    t.disconnect()
+        .accept(2)
+        .mark_set()
+        .connect(1)
+        .deliver(2, true);
+    t
+}
+
+//= spec/device-channel.md#CHAN-19
+//= type=test
+//# Notifications in flight on the older session are no longer in flight and MUST be delivered on
+//# the new session
+#[test]
+fn a_session_replaced_by_a_newer_one_is_legal() {
+    let mut t = online();
+    // The device sends `hello` while the push server still holds its older session, which
+    // sends 2 before it is replaced; the newer session sends 2 again.
+    t.accept(2)
+        .connect(1)
+        .deliver(2, false)
+        .deliver(2, false)
+        .handled(2, false);
+    t.validate().unwrap_or_else(|v| panic!("{v}"));
+
+    // The older session ends (its end written after the newer `hello`) and the newer one,
+    // established after that, delivers.
+    let mut t = online();
+    t.connect(1)
+        .disconnect()
+        .accept(2)
+        .deliver(2, false)
+        .handled(2, false);
+    let summary = t.validate().unwrap_or_else(|v| panic!("{v}"));
+    assert_eq!(summary.steps["Deliver"], 2);
+}
+
+#[test]
+fn after_a_replacement_a_device_without_a_session_is_still_caught() {
+    let mut t = online();
+    t.connect(1)
+        .disconnect()
+        .deliver(1, false)
+        // The session of the newer `hello` ends too: none is left.
+        .disconnect()
+        .accept(2)
+        .mark_set()
+        .deliver(2, true);
+    let violation = caught(t.validate(), "SM-4");
+    assert_eq!(violation.line, t.events.len());
+}
+
+//= spec/device-channel.md#CHAN-32
+//= type=test
+//# A crash before then only
+//# makes the server hold the acknowledged notifications again, which is safe
+#[test]
+fn a_lost_ack_is_legal() {
+    // The `ack` of 1 never arrives: the session ends first, the push server still holds 1,
+    // and drops it (not 2) when 4 comes into the full ring while the device is away.
+    let mut t = online();
+    t.disconnect()
+        .accept(2)
+        .mark_set()
+        .accept(3)
+        .dropped(1)
+        .connect(1)
+        .deliver(2, true)
+        .handled(2, true)
+        .deliver(3, true);
+    t.validate().unwrap_or_else(|v| panic!("{v}"));
+
+    // Or it did arrive, and the full ring drops 2.
+    let mut t = online();
+    t.disconnect()
+        .accept(2)
+        .mark_set()
+        .accept(3)
+        .accept(4)
+        .dropped(2)
+        .connect(1)
+        .deliver(3, true)
+        .handled(3, true);
+    t.validate().unwrap_or_else(|v| panic!("{v}"));
+}
+
+//= spec/device-channel.md#RING-6
+//= type=test
+//# The server MUST clear the mark only when the device acknowledges a `notify` that
+//# carried `retained`
+#[test]
+fn an_ack_under_way_is_legal_and_the_mark_is_narrowed_again() {
+    // The `ack` of the `retained` 2 is under way when 3 is sent: 3 still carries `retained`;
+    // 4, sent after it arrived, does not; from then on the mark is known to be clear.
+    let mut t = online();
+    t.disconnect()
+        .accept(2)
+        .mark_set()
+        .accept(3)
+        .connect(1)
+        .deliver(2, true)
+        .handled(2, true)
+        .deliver(3, true)
+        .handled(3, true)
+        .accept(4)
+        .deliver(4, false)
+        .handled(4, false);
+    t.validate().unwrap_or_else(|v| panic!("{v}"));
+    t.accept(5).deliver(5, true);
+    caught(t.validate(), "RING-6");
+}
+
+#[test]
+fn with_acks_under_way_broken_duties_are_still_caught() {
+    // A full ring that drops the newest notification.
+    let mut t = online();
+    t.disconnect()
+        .accept(2)
+        .mark_set()
+        .accept(3)
+        .accept(4)
+        .dropped(4);
+    caught(t.validate(), "RING-2");
+
+    // A drop from a ring that cannot be full, whether the `ack` of 1 arrived or not.
+    let mut t = online();
+    t.disconnect().accept(2).mark_set().dropped(1);
+    caught(t.validate(), "RING-1");
+
+    // No mark for a notification taken in while the device is away.
+    let mut t = online();
+    t.disconnect().accept(2).connect(1).deliver(2, false);
+    caught(t.validate(), "RING-5");
+
+    // `retained` missing on the first notification after the return.
+    let mut t = online();
+    t.disconnect()
+        .accept(2)
+        .mark_set()
+        .connect(1)
+        .deliver(2, false);
+    caught(t.validate(), "RING-6");
+
+    // The fan-out skipped: a `retained` notification acknowledged with Work never woken.
+    let mut t = retained_sent();
+    t.forwarded(2, true).ack(2);
+    caught(t.validate(), "LOCAL-10");
+}
+
+#[test]
+fn a_retained_notification_lost_with_its_session_owes_no_wakes() {
+    // 2 is sent with `retained` and the session ends before it arrives: the mail client never
+    // sees it. The full ring drops it for 4; 3 carries `retained` again and is handled in
+    // full, and the `ack` of 3 covers 2.
+    let mut t = retained_sent();
+    t.disconnect()
+        .accept(3)
+        .accept(4)
+        .dropped(2)
+        .connect(1)
+        .deliver(3, true)
+        .deliver(4, true)
+        .handled(3, true)
+        .handled(4, true);
+    t.validate().unwrap_or_else(|v| panic!("{v}"));
+
+    // Received (its forward is traced) before the session ended: the fan-out is still owed.
+    let mut t = retained_sent();
+    t.forwarded(2, true)
+        .disconnect()
+        .connect(1)
+        .deliver(2, true)
+        .ack(2);
+    caught(t.validate(), "LOCAL-10");
+}
+
+#[test]
+fn a_retained_notification_sent_again_owes_only_the_wakes_it_did_not_make() {
+    // 2 is processed (forward and fan-out), its `ack` is lost with the session, and the
+    // newer session sends it again: a duplicate, acknowledged without waking anything.
+    let mut t = retained_sent();
+    t.handled(2, true)
+        .disconnect()
+        .connect(2)
+        .deliver(2, true)
+        .ack(2);
+    t.validate().unwrap_or_else(|v| panic!("{v}"));
+}
+
+#[test]
+fn a_push_server_restart_is_legal_only_as_a_restart() {
+    // The push server dies holding 2, whose acceptance was not durable: no `disconnect` is
+    // written, the device connects to the new process, and the id 2 is given again.
+    let mut t = online();
+    t.accept(2);
+    let restart = Restart::new(t.now(), Component::PushServer, None).unwrap();
+    t.connect(1).accept(2).deliver(2, false).handled(2, false);
+    let summary = t
+        .validate_with(vec![restart])
+        .unwrap_or_else(|v| panic!("{v}"));
+    assert_eq!(summary.restarts, 1);
+    // Without the restart the same trace gives an id twice.
+    caught(t.validate(), "CHAN-15");
+
+    // A deliver after the restart on the session the process took with it.
+    let mut t = online();
+    t.accept(2);
+    let restart = Restart::new(t.now(), Component::PushServer, None).unwrap();
+    t.deliver(2, false);
+    caught(t.validate_with(vec![restart]), "SM-4");
+}
+
+#[test]
+fn a_push_server_restart_keeps_the_checks_that_do_not_depend_on_what_it_lost() {
+    let mut t = online();
+    let restart = Restart::new(t.now(), Component::PushServer, None).unwrap();
+    t.accept(2).accept(3).accept(4).dropped(4);
+    caught(t.validate_with(vec![restart]), "RING-2");
+}
+
+//= spec/properties.md#SM-13
+//= type=test
+//# So when the mail client starts, it
+//# MUST raise the local notification of every registered token
+#[test]
+fn a_device_restart_owes_no_fan_out_its_start_made() {
+    // The mail client is killed between the forward and the fan-out of 2; started again, it
+    // wakes every token and holds 2, sent again, for processed.
+    let mut t = retained_sent();
+    t.forwarded(2, true);
+    let restart = Restart::new(
+        t.now(),
+        Component::MailClient,
+        Some(Label::new("D").unwrap()),
+    )
+    .unwrap();
+    t.disconnect().connect(1).deliver(2, true).ack(2);
+    t.validate_with(vec![restart])
+        .unwrap_or_else(|v| panic!("{v}"));
+    caught(t.validate(), "LOCAL-10");
+}
+
+#[test]
+fn restarts_parse_and_name_their_device_exactly_when_on_a_device() {
+    let restart: Restart = "1764777600000123:push-server".parse().unwrap();
+    assert_eq!(restart.time_us, 1_764_777_600_000_123);
+    assert_eq!(restart.component, Component::PushServer);
+    assert_eq!(restart.to_string(), "1764777600000123:push-server");
+    let restart: Restart = "5:mail-client:d-1a2b3c4d".parse().unwrap();
+    // Written as it is read: what a failed chaos run prints to validate its trace again.
+    assert_eq!(restart.to_string(), "5:mail-client:d-1a2b3c4d");
+    assert_eq!(restart.device.unwrap().as_str(), "d-1a2b3c4d");
+    for bad in [
+        "5:mail-client",
+        "5:push-server:D",
+        "x:push-server",
+        "5:router",
+        "5",
+    ] {
+        let error = bad.parse::<Restart>().unwrap_err();
+        assert!(!error.to_string().is_empty());
+    }
+}
+
+#[test]
+fn a_violation_shows_the_model_states_and_the_model_actions_enabled() {
+    let mut t = online();
+    t.disconnect().accept(2).connect(1).deliver(2, false);
+    let violation = caught(t.validate(), "RING-5");
+    // The candidates are the model's states, the enabled steps the model's own actions.
+    assert!(violation.state.starts_with("D: "), "{violation}");
+    assert!(
+        violation.state.contains("candidate model state"),
+        "{violation}"
+    );
+    assert!(
+        violation
+            .enabled
+            .iter()
+            .any(|a| a == "device 1: reconnect with the retained flag"),
+        "{violation}"
+    );
+}
+
+#[test]
+fn a_trace_larger_than_the_model_is_refused_with_the_limit() {
+    // A device naming more mailboxes than a model state holds.
+    let mut t = Trace::default();
+    for i in 0..=mailpush_model::config::MAX_MAILBOXES {
+        t.push(
+            Component::MailClient,
+            Record::new(EventKind::Token)
+                .mailbox(&format!("M{i}"))
+                .token(&format!("t{i}")),
+        );
+    }
+    let violation = t.validate().unwrap_err();
+    assert!(violation.problem.contains("at most 4"), "{violation}");
+
+    // A ring larger than the model's.
+    let violation = Validator::new(mailpush_model::config::MAX_RING + 1)
+        .validate(&online().events)
+        .unwrap_err();
+    assert!(violation.problem.contains("N = 5"), "{violation}");
+}
+
+#[test]
+fn budgets_do_not_bound_a_trace() {
+    // More disconnects and pushes than any checked configuration's budgets allow.
+    let mut t = online();
+    for round in 0..20u64 {
+        let id = 2 + round;
+        t.disconnect().accept(id).mark_set().connect(id - 1);
+        t.deliver(id, true).handled(id, true);
+    }
+    let summary = t.validate().unwrap_or_else(|v| panic!("{v}"));
+    assert_eq!(summary.steps["Disconnect"], 20);
+}
