@@ -56,7 +56,7 @@ use stateright::{Expectation, Model, Property};
 use crate::config::{Budgets, Config, MAX_MAILBOXES, MAX_RING, RetainedMechanism, TopicPolicy};
 use crate::model::{Action, MailpushModel};
 use crate::state::{MailboxId, State, bit, members};
-use crate::validate::{Restart, Summary, Violation};
+use crate::validate::{Restart, Summary, Violation, due_before};
 use crate::{Broken, Schedule};
 
 /// The most candidate model states one trace device may have at once: more means the trace
@@ -254,14 +254,8 @@ impl ModelReplay {
     pub fn validate(mut self, events: &[Event]) -> Result<Summary, Box<Violation>> {
         self.count_needs(events);
         for (i, event) in events.iter().enumerate() {
-            while self
-                .restarts
-                .last()
-                .is_some_and(|r| r.time_us < event.time_us)
-            {
-                if let Some(restart) = self.restarts.pop() {
-                    self.restart(&restart, i + 1, event)?;
-                }
+            for restart in due_before(&mut self.restarts, event) {
+                self.restart(&restart, i + 1, event)?;
             }
             self.event(i + 1, event)?;
         }

@@ -93,6 +93,15 @@ pub struct Restart {
     pub device: Option<Label>,
 }
 
+/// The restarts (kept latest first) that happened before `event`, in time order.
+pub(crate) fn due_before(restarts: &mut Vec<Restart>, event: &Event) -> Vec<Restart> {
+    let mut due = Vec::new();
+    while restarts.last().is_some_and(|r| r.time_us < event.time_us) {
+        due.extend(restarts.pop());
+    }
+    due
+}
+
 /// Why a restart could not be taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -341,14 +350,8 @@ impl Validator {
     /// Replays `events` (a merged trace, in time order); the first illegal step is the error.
     pub fn validate(mut self, events: &[Event]) -> Result<Summary, Box<Violation>> {
         for (i, event) in events.iter().enumerate() {
-            while self
-                .restarts
-                .last()
-                .is_some_and(|r| r.time_us < event.time_us)
-            {
-                if let Some(restart) = self.restarts.pop() {
-                    self.restart(&restart, i + 1, event)?;
-                }
+            for restart in due_before(&mut self.restarts, event) {
+                self.restart(&restart, i + 1, event)?;
             }
             self.step(i + 1, event)?;
         }
