@@ -28,6 +28,7 @@ pub mod duties;
 pub mod model;
 pub mod properties;
 mod protocol;
+mod replay;
 pub mod schedule;
 pub mod state;
 mod symmetry;

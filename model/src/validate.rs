@@ -32,6 +32,8 @@ use std::fmt::Write as _;
 
 use mailpush_trace::{Component, Event, EventKind, Label};
 
+pub use crate::replay::{MAX_CANDIDATES, ModelReplay};
+
 /// The first event of a trace that is not a legal step.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
@@ -89,6 +91,15 @@ pub struct Restart {
     pub component: Component,
     /// The device, for a device's component.
     pub device: Option<Label>,
+}
+
+/// The restarts (kept latest first) that happened before `event`, in time order.
+pub(crate) fn due_before(restarts: &mut Vec<Restart>, event: &Event) -> Vec<Restart> {
+    let mut due = Vec::new();
+    while restarts.last().is_some_and(|r| r.time_us < event.time_us) {
+        due.extend(restarts.pop());
+    }
+    due
 }
 
 /// Why a restart could not be taken.
@@ -339,14 +350,8 @@ impl Validator {
     /// Replays `events` (a merged trace, in time order); the first illegal step is the error.
     pub fn validate(mut self, events: &[Event]) -> Result<Summary, Box<Violation>> {
         for (i, event) in events.iter().enumerate() {
-            while self
-                .restarts
-                .last()
-                .is_some_and(|r| r.time_us < event.time_us)
-            {
-                if let Some(restart) = self.restarts.pop() {
-                    self.restart(&restart, i + 1, event)?;
-                }
+            for restart in due_before(&mut self.restarts, event) {
+                self.restart(&restart, i + 1, event)?;
             }
             self.step(i + 1, event)?;
         }

@@ -1,9 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Trace validation on hand-written traces: what a real run does under faults (a session
 //! replaced by a newer one, an `ack` still under way or lost, a component killed and started
-//! again) is a legal behaviour, and a broken duty is still caught at its event.
+//! again) is a legal behaviour, and a broken duty is still caught at its event. Every trace is
+//! also replayed as steps of the model itself (`ModelReplay`), which must give the same verdict.
 
-use mailpush_model::validate::{Restart, Summary, Validator, Violation};
+use mailpush_model::validate::{ModelReplay, Restart, Summary, Validator, Violation};
 use mailpush_trace::{Component, Event, EventKind, Label, Record};
 
 const N: usize = 2;
@@ -125,13 +126,31 @@ impl Trace {
     }
 
     fn validate(&self) -> Result<Summary, Box<Violation>> {
-        Validator::new(N).validate(&self.events)
+        self.validate_with(Vec::new())
     }
 
+    /// The verdict of `Validator`, which `ModelReplay` must share: the same steps of a valid
+    /// trace, or the same line and a requirement in common for an invalid one.
     fn validate_with(&self, restarts: Vec<Restart>) -> Result<Summary, Box<Violation>> {
-        Validator::new(N)
+        let hand = Validator::new(N)
+            .with_restarts(restarts.clone())
+            .validate(&self.events);
+        let model = ModelReplay::new(N)
             .with_restarts(restarts)
-            .validate(&self.events)
+            .validate(&self.events);
+        match (&hand, &model) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            (Err(a), Err(b)) => {
+                assert_eq!(a.line, b.line, "{a}\n{b}");
+                assert!(a.spec.iter().any(|s| b.spec.contains(s)), "{a}\n{b}");
+            }
+            _ => panic!("the validators disagree: {hand:?} / {model:?}"),
+        }
+        hand
+    }
+
+    fn validate_by_model(&self) -> Result<Summary, Box<Violation>> {
+        ModelReplay::new(N).validate(&self.events)
     }
 }
 
@@ -419,4 +438,59 @@ fn restarts_parse_and_name_their_device_exactly_when_on_a_device() {
         let error = bad.parse::<Restart>().unwrap_err();
         assert!(!error.to_string().is_empty());
     }
+}
+
+#[test]
+fn a_violation_shows_the_model_states_and_the_model_actions_enabled() {
+    let mut t = online();
+    t.disconnect().accept(2).connect(1).deliver(2, false);
+    let violation = caught(t.validate_by_model(), "RING-5");
+    // The candidates are the model's states, the enabled steps the model's own actions.
+    assert!(violation.state.starts_with("D: "), "{violation}");
+    assert!(
+        violation.state.contains("candidate model state"),
+        "{violation}"
+    );
+    assert!(
+        violation
+            .enabled
+            .iter()
+            .any(|a| a == "device 1: reconnect with the retained flag"),
+        "{violation}"
+    );
+}
+
+#[test]
+fn a_trace_larger_than_the_model_is_refused_with_the_limit() {
+    // A device naming more mailboxes than a model state holds.
+    let mut t = Trace::default();
+    for i in 0..=mailpush_model::config::MAX_MAILBOXES {
+        t.push(
+            Component::MailClient,
+            Record::new(EventKind::Token)
+                .mailbox(&format!("M{i}"))
+                .token(&format!("t{i}")),
+        );
+    }
+    let violation = t.validate_by_model().unwrap_err();
+    assert!(violation.problem.contains("at most 4"), "{violation}");
+
+    // A ring larger than the model's.
+    let violation = ModelReplay::new(mailpush_model::config::MAX_RING + 1)
+        .validate(&online().events)
+        .unwrap_err();
+    assert!(violation.problem.contains("N = 5"), "{violation}");
+}
+
+#[test]
+fn budgets_do_not_bound_a_trace() {
+    // More disconnects and pushes than any checked configuration's budgets allow.
+    let mut t = online();
+    for round in 0..20u64 {
+        let id = 2 + round;
+        t.disconnect().accept(id).mark_set().connect(id - 1);
+        t.deliver(id, true).handled(id, true);
+    }
+    let summary = t.validate_by_model().unwrap_or_else(|v| panic!("{v}"));
+    assert_eq!(summary.steps["Disconnect"], 20);
 }

@@ -1,0 +1,1219 @@
+//! Trace validation by the model itself: each device of an implementation's protocol trace
+//! (spec/trace.md) is replayed as steps of [`MailpushModel`] on a set of the model's own
+//! [`State`]s, and every step is the model's [`Action`], enabled by the model's own
+//! `actions` and applied by its own `next_state`.
+//!
+//! The abstraction (model/README.md, "Trace validation"):
+//! - A trace device is a one-device model of one account whose mailboxes with push are the
+//!   device's mailboxes: as many as the trace names (tokens registered, payloads pushed), mapped
+//!   to model mailbox ids in the order the trace first names them. A device that needs more than
+//!   the model holds ([`MAX_MAILBOXES`]), or a ring larger than [`MAX_RING`], is refused with a
+//!   clear error.
+//! - Registration is not replayed: a trace device starts as the model's device after the model's
+//!   own registration steps (`ListAndRegister`, `RequestPush`, `ServerRepliesPushSubset`, the
+//!   syncs they wake), without a session.
+//! - `push-accepted` with payload `m` is the model's `MailboxChange` of each mailbox of `m` and
+//!   the `PushRequest` that carries them; the `push-dropped`, `push-coalesced` and `mark-set` of
+//!   the same device that follow it must be exactly what the model's step removed from the ring
+//!   and whether it set the mark. `push-expired` is `NotificationExpires`.
+//! - A session is the model's `online`. A `connect` is a `hello` sent: the session it asks for is
+//!   established (`Reconnect`, after `Disconnect` of an older one: CHAN-19) at any later point, or
+//!   never. `disconnect` is `Disconnect`.
+//! - The model's `Deliver` is a send, its acknowledgement and the mail client's wakes in one
+//!   step. A `deliver` is the send: it must be the model's next held notification (or its marker)
+//!   with `retained` exactly when the model's mark is set; the model step is taken when the
+//!   acknowledgement arrives: an `ack` written, or a later `hello`'s cursor. An acknowledgement
+//!   that arrives while the mark is set for a notification sent without `retained` (a drop or an
+//!   expiry set the mark after the send) leaves the mark set, which the one-step `Deliver` cannot:
+//!   that arrival is taken as the model step with exactly that effect on the ring and the mark,
+//!   `NotificationExpires` of the acknowledged notification.
+//! - The wakes a `Deliver` raises are the model's; after each step the model's DA syncs every
+//!   raised wake (`DaSync`), so a candidate returns to the model's settled state. A `retained`
+//!   notification owes a `forward` or `fan-out` to every token the mail client gave out before its
+//!   `ack` (LOCAL-10).
+//!
+//! Uncertainty is a set of candidate states: an `ack` or `hello` written but not known to have
+//! arrived, a notification that may have been lost with its session, a push server restart that
+//! may have lost what was not durable. Before every push server event of a device each candidate
+//! is expanded by the arrivals that may have happened (acknowledgements in the order written, a
+//! pending `hello`); every candidate takes the event's model step; candidates for which the step
+//! is not enabled or whose successor differs from what the trace shows are dropped. The set is
+//! deduplicated and bounded by [`MAX_CANDIDATES`]; an event that leaves no candidate is the
+//! violation, and the reasons every candidate gave are its problem and spec IDs.
+//!
+//! The properties checked along the trace are the model's own `always` properties
+//! ([`crate::properties`]), evaluated on every candidate after every event. A candidate that
+//! violates one is dropped if another candidate does not; if none survives, the violation names
+//! the property. Budgets exist only to keep model checking finite: the replay refills every budget
+//! of a candidate before each step, so a trace may disconnect, expire and change as often as it
+//! does.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mailpush_trace::{Component, Event, EventKind, Record};
+use stateright::{Expectation, Model, Property};
+
+use crate::config::{Budgets, Config, MAX_MAILBOXES, MAX_RING, RetainedMechanism, TopicPolicy};
+use crate::model::{Action, MailpushModel};
+use crate::state::{MailboxId, State, bit, members};
+use crate::validate::{Restart, Summary, Violation, due_before};
+use crate::{Broken, Schedule};
+
+/// The most candidate model states one trace device may have at once: more means the trace
+/// leaves too much undecided to replay, which is reported as an error.
+pub const MAX_CANDIDATES: usize = 512;
+
+/// Why a candidate cannot take a trace event: the problem and the requirements involved.
+type Reason = (String, Vec<&'static str>);
+
+fn reason(problem: impl Into<String>, spec: &[&'static str]) -> Reason {
+    (problem.into(), spec.to_vec())
+}
+
+/// What the trace must still show of a push server step the model took.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct Owed {
+    /// Ids the model's step dropped from a full ring (RING-2).
+    dropped: Vec<u64>,
+    /// Ids the model's step replaced by the new notification of the same topic (RING-4).
+    coalesced: Vec<u64>,
+    /// The model's step set the mark (RING-5).
+    mark: bool,
+}
+
+/// One model state the device may be in, with what the trace says of it that the model does not
+/// hold: the trace ids of the held notifications and the messages under way.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Candidate {
+    /// Which of the device's models (topic policy) this state belongs to.
+    model: usize,
+    state: State,
+    /// The trace id of each held notification, in ring order.
+    ids: [u64; MAX_RING],
+    /// How many of the oldest held notifications the current session has sent.
+    sent: u8,
+    /// Per ring slot: whether its last send carried `retained`.
+    sent_retained: u8,
+    /// Cursors of `ack`s written on the current session that have not arrived, in order.
+    acks: Vec<u64>,
+    /// The cursor of a `hello` written whose session is not established (yet).
+    hello: Option<u64>,
+    /// The last id the push server assigned, unless a restart made it unknown.
+    last_id: Option<u64>,
+    /// What the trace must still show of the push server's step.
+    owed: Owed,
+}
+
+impl Candidate {
+    fn device(&self) -> Option<&crate::state::Device> {
+        self.state.devices().first()
+    }
+
+    fn ring_len(&self) -> usize {
+        self.device().map_or(0, |d| usize::from(d.ring_len))
+    }
+
+    fn online(&self) -> bool {
+        self.device().is_some_and(|d| d.online)
+    }
+
+    fn mark(&self) -> bool {
+        self.device().is_some_and(|d| d.mark)
+    }
+
+    fn held_ids(&self) -> &[u64] {
+        self.ids.get(..self.ring_len()).unwrap_or(&[])
+    }
+
+    /// Removes the id at ring slot `index`, keeping the per-slot facts aligned.
+    fn forget_slot(&mut self, index: usize) {
+        // Slots past the ring hold 0, so shifting the whole array works whether the model state
+        // has already lost the entry or not.
+        if index < MAX_RING {
+            self.ids.copy_within(index + 1.., index);
+            if let Some(last) = self.ids.last_mut() {
+                *last = 0;
+            }
+        }
+        let low = self.sent_retained & (bit(index as u8).wrapping_sub(1));
+        let high = (self.sent_retained >> 1) & !(bit(index as u8).wrapping_sub(1));
+        self.sent_retained = low | high;
+        if index < usize::from(self.sent) {
+            self.sent -= 1;
+        }
+    }
+}
+
+/// A trace device: its models and its candidate states, and the trace's own facts about the
+/// mail client's wakes.
+struct Device {
+    /// One model per topic policy: the trace does not say which the push server uses.
+    models: Vec<MailpushModel>,
+    properties: Vec<Vec<Property<MailpushModel>>>,
+    candidates: Vec<Candidate>,
+    /// Payload digests, by the model mailbox they stand for.
+    mailboxes: BTreeMap<String, MailboxId>,
+    /// The tokens the mail client gave out.
+    tokens: BTreeSet<String>,
+    /// Every mailbox a push registration of the device named.
+    requested: Option<BTreeSet<String>>,
+    /// Per `retained` notification sent: the tokens it must wake and those it woke.
+    fan_out_due: BTreeMap<u64, (usize, BTreeSet<String>)>,
+    /// `retained` notifications sent that the mail client has not shown it received: lost if the
+    /// session ends first, and then they owe no wakes.
+    in_transit: BTreeSet<u64>,
+    /// The highest id the mail client acknowledged: a duplicate at or below it wakes nothing
+    /// again (CHAN-18).
+    processed_upto: u64,
+    delivered_upto: u64,
+}
+
+/// Replays traces as steps of the model.
+pub struct ModelReplay {
+    capacity: usize,
+    devices: BTreeMap<String, Device>,
+    /// How many mailboxes each trace device needs.
+    needs: BTreeMap<String, usize>,
+    restarts: Vec<Restart>,
+    summary: Summary,
+}
+
+impl std::fmt::Debug for ModelReplay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelReplay")
+            .field("capacity", &self.capacity)
+            .field("devices", &self.devices.len())
+            .finish()
+    }
+}
+
+fn refill(state: &mut State) {
+    state.events_left.changes = 1;
+    for d in state.devices_mut() {
+        d.budgets.disconnects = 1;
+        d.budgets.ttl_expiries = 1;
+        d.budgets.client_restarts = 1;
+    }
+}
+
+/// The model's step, if the model enables it in `state` (budgets refilled).
+fn step(model: &MailpushModel, state: &State, action: Action) -> Result<State, Reason> {
+    let mut state = *state;
+    refill(&mut state);
+    let mut enabled = Vec::new();
+    model.actions(&state, &mut enabled);
+    if !enabled.contains(&action) {
+        return Err(reason(
+            format!(
+                "the model does not enable `{}` here",
+                crate::trace::action_text(&state.shape, &action)
+            ),
+            &[],
+        ));
+    }
+    let mut next = model
+        .next_state(&state, action)
+        .ok_or_else(|| reason("the model's step is not possible", &[]))?;
+    refill(&mut next);
+    Ok(next)
+}
+
+/// The model's DA syncs every pending wake, so that the candidate returns to a settled state.
+fn sync_wakes(model: &MailpushModel, state: State) -> State {
+    let mut state = state;
+    let wakes = state.devices().first().map_or(0, |d| d.wakes);
+    for token in members(wakes) {
+        if let Ok(next) = step(model, &state, Action::DaSync(0, token)) {
+            state = next;
+        }
+    }
+    state
+}
+
+impl ModelReplay {
+    /// A replay for a push server whose rings hold `capacity` notifications (its N).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            devices: BTreeMap::new(),
+            needs: BTreeMap::new(),
+            restarts: Vec::new(),
+            summary: Summary::default(),
+        }
+    }
+
+    /// The components that were killed and started again while the trace was written.
+    #[must_use]
+    pub fn with_restarts(mut self, restarts: impl IntoIterator<Item = Restart>) -> Self {
+        self.restarts.extend(restarts);
+        self.restarts.sort_by_key(|r| std::cmp::Reverse(r.time_us));
+        self
+    }
+
+    /// Replays `events` (a merged trace, in time order); the first illegal step is the error.
+    pub fn validate(mut self, events: &[Event]) -> Result<Summary, Box<Violation>> {
+        self.count_needs(events);
+        for (i, event) in events.iter().enumerate() {
+            for restart in due_before(&mut self.restarts, event) {
+                self.restart(&restart, i + 1, event)?;
+            }
+            self.event(i + 1, event)?;
+        }
+        let labels: Vec<String> = self.devices.keys().cloned().collect();
+        for label in labels {
+            self.close_step(&label, events.len(), None)?;
+        }
+        self.summary.events = events.len();
+        self.summary.devices = self.devices.len();
+        Ok(self.summary)
+    }
+
+    /// How many model mailboxes each device needs: its tokens or its payloads' mailboxes,
+    /// whichever are more.
+    fn count_needs(&mut self, events: &[Event]) {
+        let mut tokens: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+        let mut payloads: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+        for event in events {
+            let r = &event.record;
+            let Some(label) = r.device.as_ref().map(|l| l.as_str().to_owned()) else {
+                continue;
+            };
+            match r.kind {
+                EventKind::Token => {
+                    if let Some(token) = &r.token {
+                        tokens.entry(label).or_default().insert(token);
+                    }
+                }
+                EventKind::PushAccepted | EventKind::Deliver => {
+                    let named = r.mailboxes.iter().flatten().map(String::as_str);
+                    payloads.entry(label).or_default().extend(named);
+                }
+                _ => {}
+            }
+        }
+        for (label, set) in tokens.iter().chain(&payloads) {
+            let need = self.needs.entry(label.clone()).or_insert(1);
+            *need = (*need).max(set.len());
+        }
+    }
+
+    fn device(&mut self, label: &str, line: usize, event: &Event) -> Result<(), Box<Violation>> {
+        if self.devices.contains_key(label) {
+            return Ok(());
+        }
+        let need = self.needs.get(label).copied().unwrap_or(1);
+        let limit = |problem: String| {
+            Box::new(Violation {
+                line,
+                event: encode(Some(event)),
+                problem,
+                spec: Vec::new(),
+                state: format!("{label}: not replayed"),
+                enabled: Vec::new(),
+            })
+        };
+        if need > MAX_MAILBOXES {
+            return Err(limit(format!(
+                "device {label} names {need} mailboxes; the model holds at most {MAX_MAILBOXES}"
+            )));
+        }
+        let capacity = u8::try_from(self.capacity).unwrap_or(u8::MAX);
+        if capacity == 0 || usize::from(capacity) > MAX_RING {
+            return Err(limit(format!(
+                "a ring of N = {} cannot be replayed; the model holds 1 to {MAX_RING}",
+                self.capacity
+            )));
+        }
+        let mut models = Vec::new();
+        let mut candidates = Vec::new();
+        for topic in [TopicPolicy::None, TopicPolicy::PerAccount] {
+            let config = Config {
+                devices: 1,
+                accounts: 1,
+                push_mailboxes: u8::try_from(need).unwrap_or(1),
+                poll_mailboxes: 0,
+                ring_capacity: capacity,
+                topic,
+                budgets: Budgets::default(),
+                mechanism: RetainedMechanism::FanOut,
+                schedule: Schedule::Interleaved,
+                reach: false,
+                broken: Broken::NONE,
+            };
+            let model = MailpushModel::new(config);
+            let initial = registered(&model).map_err(|(p, _)| limit(p))?;
+            candidates.push(Candidate {
+                model: models.len(),
+                state: initial,
+                ids: [0; MAX_RING],
+                sent: 0,
+                sent_retained: 0,
+                acks: Vec::new(),
+                hello: None,
+                last_id: None,
+                owed: Owed::default(),
+            });
+            models.push(model);
+        }
+        let properties = models
+            .iter()
+            .map(|m| {
+                m.properties()
+                    .into_iter()
+                    .filter(|p| p.expectation == Expectation::Always)
+                    .collect()
+            })
+            .collect();
+        self.devices.insert(
+            label.to_owned(),
+            Device {
+                models,
+                properties,
+                candidates,
+                mailboxes: BTreeMap::new(),
+                tokens: BTreeSet::new(),
+                requested: None,
+                fan_out_due: BTreeMap::new(),
+                in_transit: BTreeSet::new(),
+                processed_upto: 0,
+                delivered_upto: 0,
+            },
+        );
+        Ok(())
+    }
+
+    fn event(&mut self, line: usize, event: &Event) -> Result<(), Box<Violation>> {
+        let kind = event.record.kind;
+        if let Some(action) = counted_action(kind) {
+            *self.summary.steps.entry(action).or_default() += 1;
+        }
+        let Some(label) = event.record.device.as_ref().map(|l| l.as_str().to_owned()) else {
+            return Ok(());
+        };
+        self.device(&label, line, event)?;
+        let part_of_step = matches!(
+            kind,
+            EventKind::PushDropped
+                | EventKind::PushCoalesced
+                | EventKind::MarkSet
+                | EventKind::PushExpired
+        );
+        if event.component == Component::PushServer && !part_of_step {
+            self.close_step(&label, line, Some(event))?;
+        }
+        let Some(device) = self.devices.get_mut(&label) else {
+            return Ok(());
+        };
+        if let Err(e) = device.trace_facts(&event.record) {
+            return Err(device.violation(line, Some(event), &label, &device.candidates, &[e]));
+        }
+        let r = &event.record;
+        let id = r.id.unwrap_or(0);
+        let payload = match kind {
+            EventKind::PushAccepted | EventKind::Deliver => device.payload(r),
+            _ => 0,
+        };
+        let arrivals = event.component == Component::PushServer
+            && !matches!(
+                kind,
+                EventKind::PushDropped | EventKind::PushCoalesced | EventKind::MarkSet
+            );
+        let before = device.candidates.clone();
+        let result = device.each(arrivals, |model, c| match kind {
+            EventKind::PushAccepted => accept(model, c, id, payload),
+            EventKind::PushDropped => removed(model, c, id, true),
+            EventKind::PushCoalesced => removed(model, c, id, false),
+            EventKind::MarkSet => mark_set(c),
+            EventKind::PushExpired => expire(model, c, id),
+            EventKind::Connect => Ok(connect(model, c, r.cursor.unwrap_or(0))),
+            EventKind::Disconnect => disconnect(model, c),
+            EventKind::Deliver => deliver(model, c, id, payload, r.retained.unwrap_or(false)),
+            EventKind::Ack => Ok(ack(model, c, r.cursor.unwrap_or(0))),
+            _ => Ok(vec![c.clone()]),
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(reasons) => Err(device.violation(line, Some(event), &label, &before, &reasons)),
+        }
+    }
+
+    /// Ends every candidate's push server step: what the model's step did must have been shown.
+    fn close_step(
+        &mut self,
+        label: &str,
+        line: usize,
+        event: Option<&Event>,
+    ) -> Result<(), Box<Violation>> {
+        let Some(device) = self.devices.get_mut(label) else {
+            return Ok(());
+        };
+        let before = device.candidates.clone();
+        let result = device.each(false, |_, c| {
+            let owed = &c.owed;
+            if let Some(id) = owed.dropped.first() {
+                return Err(reason(
+                    format!(
+                        "the model's ring is full and drops {id}, which the trace does not show dropped"
+                    ),
+                    &["RING-1", "RING-2"],
+                ));
+            }
+            if let Some(id) = owed.coalesced.first() {
+                return Err(reason(
+                    format!("the model replaces {id} by the newer notification of its topic"),
+                    &["RING-4"],
+                ));
+            }
+            if owed.mark {
+                return Err(reason("the push step did not set the mark", &["RING-5"]));
+            }
+            Ok(vec![c.clone()])
+        });
+        result.map_err(|reasons| device.violation(line, event, label, &before, &reasons))
+    }
+
+    fn restart(
+        &mut self,
+        restart: &Restart,
+        line: usize,
+        next: &Event,
+    ) -> Result<(), Box<Violation>> {
+        self.summary.restarts += 1;
+        match (&restart.component, &restart.device) {
+            (Component::PushServer, _) => {
+                let labels: Vec<String> = self.devices.keys().cloned().collect();
+                for label in &labels {
+                    self.close_step(label, line, Some(next))?;
+                    if let Some(device) = self.devices.get_mut(label) {
+                        let before = device.candidates.clone();
+                        let result = device.each(true, push_server_restarted);
+                        result.map_err(|reasons| {
+                            device.violation(line, Some(next), label, &before, &reasons)
+                        })?;
+                    }
+                }
+            }
+            (_, Some(label)) => {
+                if let Some(device) = self.devices.get_mut(label.as_str()) {
+                    //= spec/properties.md#SM-13
+                    //# So when the mail client starts, it
+                    //# MUST raise the local notification of every registered token
+                    device.fan_out_due.clear();
+                    device.in_transit.clear();
+                    device.processed_upto = device.processed_upto.max(device.delivered_upto);
+                    let before = device.candidates.clone();
+                    let result = device.each(false, |model, c| {
+                        let mut c = c.clone();
+                        c.state = step(model, &c.state, Action::MailClientRestart(0))?;
+                        if c.online() {
+                            c.state = sync_wakes(model, c.state);
+                        }
+                        // The connection the process held died with it.
+                        c.hello = None;
+                        Ok(vec![c])
+                    });
+                    result.map_err(|reasons| {
+                        device.violation(line, Some(next), label.as_str(), &before, &reasons)
+                    })?;
+                }
+            }
+            // The mail server's registrations and pending pushes are its own durable state.
+            (_, None) => {}
+        }
+        Ok(())
+    }
+}
+
+/// The summary's name for the model step an event opens.
+fn counted_action(kind: EventKind) -> Option<&'static str> {
+    match kind {
+        EventKind::Ack
+        | EventKind::Forward
+        | EventKind::FanOut
+        | EventKind::PushDropped
+        | EventKind::PushCoalesced
+        | EventKind::MarkSet
+        | EventKind::InitialWake
+        | EventKind::RegisterMailbox => None,
+        EventKind::PushExpired => Some("NotificationExpires"),
+        other => other.model_action(),
+    }
+}
+
+fn encode(event: Option<&Event>) -> String {
+    event.map_or_else(
+        || "(end of trace)".to_owned(),
+        |e| String::from_utf8_lossy(&mailpush_trace::encode(e)).into_owned(),
+    )
+}
+
+/// The model's device after its own registration steps and the syncs they wake, without a
+/// session.
+fn registered(model: &MailpushModel) -> Result<State, Reason> {
+    let mut state = State::initial(&model.config);
+    refill(&mut state);
+    for action in [
+        Action::ListAndRegister(0, 0),
+        Action::RequestPush(0, 0),
+        Action::ServerRepliesPushSubset(0, 0),
+    ] {
+        state = step(model, &state, action)?;
+    }
+    state = sync_wakes(model, state);
+    step(model, &state, Action::Disconnect(0))
+}
+
+impl Device {
+    /// Applies `f` to every candidate (expanded first by the arrivals that may have happened
+    /// when `arrivals`), then keeps the successors that satisfy the model's properties: those
+    /// that violate one are dropped if any other remains. No successor at all is an error with
+    /// every candidate's reason.
+    fn each(
+        &mut self,
+        arrivals: bool,
+        mut f: impl FnMut(&MailpushModel, &Candidate) -> Result<Vec<Candidate>, Reason>,
+    ) -> Result<(), Vec<Reason>> {
+        let mut current = std::mem::take(&mut self.candidates);
+        if arrivals {
+            current = current
+                .iter()
+                .flat_map(|c| self.expand(c))
+                .collect::<Vec<_>>();
+        }
+        let mut next: Vec<Candidate> = Vec::new();
+        let mut reasons: Vec<Reason> = Vec::new();
+        for c in &current {
+            let outcome = match self.models.get(c.model) {
+                Some(model) => f(model, c),
+                None => Err(reason("no model for the candidate", &[])),
+            };
+            match outcome {
+                Ok(successors) => {
+                    for s in successors {
+                        if !next.contains(&s) {
+                            next.push(s);
+                        }
+                    }
+                }
+                Err(r) => {
+                    if !reasons.contains(&r) {
+                        reasons.push(r);
+                    }
+                }
+            }
+        }
+        if next.is_empty() {
+            self.candidates = current;
+            return Err(reasons);
+        }
+        let (keep, violating): (Vec<Candidate>, Vec<Candidate>) = next
+            .into_iter()
+            .partition(|c| self.broken_property(c).is_none());
+        if keep.is_empty() {
+            let names: Vec<Reason> = violating
+                .iter()
+                .filter_map(|c| self.broken_property(c))
+                .map(|name| {
+                    let id = name.split(' ').next().unwrap_or(name);
+                    let spec: &'static str = id;
+                    reason(format!("the model's property {name} fails"), &[spec])
+                })
+                .collect();
+            self.candidates = current;
+            return Err(names);
+        }
+        if keep.len() > MAX_CANDIDATES {
+            self.candidates = current;
+            return Err(vec![reason(
+                format!(
+                    "the trace leaves {} candidate model states undecided; at most {MAX_CANDIDATES} are replayed",
+                    keep.len()
+                ),
+                &[],
+            )]);
+        }
+        self.candidates = keep;
+        Ok(())
+    }
+
+    /// The first `always` property of the model that `c` violates.
+    fn broken_property(&self, c: &Candidate) -> Option<&'static str> {
+        let model = self.models.get(c.model)?;
+        self.properties
+            .get(c.model)?
+            .iter()
+            .find(|p| !(p.condition)(model, &c.state))
+            .map(|p| p.name)
+    }
+
+    /// `c` and every candidate the messages under way may have made of it by now: the
+    /// acknowledgements written arrive in order, and a pending `hello` establishes its session.
+    fn expand(&self, c: &Candidate) -> Vec<Candidate> {
+        let Some(model) = self.models.get(c.model) else {
+            return vec![c.clone()];
+        };
+        let mut out = vec![c.clone()];
+        for k in 1..=c.acks.len() {
+            let mut arrived = c.clone();
+            let upto = arrived.acks.get(k - 1).copied().unwrap_or(0);
+            arrived.acks.drain(..k);
+            if let Ok(a) = acknowledge(model, &arrived, upto) {
+                out.push(a);
+            }
+        }
+        let mut established = Vec::new();
+        for o in &out {
+            if let Some(cursor) = o.hello {
+                established.extend(establish(model, o, cursor));
+            }
+        }
+        out.extend(established);
+        out
+    }
+
+    /// The model mailboxes a payload names, each digest mapped in the order first seen.
+    fn payload(&mut self, r: &Record) -> u8 {
+        let mut set = 0;
+        for digest in r.mailboxes.iter().flatten() {
+            let next = MailboxId::try_from(self.mailboxes.len()).unwrap_or(u8::MAX);
+            let m = *self.mailboxes.entry(digest.clone()).or_insert(next);
+            set |= bit(m);
+        }
+        set
+    }
+
+    /// The trace's facts about the mail client that the model keeps only as a whole: which
+    /// tokens exist, which a `retained` notification woke before its `ack`.
+    fn trace_facts(&mut self, r: &Record) -> Result<(), Reason> {
+        match r.kind {
+            EventKind::Token => {
+                if let Some(token) = &r.token {
+                    self.tokens.insert(token.clone());
+                }
+            }
+            EventKind::RequestPush => {
+                // Several requests may be under way (one per connection, a retry after a
+                // timeout): a reply may answer any of them.
+                let named = r.mailboxes.iter().flatten().cloned();
+                self.requested.get_or_insert_default().extend(named);
+            }
+            EventKind::PushSubset => {
+                //= spec/imap-push.md#XAPS-10
+                //# The server MUST acknowledge exactly those requested mailboxes that exist
+                //# and that the authenticated user may read, and MUST NOT acknowledge any other.
+                if let (Some(requested), Some(acked)) = (&self.requested, &r.mailboxes)
+                    && let Some(extra) = acked.iter().find(|m| !requested.contains(*m))
+                {
+                    return Err(reason(
+                        format!(
+                            "the server acknowledged {extra:?}, which no registration of the device named"
+                        ),
+                        &["XAPS-10"],
+                    ));
+                }
+            }
+            EventKind::Forward | EventKind::FanOut => {
+                if let Some(token) = &r.token {
+                    if !self.tokens.is_empty() && !self.tokens.contains(token) {
+                        return Err(reason(
+                            format!("woke {token:?}, which the mail client never gave out"),
+                            &["LOCAL-7", "LOCAL-13"],
+                        ));
+                    }
+                    if let Some(id) = r.id {
+                        self.in_transit.remove(&id);
+                        if let Some((_, woken)) = self.fan_out_due.get_mut(&id) {
+                            woken.insert(token.clone());
+                        }
+                    }
+                }
+            }
+            EventKind::Ack => {
+                let upto = r.cursor.unwrap_or(0);
+                //= spec/device-local.md#LOCAL-10
+                //# On a notification flagged `retained`, the mail client MUST raise the
+                //# local notification of every registered token of the device
+                if let Some((due, (owed, woken))) = self
+                    .fan_out_due
+                    .range(..=upto)
+                    .find(|(_, (owed, woken))| woken.len() < *owed)
+                {
+                    return Err(reason(
+                        format!(
+                            "notification {due} carried `retained`: the model's delivery wakes {owed} token(s), the trace {}",
+                            woken.len()
+                        ),
+                        &["LOCAL-10", "RING-12"],
+                    ));
+                }
+                self.fan_out_due.retain(|id, _| *id > upto);
+                self.in_transit.retain(|id| *id > upto);
+                self.processed_upto = self.processed_upto.max(upto);
+            }
+            EventKind::Connect | EventKind::Disconnect => {
+                for id in std::mem::take(&mut self.in_transit) {
+                    self.fan_out_due.remove(&id);
+                }
+            }
+            EventKind::Deliver => {
+                let id = r.id.unwrap_or(0);
+                self.delivered_upto = self.delivered_upto.max(id);
+                if r.retained == Some(true) && id > self.processed_upto {
+                    // The model's fan-out wakes every registered token.
+                    let owed = self.tokens.len();
+                    if let std::collections::btree_map::Entry::Vacant(due) =
+                        self.fan_out_due.entry(id)
+                    {
+                        due.insert((owed, BTreeSet::new()));
+                        self.in_transit.insert(id);
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn violation(
+        &self,
+        line: usize,
+        event: Option<&Event>,
+        label: &str,
+        candidates: &[Candidate],
+        reasons: &[Reason],
+    ) -> Box<Violation> {
+        let mut spec: Vec<&'static str> = Vec::new();
+        let mut problems: Vec<&str> = Vec::new();
+        for (problem, ids) in reasons {
+            if !problems.contains(&problem.as_str()) {
+                problems.push(problem);
+            }
+            for id in ids {
+                if !spec.contains(id) {
+                    spec.push(id);
+                }
+            }
+        }
+        let mut enabled: Vec<String> = Vec::new();
+        let mut states = Vec::new();
+        for c in candidates {
+            let Some(model) = self.models.get(c.model) else {
+                continue;
+            };
+            let mut state = c.state;
+            refill(&mut state);
+            let mut actions = Vec::new();
+            model.actions(&state, &mut actions);
+            for a in actions {
+                let text = crate::trace::action_text(&state.shape, &a);
+                if !enabled.contains(&text) {
+                    enabled.push(text);
+                }
+            }
+            if states.len() < 4 {
+                states.push(describe(model, c));
+            }
+        }
+        Box::new(Violation {
+            line,
+            event: encode(event),
+            problem: if problems.is_empty() {
+                "no candidate model state takes this step".to_owned()
+            } else {
+                problems.join("; or ")
+            },
+            spec,
+            state: format!(
+                "{label}: {} candidate model state(s): {}",
+                candidates.len(),
+                states.join(" | ")
+            ),
+            enabled,
+        })
+    }
+}
+
+/// A candidate in the model's words.
+fn describe(model: &MailpushModel, c: &Candidate) -> String {
+    let Some(d) = c.device() else {
+        return String::new();
+    };
+    let ring: Vec<String> = c.held_ids().iter().map(u64::to_string).collect();
+    format!(
+        "{} topic={} ring [{}] sent {} mark {} acks-under-way {:?} hello {:?}",
+        if d.online { "ONLINE" } else { "OFFLINE" },
+        match model.config.topic {
+            TopicPolicy::None => "none",
+            TopicPolicy::PerAccount => "account",
+        },
+        ring.join(","),
+        c.sent,
+        if d.mark { "set" } else { "clear" },
+        c.acks,
+        c.hello,
+    )
+}
+
+/// `push-accepted`: the model's `MailboxChange` of each mailbox of the payload, then the
+/// `PushRequest` that carries them.
+fn accept(
+    model: &MailpushModel,
+    c: &Candidate,
+    id: u64,
+    payload: u8,
+) -> Result<Vec<Candidate>, Reason> {
+    //= spec/device-channel.md#CHAN-15
+    //# The server MUST assign each accepted notification the next id of its device
+    match c.last_id {
+        Some(last) if id != last + 1 => {
+            return Err(reason(
+                format!("notification id {id} after {last}"),
+                &["CHAN-15"],
+            ));
+        }
+        None if c.held_ids().iter().any(|held| *held >= id) => {
+            return Err(reason(
+                format!("notification id {id} given while {id} or a later one is held"),
+                &["CHAN-15"],
+            ));
+        }
+        _ => {}
+    }
+    // A payload the trace does not name (its mailboxes are optional, TRACE-6) is a change of
+    // the model's first mailbox: the ring's rules do not depend on what a payload names.
+    let payload = if payload == 0 { 1 } else { payload };
+    let mut state = c.state;
+    for m in members(payload) {
+        state = step(model, &state, Action::MailboxChange(m))?;
+    }
+    let before = state.devices().first().copied().ok_or_else(no_device)?;
+    let after_state = step(model, &state, Action::PushRequest(0, 0))?;
+    let after = after_state
+        .devices()
+        .first()
+        .copied()
+        .ok_or_else(no_device)?;
+    let held = before.ring();
+    let kept = after.ring();
+    let removed = (held.len() + 1)
+        .checked_sub(kept.len())
+        .unwrap_or(usize::MAX);
+    let expected: Vec<u8> = held
+        .get(removed..)
+        .unwrap_or(&[])
+        .iter()
+        .copied()
+        .chain(std::iter::once(payload))
+        .collect();
+    if removed > held.len() || kept != expected.as_slice() {
+        return Err(reason(
+            "the model's ring is not the held notifications after a removal and the new one",
+            &["RING-1"],
+        ));
+    }
+    let mut next = c.clone();
+    let removed_ids: Vec<u64> = c.held_ids().get(..removed).unwrap_or(&[]).to_vec();
+    for _ in 0..removed {
+        next.forget_slot(0);
+    }
+    let len = kept.len();
+    if let Some(slot) = next.ids.get_mut(len - 1) {
+        *slot = id;
+    }
+    next.sent_retained &= !bit((len - 1) as u8);
+    next.state = after_state;
+    next.last_id = Some(id);
+    match model.config.topic {
+        TopicPolicy::None => next.owed.dropped.extend(removed_ids),
+        TopicPolicy::PerAccount => next.owed.coalesced.extend(removed_ids),
+    }
+    next.owed.mark |= !before.mark && after.mark;
+    Ok(vec![next])
+}
+
+fn no_device() -> Reason {
+    reason("the model state has no device", &[])
+}
+
+/// `push-dropped` or `push-coalesced`: the model's step removed that id.
+fn removed(
+    model: &MailpushModel,
+    c: &Candidate,
+    id: u64,
+    dropped: bool,
+) -> Result<Vec<Candidate>, Reason> {
+    let mut next = c.clone();
+    let owed = if dropped {
+        &mut next.owed.dropped
+    } else {
+        &mut next.owed.coalesced
+    };
+    if let Some(at) = owed.iter().position(|o| *o == id) {
+        owed.remove(at);
+        return Ok(vec![next]);
+    }
+    let held = c.held_ids().len();
+    let n = model.config.ring_capacity;
+    Err(match (dropped, owed.first()) {
+        (true, Some(oldest)) => reason(
+            format!("dropped {id}; the model drops the oldest held notification {oldest}"),
+            &["RING-2"],
+        ),
+        (true, None) => reason(
+            format!("dropped {id}; the model's ring holds {held} of N = {n} and drops nothing"),
+            &["RING-1", "RING-2"],
+        ),
+        (false, _) => reason(
+            format!("replaced {id}; the model replaces no held notification here"),
+            &["RING-4"],
+        ),
+    })
+}
+
+/// `mark-set`: the model's step set the mark.
+fn mark_set(c: &Candidate) -> Result<Vec<Candidate>, Reason> {
+    if !c.owed.mark {
+        return Err(reason(
+            if c.mark() {
+                "mark-set, but the model's mark was set already"
+            } else {
+                "mark-set, but the model's step does not set the mark"
+            },
+            &["RING-5"],
+        ));
+    }
+    let mut next = c.clone();
+    next.owed.mark = false;
+    Ok(vec![next])
+}
+
+/// `push-expired`: the model's `NotificationExpires` of that held notification.
+fn expire(model: &MailpushModel, c: &Candidate, id: u64) -> Result<Vec<Candidate>, Reason> {
+    let Some(index) = c.held_ids().iter().position(|h| *h == id) else {
+        return Err(reason(
+            format!("expired {id}, which the model's ring does not hold"),
+            &["RING-3"],
+        ));
+    };
+    let mut next = c.clone();
+    let before = c.mark();
+    next.state = step(
+        model,
+        &c.state,
+        Action::NotificationExpires(0, u8::try_from(index).unwrap_or(u8::MAX)),
+    )?;
+    next.forget_slot(index);
+    next.owed.mark |= !before && next.mark();
+    Ok(vec![next])
+}
+
+/// `connect`: a `hello` sent; an older one still pending may have been established before.
+fn connect(model: &MailpushModel, c: &Candidate, cursor: u64) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    let mut fresh = c.clone();
+    fresh.hello = Some(cursor);
+    out.push(fresh);
+    if let Some(older) = c.hello {
+        for mut e in establish(model, c, older) {
+            e.hello = Some(cursor);
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// A `hello` reaches the push server: an older session is replaced (CHAN-19), the new one is
+/// established, and its cursor acknowledges what it covers. The trace writes the cursor the
+/// mail client sent, not the one the push server took: a candidate where the cursor has not
+/// acknowledged the held notifications (sent again on the new session, as duplicates the mail
+/// client does not process again: CHAN-18) is kept too.
+fn establish(model: &MailpushModel, c: &Candidate, cursor: u64) -> Vec<Candidate> {
+    let Ok(established) = reconnect(model, c) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Ok(acknowledged) = acknowledge(model, &established, cursor) {
+        out.push(acknowledged);
+    }
+    if established
+        .held_ids()
+        .first()
+        .is_some_and(|id| *id <= cursor)
+    {
+        out.push(established);
+    }
+    out
+}
+
+/// The model's `Reconnect`, after the `Disconnect` of an older session.
+fn reconnect(model: &MailpushModel, c: &Candidate) -> Result<Candidate, Reason> {
+    let mut next = c.clone();
+    if next.online() {
+        //= spec/device-channel.md#CHAN-19
+        //# When a session is established for a device that already has a session,
+        //# the server MUST send `CLOSE` code `replaced` on the older session and close it.
+        next.state = step(model, &next.state, Action::Disconnect(0))?;
+    }
+    next.state = step(model, &next.state, Action::Reconnect(0))?;
+    next.hello = None;
+    next.acks.clear();
+    next.sent = 0;
+    Ok(next)
+}
+
+/// An acknowledgement up to `upto` arrives: the model's `Deliver` of every held notification it
+/// covers.
+fn acknowledge(model: &MailpushModel, c: &Candidate, upto: u64) -> Result<Candidate, Reason> {
+    let mut next = c.clone();
+    while next.held_ids().first().is_some_and(|id| *id <= upto) {
+        let sent_retained = next.sent_retained & 1 != 0;
+        let action = if next.mark() && !sent_retained {
+            // Its ack leaves the mark set: the model step with that effect on ring and mark.
+            Action::NotificationExpires(0, 0)
+        } else {
+            Action::Deliver(0)
+        };
+        next.state = step(model, &next.state, action)?;
+        next.forget_slot(0);
+    }
+    next.state = sync_wakes(model, next.state);
+    Ok(next)
+}
+
+/// `disconnect`: the session ends; what was under way on it is lost.
+fn disconnect(model: &MailpushModel, c: &Candidate) -> Result<Vec<Candidate>, Reason> {
+    let mut next = c.clone();
+    next.acks.clear();
+    next.sent = 0;
+    if c.online() {
+        next.state = step(model, &c.state, Action::Disconnect(0))?;
+    } else {
+        // A connection whose session was never established ended.
+        next.hello = None;
+    }
+    Ok(vec![next])
+}
+
+/// `deliver`: the model's next held notification (or its marker) sent, with `retained` exactly
+/// while the model's mark is set.
+fn deliver(
+    model: &MailpushModel,
+    c: &Candidate,
+    id: u64,
+    payload: u8,
+    retained: bool,
+) -> Result<Vec<Candidate>, Reason> {
+    //= spec/properties.md#SM-4
+    //# the push server MUST deliver only to an
+    //# ONLINE device
+    if !c.online() {
+        return Err(reason(
+            "a notification delivered to a device without a session",
+            &["SM-4"],
+        ));
+    }
+    //= spec/device-channel.md#RING-6
+    //# Every `notify` the server sends while the device's mark is set MUST carry the
+    //# `retained` flag.
+    if retained != c.mark() {
+        return Err(reason(
+            if retained {
+                "`retained` on a notify sent while the model's mark is clear"
+            } else {
+                "a notify sent while the model's mark is set lacks `retained`"
+            },
+            &["RING-6"],
+        ));
+    }
+    let sent = usize::from(c.sent);
+    if let Some(next_id) = c.held_ids().get(sent).copied() {
+        if next_id != id {
+            return Err(reason(
+                format!("sent {id}; the model's next held notification is {next_id}"),
+                &["CHAN-16", "RING-1"],
+            ));
+        }
+        let mut next = c.clone();
+        next.sent += 1;
+        if retained {
+            next.sent_retained |= bit(sent as u8);
+        } else {
+            next.sent_retained &= !bit(sent as u8);
+        }
+        return Ok(vec![next]);
+    }
+    //= spec/device-channel.md#RING-7
+    //# When the device's mark is set, a session is established, and the ring
+    //# holds nothing to send, the server MUST accept a marker notification for the device
+    let fresh_id = c.last_id.is_none_or(|l| id == l + 1);
+    if payload != 0 || !c.mark() || c.ring_len() != 0 || !fresh_id {
+        return Err(reason(
+            format!(
+                "sent {id}, which is neither the model's next held notification nor its marker"
+            ),
+            &["RING-7", "CHAN-16"],
+        ));
+    }
+    // The marker's delivery is the model's `Deliver` on an empty ring; or it is lost with its
+    // session and the mark stays set.
+    let mut lost = c.clone();
+    lost.last_id = Some(id);
+    let mut delivered = lost.clone();
+    delivered.state = sync_wakes(model, step(model, &c.state, Action::Deliver(0))?);
+    Ok(vec![delivered, lost])
+}
+
+/// `ack`: written on the session its `hello` asked for, it arrives later or never.
+fn ack(model: &MailpushModel, c: &Candidate, cursor: u64) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    let mut on_current = c.clone();
+    if on_current.online() {
+        on_current.acks.push(cursor);
+        out.push(on_current);
+    } else if on_current.hello.is_none() {
+        out.push(on_current);
+    }
+    if let Some(hello) = c.hello {
+        for mut e in establish(model, c, hello) {
+            e.acks.push(cursor);
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// A push server restart: no session, nothing under way, and of the ring, the mark and the ids
+/// only what may have been durable: an oldest part of the ring, the mark either way.
+fn push_server_restarted(model: &MailpushModel, c: &Candidate) -> Result<Vec<Candidate>, Reason> {
+    let mut base = c.clone();
+    if base.online() {
+        base.state = step(model, &base.state, Action::Disconnect(0))?;
+    }
+    base.hello = None;
+    base.acks.clear();
+    base.sent = 0;
+    base.owed = Owed::default();
+    base.last_id = None;
+    let mut out = Vec::new();
+    let len = base.ring_len();
+    for kept in 0..=len {
+        for mark in [false, true] {
+            let mut k = base.clone();
+            if let Some(d) = k.state.devices_mut().first_mut() {
+                while usize::from(d.ring_len) > kept {
+                    let last = usize::from(d.ring_len) - 1;
+                    d.ring_remove(last);
+                }
+                d.mark = mark;
+            }
+            for slot in kept..MAX_RING {
+                if let Some(id) = k.ids.get_mut(slot) {
+                    *id = 0;
+                }
+            }
+            k.sent_retained &= bit(kept as u8).wrapping_sub(1);
+            out.push(k);
+        }
+    }
+    Ok(out)
+}
