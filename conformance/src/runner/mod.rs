@@ -3,6 +3,7 @@
 //! for a mail server, providers and devices for a push server.
 
 mod case;
+pub mod client;
 pub mod device;
 pub mod http;
 pub mod imap;
@@ -43,6 +44,8 @@ pub struct Target {
     pub tls: Option<net::TlsClient>,
     /// Run SHOULD and MAY cases as if they were MUST cases (failures are FAIL).
     pub strict: bool,
+    /// The implementation a device case starts (`device` role, `--exec`).
+    pub exec: Option<client::DeviceExec>,
 }
 
 /// The verdict on one case.
