@@ -4,8 +4,7 @@
 
 mod common;
 
-use mailpush_conformance::runner::{self, Verdict, report};
-use mailpush_conformance::transcript::Role;
+use mailpush_conformance::runner::{Verdict, report};
 
 #[test]
 #[ignore = "started by the runner as the implementation under test"]
@@ -15,12 +14,7 @@ fn device_child() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_device_case_passes_against_the_reference_device() {
-    let cases = common::corpus(Role::Device);
-    let target = common::device::device_target();
-    let outcomes = runner::run_suite(&cases, &target, None, &[], |o| {
-        eprintln!("{}", report::progress_line(o));
-    })
-    .await;
+    let (cases, outcomes) = common::device::run_device_corpus().await;
     let report = report::human(&cases, &outcomes);
     println!("{report}");
     assert_eq!(outcomes.len(), cases.len());

@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
-use mailpush_conformance::runner::Target;
 use mailpush_conformance::runner::client::DeviceExec;
+use mailpush_conformance::runner::{self, Outcome, Target};
+use mailpush_conformance::transcript::{Role, Transcript};
 
 /// The poll interval asked of the device for mailboxes without push.
 pub const POLL_MS: u64 = 1000;
@@ -26,6 +27,13 @@ pub fn device_target() -> Target {
         exec: Some(DeviceExec::new(command, POLL_MS).unwrap()),
         ..Target::default()
     }
+}
+
+/// Every `device` case against this binary's `device_child`.
+pub async fn run_device_corpus() -> (Vec<Transcript>, Vec<Outcome>) {
+    let cases = super::corpus(Role::Device);
+    let outcomes = runner::run_suite(&cases, &device_target(), None, &[], |_| {}).await;
+    (cases, outcomes)
 }
 
 fn var(name: &str) -> String {
