@@ -82,7 +82,7 @@ struct Args {
     /// Seconds connecting and setting a case up may take.
     #[arg(long, default_value_t = 10)]
     connect_timeout: u64,
-    /// How many cases may run at the same time (push-server role only).
+    /// How many cases may run at the same time (push-server and device roles).
     #[arg(long, default_value_t = 1)]
     jobs: usize,
     /// List the selected cases without running them.
