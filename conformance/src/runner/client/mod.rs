@@ -200,7 +200,6 @@ impl Side {
         command
             .arg("-c")
             .arg(self.command_line())
-            .current_dir(&self.scratch)
             .stdin(std::process::Stdio::null())
             .stdout(output)
             .stderr(errors)
