@@ -71,7 +71,11 @@ fn is_kill(verdict: &str) -> bool {
 
 #[test]
 fn mutation_score_is_at_least_ninety_percent() {
-    for role in [MutantRole::ImapServer, MutantRole::PushServer] {
+    for role in [
+        MutantRole::ImapServer,
+        MutantRole::PushServer,
+        MutantRole::Device,
+    ] {
         let clean = run_child(role, None);
         let bad: Vec<_> = clean
             .iter()
@@ -79,13 +83,7 @@ fn mutation_score_is_at_least_ninety_percent() {
             .collect();
         assert!(bad.is_empty(), "the unmutated {role} fails: {bad:?}");
     }
-    // A device's mutants are caught by validating the device's traces
-    // (reference/device/tests/trace.rs): no corpus here plays a device.
-    let servers: Vec<Mutant> = Mutant::ALL
-        .iter()
-        .copied()
-        .filter(|m| m.role() != MutantRole::Device)
-        .collect();
+    let servers: Vec<Mutant> = Mutant::ALL.to_vec();
     let queue = Mutex::new(servers.iter().copied().collect::<VecDeque<_>>());
     let results = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -135,6 +133,13 @@ fn mutation_score_is_at_least_ninety_percent() {
     );
 }
 
+/// The reference device started by a device-role child's runner (`--exec`).
+#[test]
+#[ignore = "started by the runner as the implementation under test"]
+fn device_child() {
+    common::device::device_child();
+}
+
 /// The child: the corpus of one role against the reference server, with whatever mutant
 /// `MAILPUSH_MUTANT` selects; one `MUTATION-CASE` line per case.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,6 +153,10 @@ async fn mutation_child() {
     let (cases, outcomes) = if role == role_name(MutantRole::ImapServer) {
         assert!(mutant.is_none_or(|m| m.role() == MutantRole::ImapServer));
         common::run_imap_corpus().await
+    } else if role == role_name(MutantRole::Device) {
+        // The device under test is a grandchild (`device_child`), which inherits the mutant.
+        assert!(mutant.is_none_or(|m| m.role() == MutantRole::Device));
+        common::device::run_device_corpus().await
     } else {
         assert_eq!(role, role_name(MutantRole::PushServer));
         assert!(mutant.is_none_or(|m| m.role() == MutantRole::PushServer));

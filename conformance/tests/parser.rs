@@ -74,3 +74,38 @@ fn damaged_corpus_files_never_panic() {
         .tests(3000)
         .quickcheck(damaged as fn(usize, usize, usize, String) -> TestResult);
 }
+
+/// The device role's `imap` channel: parsed in device cases, refused elsewhere and when
+/// malformed, with the line and column of the problem.
+#[test]
+fn imap_steps_of_device_cases_parse_and_misuse_is_located() {
+    use mailpush_conformance::transcript::{DeviceImapStep, StepKind, parse};
+    let header = |role: &str| {
+        format!(
+            "case: c\ntitle: t\n#= spec/device-local.md#LOCAL-1\n## **Listing.**\nlevel: MUST\nrole: {role}\n\n"
+        )
+    };
+    let device = format!(
+        "{}imap <- within 5s LIST $*\nimap -> $tag OK done\n",
+        header("device")
+    );
+    let t = parse("d.case", &device).unwrap();
+    assert!(matches!(
+        t.steps[0].kind,
+        StepKind::DeviceImap(DeviceImapStep::Expect(..))
+    ));
+    assert!(matches!(
+        t.steps[1].kind,
+        StepKind::DeviceImap(DeviceImapStep::Send(_))
+    ));
+    let push = format!("{}imap <- LIST $*\n", header("push-server"));
+    let e = parse("p.case", &push).unwrap_err();
+    assert_eq!((e.error.line, e.error.column), (8, 1), "{e}");
+    assert!(e.to_string().starts_with("p.case:8:1: "), "{e}");
+    let empty = format!("{}imap <- within 5s\n", header("device"));
+    let e = parse("e.case", &empty).unwrap_err();
+    assert_eq!(e.error.line, 8, "{e}");
+    let neither = format!("{}imap LIST\n", header("device"));
+    let e = parse("n.case", &neither).unwrap_err();
+    assert_eq!((e.error.line, e.error.column), (8, 6), "{e}");
+}

@@ -20,7 +20,7 @@ const MAX_JOBS: usize = 64;
 #[derive(Parser, Debug)]
 #[command(name = "mailpush-conform", version)]
 struct Args {
-    /// The role under test: `imap-server` or `push-server`.
+    /// The role under test: `imap-server`, `push-server` or `device`.
     #[arg(long)]
     role: String,
     /// Transcript files or directories (searched for `*.case`).
@@ -83,7 +83,7 @@ struct Args {
     /// Seconds connecting and setting a case up may take.
     #[arg(long, default_value_t = 10)]
     connect_timeout: u64,
-    /// How many cases may run at the same time (push-server role only).
+    /// How many cases may run at the same time (push-server and device roles).
     #[arg(long, default_value_t = 1)]
     jobs: usize,
     /// List the selected cases without running them.
@@ -98,6 +98,15 @@ struct Args {
     /// Write the self-contained HTML report here.
     #[arg(long)]
     html: Option<PathBuf>,
+    /// The device under test (`device` role): a command run by `sh -c` once per case, its
+    /// placeholders (`{imap}`, `{channel}`, `{api}`, `{ca}`, `{user}`, `{password}`,
+    /// `{account}`, `{registration}`, `{mailboxes}`, `{poll_ms}`, `{dir}`, ...) replaced.
+    #[arg(long)]
+    exec: Option<String>,
+    /// The poll interval, in milliseconds, the device is asked to use for mailboxes without
+    /// push (`{poll_ms}`; `device` role).
+    #[arg(long, default_value_t = 1000)]
+    poll_ms: u64,
 }
 
 fn main() -> ExitCode {
@@ -119,7 +128,7 @@ fn main() -> ExitCode {
 fn run(args: Args) -> Result<u8, String> {
     let role = Role::from_name(&args.role).ok_or_else(|| {
         format!(
-            "--role {}: not a role; use imap-server or push-server",
+            "--role {}: not a role; use imap-server, push-server or device",
             args.role
         )
     })?;
@@ -186,7 +195,11 @@ fn run(args: Args) -> Result<u8, String> {
                 );
             }
         }
-        Role::Device => return Err("the device role is not supported yet".into()),
+        Role::Device => {
+            if args.exec.is_none() {
+                return Err("--role device needs --exec CMD".into());
+            }
+        }
     }
     let known = match &args.expectations {
         Some(path) => std::fs::read_to_string(path)
@@ -210,6 +223,10 @@ fn run(args: Args) -> Result<u8, String> {
         connect_timeout: Duration::from_secs(args.connect_timeout),
         strict: args.strict,
         tls,
+        exec: match args.exec {
+            Some(command) => Some(runner::client::DeviceExec::new(command, args.poll_ms)?),
+            None => None,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -19,6 +19,9 @@ pub struct DeviceConn {
     /// What was sent and received, for reports.
     pub log: Vec<String>,
     number: u8,
+    /// How the log marks what the runner sent and what it received: `C`/`S` when the runner
+    /// is the device, `S`/`C` when it is the push server.
+    marks: (&'static str, &'static str),
 }
 
 impl DeviceConn {
@@ -36,7 +39,20 @@ impl DeviceConn {
             closed: false,
             log: Vec::new(),
             number,
+            marks: ("C", "S"),
         })
+    }
+
+    /// A connection a device under test opened to the runner's device channel.
+    pub fn accepted(stream: Box<dyn Io>, number: u8) -> Self {
+        DeviceConn {
+            stream,
+            unclaimed: VecDeque::new(),
+            closed: false,
+            log: Vec::new(),
+            number,
+            marks: ("S", "C"),
+        }
     }
 
     /// Sends the octets of a frame (or anything else).
@@ -45,7 +61,8 @@ impl DeviceConn {
             Some(Ok(frame)) => frame.to_string(),
             _ => format!("hex:{}", hex::encode(octets)),
         };
-        self.log.push(format!("dev{} C: {shown}", self.number));
+        self.log
+            .push(format!("dev{} {}: {shown}", self.number, self.marks.0));
         self.stream
             .write_all(octets)
             .await
@@ -71,7 +88,8 @@ impl DeviceConn {
             }
             Received::Eof => "(closed)".into(),
         };
-        self.log.push(format!("dev{} S: {shown}", self.number));
+        self.log
+            .push(format!("dev{} {}: {shown}", self.number, self.marks.1));
         Some(received)
     }
 }

@@ -3,6 +3,7 @@
 //! for a mail server, providers and devices for a push server.
 
 mod case;
+pub mod client;
 pub mod device;
 pub mod http;
 pub mod imap;
@@ -43,6 +44,8 @@ pub struct Target {
     pub tls: Option<net::TlsClient>,
     /// Run SHOULD and MAY cases as if they were MUST cases (failures are FAIL).
     pub strict: bool,
+    /// The implementation a device case starts (`device` role, `--exec`).
+    pub exec: Option<client::DeviceExec>,
 }
 
 /// The verdict on one case.
@@ -237,16 +240,14 @@ pub fn parallel_allowed(role: Role) -> Result<(), SuiteError> {
         // Every case registers devices of its own (or draws a random token), and the push
         // server keeps its state per device.
         Role::PushServer => Ok(()),
+        // Every case binds its own ports and starts its own device in its own directory.
+        Role::Device => Ok(()),
         Role::ImapServer => Err(SuiteError::NotParallel {
             role,
             why: "the push service the runner plays (--push-listen) is one listener that every \
                   case's mail server pushes to, and a `push <-` step or a `not within` deadline \
                   judges whatever request arrives there, so a case would see the pushes of \
                   another; the cases also share one IMAP user",
-        }),
-        Role::Device => Err(SuiteError::NotParallel {
-            role,
-            why: "the runner does not play the device role",
         }),
     }
 }

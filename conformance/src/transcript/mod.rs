@@ -377,9 +377,21 @@ pub enum FrameStep {
     Expect(Deadline, FramePattern),
 }
 
+/// A step on the IMAP side of a device case, where the runner is the mail server.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeviceImapStep {
+    /// `imap <- [deadline] pattern`: a command the device sends, on any of its connections;
+    /// the pattern matches what follows the tag, and the tag is bound to `$tag`.
+    Expect(Deadline, ImapPattern),
+    /// `imap -> template`: a line sent to the connection of the command matched last.
+    Send(Template),
+}
+
 /// What a step does.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StepKind {
+    /// `imap ...`: the mail server side of a device case.
+    DeviceImap(DeviceImapStep),
     /// On IMAP connection `conn`.
     Imap(u8, ImapStep),
     /// On `api` or `push`.
@@ -401,5 +413,5 @@ pub enum StepKind {
 }
 
 /// The channels a line can start with, for error messages.
-pub(crate) const CHANNEL_HELP: &str = "a step starts with an IMAP connection number (1-9), `api`, `push`, `dev1`-`dev9`, \
+pub(crate) const CHANNEL_HELP: &str = "a step starts with an IMAP connection number (1-9), `imap`, `api`, `push`, `dev1`-`dev9`, \
      `wait`, `check`, `assume`, `let`, `repeat`, `end` or `restart`";

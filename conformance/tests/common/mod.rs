@@ -1,6 +1,7 @@
 //! The reference servers on loopback, the corpus, and a fault-injecting proxy.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+pub mod device;
 pub mod proxy;
 
 use std::net::SocketAddr;

@@ -101,6 +101,14 @@ mutants! {
         "unregistering a device keeps it";
     MailClientNoFanoutOnRetained = "mail-client-no-fanout-on-retained", Device,
         "the mail client wakes only the tokens a `retained` notification names";
+    DaIgnoresVanished = "da-ignores-vanished", Device,
+        "the DA keeps the messages a `VANISHED` response names";
+    NoScheduledPolls = "no-scheduled-polls", Device,
+        "the mail client schedules no poll for a mailbox without push";
+    HelloCursorZero = "hello-cursor-zero", Device,
+        "the mail client's `hello` carries cursor 0 instead of the stored cursor";
+    XapsRequestWithoutVersion = "xaps-request-without-version", Device,
+        "the mail client's XAPPLEPUSHSERVICE command leaves out `aps-version`";
 }
 
 impl fmt::Display for Mutant {

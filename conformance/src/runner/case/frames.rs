@@ -13,6 +13,20 @@ impl Play<'_> {
         s: &FrameStep,
         line: usize,
     ) -> Result<(), Stop> {
+        if self.side.is_some() {
+            // In a device case the device opens the connections; `devN` names the next one.
+            match s {
+                FrameStep::Connect | FrameStep::Send(_) => {
+                    self.accept_device(k, &crate::transcript::Deadline::Default, line)
+                        .await?;
+                }
+                FrameStep::Expect(deadline, _) => self.accept_device(k, deadline, line).await?,
+                FrameStep::Disconnect => {}
+            }
+            if matches!(s, FrameStep::Connect) {
+                return Ok(());
+            }
+        }
         match s {
             FrameStep::Connect => self.connect_device(k, line).await,
             FrameStep::Disconnect => {

@@ -2,6 +2,7 @@
 //! teardown live in `setup`; each kind of step is played in the module of its channel (`imap`,
 //! `http`, `frames`); this module holds the play's state and the order of steps.
 
+mod client;
 mod frames;
 mod http;
 mod imap;
@@ -74,6 +75,8 @@ struct Play<'a> {
     wait: Duration,
     /// Mailboxes the setup created, deleted afterwards.
     created: Vec<String>,
+    /// Device cases: the servers the runner plays and the implementation it started.
+    side: Option<super::client::Side>,
 }
 
 /// Plays one case against the target.
@@ -91,6 +94,7 @@ pub async fn run_case(case: &Transcript, target: &Target, push: Option<&PushServ
         log: Vec::new(),
         wait: case.header.timeout,
         created: Vec::new(),
+        side: None,
     };
     if let Some(push) = push {
         push.clear();
@@ -124,6 +128,10 @@ pub async fn run_case(case: &Transcript, target: &Target, push: Option<&PushServ
     }
     for dev in play.devices.iter_mut().flatten() {
         log.append(&mut dev.log);
+    }
+    if let Some(mut side) = play.side.take() {
+        log.extend(side.take_log());
+        side.stop().await;
     }
     Outcome {
         id: case.header.id.clone(),
@@ -297,6 +305,7 @@ impl Play<'_> {
         let line = step.line;
         match &step.kind {
             StepKind::Imap(n, s) => self.imap_step(*n, s, line).await,
+            StepKind::DeviceImap(s) => self.device_imap_step(s, line).await,
             StepKind::Http(channel, s) => self.http_step(channel, s, line).await,
             StepKind::Frame(k, s) => self.frame_step(*k, s, line).await,
             StepKind::Wait(d) => {
@@ -331,6 +340,7 @@ impl Play<'_> {
             }
             // `steps` unrolls repeats.
             StepKind::Repeat(..) => Ok(()),
+            StepKind::Restart if self.side.is_some() => self.restart_device(line).await,
             StepKind::Restart => Err(stop(
                 Verdict::Unsupported,
                 line,

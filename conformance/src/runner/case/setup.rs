@@ -42,11 +42,7 @@ impl Play<'_> {
         match h.role {
             Role::ImapServer => self.setup_imap().await,
             Role::PushServer => self.setup_push().await,
-            Role::Device => Err(stop(
-                Verdict::Unsupported,
-                1,
-                "the runner does not play the device role yet",
-            )),
+            Role::Device => self.setup_device().await,
         }
     }
 

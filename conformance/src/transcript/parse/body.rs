@@ -12,8 +12,9 @@ use crate::transcript::http_pattern::{
 use crate::transcript::imap_pattern::imap_pattern;
 use crate::transcript::pattern::{Piece, Template, template};
 use crate::transcript::{
-    CHANNEL_HELP, Command, CommandPart, ConnectMode, Deadline, Expectation, FrameStep, Header,
-    HttpStep, ImapExpect, ImapStep, Presence, Role, Status, Step, StepKind, SyntaxError,
+    CHANNEL_HELP, Command, CommandPart, ConnectMode, Deadline, DeviceImapStep, Expectation,
+    FrameStep, Header, HttpStep, ImapExpect, ImapStep, Presence, Role, Status, Step, StepKind,
+    SyntaxError,
 };
 
 /// Where a continuation or expectation line goes.
@@ -199,6 +200,15 @@ impl BodyParser<'_> {
             return self.frame_step(c, line, conn);
         }
         match word {
+            "imap" => {
+                if role != Role::Device {
+                    return Err(c.error_at(
+                        start,
+                        "`imap` (the device's commands to the mail server the runner plays) is a channel of device cases only; number the connections of other roles",
+                    ));
+                }
+                self.device_imap_step(c, line)
+            }
             "api" | "push" => {
                 let allowed = match role {
                     Role::PushServer => word == "api",
@@ -325,6 +335,31 @@ impl BodyParser<'_> {
         } else {
             Deadline::Within(d)
         })
+    }
+
+    /// `device-imap-step = "imap" SP ("<-" [SP deadline] SP imap-pattern / "->" SP template)`
+    fn device_imap_step(&mut self, c: &mut Cursor<'_>, line: usize) -> Result<(), SyntaxError> {
+        c.skip_space();
+        if c.eat("->") {
+            c.skip_space();
+            let t = template(c)?;
+            self.push(line, StepKind::DeviceImap(DeviceImapStep::Send(t)));
+            return Ok(());
+        }
+        if c.eat("<-") {
+            let deadline = Self::deadline(c)?;
+            c.skip_space();
+            let pattern = imap_pattern(c)?;
+            if pattern.tokens.is_empty() {
+                return Err(c.error("expected the pattern of a command (after its tag)"));
+            }
+            self.push(
+                line,
+                StepKind::DeviceImap(DeviceImapStep::Expect(deadline, pattern)),
+            );
+            return Ok(());
+        }
+        Err(c.error("expected `<-` (a command the device sends) or `->` (a line the runner sends)"))
     }
 
     /// `imap-step`

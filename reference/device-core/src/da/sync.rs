@@ -341,8 +341,10 @@ impl Sync {
                     let examined = self.seq.vanish(&ranges);
                     self.examined(examined);
                 }
-                for (lo, hi) in ranges.iter() {
-                    self.vanish(view, lo, hi);
+                if !mailpush_mutants::active(mailpush_mutants::Mutant::DaIgnoresVanished) {
+                    for (lo, hi) in ranges.iter() {
+                        self.vanish(view, lo, hi);
+                    }
                 }
             }
             Data::Fetch { seq, items } => self.fetch(view, seq, items.into_vec(), out)?,

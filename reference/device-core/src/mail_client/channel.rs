@@ -347,10 +347,15 @@ impl Channel {
         }
         //= spec/device-local.md#LOCAL-24
         //# It MUST resume with the stored cursor
+        let cursor = if mailpush_mutants::active(mailpush_mutants::Mutant::HelloCursorZero) {
+            0
+        } else {
+            self.persisted
+        };
         let client = ClientConnection::new(
             credentials.token.clone(),
             credentials.secret.clone(),
-            self.persisted,
+            cursor,
             now,
         );
         out.trace

@@ -949,6 +949,9 @@ impl MailClient {
         //# When a later push registration reply acknowledges the mailbox, the mail client MUST
         //# stop the schedule for it
         self.polls.retain(|t, _| keep.contains(t));
+        if mailpush_mutants::active(mailpush_mutants::Mutant::NoScheduledPolls) {
+            return;
+        }
         for (token, interval) in without {
             //= spec/device-local.md#LOCAL-15
             //# when a reply no longer acknowledges a mailbox, the mail client MUST

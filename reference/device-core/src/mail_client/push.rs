@@ -302,7 +302,11 @@ impl AccountPush {
                 //# MUST (re)register push for the account with the mail server, naming every monitored mailbox of the
                 //# account
                 let request = XapsRequest {
-                    client_version: NonZeroU32::new(2),
+                    client_version: NonZeroU32::new(2).filter(|_| {
+                        !mailpush_mutants::active(
+                            mailpush_mutants::Mutant::XapsRequestWithoutVersion,
+                        )
+                    }),
                     account_id: self.id.as_str().as_bytes().to_vec(),
                     device_token: device_token.as_bytes().to_vec(),
                     subtopic: Some(cx.subtopic.as_bytes().to_vec()),

@@ -1,0 +1,98 @@
+//! The reference device as the implementation under test of the `device` role: the runner
+//! starts this very test binary's ignored test `device_child`, which reads the runner's
+//! `MAILPUSH_CONFORM_*` variables, writes the device's configuration file from them and runs
+//! the daemon in process (so that the mutants this crate's tests enable reach it) until the
+//! runner kills it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+use std::time::Duration;
+
+use mailpush_conformance::runner::client::DeviceExec;
+use mailpush_conformance::runner::{self, Outcome, Target};
+use mailpush_conformance::transcript::{Role, Transcript};
+
+/// The poll interval asked of the device for mailboxes without push.
+pub const POLL_MS: u64 = 1000;
+
+/// What the runner needs to play the `device` cases against this binary's `device_child`.
+pub fn device_target() -> Target {
+    let exe = std::env::current_exe().unwrap();
+    let command = format!(
+        "exec '{}' device_child --exact --ignored --nocapture",
+        exe.display()
+    );
+    Target {
+        connect_timeout: Duration::from_secs(10),
+        strict: true,
+        exec: Some(DeviceExec::new(command, POLL_MS).unwrap()),
+        ..Target::default()
+    }
+}
+
+/// Every `device` case against this binary's `device_child`.
+pub async fn run_device_corpus() -> (Vec<Transcript>, Vec<Outcome>) {
+    let cases = super::corpus(Role::Device);
+    let outcomes = runner::run_suite(&cases, &device_target(), None, &[], |_| {}).await;
+    (cases, outcomes)
+}
+
+fn var(name: &str) -> String {
+    std::env::var(format!("MAILPUSH_CONFORM_{name}")).unwrap()
+}
+
+/// The device configuration the placeholders describe, as `mailpush device run` reads it.
+pub fn config_text() -> String {
+    let mailboxes: Vec<String> = var("MAILBOXES")
+        .split(',')
+        .map(|m| format!("{m:?}"))
+        .collect();
+    format!(
+        r#"data_dir = "data"
+
+[[accounts]]
+name = {account:?}
+address = {imap:?}
+security = "imaps"
+user = {user:?}
+password = {password:?}
+ca_file = {ca:?}
+testing_override_poll_interval_ms = {poll}
+mailboxes = [{mailboxes}]
+
+[push]
+channel = {channel:?}
+api = {api:?}
+registration_token = {registration:?}
+ca_file = {ca:?}
+"#,
+        account = var("ACCOUNT"),
+        imap = var("IMAP"),
+        user = var("USER"),
+        password = var("PASSWORD"),
+        ca = var("CA"),
+        poll = var("POLL_MS"),
+        mailboxes = mailboxes.join(", "),
+        channel = var("CHANNEL"),
+        api = var("API"),
+        registration = var("REGISTRATION"),
+    )
+}
+
+/// The body of `device_child`: does nothing unless the runner started it.
+pub fn device_child() {
+    if std::env::var_os("MAILPUSH_CONFORM_DIR").is_none() {
+        return;
+    }
+    let dir = std::path::PathBuf::from(var("DIR"));
+    let path = dir.join("device.toml");
+    std::fs::write(&path, config_text()).unwrap();
+    let config = mailpush_device::DeviceConfig::load(&path).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(mailpush_device::run(config, std::future::pending::<()>()))
+        .unwrap();
+}

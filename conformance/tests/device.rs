@@ -1,0 +1,84 @@
+//! The `device` corpus against the reference device, started by the runner with `--exec` (this
+//! binary's `device_child`) on fresh loopback ports per case. Every case must pass.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use mailpush_conformance::runner::{Verdict, report};
+
+#[test]
+#[ignore = "started by the runner as the implementation under test"]
+fn device_child() {
+    common::device::device_child();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_device_case_passes_against_the_reference_device() {
+    let (cases, outcomes) = common::device::run_device_corpus().await;
+    let report = report::human(&cases, &outcomes);
+    println!("{report}");
+    assert_eq!(outcomes.len(), cases.len());
+    assert!(
+        outcomes.iter().all(|o| o.verdict == Verdict::Pass),
+        "not every case passed:\n{report}"
+    );
+}
+
+/// What `--exec` gets and what happens to it: the placeholders replaced in the command equal the
+/// environment variables, and at the end of the case the whole process group dies, a
+/// background grandchild included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_gets_its_placeholders_and_its_whole_group_is_killed() {
+    use mailpush_conformance::runner::client::DeviceExec;
+    use mailpush_conformance::runner::{Target, run_case};
+    use mailpush_conformance::transcript::parse;
+
+    let out = tempfile::tempdir().unwrap();
+    let seen = out.path().join("seen");
+    let pid = out.path().join("pid");
+    let command = format!(
+        "echo {{account}} \"$MAILPUSH_CONFORM_ACCOUNT\" {{dir}} > '{}'; sleep 300 & echo $! > '{}'; wait",
+        seen.display(),
+        pid.display()
+    );
+    let target = Target {
+        connect_timeout: std::time::Duration::from_secs(10),
+        exec: Some(DeviceExec::new(command, 1000).unwrap()),
+        ..Target::default()
+    };
+    let case = parse(
+        "k.case",
+        "case: k\ntitle: t\n#= spec/device-local.md#LOCAL-1\n## **Listing.**\nlevel: MUST\nrole: device\n\nwait 500ms\n",
+    )
+    .unwrap();
+    let outcome = run_case(&case, &target, None).await;
+    assert_eq!(outcome.verdict, Verdict::Pass, "{:?}", outcome.finding);
+    let account = outcome
+        .vars
+        .iter()
+        .find(|(k, _)| k == "account")
+        .map(|(_, v)| v.trim_matches('"').to_owned())
+        .unwrap();
+    let seen = std::fs::read_to_string(&seen).unwrap();
+    let words: Vec<&str> = seen.split_whitespace().collect();
+    assert_eq!(
+        words.get(..2),
+        Some(&[account.as_str(), account.as_str()][..])
+    );
+    let scratch = std::path::Path::new(words[2]);
+    assert!(!scratch.exists(), "the scratch directory is removed");
+    let pid = std::fs::read_to_string(&pid).unwrap().trim().to_owned();
+    // Killed by the signal to the group, the orphan is reaped by init; /proc may still show it
+    // for the moment that takes, as a zombie, never as a running `sleep`.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .next();
+    assert!(
+        matches!(state, None | Some("Z" | "X")),
+        "the grandchild {pid} still runs: {stat}"
+    );
+}
