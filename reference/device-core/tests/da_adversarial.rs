@@ -103,7 +103,7 @@ fn a_malformed_fetch() {
 #[test]
 fn an_examine_without_uidvalidity() {
     let mut s = Scripted::syncing(QRESYNC);
-    s.reply("* 3 EXISTS\r\nd4 OK [READ-ONLY] done\r\n");
+    s.reply("* 3 EXISTS\r\nd4 OK [READ-ONLY] done\r\nd5 OK fetched\r\n");
     let e = s.failure().unwrap();
     assert!(
         matches!(&e, Error::Protocol(m) if m.contains("UIDVALIDITY")),
@@ -137,13 +137,16 @@ fn content_that_never_arrives() {
          * OK [HIGHESTMODSEQ 105] h\r\n* 4 FETCH (UID 5 FLAGS () MODSEQ (105))\r\n\
          d4 OK [READ-ONLY] done\r\n",
     );
+    // The range fetched with the open (SYNC-25) did not return UID 5 either: reported by the
+    // open, it is asked for by its UID.
+    s.reply("d5 OK fetched nothing\r\n");
     assert!(
         s.sent
-            .contains("d5 UID FETCH 5 (FLAGS MODSEQ BODY.PEEK[]<0.101>)"),
+            .contains("d6 UID FETCH 5 (FLAGS MODSEQ BODY.PEEK[]<0.101>)"),
         "{}",
         s.sent
     );
-    s.reply("d5 OK fetched nothing\r\n");
+    s.reply("d6 OK fetched nothing\r\n");
     assert_eq!(s.failure(), Some(Error::ContentMissing(5)));
     assert!(s.view_unchanged());
 }
@@ -165,7 +168,8 @@ fn vanished_of_every_uid_is_cheap() {
         // UIDNEXT is the view's: nothing was added, so the open is the whole sync.
         "* 0 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 5] n\r\n\
          * OK [HIGHESTMODSEQ 105] h\r\n* VANISHED (EARLIER) 1:4294967295\r\n\
-         * VANISHED 1:4294967295\r\n* VANISHED 1:4294967295\r\nd4 OK [READ-ONLY] done\r\n",
+         * VANISHED 1:4294967295\r\n* VANISHED 1:4294967295\r\nd4 OK [READ-ONLY] done\r\n\
+         d5 OK fetched\r\n",
     );
     let report = s
         .events
@@ -323,4 +327,55 @@ fn framer_skips_an_oversize_literal_in_a_servers_reply() {
     let frames: Vec<Frame> = std::iter::from_fn(|| f.next_frame()).collect();
     assert!(matches!(frames[0], Frame::Rejected { .. }));
     assert_eq!(frames[1..], [Frame::Message(b"* 2 EXISTS\r\n".to_vec())]);
+}
+
+//= spec/sync.md#SYNC-25
+//= type=test
+//# Messages it
+//# returns with a UID at or above the UIDNEXT that the `SELECT` reported were added after the
+//# `SELECT` and are left to the next sync
+#[test]
+fn the_range_fetched_with_the_open_keeps_only_what_the_open_counted() {
+    let mut s = Scripted::syncing(QRESYNC);
+    assert!(
+        s.sent
+            .contains("d5 UID FETCH 5:* (FLAGS MODSEQ BODY.PEEK[]<0.101>) (CHANGEDSINCE 100)"),
+        "{}",
+        s.sent
+    );
+    s.reply(
+        "* 4 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 6] n\r\n\
+         * OK [HIGHESTMODSEQ 105] h\r\nd4 OK [READ-ONLY] done\r\n",
+    );
+    // UID 6 was appended between the open and the fetch.
+    s.reply(
+        "* 4 FETCH (UID 5 FLAGS () MODSEQ (105) BODY[]<0> {5}\r\nfirst)\r\n\
+         * 5 FETCH (UID 6 FLAGS () MODSEQ (106) BODY[]<0> {5}\r\nlater)\r\nd5 OK\r\n",
+    );
+    let (update, report) = s.completed().expect("completed");
+    assert_eq!(report.round_trips, 1, "{report:?}");
+    assert!(!s.sent.contains("d6 "), "{}", s.sent);
+    let added: Vec<u32> = update.added.iter().map(|m| m.uid.get()).collect();
+    assert_eq!(added, [5]);
+    let view = s.engine.view(&Mailbox::from("Notes")).unwrap();
+    assert_eq!(view.uid_next.map(|u| u.get()), Some(6));
+    assert_eq!(view.highest_modseq, Some(105));
+}
+
+//= spec/sync.md#SYNC-25
+//= type=test
+//# otherwise a failure of the fetch fails the sync
+#[test]
+fn a_failed_range_fetch_with_a_confirmed_open_fails_the_sync() {
+    let mut s = Scripted::syncing(QRESYNC);
+    s.reply(
+        "* 4 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 6] n\r\n\
+         * OK [HIGHESTMODSEQ 105] h\r\nd4 OK [READ-ONLY] done\r\nd5 NO try later\r\n",
+    );
+    let e = s.failure().unwrap();
+    assert!(
+        matches!(&e, Error::CommandFailed { text, .. } if text.contains("try later")),
+        "{e:?}"
+    );
+    assert!(s.view_unchanged());
 }

@@ -107,6 +107,9 @@ struct Daemon {
     tracers: trace::DeviceTracers,
     /// What the device channel brought and the bus did with it, since the daemon started.
     counters: Counters,
+    /// The mail client's batches to store, in order, once the other cores have nothing more to
+    /// send (see [`Daemon::settle`]).
+    persists: std::collections::VecDeque<mail_client::PersistBatch>,
 }
 
 /// Counts of this run, for the status.
@@ -281,6 +284,7 @@ pub async fn run(
         device_error: None,
         changes,
         pending_writes: writes::PendingWrites::new(),
+        persists: std::collections::VecDeque::new(),
         waits: waits::Waits::default(),
         tracers,
         counters: Counters::default(),
@@ -465,6 +469,12 @@ impl Daemon {
     }
 
     /// Carries out what the cores ask until none of them has anything more.
+    ///
+    /// The mail client's batches are flushed to disk (LOCAL-18, LOCAL-24) and the store blocks
+    /// this loop while it flushes, so they are written last: the DA's sync that a notification
+    /// wakes is on its way to the mail server while the notification's cursor is being flushed,
+    /// instead of after. Nothing waits for them in between: the mail client holds back whatever
+    /// depends on a batch (a token, an acknowledgement) until `handle_persisted`.
     fn settle(&mut self) -> Result<(), DaemonError> {
         loop {
             let mut progress = self.mail_client_events()?;
@@ -473,9 +483,22 @@ impl Daemon {
             }
             progress |= self.bus_deliveries();
             if !progress {
+                progress = self.store_persists()?;
+            }
+            if !progress {
                 return Ok(());
             }
         }
+    }
+
+    /// Stores the mail client's batches, in the order it gave them, and reports each.
+    fn store_persists(&mut self) -> Result<bool, DaemonError> {
+        let stored = !self.persists.is_empty();
+        while let Some(batch) = self.persists.pop_front() {
+            self.store.apply(&batch.records)?;
+            self.client.handle_persisted(batch.ticket, self.clock.now());
+        }
+        Ok(stored)
     }
 
     fn mail_client_events(&mut self) -> Result<bool, DaemonError> {
@@ -486,10 +509,7 @@ impl Daemon {
             progress = true;
             let now = self.clock.now();
             match event {
-                mail_client::Event::Persist(batch) => {
-                    self.store.apply(&batch.records)?;
-                    self.client.handle_persisted(batch.ticket, now);
-                }
+                mail_client::Event::Persist(batch) => self.persists.push_back(batch),
                 mail_client::Event::Registered { request, tokens } => {
                     let Some(index) = self.registrations.remove(&request) else {
                         continue;

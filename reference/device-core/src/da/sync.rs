@@ -9,7 +9,7 @@ use std::num::NonZeroU32;
 
 use mailpush_imap::{
     Code, CommandBody, Data, FetchAttribute, FetchAttributes, FetchItem, Mailbox, QResync, Section,
-    SelectParam, SequenceSet, Status, StatusKind, Tag, Vec1,
+    SelectParam, SeqNo, SeqRange, SequenceSet, Status, StatusKind, Tag, Vec1,
 };
 
 use super::error::Error;
@@ -38,6 +38,8 @@ pub(crate) enum Purpose {
     ChangedSince,
     Search,
     Content,
+    /// The range of SYNC-4 fetched with the open, before its answer (SYNC-25).
+    Ahead,
 }
 
 impl Purpose {
@@ -48,6 +50,7 @@ impl Purpose {
             Purpose::ChangedSince => "UID FETCH (CHANGEDSINCE)",
             Purpose::Search => "UID SEARCH ALL",
             Purpose::Content => "UID FETCH (BODY.PEEK[])",
+            Purpose::Ahead => "UID FETCH (BODY.PEEK[]) (CHANGEDSINCE)",
         }
     }
 }
@@ -149,6 +152,11 @@ pub(crate) struct Sync {
     new_range: Option<(u32, u32)>,
     fetch_all: bool,
     received: BTreeMap<u32, ContentState>,
+    /// The lowest UID of the range fetched with the open (SYNC-25), when that fetch was sent.
+    ahead_from: Option<u32>,
+    /// How that fetch failed: a failure of the sync only when the open confirms the view's
+    /// UIDVALIDITY and mod-sequences, since otherwise the fetch was moot.
+    ahead_failure: Option<Error>,
 }
 
 impl Sync {
@@ -210,6 +218,20 @@ impl Sync {
             // The listing depends on no result of the open: pipelined with it (SYNC-8).
             commands.push((Purpose::Listing, listing()));
         }
+        let ahead_from = match (plan, base) {
+            (Plan::QResync, Some((_, since))) => {
+                let from = range_start(view);
+                if let Some(from) = from {
+                    //= spec/sync.md#SYNC-25
+                    //# the DA SHOULD send the fetch of SYNC-4's range with the `SELECT`, in the same
+                    //# flight and before the `SELECT`'s answer, as
+                    //# `UID FETCH <lo>:* (FLAGS MODSEQ BODY.PEEK[]<0.L+1>) (CHANGEDSINCE <highestmodseq>)`
+                    commands.push((Purpose::Ahead, range_fetch(from, since, settings)));
+                }
+                from
+            }
+            _ => None,
+        };
         let sync = Sync {
             mailbox: view.mailbox.clone(),
             conn_method: method,
@@ -232,9 +254,13 @@ impl Sync {
             listed: BTreeSet::new(),
             search_seen: false,
             requested: BTreeSet::new(),
-            new_range: None,
+            // Until the open says where the range ends, whatever the fetch sent with it returns
+            // from that UID up is taken as content.
+            new_range: ahead_from.map(|from| (from, u32::MAX)),
             fetch_all: false,
             received: BTreeMap::new(),
+            ahead_from,
+            ahead_failure: None,
         };
         (sync, commands)
     }
@@ -272,6 +298,21 @@ impl Sync {
         if purpose == Purpose::Open {
             self.open_done = true;
         }
+        let kind = if status.kind == StatusKind::No {
+            "NO"
+        } else {
+            "BAD"
+        };
+        let failed = Error::CommandFailed {
+            command: purpose.command(),
+            text: format!("{kind} {}", status.text.text.as_str()),
+        };
+        if purpose == Purpose::Ahead {
+            if status.kind != StatusKind::Ok {
+                self.ahead_failure = Some(failed);
+            }
+            return true;
+        }
         if status.kind != StatusKind::Ok && self.failure.is_none() {
             if purpose == Purpose::Open {
                 self.open_refused = true;
@@ -282,15 +323,7 @@ impl Sync {
                             if code.atom().eq_ignore_case("NONEXISTENT")
                     );
             }
-            let kind = if status.kind == StatusKind::No {
-                "NO"
-            } else {
-                "BAD"
-            };
-            self.failure = Some(Error::CommandFailed {
-                command: purpose.command(),
-                text: format!("{kind} {}", status.text.text.as_str()),
-            });
+            self.failure = Some(failed);
         }
         true
     }
@@ -544,6 +577,12 @@ impl Sync {
         if self.reset {
             self.gone.clear();
         }
+        if self.ahead_from.is_some() && (self.reset || !self.modseq) {
+            //= spec/sync.md#SYNC-25
+            //# when the `SELECT` reports another UIDVALIDITY, or `NOMODSEQ`, the DA MUST
+            //# ignore what that fetch returned and how it completed
+            self.discard_ahead();
+        }
         match self.plan {
             Plan::Listing => self.after_listing(view),
             //= spec/sync.md#SYNC-3
@@ -557,6 +596,16 @@ impl Sync {
             }
             Plan::QResync => {
                 //= spec/sync.md#SYNC-4
+                //# and of every message
+                //# whose UID is at least the view's UIDNEXT and below the UIDNEXT the `SELECT` reported
+                self.new_range = self.added_since(view);
+                if self.ahead_from.is_some() {
+                    if let Some(e) = self.ahead_failure.take() {
+                        return Step::Failed(e);
+                    }
+                    self.keep_ahead_within_range();
+                }
+                //= spec/sync.md#SYNC-4
                 //# download the content of every UID reported that its view does not have
                 let new: BTreeSet<u32> = self
                     .reports
@@ -564,12 +613,16 @@ impl Sync {
                     .copied()
                     .filter(|u| {
                         NonZeroU32::new(*u).is_some_and(|u| !view.messages.contains_key(&u))
+                            && !self.received.contains_key(u)
                     })
                     .collect();
-                //= spec/sync.md#SYNC-4
-                //# and of every message
-                //# whose UID is at least the view's UIDNEXT and below the UIDNEXT the `SELECT` reported
-                self.new_range = self.added_since(view);
+                if self.ahead_from.is_some() {
+                    // The fetch sent with the open ran after it, so it returned every message
+                    // of the range that was still there: the range is not asked for again.
+                    // A message the open reported and that fetch did not return is still owed
+                    // (SYNC-16), so it stays in `new`.
+                    self.new_range = None;
+                }
                 self.content_round(view, new)
             }
             Plan::CondStore => {
@@ -652,6 +705,31 @@ impl Sync {
             None => u32::MAX,
         };
         (lo <= hi).then_some((lo, hi))
+    }
+
+    /// Forgets what the fetch sent with the open returned from the range's start up: it
+    /// concerned a UIDVALIDITY or mod-sequences the mailbox no longer has.
+    fn discard_ahead(&mut self) {
+        self.ahead_failure = None;
+        self.new_range = None;
+        if let Some(from) = self.ahead_from.take() {
+            self.received.retain(|u, _| *u < from);
+            self.reports.retain(|u, _| *u < from);
+        }
+    }
+
+    /// Keeps of what the fetch sent with the open returned only the messages below the
+    /// UIDNEXT the open reported. The others were added after the open looked; the next sync
+    /// fetches them, as its range starts at this open's UIDNEXT (SYNC-7).
+    fn keep_ahead_within_range(&mut self) {
+        let Some(from) = self.ahead_from else { return };
+        let end = self.new_range.map_or(from, |(_, hi)| hi);
+        let added_later = |u: &u32| *u >= from && (self.new_range.is_none() || *u > end);
+        let later: Vec<u32> = self.received.keys().copied().filter(added_later).collect();
+        for u in later {
+            self.received.remove(&u);
+            self.reports.remove(&u);
+        }
     }
 
     /// Asks for the content of `new` and of the UIDs of `new_range`, or completes when there
@@ -796,6 +874,46 @@ impl Sync {
             method,
             too_large,
         }
+    }
+}
+
+/// Where the range of SYNC-4 starts: the view's UIDNEXT, or above the view's highest UID when
+/// that is higher. `None` when no UID can follow the view's highest.
+fn range_start(view: &MailboxView) -> Option<u32> {
+    let above_view = match view.messages.keys().next_back() {
+        Some(u) => u.get().checked_add(1)?,
+        None => 1,
+    };
+    Some(view.uid_next.map_or(1, NonZeroU32::get).max(above_view))
+}
+
+/// The fetch of SYNC-25: every message from `from` up, with its content, that changed since
+/// the view's HIGHESTMODSEQ. `from:*` names the highest message even when every UID is below
+/// `from`; `CHANGEDSINCE` spares its content when nothing changed.
+fn range_fetch(from: u32, since: u64, settings: Settings) -> CommandBody {
+    let partial = NonZeroU32::new(settings.content_limit.saturating_add(1)).map(|len| (0, len));
+    let set = NonZeroU32::new(from)
+        .and_then(|from| {
+            SequenceSet::new(vec![SeqRange::Range(SeqNo::Value(from), SeqNo::Largest)]).ok()
+        })
+        .unwrap_or_else(SequenceSet::all);
+    CommandBody::Fetch {
+        uid: true,
+        set,
+        attributes: FetchAttributes::List(
+            Vec1::new(vec![
+                FetchAttribute::Flags,
+                FetchAttribute::ModSeq,
+                FetchAttribute::BodySection {
+                    peek: true,
+                    section: Section::Full,
+                    partial,
+                },
+            ])
+            .unwrap_or_else(|_| Vec1::one(FetchAttribute::Flags)),
+        ),
+        changed_since: Some(since),
+        vanished: false,
     }
 }
 

@@ -8,7 +8,7 @@ use std::num::NonZeroU32;
 use mailpush_device_core::Timestamp;
 use mailpush_device_core::da::{
     AuthMechanism, Credentials, Engine, EngineConfig, Error, Event, Flags, MailboxView,
-    MessageMeta, Security,
+    MessageMeta, Security, SyncReport, ViewUpdate,
 };
 use mailpush_device_core::{AccountId, Token};
 use mailpush_imap::Mailbox;
@@ -128,6 +128,14 @@ impl Scripted {
             Event::SyncFailed { error, .. } | Event::ConnectionFailed { error, .. } => {
                 Some(error.clone())
             }
+            _ => None,
+        })
+    }
+
+    /// The update and the report of the first sync that completed.
+    pub fn completed(&self) -> Option<(ViewUpdate, SyncReport)> {
+        self.events.iter().find_map(|e| match e {
+            Event::SyncCompleted { update, report } => Some((update.clone(), report.clone())),
             _ => None,
         })
     }
