@@ -7,6 +7,7 @@ pub mod device;
 pub mod http;
 pub mod imap;
 pub mod net;
+pub mod push_service;
 pub mod report;
 
 use std::net::SocketAddr;

@@ -355,6 +355,10 @@ impl<U: User> Notifier<U> {
             .backoff_initial
             .saturating_mul(1u32 << exponent)
             .min(config.backoff_max);
+        //= spec/provider-api.md#PROV-37
+        //# When the push service answers a push request `429` or `503` with a
+        //# `Retry-After` header, the mail server MUST NOT send another push request for that registration
+        //# before the time it names has passed
         let wait = match retry_after {
             Some(asked) => backoff.max(asked.min(config.max_retry_after)),
             None => backoff,

@@ -100,6 +100,22 @@ impl Play<'_> {
                     },
                 )
             }
+            ("push", HttpStep::Send(template)) => {
+                let Some(push) = self.push else {
+                    return Err(stop(
+                        Verdict::Error,
+                        line,
+                        "the runner plays no push service (--push-listen)",
+                    ));
+                };
+                let response = render(template, &self.vars, "").map_err(|e| eval_error(line, e))?;
+                self.log.push(format!(
+                    "push answer: {}",
+                    String::from_utf8_lossy(&response).trim_end()
+                ));
+                push.reply(response)
+                    .map_err(|e| stop(Verdict::Error, line, e))
+            }
             _ => Err(stop(
                 Verdict::Error,
                 line,

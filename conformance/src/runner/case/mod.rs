@@ -20,7 +20,7 @@ use super::{Finding, Outcome, Target, Verdict};
 use crate::transcript::expr::render as render_value;
 use crate::transcript::http_pattern::HttpMessage;
 use crate::transcript::pattern::Bindings;
-use crate::transcript::{Command, Deadline, Level, Step, StepKind, Transcript, Vars};
+use crate::transcript::{Command, Deadline, Level, PushReply, Step, StepKind, Transcript, Vars};
 
 /// Why a case stopped early.
 struct Stop {
@@ -94,6 +94,7 @@ pub async fn run_case(case: &Transcript, target: &Target, push: Option<&PushServ
     };
     if let Some(push) = push {
         push.clear();
+        push.set_scripted(case.header.push_reply == PushReply::Scripted);
     }
     let limit = case.header.timeout + target.connect_timeout;
     let result = match tokio::time::timeout(limit, async {
@@ -111,6 +112,11 @@ pub async fn run_case(case: &Transcript, target: &Target, push: Option<&PushServ
         )),
     };
     play.teardown().await;
+    if let Some(push) = push {
+        // Requests between cases, and the ones this case left unanswered, get the default.
+        push.set_scripted(false);
+        push.clear();
+    }
     let (mut verdict, finding) = match result {
         Ok(()) => (Verdict::Pass, None),
         Err(s) => (s.verdict, Some(s.finding)),

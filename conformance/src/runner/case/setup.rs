@@ -19,11 +19,11 @@ use super::{Play, Stop, put, quote, stop};
 impl Play<'_> {
     pub(super) async fn setup(&mut self) -> Result<(), Stop> {
         let h = &self.case.header;
-        if h.push_reply == PushReply::Scripted {
+        if h.push_reply == PushReply::Scripted && self.push.is_none() {
             return Err(stop(
                 Verdict::Error,
                 1,
-                "this runner does not script push-service replies yet",
+                "a case with scripted push-service replies needs the runner's push service (--push-listen)",
             ));
         }
         if let Some(need) = h.harness.first() {
