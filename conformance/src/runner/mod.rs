@@ -9,6 +9,7 @@ pub mod imap;
 pub mod net;
 pub mod push_service;
 pub mod report;
+pub mod restart;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -44,6 +45,9 @@ pub struct Target {
     pub tls: Option<net::TlsClient>,
     /// Run SHOULD and MAY cases as if they were MUST cases (failures are FAIL).
     pub strict: bool,
+    /// How to restart the implementation (the `restart` harness ability); `None`: cases that
+    /// need it are UNSUPPORTED.
+    pub restart: Option<restart::Restart>,
 }
 
 /// The verdict on one case.

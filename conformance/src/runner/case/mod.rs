@@ -5,6 +5,7 @@
 mod frames;
 mod http;
 mod imap;
+mod restart;
 mod setup;
 
 use std::collections::VecDeque;
@@ -337,11 +338,7 @@ impl Play<'_> {
             }
             // `steps` unrolls repeats.
             StepKind::Repeat(..) => Ok(()),
-            StepKind::Restart => Err(stop(
-                Verdict::Unsupported,
-                line,
-                "the runner cannot restart the implementation",
-            )),
+            StepKind::Restart => self.restart(line).await,
         }
     }
 }

@@ -26,7 +26,11 @@ impl Play<'_> {
                 "a case with scripted push-service replies needs the runner's push service (--push-listen)",
             ));
         }
-        if let Some(need) = h.harness.first() {
+        if let Some(need) = h
+            .harness
+            .iter()
+            .find(|need| !(need.as_str() == "restart" && self.target.restart.is_some()))
+        {
             return Err(stop(
                 Verdict::Unsupported,
                 1,
