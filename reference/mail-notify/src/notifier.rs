@@ -303,13 +303,21 @@ impl<U: User> Notifier<U> {
         let Some(flight) = self.in_flight.remove(&id) else {
             return;
         };
-        let (status, retry_after) = match outcome {
+        let (mut status, mut retry_after) = match outcome {
             Outcome::Status {
                 status,
                 retry_after,
             } => (Some(status), retry_after),
             Outcome::ConnectionFailed => (None, None),
         };
+        if mailpush_mutants::active(mailpush_mutants::Mutant::GoneKeepsRegistration)
+            && matches!(status, Some(404 | 410))
+        {
+            status = Some(201);
+        }
+        if mailpush_mutants::active(mailpush_mutants::Mutant::RetryAfterIgnored) {
+            retry_after = None;
+        }
         match status {
             Some(200..=299) => {
                 // The backoff restarts from its first step; a retry already scheduled because
