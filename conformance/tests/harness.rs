@@ -247,3 +247,29 @@ async fn restart_cases_are_unsupported_without_a_way_to_restart() {
         report::human(&cases, &outcomes)
     );
 }
+
+/// The `imap-server` corpus with four jobs against one reference mail server: every case passes,
+/// as with one job (`tests/reference.rs`), though the cases' pushes all arrive at one push
+/// service, and the outcomes come back in the corpus order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_imap_server_corpus_passes_with_four_jobs() {
+    let cases = common::corpus(Role::ImapServer);
+    let listener = tokio::net::TcpListener::bind(common::loopback())
+        .await
+        .unwrap();
+    let push = Arc::new(PushService::start(listener).unwrap());
+    let (server, _dir) = common::mail_server(push.addr).await;
+    let target = common::imap_target(server.imap_addr.unwrap());
+    let mut finished = Vec::new();
+    let outcomes = runner::run_suite_parallel_with_push(&cases, &target, Some(push), &[], 4, |o| {
+        finished.push(o.id.clone());
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+    all_pass(&cases, &outcomes);
+    let ids: Vec<&str> = outcomes.iter().map(|o| o.id.as_str()).collect();
+    let corpus: Vec<&str> = cases.iter().map(|c| c.header.id.as_str()).collect();
+    assert_eq!(ids, corpus);
+    assert_eq!(finished.len(), corpus.len());
+}

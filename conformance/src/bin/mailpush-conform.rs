@@ -100,7 +100,7 @@ struct Args {
     /// Seconds connecting and setting a case up may take.
     #[arg(long, default_value_t = 10)]
     connect_timeout: u64,
-    /// How many cases may run at the same time (push-server role only).
+    /// How many cases may run at the same time (imap-server: with --push-listen).
     #[arg(long, default_value_t = 1)]
     jobs: usize,
     /// List the selected cases without running them.
@@ -143,6 +143,12 @@ fn run(args: Args) -> Result<u8, String> {
     }
     if args.jobs > 1 {
         runner::parallel_allowed(role).map_err(|e| e.to_string())?;
+        if role == Role::ImapServer && args.push_listen.is_none() {
+            return Err(format!(
+                "--jobs {} for the imap-server role needs --push-listen: the runner's push service keeps each case's push requests apart",
+                args.jobs
+            ));
+        }
     }
     let mut cases = Vec::new();
     for path in &args.cases {
@@ -255,7 +261,8 @@ fn run(args: Args) -> Result<u8, String> {
         };
         let progress = |o: &runner::Outcome| eprintln!("{}", report::progress_line(o));
         let outcomes = if args.jobs > 1 {
-            runner::run_suite_parallel(&cases, &target, &known, args.jobs, progress)
+            let push = push.map(std::sync::Arc::new);
+            runner::run_suite_parallel_with_push(&cases, &target, push, &known, args.jobs, progress)
                 .await
                 .map_err(|e| e.to_string())?
         } else {

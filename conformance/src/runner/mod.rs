@@ -242,13 +242,9 @@ pub fn parallel_allowed(role: Role) -> Result<(), SuiteError> {
         // Every case registers devices of its own (or draws a random token), and the push
         // server keeps its state per device.
         Role::PushServer => Ok(()),
-        Role::ImapServer => Err(SuiteError::NotParallel {
-            role,
-            why: "the push service the runner plays (--push-listen) is one listener that every \
-                  case's mail server pushes to, and a `push <-` step or a `not within` deadline \
-                  judges whatever request arrives there, so a case would see the pushes of \
-                  another; the cases also share one IMAP user",
-        }),
+        // Every case registers its own random device token and creates its own mailboxes; the
+        // runner's push service hands each case only the requests for its token.
+        Role::ImapServer => Ok(()),
         Role::Device => Err(SuiteError::NotParallel {
             role,
             why: "the runner does not play the device role",
@@ -264,10 +260,31 @@ pub async fn run_suite_parallel(
     target: &Target,
     known: &[String],
     jobs: usize,
+    progress: impl FnMut(&Outcome),
+) -> Result<Vec<Outcome>, SuiteError> {
+    run_suite_parallel_with_push(cases, target, None, known, jobs, progress).await
+}
+
+/// [`run_suite_parallel`], with the push service the `imap-server` cases need: it hands each
+/// case the requests for the device token of that case. A case that restarts the
+/// implementation runs alone, as does one marked `exclusive:`.
+pub async fn run_suite_parallel_with_push(
+    cases: &[Transcript],
+    target: &Target,
+    push: Option<std::sync::Arc<http::PushService>>,
+    known: &[String],
+    jobs: usize,
     mut progress: impl FnMut(&Outcome),
 ) -> Result<Vec<Outcome>, SuiteError> {
     for case in cases {
         parallel_allowed(case.header.role)?;
+        if case.header.role == Role::ImapServer && push.is_none() {
+            return Err(SuiteError::NotParallel {
+                role: case.header.role,
+                why: "its cases in parallel need the push service the runner plays \
+                      (--push-listen), which keeps each case's push requests apart",
+            });
+        }
     }
     let jobs = jobs.max(1);
     let target = std::sync::Arc::new(target.clone());
@@ -306,17 +323,18 @@ pub async fn run_suite_parallel(
             }
         };
     for (index, case) in cases.iter().enumerate() {
-        let limit = if case.header.exclusive { 1 } else { jobs };
+        let exclusive = case.header.exclusive || case.header.harness.iter().any(|h| h == "restart");
+        let limit = if exclusive { 1 } else { jobs };
         while running.len() >= limit {
             let Some(joined) = running.join_next_with_id().await else {
                 break;
             };
             finish(joined, &mut outcomes, &mut index_of);
         }
-        let exclusive = case.header.exclusive;
         let case = case.clone();
         let target = std::sync::Arc::clone(&target);
-        let handle = running.spawn(async move { run_case(&case, &target, None).await });
+        let push = push.clone();
+        let handle = running.spawn(async move { run_case(&case, &target, push.as_deref()).await });
         index_of.insert(handle.id(), index);
         if exclusive {
             while let Some(joined) = running.join_next_with_id().await {
@@ -334,7 +352,8 @@ pub async fn run_suite_parallel(
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SuiteError {
-    /// More than one job was asked for cases of a role whose cases cannot run side by side.
+    /// More than one job was asked for cases of a role whose cases cannot run side by side,
+    /// or without what they need to.
     #[error("--jobs above 1 is not possible for the {role} role: {why}")]
     NotParallel {
         /// The role.

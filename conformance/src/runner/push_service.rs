@@ -3,7 +3,7 @@
 //! `push-reply: scripted`, holds the answer until the case's `push ->` step gives it. Plain
 //! HTTP/1.1, or HTTPS (`--push-tls`) with a certificate the runner generates or is given.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -30,16 +30,21 @@ const MAX_KEPT: usize = 1024;
 /// A request received and not yet taken by a `push <-` step.
 struct Received {
     message: HttpMessage,
+    /// The device token its resource names, in lowercase.
+    token: String,
     /// Where its held answer goes (scripted cases).
     reply: Option<oneshot::Sender<Vec<u8>>>,
 }
 
 #[derive(Default)]
 struct State {
-    scripted: bool,
+    /// The device tokens of the cases running, each with whether its case scripts the answers.
+    /// A request belongs to the case that claimed its token, so cases can run side by side.
+    claims: HashMap<String, bool>,
     received: VecDeque<Received>,
-    /// Requests taken by `push <-` whose answer the case has not given yet, oldest first.
-    awaiting: VecDeque<oneshot::Sender<Vec<u8>>>,
+    /// Per device token, requests taken by `push <-` whose answer the case has not given yet,
+    /// oldest first.
+    awaiting: HashMap<String, VecDeque<oneshot::Sender<Vec<u8>>>>,
     /// Requests answered so far, for the `Location` of the default answer.
     serial: u64,
 }
@@ -98,30 +103,53 @@ impl PushService {
         Ok(PushService { addr, shared, task })
     }
 
-    /// Whether the requests that arrive from now on wait for the case's `push ->` answer
+    /// A case with device token `token` starts: the requests for that token that arrive from
+    /// now on are its own, and wait for its `push ->` answer when `scripted`
     /// (`push-reply: scripted`) or are answered `201` at once.
-    pub fn set_scripted(&self, scripted: bool) {
+    pub fn claim(&self, token: &str, scripted: bool) {
         if let Ok(mut state) = self.shared.state.lock() {
-            state.scripted = scripted;
+            let token = token.to_ascii_lowercase();
+            state.received.retain(|r| r.token != token);
+            state.claims.insert(token, scripted);
         }
     }
 
-    /// Waits until `pick` chooses one of the requests received and not yet taken, and takes it;
+    /// The case of `token` ended: its requests are forgotten, and the ones it left unanswered
+    /// get the default answer.
+    pub fn release(&self, token: &str) {
+        if let Ok(mut state) = self.shared.state.lock() {
+            let token = token.to_ascii_lowercase();
+            state.received.retain(|r| r.token != token);
+            state.awaiting.remove(&token);
+            state.claims.remove(&token);
+        }
+    }
+
+    /// Waits until `pick` chooses one of the requests received and not yet taken that belong
+    /// to the case of `token` (its own, and those of tokens no case claimed), and takes it;
     /// `None` when none is chosen before `deadline`. A held request's answer then waits for
     /// [`PushService::reply`].
     pub async fn take(
         &self,
+        token: &str,
         deadline: tokio::time::Instant,
         mut pick: impl FnMut(&HttpMessage) -> bool,
     ) -> Option<HttpMessage> {
+        let token = token.to_ascii_lowercase();
         loop {
             let notified = self.shared.arrived.notified();
             if let Ok(mut state) = self.shared.state.lock()
-                && let Some(i) = state.received.iter().position(|r| pick(&r.message))
+                && let Some(i) = state.received.iter().position(|r| {
+                    (r.token == token || !state.claims.contains_key(&r.token)) && pick(&r.message)
+                })
                 && let Some(taken) = state.received.remove(i)
             {
                 if let Some(reply) = taken.reply {
-                    state.awaiting.push_back(reply);
+                    state
+                        .awaiting
+                        .entry(taken.token)
+                        .or_default()
+                        .push_back(reply);
                 }
                 return Some(taken.message);
             }
@@ -131,16 +159,17 @@ impl PushService {
         }
     }
 
-    /// Answers the oldest request taken and not answered yet with `response` (the octets of an
-    /// HTTP/1.1 response).
-    pub fn reply(&self, response: Vec<u8>) -> Result<(), String> {
+    /// Answers the oldest request of the case of `token` taken and not answered yet with
+    /// `response` (the octets of an HTTP/1.1 response).
+    pub fn reply(&self, token: &str, response: Vec<u8>) -> Result<(), String> {
         let waiting = self
             .shared
             .state
             .lock()
             .map_err(|_| "the push service's state is unusable".to_owned())?
             .awaiting
-            .pop_front();
+            .get_mut(&token.to_ascii_lowercase())
+            .and_then(VecDeque::pop_front);
         match waiting {
             None => Err(
                 "no request taken by `push <-` is waiting for an answer (is the case \
@@ -153,21 +182,19 @@ impl PushService {
         }
     }
 
-    /// Forgets the requests received so far (between cases); held requests get the default
-    /// answer.
-    pub fn clear(&self) {
-        if let Ok(mut state) = self.shared.state.lock() {
-            state.received.clear();
-            state.awaiting.clear();
-        }
-    }
-
-    /// Summaries of the requests received and not taken, for reports.
-    pub fn pending(&self) -> Vec<String> {
+    /// Summaries of the requests for `token` received and not taken, for reports.
+    pub fn pending(&self, token: &str) -> Vec<String> {
+        let token = token.to_ascii_lowercase();
         self.shared
             .state
             .lock()
-            .map(|s| s.received.iter().map(|r| r.message.summary()).collect())
+            .map(|s| {
+                s.received
+                    .iter()
+                    .filter(|r| r.token == token)
+                    .map(|r| r.message.summary())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -187,14 +214,14 @@ async fn serve(io: Box<dyn Io>, shared: &Shared) {
             .as_ref()
             .and_then(|(_, target)| target.rsplit('/').next())
             .unwrap_or("")
-            .to_owned();
+            .to_ascii_lowercase();
         let (held, serial) = {
             let Ok(mut state) = shared.state.lock() else {
                 return;
             };
             state.serial += 1;
             let serial = state.serial;
-            let (sender, held) = if state.scripted {
+            let (sender, held) = if state.claims.get(&token).copied().unwrap_or(false) {
                 let (sender, receiver) = oneshot::channel();
                 (Some(sender), Some(receiver))
             } else {
@@ -205,6 +232,7 @@ async fn serve(io: Box<dyn Io>, shared: &Shared) {
             }
             state.received.push_back(Received {
                 message,
+                token: token.clone(),
                 reply: sender,
             });
             (held, serial)

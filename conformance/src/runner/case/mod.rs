@@ -21,7 +21,7 @@ use super::{Finding, Outcome, Target, Verdict};
 use crate::transcript::expr::render as render_value;
 use crate::transcript::http_pattern::HttpMessage;
 use crate::transcript::pattern::Bindings;
-use crate::transcript::{Command, Deadline, Level, PushReply, Step, StepKind, Transcript, Vars};
+use crate::transcript::{Command, Deadline, Level, Step, StepKind, Transcript, Vars};
 
 /// Why a case stopped early.
 struct Stop {
@@ -93,10 +93,6 @@ pub async fn run_case(case: &Transcript, target: &Target, push: Option<&PushServ
         wait: case.header.timeout,
         created: Vec::new(),
     };
-    if let Some(push) = push {
-        push.clear();
-        push.set_scripted(case.header.push_reply == PushReply::Scripted);
-    }
     let limit = case.header.timeout + target.connect_timeout;
     let result = match tokio::time::timeout(limit, async {
         play.setup().await?;
@@ -113,10 +109,10 @@ pub async fn run_case(case: &Transcript, target: &Target, push: Option<&PushServ
         )),
     };
     play.teardown().await;
-    if let Some(push) = push {
-        // Requests between cases, and the ones this case left unanswered, get the default.
-        push.set_scripted(false);
-        push.clear();
+    if let Some(push) = push
+        && let Some(token) = play.vars.get("token")
+    {
+        push.release(&render_value(token));
     }
     let (mut verdict, finding) = match result {
         Ok(()) => (Verdict::Pass, None),

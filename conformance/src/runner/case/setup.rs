@@ -37,8 +37,11 @@ impl Play<'_> {
                 format!("the runner cannot provide `{need}` yet"),
             ));
         }
-        self.vars
-            .insert("token".into(), Value::String(random_hex(64)));
+        let token = random_hex(64);
+        if let Some(push) = self.push {
+            push.claim(&token, h.push_reply == PushReply::Scripted);
+        }
+        self.vars.insert("token".into(), Value::String(token));
         self.vars.insert(
             "account".into(),
             Value::String(format!("conform-{}", random_hex(16))),
