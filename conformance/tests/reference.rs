@@ -44,8 +44,8 @@ async fn the_push_server_corpus_passes_with_four_jobs_in_the_corpus_order() {
     assert_eq!(finished, sorted, "each case reported once as it finished");
 }
 
-/// The imap-server cases share the runner's push service and the IMAP user: more than one job
-/// is refused, naming why.
+/// Without the runner's push service, which keeps each case's push requests apart, more than
+/// one job of imap-server cases is refused, naming why.
 #[tokio::test]
 async fn imap_server_cases_are_not_run_in_parallel() {
     let cases = common::corpus(mailpush_conformance::transcript::Role::ImapServer);

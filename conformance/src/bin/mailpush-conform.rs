@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use mailpush_conformance::runner::net::{TlsClient, Trust, read_certificates};
+use mailpush_conformance::runner::push_service::PushTls;
 use mailpush_conformance::runner::{self, Selection, Target, http::PushService, report};
 use mailpush_conformance::transcript::Role;
 
@@ -39,6 +40,23 @@ struct Args {
     /// (configure the server with http://ADDR as its push service).
     #[arg(long)]
     push_listen: Option<SocketAddr>,
+    /// Serve the push service over HTTPS with a certificate kept in this directory: the first
+    /// run writes a new certificate authority (`push-ca.pem`, which the IMAP server under test
+    /// must trust for its push service) and a certificate it signs for the `--push-listen`
+    /// address, 127.0.0.1, ::1 and localhost; later runs reuse them.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["push_cert", "push_key"])]
+    push_tls: Option<PathBuf>,
+    /// Serve the push service over HTTPS with this PEM certificate (chain) ...
+    #[arg(long, requires = "push_key")]
+    push_cert: Option<PathBuf>,
+    /// ... and this PEM private key.
+    #[arg(long, requires = "push_cert")]
+    push_key: Option<PathBuf>,
+    /// A shell command that restarts the implementation under test on the same addresses, for
+    /// cases with `harness: restart`; after it returns the runner waits until the server
+    /// accepts connections again (within --connect-timeout).
+    #[arg(long, value_name = "CMD")]
+    restart_cmd: Option<String>,
     /// The push server's provider API, HOST:PORT (plain HTTP, or HTTPS with `--tls`).
     #[arg(long)]
     api: Option<SocketAddr>,
@@ -83,7 +101,7 @@ struct Args {
     /// Seconds connecting and setting a case up may take.
     #[arg(long, default_value_t = 10)]
     connect_timeout: u64,
-    /// How many cases may run at the same time (push-server and device roles).
+    /// How many cases may run at the same time (imap-server: with --push-listen).
     #[arg(long, default_value_t = 1)]
     jobs: usize,
     /// List the selected cases without running them.
@@ -140,6 +158,12 @@ fn run(args: Args) -> Result<u8, String> {
     }
     if args.jobs > 1 {
         runner::parallel_allowed(role).map_err(|e| e.to_string())?;
+        if role == Role::ImapServer && args.push_listen.is_none() {
+            return Err(format!(
+                "--jobs {} for the imap-server role needs --push-listen: the runner's push service keeps each case's push requests apart",
+                args.jobs
+            ));
+        }
     }
     let mut cases = Vec::new();
     for path in &args.cases {
@@ -211,6 +235,7 @@ fn run(args: Args) -> Result<u8, String> {
         None => Vec::new(),
     };
     let tls = tls_client(&args)?;
+    let push_tls = push_tls(&args)?;
     let target = Target {
         imap: args.imap,
         user: args.user,
@@ -227,6 +252,10 @@ fn run(args: Args) -> Result<u8, String> {
             Some(command) => Some(runner::client::DeviceExec::new(command, args.poll_ms)?),
             None => None,
         },
+        restart: args
+            .restart_cmd
+            .clone()
+            .map(runner::restart::Restart::Command),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -238,13 +267,25 @@ fn run(args: Args) -> Result<u8, String> {
                 let listener = tokio::net::TcpListener::bind(addr)
                     .await
                     .map_err(|e| format!("--push-listen {addr}: {e}"))?;
-                Some(PushService::start(listener)?)
+                Some(match push_tls {
+                    Some(tls) => {
+                        if let Some(ca) = &tls.ca {
+                            eprintln!(
+                                "mailpush-conform: the push service speaks HTTPS; its certificate authority is {}",
+                                ca.display()
+                            );
+                        }
+                        PushService::start_tls(listener, tls)?
+                    }
+                    None => PushService::start(listener)?,
+                })
             }
             None => None,
         };
         let progress = |o: &runner::Outcome| eprintln!("{}", report::progress_line(o));
         let outcomes = if args.jobs > 1 {
-            runner::run_suite_parallel(&cases, &target, &known, args.jobs, progress)
+            let push = push.map(std::sync::Arc::new);
+            runner::run_suite_parallel_with_push(&cases, &target, push, &known, args.jobs, progress)
                 .await
                 .map_err(|e| e.to_string())?
         } else {
@@ -295,4 +336,33 @@ fn tls_client(args: &Args) -> Result<Option<TlsClient>, String> {
         }
     };
     TlsClient::new(trust, args.tls_name.as_deref(), &[]).map(Some)
+}
+
+/// The certificate of `--push-tls` or of `--push-cert` and `--push-key`.
+fn push_tls(args: &Args) -> Result<Option<PushTls>, String> {
+    if (args.push_tls.is_some() || args.push_cert.is_some()) && args.push_listen.is_none() {
+        return Err("--push-tls and --push-cert need --push-listen".into());
+    }
+    if let Some(dir) = &args.push_tls {
+        let mut names = vec![
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+            "localhost".to_owned(),
+        ];
+        if let Some(listen) = args.push_listen
+            && !listen.ip().is_unspecified()
+            && !names.contains(&listen.ip().to_string())
+        {
+            names.push(listen.ip().to_string());
+        }
+        return PushTls::in_dir(dir, &names)
+            .map(Some)
+            .map_err(|e| format!("--push-tls: {e}"));
+    }
+    match (&args.push_cert, &args.push_key) {
+        (Some(cert), Some(key)) => PushTls::from_files(cert, key)
+            .map(Some)
+            .map_err(|e| format!("--push-cert: {e}")),
+        _ => Ok(None),
+    }
 }

@@ -4,13 +4,9 @@
 //! from the server under test.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
-use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 
 use super::net::{TlsClient, connect};
 use crate::transcript::HttpTemplate;
@@ -224,95 +220,4 @@ pub async fn exchange(
         .map_err(|_| format!("no response from {addr} within {wait:?}"))?
 }
 
-/// The push service the runner plays: every request is answered `201 Created` and kept for
-/// the `push <-` steps.
-pub struct PushService {
-    /// Where it listens.
-    pub addr: SocketAddr,
-    received: Arc<(Mutex<Vec<HttpMessage>>, Notify)>,
-    task: JoinHandle<()>,
-}
-
-impl PushService {
-    /// Starts listening on `listener`.
-    pub fn start(listener: TcpListener) -> Result<Self, String> {
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let received = Arc::new((Mutex::new(Vec::new()), Notify::new()));
-        let shared = Arc::clone(&received);
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let shared = Arc::clone(&shared);
-                tokio::spawn(async move {
-                    let mut io = BufReader::new(stream);
-                    let mut serial = 0u64;
-                    while let Ok(Some(message)) = read_message(&mut io).await {
-                        serial += 1;
-                        let target = message
-                            .request
-                            .as_ref()
-                            .map(|(_, t)| t.clone())
-                            .unwrap_or_default();
-                        let token = target.rsplit('/').next().unwrap_or("").to_owned();
-                        if let Ok(mut list) = shared.0.lock() {
-                            list.push(message);
-                        }
-                        shared.1.notify_waiters();
-                        let response = format!(
-                            "HTTP/1.1 201 Created\r\nLocation: /v1/message/{token}/{serial}\r\nTTL: 0\r\nContent-Length: 0\r\n\r\n"
-                        );
-                        if io.get_mut().write_all(response.as_bytes()).await.is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-        });
-        Ok(PushService {
-            addr,
-            received,
-            task,
-        })
-    }
-
-    /// Waits until `pick` chooses one of the requests received and not yet taken, and takes it;
-    /// `None` when none is chosen before `deadline`.
-    pub async fn take(
-        &self,
-        deadline: tokio::time::Instant,
-        mut pick: impl FnMut(&HttpMessage) -> bool,
-    ) -> Option<HttpMessage> {
-        loop {
-            let notified = self.received.1.notified();
-            if let Ok(mut list) = self.received.0.lock()
-                && let Some(i) = list.iter().position(&mut pick)
-            {
-                return Some(list.remove(i));
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return None;
-            }
-        }
-    }
-
-    /// Forgets the requests received so far (between cases).
-    pub fn clear(&self) {
-        if let Ok(mut list) = self.received.0.lock() {
-            list.clear();
-        }
-    }
-
-    /// Summaries of the requests received and not taken, for reports.
-    pub fn pending(&self) -> Vec<String> {
-        self.received
-            .0
-            .lock()
-            .map(|list| list.iter().map(HttpMessage::summary).collect())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for PushService {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+pub use super::push_service::PushService;

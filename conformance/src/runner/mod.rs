@@ -8,7 +8,9 @@ pub mod device;
 pub mod http;
 pub mod imap;
 pub mod net;
+pub mod push_service;
 pub mod report;
+pub mod restart;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -46,6 +48,9 @@ pub struct Target {
     pub strict: bool,
     /// The implementation a device case starts (`device` role, `--exec`).
     pub exec: Option<client::DeviceExec>,
+    /// How to restart the implementation (the `restart` harness ability); `None`: cases that
+    /// need it are UNSUPPORTED.
+    pub restart: Option<restart::Restart>,
 }
 
 /// The verdict on one case.
@@ -242,13 +247,9 @@ pub fn parallel_allowed(role: Role) -> Result<(), SuiteError> {
         Role::PushServer => Ok(()),
         // Every case binds its own ports and starts its own device in its own directory.
         Role::Device => Ok(()),
-        Role::ImapServer => Err(SuiteError::NotParallel {
-            role,
-            why: "the push service the runner plays (--push-listen) is one listener that every \
-                  case's mail server pushes to, and a `push <-` step or a `not within` deadline \
-                  judges whatever request arrives there, so a case would see the pushes of \
-                  another; the cases also share one IMAP user",
-        }),
+        // Every case registers its own random device token and creates its own mailboxes; the
+        // runner's push service hands each case only the requests for its token.
+        Role::ImapServer => Ok(()),
     }
 }
 
@@ -260,10 +261,31 @@ pub async fn run_suite_parallel(
     target: &Target,
     known: &[String],
     jobs: usize,
+    progress: impl FnMut(&Outcome),
+) -> Result<Vec<Outcome>, SuiteError> {
+    run_suite_parallel_with_push(cases, target, None, known, jobs, progress).await
+}
+
+/// [`run_suite_parallel`], with the push service the `imap-server` cases need: it hands each
+/// case the requests for the device token of that case. A case that restarts the
+/// implementation runs alone, as does one marked `exclusive:`.
+pub async fn run_suite_parallel_with_push(
+    cases: &[Transcript],
+    target: &Target,
+    push: Option<std::sync::Arc<http::PushService>>,
+    known: &[String],
+    jobs: usize,
     mut progress: impl FnMut(&Outcome),
 ) -> Result<Vec<Outcome>, SuiteError> {
     for case in cases {
         parallel_allowed(case.header.role)?;
+        if case.header.role == Role::ImapServer && push.is_none() {
+            return Err(SuiteError::NotParallel {
+                role: case.header.role,
+                why: "its cases in parallel need the push service the runner plays \
+                      (--push-listen), which keeps each case's push requests apart",
+            });
+        }
     }
     let jobs = jobs.max(1);
     let target = std::sync::Arc::new(target.clone());
@@ -302,17 +324,18 @@ pub async fn run_suite_parallel(
             }
         };
     for (index, case) in cases.iter().enumerate() {
-        let limit = if case.header.exclusive { 1 } else { jobs };
+        let exclusive = case.header.exclusive || case.header.harness.iter().any(|h| h == "restart");
+        let limit = if exclusive { 1 } else { jobs };
         while running.len() >= limit {
             let Some(joined) = running.join_next_with_id().await else {
                 break;
             };
             finish(joined, &mut outcomes, &mut index_of);
         }
-        let exclusive = case.header.exclusive;
         let case = case.clone();
         let target = std::sync::Arc::clone(&target);
-        let handle = running.spawn(async move { run_case(&case, &target, None).await });
+        let push = push.clone();
+        let handle = running.spawn(async move { run_case(&case, &target, push.as_deref()).await });
         index_of.insert(handle.id(), index);
         if exclusive {
             while let Some(joined) = running.join_next_with_id().await {
@@ -330,7 +353,8 @@ pub async fn run_suite_parallel(
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SuiteError {
-    /// More than one job was asked for cases of a role whose cases cannot run side by side.
+    /// More than one job was asked for cases of a role whose cases cannot run side by side,
+    /// or without what they need to.
     #[error("--jobs above 1 is not possible for the {role} role: {why}")]
     NotParallel {
         /// The role.

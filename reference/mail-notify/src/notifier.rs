@@ -303,13 +303,21 @@ impl<U: User> Notifier<U> {
         let Some(flight) = self.in_flight.remove(&id) else {
             return;
         };
-        let (status, retry_after) = match outcome {
+        let (mut status, mut retry_after) = match outcome {
             Outcome::Status {
                 status,
                 retry_after,
             } => (Some(status), retry_after),
             Outcome::ConnectionFailed => (None, None),
         };
+        if mailpush_mutants::active(mailpush_mutants::Mutant::GoneKeepsRegistration)
+            && matches!(status, Some(404 | 410))
+        {
+            status = Some(201);
+        }
+        if mailpush_mutants::active(mailpush_mutants::Mutant::RetryAfterIgnored) {
+            retry_after = None;
+        }
         match status {
             Some(200..=299) => {
                 // The backoff restarts from its first step; a retry already scheduled because
@@ -355,6 +363,10 @@ impl<U: User> Notifier<U> {
             .backoff_initial
             .saturating_mul(1u32 << exponent)
             .min(config.backoff_max);
+        //= spec/provider-api.md#PROV-37
+        //# When the push service answers a push request `429` or `503` with a
+        //# `Retry-After` header, the mail server MUST NOT send another push request for that registration
+        //# before the time it names has passed
         let wait = match retry_after {
             Some(asked) => backoff.max(asked.min(config.max_retry_after)),
             None => backoff,

@@ -85,6 +85,10 @@ mutants! {
         "an expunge pushes nothing";
     PushTtlZero = "push-ttl-zero", ImapServer,
         "pushes carry TTL 0 instead of the registration's remaining lifetime";
+    GoneKeepsRegistration = "gone-keeps-registration", ImapServer,
+        "a push answered 404 or 410 is taken as delivered: the registrations of its token stay";
+    RetryAfterIgnored = "retry-after-ignored", ImapServer,
+        "a retry waits for the backoff alone, not for the push service's `Retry-After`";
     RetainedNeverSet = "retained-never-set", PushServer,
         "the offline ring never flags a notification `retained`";
     RingDropsNewest = "ring-drops-newest", PushServer,

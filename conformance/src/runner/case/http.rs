@@ -70,8 +70,9 @@ impl Play<'_> {
                 let (until, must_not, explicit) = self.deadline(deadline, line)?;
                 let vars = self.vars.clone();
                 let mut bound = Bindings::new();
+                let token = self.case_token();
                 let taken = push
-                    .take(until, |m| {
+                    .take(&token, until, |m| {
                         let mut b = Bindings::new();
                         if pattern.matches(m, &vars, &mut b).is_ok() {
                             bound = b;
@@ -85,7 +86,7 @@ impl Play<'_> {
                     self.log.push(format!("push S: {}", m.summary()));
                 }
                 let expected = pattern.expand(&self.vars);
-                let closest = push.pending().pop();
+                let closest = push.pending(&token).pop();
                 self.judge_arrival(
                     line,
                     must_not,
@@ -100,11 +101,38 @@ impl Play<'_> {
                     },
                 )
             }
+            ("push", HttpStep::Send(template)) => {
+                let Some(push) = self.push else {
+                    return Err(stop(
+                        Verdict::Error,
+                        line,
+                        "the runner plays no push service (--push-listen)",
+                    ));
+                };
+                let response = render(template, &self.vars, "").map_err(|e| eval_error(line, e))?;
+                self.log.push(format!(
+                    "push answer: {}",
+                    String::from_utf8_lossy(&response).trim_end()
+                ));
+                push.reply(&self.case_token(), response)
+                    .map_err(|e| stop(Verdict::Error, line, e))
+            }
             _ => Err(stop(
                 Verdict::Error,
                 line,
                 format!("this runner does not play `{channel}` steps of this kind"),
             )),
         }
+    }
+}
+
+impl Play<'_> {
+    /// The device token the case's pushes go to: the runner's push service keeps the requests
+    /// for it apart from those of other cases.
+    fn case_token(&self) -> String {
+        self.vars
+            .get("token")
+            .map(crate::transcript::expr::render)
+            .unwrap_or_default()
     }
 }

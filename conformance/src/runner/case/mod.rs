@@ -6,6 +6,7 @@ mod client;
 mod frames;
 mod http;
 mod imap;
+mod restart;
 mod setup;
 
 use std::collections::VecDeque;
@@ -96,9 +97,6 @@ pub async fn run_case(case: &Transcript, target: &Target, push: Option<&PushServ
         created: Vec::new(),
         side: None,
     };
-    if let Some(push) = push {
-        push.clear();
-    }
     let limit = case.header.timeout + target.connect_timeout;
     let result = match tokio::time::timeout(limit, async {
         play.setup().await?;
@@ -115,6 +113,11 @@ pub async fn run_case(case: &Transcript, target: &Target, push: Option<&PushServ
         )),
     };
     play.teardown().await;
+    if let Some(push) = push
+        && let Some(token) = play.vars.get("token")
+    {
+        push.release(&render_value(token));
+    }
     let (mut verdict, finding) = match result {
         Ok(()) => (Verdict::Pass, None),
         Err(s) => (s.verdict, Some(s.finding)),
@@ -341,11 +344,7 @@ impl Play<'_> {
             // `steps` unrolls repeats.
             StepKind::Repeat(..) => Ok(()),
             StepKind::Restart if self.side.is_some() => self.restart_device(line).await,
-            StepKind::Restart => Err(stop(
-                Verdict::Unsupported,
-                line,
-                "the runner cannot restart the implementation",
-            )),
+            StepKind::Restart => self.restart(line).await,
         }
     }
 }

@@ -19,22 +19,29 @@ use super::{Play, Stop, put, quote, stop};
 impl Play<'_> {
     pub(super) async fn setup(&mut self) -> Result<(), Stop> {
         let h = &self.case.header;
-        if h.push_reply == PushReply::Scripted {
+        if h.push_reply == PushReply::Scripted && self.push.is_none() {
             return Err(stop(
                 Verdict::Error,
                 1,
-                "this runner does not script push-service replies yet",
+                "a case with scripted push-service replies needs the runner's push service (--push-listen)",
             ));
         }
-        if let Some(need) = h.harness.first() {
+        if let Some(need) = h
+            .harness
+            .iter()
+            .find(|need| !(need.as_str() == "restart" && self.target.restart.is_some()))
+        {
             return Err(stop(
                 Verdict::Unsupported,
                 1,
                 format!("the runner cannot provide `{need}` yet"),
             ));
         }
-        self.vars
-            .insert("token".into(), Value::String(random_hex(64)));
+        let token = random_hex(64);
+        if let Some(push) = self.push {
+            push.claim(&token, h.push_reply == PushReply::Scripted);
+        }
+        self.vars.insert("token".into(), Value::String(token));
         self.vars.insert(
             "account".into(),
             Value::String(format!("conform-{}", random_hex(16))),
