@@ -141,31 +141,9 @@ async fn against_push_server(provider: &'static str, extra: Vec<String>) -> Outp
     out
 }
 
-/// The binary against the reference push server: exit 0, and a JSON report with every case.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_against_the_reference_push_server_passes_and_writes_json() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
-    let out = against_push_server(
-        common::PROVIDER,
-        vec!["--json".into(), json.display().to_string()],
-    )
-    .await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(report["schema"], 1);
-    let results = report["results"].as_array().unwrap();
-    assert_eq!(
-        results.len(),
-        common::corpus(mailpush_conformance::transcript::Role::PushServer).len()
-    );
-    assert!(results.iter().all(|r| r["verdict"] == "PASS"), "{report}");
-}
-
-/// The push-server corpus with four jobs: the same verdicts as with one, every case reported
-/// in the order of the corpus in the JSON report and the summary.
+/// The binary against the reference push server, with one job and with four: exit 0, a JSON
+/// report in which every case passes, the same verdicts with four jobs as with one, every case
+/// reported in the order of the corpus.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_jobs_give_the_verdicts_of_one_in_the_corpus_order() {
     let dir = tempfile::tempdir().unwrap();
@@ -186,6 +164,13 @@ async fn four_jobs_give_the_verdicts_of_one_in_the_corpus_order() {
         assert_eq!(out.status.code(), Some(0), "--jobs {jobs}: {stderr}");
         let report: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(report["schema"], 1);
+        let results = report["results"].as_array().unwrap();
+        assert_eq!(
+            results.len(),
+            common::corpus(mailpush_conformance::transcript::Role::PushServer).len()
+        );
+        assert!(results.iter().all(|r| r["verdict"] == "PASS"), "{report}");
         let verdicts: Vec<(String, String)> = report["results"]
             .as_array()
             .unwrap()
@@ -271,4 +256,25 @@ async fn failures_exit_1_and_the_summary_quotes_the_requirement() {
         "{page}"
     );
     assert!(page.contains("closest:  401"), "{page}");
+}
+
+/// `--fail-fast`: with a wrong provider token the first case (prov-9, before the ring-* ones)
+/// fails, and no case starts after it; the run exits 1 and the summary counts the cases not run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_fast_ends_the_run_at_the_first_failure() {
+    let out = against_push_server(
+        "wrong",
+        vec![
+            "--case".into(),
+            "prov-9.*".into(),
+            "--case".into(),
+            "ring-*".into(),
+            "--fail-fast".into(),
+        ],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("1 cases: 1 FAIL"), "{stdout}");
+    assert!(stdout.contains("cases not run"), "{stdout}");
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use mailpush_conformance::runner::{Verdict, report};
+use mailpush_conformance::runner::Verdict;
 
 #[test]
 #[ignore = "started by the runner as the implementation under test"]
@@ -15,13 +15,7 @@ fn device_child() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_device_case_passes_against_the_reference_device() {
     let (cases, outcomes) = common::device::run_device_corpus().await;
-    let report = report::human(&cases, &outcomes);
-    println!("{report}");
-    assert_eq!(outcomes.len(), cases.len());
-    assert!(
-        outcomes.iter().all(|o| o.verdict == Verdict::Pass),
-        "not every case passed:\n{report}"
-    );
+    common::assert_all_pass(&cases, &outcomes);
 }
 
 /// What `--exec` gets and what happens to it: the placeholders replaced in the command equal the

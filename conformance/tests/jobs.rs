@@ -93,3 +93,84 @@ async fn an_exclusive_case_runs_alone_whatever_the_jobs() {
     cases[1].header.exclusive = true;
     assert_eq!(peak_of(&cases, 2).await, 1);
 }
+
+/// A case against the reference push server that FAILs at once (it expects `200` where PROV-2
+/// requires `401`) or passes.
+fn push_without_token(id: &str, fails: bool) -> Transcript {
+    let status = if fails { 200 } else { 401 };
+    mailpush_conformance::transcript::parse(
+        &format!("{id}.case"),
+        &format!(
+            "case: {id}\ntitle: t\n#= spec/provider-api.md#PROV-2\n## A missing token MUST be answered `401`\n\
+             level: MUST\nrole: push-server\nstate: registered\n\n\
+             api -> POST /v1/push/$token\n  TTL: 60\n  Content-Type: application/json\n  body {{}}\n\
+             api <- {status}\n"
+        ),
+    )
+    .unwrap()
+}
+
+async fn ids_played(cases: &[Transcript], jobs: usize, fail_fast: bool) -> Vec<(String, Verdict)> {
+    let server = common::push_server().await;
+    let target = runner::Target {
+        fail_fast,
+        ..common::push_target(server.http_addr, server.device_addr)
+    };
+    let outcomes = if jobs > 1 {
+        runner::run_suite_parallel(cases, &target, &[], jobs, |_| {})
+            .await
+            .unwrap()
+    } else {
+        runner::run_suite(cases, &target, None, &[], |_| {}).await
+    };
+    server.shutdown().await;
+    let report = runner::report::human(cases, &outcomes);
+    let not_run = cases.len() - outcomes.len();
+    assert_eq!(
+        report.contains(&format!("{not_run} cases not run")),
+        not_run > 0,
+        "{report}"
+    );
+    outcomes.into_iter().map(|o| (o.id, o.verdict)).collect()
+}
+
+/// `--fail-fast` one case at a time: the run ends with the first failure; without it every case
+/// is played.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_fast_stops_at_the_first_failure() {
+    let cases = vec![
+        push_without_token("a", false),
+        push_without_token("b", true),
+        push_without_token("c", false),
+        push_without_token("d", true),
+    ];
+    let played = ids_played(&cases, 1, true).await;
+    assert_eq!(
+        played,
+        [("a".into(), Verdict::Pass), ("b".into(), Verdict::Fail)]
+    );
+    let played = ids_played(&cases, 1, false).await;
+    let verdicts: Vec<Verdict> = played.into_iter().map(|(_, v)| v).collect();
+    assert_eq!(
+        verdicts,
+        [Verdict::Pass, Verdict::Fail, Verdict::Pass, Verdict::Fail]
+    );
+}
+
+/// `--fail-fast` with two jobs: the two first cases start together and both fail, so no other
+/// starts; the one still running when the first failed finishes and is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_fast_with_jobs_starts_nothing_after_a_failure() {
+    let cases = vec![
+        push_without_token("a", true),
+        push_without_token("b", true),
+        push_without_token("c", false),
+        push_without_token("d", false),
+    ];
+    let played = ids_played(&cases, 2, true).await;
+    assert_eq!(
+        played,
+        [("a".into(), Verdict::Fail), ("b".into(), Verdict::Fail)]
+    );
+    assert_eq!(ids_played(&cases, 2, false).await.len(), 4);
+}

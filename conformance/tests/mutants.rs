@@ -1,6 +1,8 @@
 //! The suite's power: faults seeded on the wire of the reference servers (a proxy rewrites what
 //! they send), each of which at least one case must fail. The transparent proxy comes first, so
-//! a kill is the fault's doing, not the proxy's.
+//! a kill is the fault's doing, not the proxy's. A mutant's run stops at its first failing case
+//! (`--fail-fast`), unless `MAILPUSH_MUTATION_EVERY_KILLER` is set: then it plays every case, to
+//! list every case that kills it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -9,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::proxy::{self, Rewrite, Unit, Way, frames, lines};
-use mailpush_conformance::runner::{self, Outcome, Verdict, http::PushService, report};
+use mailpush_conformance::runner::{Outcome, Verdict, http::PushService, report};
 use mailpush_conformance::transcript::{Role, Transcript};
 
 /// A seeded fault: its name, and the rewrite of each proxied channel (`None`: unchanged).
@@ -33,28 +35,39 @@ fn dispatch(mutants: &Arc<Vec<Mutant>>, channel: usize, current: &Arc<AtomicUsiz
     })
 }
 
+/// Cases played at a time: most of a case's time is its own deadlines.
+const JOBS: usize = 4;
+
 fn is_tagged(line: &str) -> bool {
     !line.starts_with("* ") && !line.starts_with("+ ")
 }
 
 /// Runs the corpus once with no fault, then once per mutant; every mutant must be killed (a
-/// FAIL or TIMEOUT), and the transparent run must pass.
+/// FAIL or TIMEOUT), and the transparent run must pass. `run` plays the corpus as it is told.
 async fn score(
     cases: &[Transcript],
     mutants: &[Mutant],
     current: &AtomicUsize,
-    mut run: impl AsyncFnMut() -> Vec<Outcome>,
+    mut run: impl AsyncFnMut(common::Play) -> Vec<Outcome>,
 ) {
-    let clean = run().await;
+    let clean = run(common::Play {
+        jobs: JOBS,
+        fail_fast: false,
+    })
+    .await;
     let report_clean = report::human(cases, &clean);
     assert!(
         clean.iter().all(|o| o.verdict == Verdict::Pass),
         "the transparent proxy alone fails cases:\n{report_clean}"
     );
+    let mutated = common::Play {
+        jobs: JOBS,
+        fail_fast: std::env::var_os("MAILPUSH_MUTATION_EVERY_KILLER").is_none(),
+    };
     let mut survivors = Vec::new();
     for (i, mutant) in mutants.iter().enumerate().skip(1) {
         current.store(i, Ordering::SeqCst);
-        let outcomes = run().await;
+        let outcomes = run(mutated).await;
         let killers: Vec<&str> = outcomes
             .iter()
             .filter(|o| matches!(o.verdict, Verdict::Fail | Verdict::Timeout))
@@ -236,7 +249,7 @@ async fn every_mail_server_mutant_fails_a_case() {
     let listener = tokio::net::TcpListener::bind(common::loopback())
         .await
         .unwrap();
-    let push = PushService::start(listener).unwrap();
+    let push = Arc::new(PushService::start(listener).unwrap());
     let push_proxy = proxy::start(
         push.addr,
         Unit::Http,
@@ -253,8 +266,8 @@ async fn every_mail_server_mutant_fails_a_case() {
     )
     .await;
     let target = common::imap_target(imap_proxy);
-    score(&cases, &mutants, &current, async || {
-        runner::run_suite(&cases, &target, Some(&push), &[], |_| {}).await
+    score(&cases, &mutants, &current, async |how| {
+        common::play(&cases, &target, Some(Arc::clone(&push)), how).await
     })
     .await;
     server.shutdown().await;
@@ -281,11 +294,8 @@ async fn every_push_server_mutant_fails_a_case() {
     )
     .await;
     let target = common::push_target(api, device);
-    score(&cases, &mutants, &current, async || {
-        // Four at a time, as tests/reference.rs shows gives the verdicts of one.
-        runner::run_suite_parallel(&cases, &target, &[], 4, |_| {})
-            .await
-            .unwrap()
+    score(&cases, &mutants, &current, async |how| {
+        common::play(&cases, &target, None, how).await
     })
     .await;
     server.shutdown().await;

@@ -4,29 +4,16 @@
 
 mod common;
 
-use mailpush_conformance::runner::{Outcome, Verdict, report};
-use mailpush_conformance::transcript::Transcript;
-
-fn judge(cases: &[Transcript], outcomes: &[Outcome]) {
-    let report = report::human(cases, outcomes);
-    println!("{report}");
-    assert_eq!(outcomes.len(), cases.len());
-    assert!(
-        outcomes.iter().all(|o| o.verdict == Verdict::Pass),
-        "not every case passed:\n{report}"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_imap_server_case_passes_against_the_reference_mail_server() {
     let (cases, outcomes) = common::run_imap_corpus().await;
-    judge(&cases, &outcomes);
+    common::assert_all_pass(&cases, &outcomes);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_push_server_case_passes_against_the_reference_push_server() {
     let (cases, outcomes) = common::run_push_corpus().await;
-    judge(&cases, &outcomes);
+    common::assert_all_pass(&cases, &outcomes);
 }
 
 /// Four jobs against the reference push server: every case passes, as with one, and the
@@ -34,7 +21,7 @@ async fn every_push_server_case_passes_against_the_reference_push_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_push_server_corpus_passes_with_four_jobs_in_the_corpus_order() {
     let (cases, outcomes, mut finished) = common::run_push_corpus_parallel(4).await;
-    judge(&cases, &outcomes);
+    common::assert_all_pass(&cases, &outcomes);
     let ids: Vec<&str> = outcomes.iter().map(|o| o.id.as_str()).collect();
     let corpus: Vec<&str> = cases.iter().map(|c| c.header.id.as_str()).collect();
     assert_eq!(ids, corpus);

@@ -288,7 +288,7 @@ fn html_report_lists_every_case_and_escapes_the_hostile_reply() {
                 case.header.id.clone(),
                 outcome.verdict.as_str().to_owned(),
                 case.header.level.as_str().to_owned(),
-                case.header.role.as_str().to_owned(),
+                case.header.role.name().to_owned(),
                 requirements.concat(),
                 "1.234".to_owned(),
             ]

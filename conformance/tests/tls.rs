@@ -109,14 +109,11 @@ async fn tls_push_server(pki: &Pki) -> mailpush_push_server::RunningServer {
     .unwrap()
 }
 
-fn all_pass(cases: &[mailpush_conformance::transcript::Transcript], outcomes: &[runner::Outcome]) {
-    let report = report::human(cases, outcomes);
-    assert_eq!(outcomes.len(), cases.len());
-    assert!(
-        outcomes.iter().all(|o| o.verdict == Verdict::Pass),
-        "not every case passed over TLS:\n{report}"
-    );
-}
+/// Four cases at a time: TLS is per connection, and most of a case's time is its own deadlines.
+const FOUR_JOBS: common::Play = common::Play {
+    jobs: 4,
+    fail_fast: false,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_imap_server_case_passes_over_imaps_trusting_the_authority() {
@@ -125,13 +122,13 @@ async fn every_imap_server_case_passes_over_imaps_trusting_the_authority() {
     let listener = tokio::net::TcpListener::bind(common::loopback())
         .await
         .unwrap();
-    let push = PushService::start(listener).unwrap();
+    let push = Arc::new(PushService::start(listener).unwrap());
     let (server, _dir) = imaps_server(&pki, push.addr).await;
     let mut target = common::imap_target(server.imaps_addr.unwrap());
     target.tls = Some(trust_ca(&pki));
-    let outcomes = runner::run_suite(&cases, &target, Some(&push), &[], |_| {}).await;
+    let outcomes = common::play(&cases, &target, Some(push), FOUR_JOBS).await;
     server.shutdown().await;
-    all_pass(&cases, &outcomes);
+    common::assert_all_pass(&cases, &outcomes);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,9 +138,9 @@ async fn every_push_server_case_passes_over_tls_trusting_the_certificate() {
     let server = tls_push_server(&pki).await;
     let mut target = common::push_target(server.http_addr, server.device_addr);
     target.tls = Some(trust_cert(&pki));
-    let outcomes = runner::run_suite(&cases, &target, None, &[], |_| {}).await;
+    let outcomes = common::play(&cases, &target, None, FOUR_JOBS).await;
     server.shutdown().await;
-    all_pass(&cases, &outcomes);
+    common::assert_all_pass(&cases, &outcomes);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -104,6 +104,10 @@ struct Args {
     /// How many cases may run at the same time (imap-server: with --push-listen).
     #[arg(long, default_value_t = 1)]
     jobs: usize,
+    /// Start no case after the first that FAILs or TIMEOUTs (those already running finish); the
+    /// summary counts the cases not run, the other reports leave them out.
+    #[arg(long)]
+    fail_fast: bool,
     /// List the selected cases without running them.
     #[arg(long)]
     list: bool,
@@ -256,6 +260,7 @@ fn run(args: Args) -> Result<u8, String> {
             .restart_cmd
             .clone()
             .map(runner::restart::Restart::Command),
+        fail_fast: args.fail_fast,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

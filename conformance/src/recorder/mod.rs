@@ -228,7 +228,7 @@ pub fn write_case(recording: &Recording, options: &CaseOptions) -> Result<String
         "# `#= spec/<document>.md#<ID>` lines with `##` quotes, and remove the tag `{UNREVIEWED}`."
     );
     let _ = writeln!(text, "level: {}", options.level.as_str());
-    let _ = writeln!(text, "role: {}", options.role.as_str());
+    let _ = writeln!(text, "role: {}", options.role.name());
     let state = match options.role {
         Role::ImapServer | Role::Device => "nonauth",
         Role::PushServer => "none",
@@ -285,5 +285,5 @@ pub(crate) fn one_line(text: &str) -> String {
 
 /// A case id from a time, for recordings whose author named none.
 pub fn derived_case_id(role: Role, unix_seconds: u64) -> String {
-    format!("recorded.{}.{unix_seconds}", role.as_str())
+    format!("recorded.{}.{unix_seconds}", role.name())
 }

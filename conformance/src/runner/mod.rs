@@ -51,6 +51,10 @@ pub struct Target {
     /// How to restart the implementation (the `restart` harness ability); `None`: cases that
     /// need it are UNSUPPORTED.
     pub restart: Option<restart::Restart>,
+    /// Start no case after the first that fails the run ([`Verdict::fails_run`], `--fail-fast`):
+    /// a run that needs only to know whether the implementation fails at all ends sooner. The
+    /// cases already running finish; the outcomes leave out the cases never started.
+    pub fail_fast: bool,
 }
 
 /// The verdict on one case.
@@ -85,6 +89,12 @@ impl Verdict {
             Verdict::Error => "ERROR",
             Verdict::KnownFail => "KNOWN-FAIL",
         }
+    }
+
+    /// Whether this verdict fails a run (exit status 1): the implementation did something a
+    /// case forbids, or not in time. What `--fail-fast` stops at.
+    pub fn fails_run(self) -> bool {
+        matches!(self, Verdict::Fail | Verdict::Timeout)
     }
 }
 
@@ -210,7 +220,8 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     }
 }
 
-/// Runs the selected cases one after another.
+/// Runs the selected cases one after another (with [`Target::fail_fast`], until one fails the
+/// run).
 pub async fn run_suite(
     cases: &[Transcript],
     target: &Target,
@@ -222,7 +233,11 @@ pub async fn run_suite(
     for case in cases {
         let outcome = known_failure(run_case(case, target, push).await, known);
         progress(&outcome);
+        let stop = target.fail_fast && outcome.verdict.fails_run();
         outcomes.push(outcome);
+        if stop {
+            break;
+        }
     }
     outcomes
 }
@@ -256,6 +271,7 @@ pub fn parallel_allowed(role: Role) -> Result<(), SuiteError> {
 /// Runs the selected cases of a role that allows it (`parallel_allowed`), up to `jobs` at a
 /// time; a case marked `exclusive:` runs alone. `progress` sees each outcome as its case
 /// finishes; the outcomes come back in the order of `cases`, whatever order they finished in.
+/// With [`Target::fail_fast`] no case starts once one has failed the run.
 pub async fn run_suite_parallel(
     cases: &[Transcript],
     target: &Target,
@@ -319,10 +335,13 @@ pub async fn run_suite_parallel_with_push(
             };
             let outcome = known_failure(outcome, known);
             progress(&outcome);
+            let failed = outcome.verdict.fails_run();
             if let Some(slot) = index_of.remove(&id).and_then(|i| outcomes.get_mut(i)) {
                 *slot = Some(outcome);
             }
+            failed
         };
+    let mut failed = false;
     for (index, case) in cases.iter().enumerate() {
         let exclusive = case.header.exclusive || case.header.harness.iter().any(|h| h == "restart");
         let limit = if exclusive { 1 } else { jobs };
@@ -330,7 +349,14 @@ pub async fn run_suite_parallel_with_push(
             let Some(joined) = running.join_next_with_id().await else {
                 break;
             };
-            finish(joined, &mut outcomes, &mut index_of);
+            failed |= finish(joined, &mut outcomes, &mut index_of);
+        }
+        // Cases that ended while this one waited for its turn may have failed the run.
+        while let Some(joined) = running.try_join_next_with_id() {
+            failed |= finish(joined, &mut outcomes, &mut index_of);
+        }
+        if failed && target.fail_fast {
+            break;
         }
         let case = case.clone();
         let target = std::sync::Arc::clone(&target);
@@ -339,7 +365,7 @@ pub async fn run_suite_parallel_with_push(
         index_of.insert(handle.id(), index);
         if exclusive {
             while let Some(joined) = running.join_next_with_id().await {
-                finish(joined, &mut outcomes, &mut index_of);
+                failed |= finish(joined, &mut outcomes, &mut index_of);
             }
         }
     }

@@ -11,7 +11,6 @@ pub mod imap_pattern;
 mod parse;
 pub mod pattern;
 
-use std::fmt;
 use std::time::Duration;
 
 pub use expr::{EvalError, Expr, Vars};
@@ -44,48 +43,16 @@ pub struct TranscriptError {
     pub error: SyntaxError,
 }
 
-/// The component a case checks; the runner plays the others.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Role {
-    /// An IMAP server with XAPPLEPUSHSERVICE; the runner is its clients and its push service.
-    ImapServer,
-    /// A push notification server; the runner is its providers and its devices.
-    PushServer,
-    /// A device (mail client and data-access daemon); the runner is its mail server and its
-    /// push server.
-    Device,
-}
+/// The component a case checks; the runner plays the others. The specification's own, so that
+/// a case's `role:` and the wire classification of its requirements name the same roles.
+pub use mailpush_spec::Role;
 
-impl Role {
-    /// `imap-server`, `push-server` or `device`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::ImapServer => "imap-server",
-            Role::PushServer => "push-server",
-            Role::Device => "device",
-        }
-    }
-
-    /// Parses a role name.
-    pub fn from_name(name: &str) -> Option<Self> {
-        [Role::ImapServer, Role::PushServer, Role::Device]
-            .into_iter()
-            .find(|r| r.as_str() == name)
-    }
-
-    /// The starting states a case of this role may ask for.
-    pub fn states(self) -> &'static [&'static str] {
-        match self {
-            Role::ImapServer => &["nonauth", "auth", "mailbox", "selected", "registered"],
-            Role::PushServer => &["none", "registered", "connected"],
-            Role::Device => &["none", "running"],
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// The starting states a case of `role` may ask for (`state:`).
+pub fn states(role: Role) -> &'static [&'static str] {
+    match role {
+        Role::ImapServer => &["nonauth", "auth", "mailbox", "selected", "registered"],
+        Role::PushServer => &["none", "registered", "connected"],
+        Role::Device => &["none", "running"],
     }
 }
 

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use mailpush_conformance::runner::client::DeviceExec;
-use mailpush_conformance::runner::{self, Outcome, Target};
+use mailpush_conformance::runner::{Outcome, Target};
 use mailpush_conformance::transcript::{Role, Transcript};
 
 /// The poll interval asked of the device for mailboxes without push.
@@ -31,8 +31,13 @@ pub fn device_target() -> Target {
 
 /// Every `device` case against this binary's `device_child`.
 pub async fn run_device_corpus() -> (Vec<Transcript>, Vec<Outcome>) {
+    run_device_corpus_as(super::SERIAL).await
+}
+
+/// Every `device` case against this binary's `device_child`, played as `how` says.
+pub async fn run_device_corpus_as(how: super::Play) -> (Vec<Transcript>, Vec<Outcome>) {
     let cases = super::corpus(Role::Device);
-    let outcomes = runner::run_suite(&cases, &device_target(), None, &[], |_| {}).await;
+    let outcomes = super::play(&cases, &device_target(), None, how).await;
     (cases, outcomes)
 }
 

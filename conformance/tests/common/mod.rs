@@ -47,24 +47,68 @@ pub fn push_settings(push: SocketAddr) -> PushSettings {
     push
 }
 
+/// How a corpus is played: how many cases at a time, and whether the run stops at the first
+/// case that fails it.
+#[derive(Clone, Copy, Debug)]
+pub struct Play {
+    pub jobs: usize,
+    pub fail_fast: bool,
+}
+
+/// One case after another, every case played.
+pub const SERIAL: Play = Play {
+    jobs: 1,
+    fail_fast: false,
+};
+
+/// Plays `cases` against `target` as `how` says; the imap-server cases get `push`.
+pub async fn play(
+    cases: &[Transcript],
+    target: &Target,
+    push: Option<Arc<runner::http::PushService>>,
+    how: Play,
+) -> Vec<runner::Outcome> {
+    let target = Target {
+        fail_fast: how.fail_fast,
+        ..target.clone()
+    };
+    if how.jobs > 1 {
+        runner::run_suite_parallel_with_push(cases, &target, push, &[], how.jobs, |_| {})
+            .await
+            .unwrap()
+    } else {
+        runner::run_suite(cases, &target, push.as_deref(), &[], |_| {}).await
+    }
+}
+
 /// The whole `imap-server` corpus against a fresh reference mail server.
 pub async fn run_imap_corpus() -> (Vec<Transcript>, Vec<runner::Outcome>) {
+    run_imap_corpus_as(SERIAL).await
+}
+
+/// The whole `imap-server` corpus against a fresh reference mail server, played as `how` says.
+pub async fn run_imap_corpus_as(how: Play) -> (Vec<Transcript>, Vec<runner::Outcome>) {
     let cases = corpus(Role::ImapServer);
     let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
-    let push = runner::http::PushService::start(listener).unwrap();
+    let push = Arc::new(runner::http::PushService::start(listener).unwrap());
     let (server, _dir) = mail_server(push.addr).await;
     let target = imap_target(server.imap_addr.unwrap());
-    let outcomes = runner::run_suite(&cases, &target, Some(&push), &[], |_| {}).await;
+    let outcomes = play(&cases, &target, Some(push), how).await;
     server.shutdown().await;
     (cases, outcomes)
 }
 
 /// The whole `push-server` corpus against a fresh reference push server.
 pub async fn run_push_corpus() -> (Vec<Transcript>, Vec<runner::Outcome>) {
+    run_push_corpus_as(SERIAL).await
+}
+
+/// The whole `push-server` corpus against a fresh reference push server, played as `how` says.
+pub async fn run_push_corpus_as(how: Play) -> (Vec<Transcript>, Vec<runner::Outcome>) {
     let cases = corpus(Role::PushServer);
     let server = push_server().await;
     let target = push_target(server.http_addr, server.device_addr);
-    let outcomes = runner::run_suite(&cases, &target, None, &[], |_| {}).await;
+    let outcomes = play(&cases, &target, None, how).await;
     server.shutdown().await;
     (cases, outcomes)
 }
@@ -89,38 +133,74 @@ pub async fn run_push_corpus_parallel(
 
 /// The reference mail server on loopback, pushing to `push` quickly.
 pub async fn mail_server(push: SocketAddr) -> (RunningMailServer, tempfile::TempDir) {
+    mail_server_with(push_settings(push)).await
+}
+
+/// The reference mail server on loopback, pushing as `push` says, its store (`mail.db`, with
+/// the test user) in a fresh directory.
+pub async fn mail_server_with(push: PushSettings) -> (RunningMailServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("mail.db"), StoreConfig::for_tests()).unwrap();
-    store.add_user(USER, PASSWORD.as_bytes()).unwrap();
+    let db = dir.path().join("mail.db");
+    Store::open(&db, StoreConfig::for_tests())
+        .unwrap()
+        .add_user(USER, PASSWORD.as_bytes())
+        .unwrap();
+    (start_mail_server(&db, loopback(), push).await, dir)
+}
+
+/// The reference mail server on `imap` (port 0 the first time), its store in `db`.
+pub async fn start_mail_server(
+    db: &Path,
+    imap: SocketAddr,
+    push: PushSettings,
+) -> RunningMailServer {
+    let store = Store::open(db, StoreConfig::for_tests()).unwrap();
     let settings = Settings {
-        imap_listen: Some(loopback()),
+        imap_listen: Some(imap),
         imaps_listen: None,
         allow_plaintext_loopback: true,
-        push: Some(push_settings(push)),
+        push: Some(push),
         ..Settings::default()
     };
-    let server = mailpush_mail_server::driver::start(settings, Arc::new(store))
+    mailpush_mail_server::driver::start(settings, Arc::new(store))
         .await
-        .unwrap();
-    (server, dir)
+        .unwrap()
 }
 
 /// The reference push server on loopback, plain, in memory.
 pub async fn push_server() -> mailpush_push_server::RunningServer {
-    mailpush_push_server::start(
-        mailpush_push_server::Settings {
-            device_listen: loopback(),
-            http_listen: loopback(),
-            database: None,
-            plain_loopback: true,
-            provider_tokens: vec![PROVIDER.into()],
-            registration_tokens: vec![REGISTRATION.into()],
-            ..mailpush_push_server::Settings::default()
-        },
-        Arc::new(mailpush_push_server::MemoryStore::new()),
-    )
-    .await
-    .unwrap()
+    start_push_server(None, loopback(), loopback()).await
+}
+
+/// The reference push server on the given addresses (port 0 the first time), its state in the
+/// SQLite database `db`, or in memory.
+pub async fn start_push_server(
+    db: Option<&Path>,
+    http: SocketAddr,
+    device: SocketAddr,
+) -> mailpush_push_server::RunningServer {
+    let settings = mailpush_push_server::Settings {
+        device_listen: device,
+        http_listen: http,
+        database: db.map(Path::to_owned),
+        plain_loopback: true,
+        provider_tokens: vec![PROVIDER.into()],
+        registration_tokens: vec![REGISTRATION.into()],
+        ..mailpush_push_server::Settings::default()
+    };
+    let store = mailpush_push_server::open_store(&settings).unwrap();
+    mailpush_push_server::start(settings, store).await.unwrap()
+}
+
+/// Every case was played and passed; the report is printed either way.
+pub fn assert_all_pass(cases: &[Transcript], outcomes: &[runner::Outcome]) {
+    let report = runner::report::human(cases, outcomes);
+    println!("{report}");
+    assert_eq!(outcomes.len(), cases.len());
+    assert!(
+        outcomes.iter().all(|o| o.verdict == runner::Verdict::Pass),
+        "not every case passed:\n{report}"
+    );
 }
 
 /// What the runner needs to play the `imap-server` cases against `imap`.

@@ -4,14 +4,38 @@
 
 use serde_json::Value;
 
+use std::collections::VecDeque;
+
+use tokio::time::Instant;
+
 use crate::runner::Verdict;
+use crate::runner::client::imap::DeviceCommand;
 use crate::runner::client::{Identity, MAILBOX_NAMES, Side};
 use crate::runner::device::DeviceConn;
 use crate::transcript::expr::random_hex;
-use crate::transcript::pattern::Bindings;
 use crate::transcript::{Deadline, DeviceImapStep};
 
-use super::{Arrival, Play, Stop, eval_error, put, stop};
+use super::{Arrival, Arrivals, Play, Stop, claim, eval_error, put, stop};
+
+impl Arrivals for Side {
+    type Item = DeviceCommand;
+
+    fn unclaimed(&mut self) -> &mut VecDeque<DeviceCommand> {
+        &mut self.unclaimed
+    }
+
+    async fn next(&mut self, until: Instant) -> Option<DeviceCommand> {
+        tokio::time::timeout_at(until, self.commands.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    fn is_last(_: &DeviceCommand) -> bool {
+        // Commands come from every connection the device opens; none ends the others.
+        false
+    }
+}
 
 impl Play<'_> {
     pub(super) async fn setup_device(&mut self) -> Result<(), Stop> {
@@ -100,28 +124,10 @@ impl Play<'_> {
                 let (until, must_not, explicit) = self.deadline(deadline, line)?;
                 let vars = self.vars.clone();
                 let side = self.side(line)?;
-                let mut bound = Bindings::new();
-                let mut found = None;
-                if let Some(i) = side
-                    .unclaimed
-                    .iter()
-                    .position(|c| pattern.matches(&c.tokens, &vars, &mut bound))
-                {
-                    found = side.unclaimed.remove(i);
-                }
-                while found.is_none() {
-                    let Ok(Some(command)) =
-                        tokio::time::timeout_at(until, side.commands.recv()).await
-                    else {
-                        break;
-                    };
-                    bound.clear();
-                    if pattern.matches(&command.tokens, &vars, &mut bound) {
-                        found = Some(command);
-                    } else {
-                        side.unclaimed.push_back(command);
-                    }
-                }
+                let (found, mut bound) = claim(side, until, |c, bound| {
+                    pattern.matches(&c.tokens, &vars, bound)
+                })
+                .await;
                 let closest = side
                     .unclaimed
                     .iter()

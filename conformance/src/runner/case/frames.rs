@@ -1,10 +1,31 @@
 //! Device-channel steps: connecting a device, frames sent and frames expected.
 
-use crate::runner::Verdict;
-use crate::transcript::FrameStep;
-use crate::transcript::pattern::Bindings;
+use std::collections::VecDeque;
 
-use super::{Arrival, Play, Stop, eval_error, stop};
+use tokio::time::Instant;
+
+use crate::frames::Received;
+use crate::runner::Verdict;
+use crate::runner::device::DeviceConn;
+use crate::transcript::FrameStep;
+
+use super::{Arrival, Arrivals, Play, Stop, claim, eval_error, stop};
+
+impl Arrivals for DeviceConn {
+    type Item = Received;
+
+    fn unclaimed(&mut self) -> &mut VecDeque<Received> {
+        &mut self.unclaimed
+    }
+
+    async fn next(&mut self, until: Instant) -> Option<Received> {
+        self.read(until).await
+    }
+
+    fn is_last(item: &Received) -> bool {
+        !matches!(item, Received::Frame(_))
+    }
+}
 
 impl Play<'_> {
     pub(super) async fn frame_step(
@@ -50,29 +71,8 @@ impl Play<'_> {
                 let (until, must_not, explicit) = self.deadline(deadline, line)?;
                 let vars = self.vars.clone();
                 let dev = self.device(k, line)?;
-                let mut bound = Bindings::new();
-                let mut found = None;
-                if let Some(i) = dev
-                    .unclaimed
-                    .iter()
-                    .position(|r| pattern.matches(r, &vars, &mut bound))
-                {
-                    found = dev.unclaimed.remove(i);
-                }
-                while found.is_none() {
-                    let Some(r) = dev.read(until).await else {
-                        break;
-                    };
-                    let eof = !matches!(r, crate::frames::Received::Frame(_));
-                    if pattern.matches(&r, &vars, &mut bound) {
-                        found = Some(r);
-                    } else {
-                        dev.unclaimed.push_back(r);
-                        if eof {
-                            break;
-                        }
-                    }
-                }
+                let (found, bound) =
+                    claim(dev, until, |r, bound| pattern.matches(r, &vars, bound)).await;
                 let expected = pattern.expand(&vars);
                 let last = dev.unclaimed.back().map(|r| format!("{r:?}"));
                 let shown = found.as_ref().map(|r| format!("{r:?}"));

@@ -54,6 +54,49 @@ fn fail(line: usize, message: impl Into<String>, expected: String, actual: Optio
     }
 }
 
+/// Where what a step waits for arrives from: the frames of a device connection, the commands
+/// the device under test sends.
+trait Arrivals {
+    type Item;
+    /// What arrived earlier and no step claimed yet, oldest first.
+    fn unclaimed(&mut self) -> &mut VecDeque<Self::Item>;
+    /// The next arrival; `None` when nothing arrived before `until`, or nothing more can.
+    async fn next(&mut self, until: Instant) -> Option<Self::Item>;
+    /// Whether nothing can arrive after `item` (it ends the connection).
+    fn is_last(item: &Self::Item) -> bool;
+}
+
+/// The first arrival `matches` accepts, and what the match bound: looked for among the
+/// unclaimed ones first, then waited for until `until`. What it does not accept stays
+/// unclaimed, in order, for the steps after.
+async fn claim<A: Arrivals>(
+    source: &mut A,
+    until: Instant,
+    mut matches: impl FnMut(&A::Item, &mut Bindings) -> bool,
+) -> (Option<A::Item>, Bindings) {
+    let mut bound = Bindings::new();
+    let unclaimed = source.unclaimed();
+    if let Some(i) = unclaimed.iter().position(|item| {
+        bound.clear();
+        matches(item, &mut bound)
+    }) {
+        return (unclaimed.remove(i), bound);
+    }
+    while let Some(item) = source.next(until).await {
+        bound.clear();
+        if matches(&item, &mut bound) {
+            return (Some(item), bound);
+        }
+        let last = A::is_last(&item);
+        source.unclaimed().push_back(item);
+        if last {
+            break;
+        }
+    }
+    bound.clear();
+    (None, bound)
+}
+
 /// An IMAP command sent and not yet completed.
 struct Open {
     line: usize,

@@ -58,7 +58,7 @@ pub fn html(cases: &[Transcript], outcomes: &[Outcome]) -> String {
             "<tr><td>{name}</td><td class=\"{verdict}\">{verdict}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td class=\"elapsed\">{}</td></tr>",
             case.map_or("", |c| c.header.level.as_str()),
-            case.map_or("", |c| c.header.role.as_str()),
+            case.map_or("", |c| c.header.role.name()),
             requirements.join("<br/>"),
             seconds(outcome.elapsed)
         );

@@ -46,7 +46,7 @@ pub fn junit(cases: &[Transcript], outcomes: &[Outcome]) -> String {
 
 /// The role of an outcome's case, which names its suite.
 fn role_of<'a>(cases: &'a [Transcript], outcome: &Outcome) -> &'a str {
-    case_of(cases, outcome).map_or("unknown", |c| c.header.role.as_str())
+    case_of(cases, outcome).map_or("unknown", |c| c.header.role.name())
 }
 
 fn testcase(out: &mut String, cases: &[Transcript], outcome: &Outcome, role: &str) {

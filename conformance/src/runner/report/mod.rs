@@ -53,6 +53,12 @@ pub fn human(cases: &[Transcript], outcomes: &[Outcome]) -> String {
         out.push_str(&detail(case, outcome));
     }
     let _ = writeln!(out, "\n{} cases: {}", outcomes.len(), counts(outcomes));
+    if let Some(not_run) = cases.len().checked_sub(outcomes.len()).filter(|n| *n > 0) {
+        let _ = writeln!(
+            out,
+            "{not_run} cases not run: the run stopped at its first failure (--fail-fast)"
+        );
+    }
     out
 }
 
@@ -208,7 +214,7 @@ pub fn json(cases: &[Transcript], outcomes: &[Outcome]) -> serde_json::Value {
                 "verdict": o.verdict.as_str(),
                 "file": case.map(|c| c.file.clone()),
                 "level": case.map(|c| c.header.level.as_str()),
-                "role": case.map(|c| c.header.role.as_str()),
+                "role": case.map(|c| c.header.role.name()),
                 "requirements": case.map(|c| c.header.requirements.iter().map(|r| format!("{}#{}", r.document, r.id)).collect::<Vec<_>>()),
                 "elapsed_ms": u64::try_from(o.elapsed.as_millis()).unwrap_or(u64::MAX),
                 "finding": o.finding.as_ref().map(|f| json!({
@@ -232,10 +238,7 @@ pub fn json(cases: &[Transcript], outcomes: &[Outcome]) -> serde_json::Value {
 pub fn exit_code(outcomes: &[Outcome]) -> u8 {
     if outcomes.is_empty() {
         3
-    } else if outcomes
-        .iter()
-        .any(|o| matches!(o.verdict, Verdict::Fail | Verdict::Timeout))
-    {
+    } else if outcomes.iter().any(|o| o.verdict.fails_run()) {
         1
     } else if outcomes.iter().any(|o| o.verdict == Verdict::Error) {
         2

@@ -7,7 +7,7 @@ use super::{at, duration};
 
 use crate::transcript::cursor::Cursor;
 use crate::transcript::{
-    DurationSpec, Header, Level, PushReply, RequirementRef, Role, SyntaxError,
+    DurationSpec, Header, Level, PushReply, RequirementRef, Role, SyntaxError, states,
 };
 
 /// `header = 1*(header-field / citation / comment) LF` up to the first empty line. Returns the
@@ -184,14 +184,14 @@ pub(super) fn header(lines: &[&str]) -> Result<(Header, usize), SyntaxError> {
         ));
     }
     let state =
-        state.unwrap_or_else(|| role.states()[usize::from(role == Role::ImapServer)].to_owned());
-    if !role.states().contains(&state.as_str()) {
+        state.unwrap_or_else(|| states(role)[usize::from(role == Role::ImapServer)].to_owned());
+    if !states(role).contains(&state.as_str()) {
         return Err(at(
             1,
             1,
             format!(
                 "state `{state}` is not one of {} for role {role}",
-                role.states().join(", ")
+                states(role).join(", ")
             ),
         ));
     }
