@@ -758,4 +758,38 @@ mod tests {
         assert_eq!(store.cursor().unwrap(), 7);
         assert_eq!(level(&store.db), 2);
     }
+
+    //= spec/sync.md#SYNC-24
+    //= type=test
+    //# The mail client's records MUST
+    //# NOT be weakened with it
+    #[test]
+    fn the_record_writer_flushes_and_waits_for_the_loop_s_write_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.db");
+        let mut store = Store::open(&path).unwrap();
+        let writer = record_writer(&path).unwrap();
+        assert_eq!(level(&writer), 2);
+        // A view write on the loop's connection leaves the writer's level alone.
+        assert_eq!(store.unflushed(|db| Ok(level(db))).unwrap(), 1);
+        assert_eq!(level(&writer), 2);
+        // The loop holds the write lock, as during a view commit: the writer's batch waits for
+        // it instead of failing with SQLITE_BUSY.
+        store.db.execute_batch("BEGIN IMMEDIATE").unwrap();
+        store
+            .db
+            .execute("INSERT INTO meta (key, value) VALUES ('probe', x'01')", [])
+            .unwrap();
+        let batch = std::thread::spawn(move || -> Result<(), StoreError> {
+            writer.execute_batch("BEGIN IMMEDIATE")?;
+            apply_records(&writer, &[Record::Cursor(9), Record::NextSerial(4)])?;
+            writer.execute_batch("COMMIT")?;
+            Ok(())
+        });
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        store.db.execute_batch("COMMIT").unwrap();
+        batch.join().unwrap().unwrap();
+        assert_eq!(store.cursor().unwrap(), 9);
+        assert_eq!(store.restored().unwrap().next_serial, 4);
+    }
 }
