@@ -24,6 +24,7 @@ use crate::net::{self, ConnKey, IoCommand, IoEvent};
 use crate::store::{Store, StoreError};
 
 mod answers;
+mod records;
 mod trace;
 mod waits;
 mod writes;
@@ -49,6 +50,10 @@ pub enum DaemonError {
     /// An account name is not an account id.
     #[error("account {0:?}: {1}")]
     Account(String, mailpush_device_core::TokenError),
+    /// A batch of the mail client's records could not be stored; the daemon stops rather than
+    /// acknowledge or hand out what it could not keep (LOCAL-18, LOCAL-24).
+    #[error("storing the mail client's records: {0}")]
+    Records(mailpush_sqlite_writer::WriteError<StoreError>),
 }
 
 /// How many distinct names may be pending for the DA on the bus.
@@ -107,9 +112,8 @@ struct Daemon {
     tracers: trace::DeviceTracers,
     /// What the device channel brought and the bus did with it, since the daemon started.
     counters: Counters,
-    /// The mail client's batches to store, in order, once the other cores have nothing more to
-    /// send (see [`Daemon::settle`]).
-    persists: std::collections::VecDeque<mail_client::PersistBatch>,
+    /// Stores the mail client's batches, in order, off the loop.
+    records: records::RecordWriter,
 }
 
 /// Counts of this run, for the status.
@@ -200,6 +204,7 @@ pub async fn run(
         config.data_dir.display()
     )))?;
     let store = Store::open(&config.database_path())?;
+    let (records, mut stored_rx) = records::RecordWriter::start(&config.database_path())?;
     let listener = api::bind(&config.socket_path()).map_err(io(format!(
         "cannot listen on {}",
         config.socket_path().display()
@@ -284,7 +289,7 @@ pub async fn run(
         device_error: None,
         changes,
         pending_writes: writes::PendingWrites::new(),
-        persists: std::collections::VecDeque::new(),
+        records,
         waits: waits::Waits::default(),
         tracers,
         counters: Counters::default(),
@@ -307,6 +312,13 @@ pub async fn run(
         tokio::select! {
             _ = &mut shutdown => break Ok(()),
             Some(event) = io_rx.recv() => daemon.handle_io(event),
+            Some((ticket, stored)) = stored_rx.recv() => match stored {
+                Ok(()) => {
+                    let now = daemon.clock.now();
+                    daemon.client.handle_persisted(ticket, now);
+                }
+                Err(error) => break Err(DaemonError::Records(error)),
+            },
             Some(call) = api_rx.recv() => match call.request {
                 Request::Write { account, write } => daemon.start_write(&account, write, call.reply),
                 request => daemon.start_request(request, call.reply),
@@ -470,11 +482,11 @@ impl Daemon {
 
     /// Carries out what the cores ask until none of them has anything more.
     ///
-    /// The mail client's batches are flushed to disk (LOCAL-18, LOCAL-24) and the store blocks
-    /// this loop while it flushes, so they are written last: the DA's sync that a notification
-    /// wakes is on its way to the mail server while the notification's cursor is being flushed,
-    /// instead of after. Nothing waits for them in between: the mail client holds back whatever
-    /// depends on a batch (a token, an acknowledgement) until `handle_persisted`.
+    /// The mail client's batches go to the record writer's thread, which flushes them to disk
+    /// (LOCAL-18, LOCAL-24) while this loop goes on: the DA's sync that a notification wakes is
+    /// on its way to the mail server, and committed, while the notification's cursor is being
+    /// flushed. Nothing waits for them in between: the mail client holds back whatever depends
+    /// on a batch (a token, an acknowledgement) until `handle_persisted`.
     fn settle(&mut self) -> Result<(), DaemonError> {
         loop {
             let mut progress = self.mail_client_events()?;
@@ -483,22 +495,9 @@ impl Daemon {
             }
             progress |= self.bus_deliveries();
             if !progress {
-                progress = self.store_persists()?;
-            }
-            if !progress {
                 return Ok(());
             }
         }
-    }
-
-    /// Stores the mail client's batches, in the order it gave them, and reports each.
-    fn store_persists(&mut self) -> Result<bool, DaemonError> {
-        let stored = !self.persists.is_empty();
-        while let Some(batch) = self.persists.pop_front() {
-            self.store.apply(&batch.records)?;
-            self.client.handle_persisted(batch.ticket, self.clock.now());
-        }
-        Ok(stored)
     }
 
     fn mail_client_events(&mut self) -> Result<bool, DaemonError> {
@@ -509,7 +508,7 @@ impl Daemon {
             progress = true;
             let now = self.clock.now();
             match event {
-                mail_client::Event::Persist(batch) => self.persists.push_back(batch),
+                mail_client::Event::Persist(batch) => self.records.store(batch),
                 mail_client::Event::Registered { request, tokens } => {
                     let Some(index) = self.registrations.remove(&request) else {
                         continue;

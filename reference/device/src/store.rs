@@ -178,15 +178,82 @@ fn meta_u64(db: &Connection, key: &str) -> Result<u64, StoreError> {
     }
 }
 
+/// How long a connection waits for the other one's transaction before it fails: the two
+/// connections of the daemon (the loop's and the record writer's) take the database's write
+/// lock in turn.
+const BUSY_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits between two tries for the write lock. SQLite's own busy timeout sleeps 1 ms and more
+/// between tries, longer than the other connection usually holds the lock (one flush).
+const BUSY_POLL: std::time::Duration = std::time::Duration::from_micros(20);
+
+/// SQLite's busy handler of both connections: polls every [`BUSY_POLL`] until [`BUSY_LIMIT`].
+fn wait_for_lock(tries: i32) -> bool {
+    let limit = BUSY_LIMIT.as_micros() / BUSY_POLL.as_micros().max(1);
+    if u128::try_from(tries).unwrap_or(u128::MAX) >= limit {
+        return false;
+    }
+    std::thread::sleep(BUSY_POLL);
+    true
+}
+
+/// A connection to the daemon's database in WAL mode with FULL sync: every committed
+/// transaction survives a crash of the process and of the machine, unless it is a view write
+/// (`Store::unflushed`).
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let db = Connection::open(path)?;
+    db.pragma_update(None, "journal_mode", "WAL")?;
+    db.pragma_update(None, "synchronous", FLUSHED)?;
+    db.busy_handler(Some(wait_for_lock))?;
+    Ok(db)
+}
+
+/// The connection that stores the mail client's records ([`apply_records`]) beside the loop's
+/// [`Store`], so that their flushes do not hold up the loop; open it after [`Store::open`],
+/// which creates the schema.
+pub fn record_writer(path: &Path) -> Result<Connection, StoreError> {
+    connect(path)
+}
+
+/// Writes one batch of the mail client's records on `db`, inside the caller's transaction (or
+/// savepoint), so that the batch is stored whole or not at all.
+pub fn apply_records(db: &Connection, records: &[Record]) -> Result<(), StoreError> {
+    for record in records {
+        match record {
+            Record::TokenAdded(entry) => {
+                db.execute(
+                    "INSERT INTO tokens (token, account, mailbox) VALUES (?1, ?2, ?3)",
+                    params![
+                        entry.token.as_str(),
+                        entry.account.as_str(),
+                        entry.mailbox.as_bytes()
+                    ],
+                )?;
+            }
+            Record::TokenRemoved(token) => {
+                db.execute("DELETE FROM tokens WHERE token = ?1", [token.as_str()])?;
+            }
+            Record::NextSerial(n) => meta_put(db, "next_serial", n.to_string().as_bytes())?,
+            Record::Device(credentials) => {
+                meta_put(db, "device_token", credentials.token.as_str().as_bytes())?;
+                meta_put(db, "device_secret", credentials.secret.as_str().as_bytes())?;
+                meta_put(db, "cursor", b"0")?;
+            }
+            Record::Cursor(c) => meta_put(db, "cursor", c.to_string().as_bytes())?,
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "the mail client asked to store an unknown record {other:?}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (or creates) the database and deletes content no committed view references.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Connection::open(path)?;
-        // WAL with FULL sync: every committed transaction survives a crash of the process and of
-        // the machine, unless it is a view write (`Store::unflushed`).
-        db.pragma_update(None, "journal_mode", "WAL")?;
-        db.pragma_update(None, "synchronous", FLUSHED)?;
-        db.busy_timeout(std::time::Duration::from_secs(5))?;
+        let db = connect(path)?;
         db.execute_batch(SCHEMA)?;
         //= spec/sync.md#SYNC-13
         //# content that no published view references is discarded.
@@ -296,35 +363,7 @@ impl Store {
     /// Applies one batch of the mail client in one transaction.
     pub fn apply(&mut self, records: &[Record]) -> Result<(), StoreError> {
         let tx = self.db.transaction()?;
-        for record in records {
-            match record {
-                Record::TokenAdded(entry) => {
-                    tx.execute(
-                        "INSERT INTO tokens (token, account, mailbox) VALUES (?1, ?2, ?3)",
-                        params![
-                            entry.token.as_str(),
-                            entry.account.as_str(),
-                            entry.mailbox.as_bytes()
-                        ],
-                    )?;
-                }
-                Record::TokenRemoved(token) => {
-                    tx.execute("DELETE FROM tokens WHERE token = ?1", [token.as_str()])?;
-                }
-                Record::NextSerial(n) => meta_put(&tx, "next_serial", n.to_string().as_bytes())?,
-                Record::Device(credentials) => {
-                    meta_put(&tx, "device_token", credentials.token.as_str().as_bytes())?;
-                    meta_put(&tx, "device_secret", credentials.secret.as_str().as_bytes())?;
-                    meta_put(&tx, "cursor", b"0")?;
-                }
-                Record::Cursor(c) => meta_put(&tx, "cursor", c.to_string().as_bytes())?,
-                other => {
-                    return Err(StoreError::Corrupt(format!(
-                        "the mail client asked to store an unknown record {other:?}"
-                    )));
-                }
-            }
-        }
+        apply_records(&tx, records)?;
         tx.commit()?;
         Ok(())
     }
@@ -718,5 +757,39 @@ mod tests {
         store.apply(&[Record::Cursor(7)]).unwrap();
         assert_eq!(store.cursor().unwrap(), 7);
         assert_eq!(level(&store.db), 2);
+    }
+
+    //= spec/sync.md#SYNC-24
+    //= type=test
+    //# The mail client's records MUST
+    //# NOT be weakened with it
+    #[test]
+    fn the_record_writer_flushes_and_waits_for_the_loop_s_write_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.db");
+        let mut store = Store::open(&path).unwrap();
+        let writer = record_writer(&path).unwrap();
+        assert_eq!(level(&writer), 2);
+        // A view write on the loop's connection leaves the writer's level alone.
+        assert_eq!(store.unflushed(|db| Ok(level(db))).unwrap(), 1);
+        assert_eq!(level(&writer), 2);
+        // The loop holds the write lock, as during a view commit: the writer's batch waits for
+        // it instead of failing with SQLITE_BUSY.
+        store.db.execute_batch("BEGIN IMMEDIATE").unwrap();
+        store
+            .db
+            .execute("INSERT INTO meta (key, value) VALUES ('probe', x'01')", [])
+            .unwrap();
+        let batch = std::thread::spawn(move || -> Result<(), StoreError> {
+            writer.execute_batch("BEGIN IMMEDIATE")?;
+            apply_records(&writer, &[Record::Cursor(9), Record::NextSerial(4)])?;
+            writer.execute_batch("COMMIT")?;
+            Ok(())
+        });
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        store.db.execute_batch("COMMIT").unwrap();
+        batch.join().unwrap().unwrap();
+        assert_eq!(store.cursor().unwrap(), 9);
+        assert_eq!(store.restored().unwrap().next_serial, 4);
     }
 }
