@@ -98,7 +98,12 @@ pub struct Identity {
 impl Side {
     /// Binds the three listeners on fresh loopback ports, writes the certificate authority into
     /// a fresh scratch directory and starts the implementation.
-    pub async fn start(exec: &DeviceExec, identity: &Identity) -> Result<Self, String> {
+    /// `poll_ms` is the poll interval asked of the implementation (`{poll_ms}`).
+    pub async fn start(
+        exec: &DeviceExec,
+        identity: &Identity,
+        poll_ms: u64,
+    ) -> Result<Self, String> {
         let bind = || TcpListener::bind("127.0.0.1:0");
         let io = |what: &str| {
             let what = what.to_owned();
@@ -130,7 +135,7 @@ impl Side {
         placeholders.insert("account", identity.account.clone());
         placeholders.insert("registration", identity.registration.clone());
         placeholders.insert("mailboxes", identity.mailboxes.join(","));
-        placeholders.insert("poll_ms", exec.poll_ms.to_string());
+        placeholders.insert("poll_ms", poll_ms.to_string());
         placeholders.insert("dir", scratch.display().to_string());
 
         let wires = imap::Wires::default();
