@@ -107,6 +107,9 @@ pub struct Header {
     pub devices: u8,
     /// `mailboxes:` mailboxes created for the case (0 to 9).
     pub mailboxes: u8,
+    /// `poll:` the poll interval the device under test is asked for in this case, instead of
+    /// the runner's (`--poll-ms`); `device` cases only.
+    pub poll: Option<Duration>,
     /// `exclusive:` the case must run alone.
     pub exclusive: bool,
     /// `push-reply:`

@@ -76,12 +76,15 @@ impl Play<'_> {
         v.insert("registration".into(), text(&identity.registration));
         v.insert("token".into(), text(&identity.token));
         v.insert("secret".into(), text(&identity.secret));
-        v.insert("poll_ms".into(), Value::from(exec.poll_ms));
+        let poll_ms = self.case.header.poll.map_or(exec.poll_ms, |d| {
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+        });
+        v.insert("poll_ms".into(), Value::from(poll_ms));
         for (k, name) in identity.mailboxes.iter().enumerate() {
             v.insert(format!("mailbox{}", k + 1), text(name));
         }
         v.insert("mailbox".into(), text(&identity.mailboxes[0]));
-        let side = Side::start(exec, &identity)
+        let side = Side::start(exec, &identity, poll_ms)
             .await
             .map_err(|e| stop(Verdict::Error, 1, e))?;
         self.side = Some(side);

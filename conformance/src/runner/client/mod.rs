@@ -98,7 +98,12 @@ pub struct Identity {
 impl Side {
     /// Binds the three listeners on fresh loopback ports, writes the certificate authority into
     /// a fresh scratch directory and starts the implementation.
-    pub async fn start(exec: &DeviceExec, identity: &Identity) -> Result<Self, String> {
+    /// `poll_ms` is the poll interval asked of the implementation (`{poll_ms}`).
+    pub async fn start(
+        exec: &DeviceExec,
+        identity: &Identity,
+        poll_ms: u64,
+    ) -> Result<Self, String> {
         let bind = || TcpListener::bind("127.0.0.1:0");
         let io = |what: &str| {
             let what = what.to_owned();
@@ -130,7 +135,7 @@ impl Side {
         placeholders.insert("account", identity.account.clone());
         placeholders.insert("registration", identity.registration.clone());
         placeholders.insert("mailboxes", identity.mailboxes.join(","));
-        placeholders.insert("poll_ms", exec.poll_ms.to_string());
+        placeholders.insert("poll_ms", poll_ms.to_string());
         placeholders.insert("dir", scratch.display().to_string());
 
         let wires = imap::Wires::default();
@@ -300,16 +305,21 @@ async fn serve_channel(
 }
 
 /// The provider API's device registration (PROV-15): `POST /v1/devices` with the registration
-/// token answers `201` with the case's device token and secret; anything else `401` or `404`.
+/// token answers `201` with the case's device token and secret the first time, and with a new
+/// random token and secret every later time, as a push server issues a new device per
+/// registration (so that a device registering again after a refusal gets other credentials);
+/// anything else `401` or `404`.
 async fn serve_api(
     listener: TcpListener,
     tls: tokio_rustls::TlsAcceptor,
     identity: Identity,
     log: Arc<Mutex<Vec<String>>>,
 ) {
+    let registered = Arc::new(std::sync::atomic::AtomicBool::new(false));
     while let Ok((tcp, _)) = listener.accept().await {
         let tls = tls.clone();
         let identity = identity.clone();
+        let registered = Arc::clone(&registered);
         let log = Arc::clone(&log);
         tokio::spawn(async move {
             let Ok(mut stream) = tls.accept(tcp).await else {
@@ -357,10 +367,15 @@ async fn serve_api(
                     r#"{"code":401,"error":"unauthorized"}"#.to_owned(),
                 )
             } else {
+                let again = registered.swap(true, std::sync::atomic::Ordering::SeqCst);
+                let (token, secret) = if again {
+                    (random_hex(64), random_hex(64))
+                } else {
+                    (identity.token, identity.secret)
+                };
                 (
                     "201 Created",
-                    serde_json::json!({"token": identity.token, "secret": identity.secret})
-                        .to_string(),
+                    serde_json::json!({"token": token, "secret": secret}).to_string(),
                 )
             };
             if let Ok(mut log) = log.lock() {

@@ -25,6 +25,7 @@ pub(super) fn header(lines: &[&str]) -> Result<(Header, usize), SyntaxError> {
     let mut devices = None;
     let mut mailboxes = None;
     let mut exclusive = false;
+    let mut poll = None;
     let mut push_reply = PushReply::Auto;
     let mut tags = Vec::new();
     let mut requirements: Vec<RequirementRef> = Vec::new();
@@ -145,6 +146,15 @@ pub(super) fn header(lines: &[&str]) -> Result<(Header, usize), SyntaxError> {
                 mailboxes =
                     Some(small_number(value, 0).ok_or_else(|| bad("mailboxes is 0 to 9".into()))?)
             }
+            "poll" => {
+                let mut d = Cursor::new(value, number, value_column);
+                poll = match duration(&mut d)? {
+                    DurationSpec::Fixed(t) if d.at_end() && !t.is_zero() => Some(t),
+                    _ => {
+                        return Err(bad("poll is a fixed, non-zero duration such as 600s".into()));
+                    }
+                };
+            }
             "exclusive" => {
                 exclusive = match value {
                     "yes" => true,
@@ -182,6 +192,11 @@ pub(super) fn header(lines: &[&str]) -> Result<(Header, usize), SyntaxError> {
             1,
             format!("the citation of {} quotes nothing (add `##` lines)", r.id),
         ));
+    }
+    // Only the device role is asked for a poll interval; elsewhere the field would be ignored
+    // silently, which hides a mistake.
+    if poll.is_some() && role != Role::Device {
+        return Err(at(1, 1, format!("`poll:` is for device cases, not {role}")));
     }
     let state =
         state.unwrap_or_else(|| states(role)[usize::from(role == Role::ImapServer)].to_owned());
@@ -228,6 +243,7 @@ pub(super) fn header(lines: &[&str]) -> Result<(Header, usize), SyntaxError> {
             connections,
             devices,
             mailboxes,
+            poll,
             exclusive,
             push_reply,
             tags,

@@ -202,4 +202,30 @@ end
         let error = parse("bad.case", "case: x\n#= spec/a.md#A-1\n## q\nlevel: MUST\nrole: imap-server\n\n1 <- within 5s * (a\n").unwrap_err();
         assert_eq!((error.error.line, error.error.column), (7, 20), "{error}");
     }
+
+    #[test]
+    fn a_poll_interval_is_for_device_cases_only() {
+        let case = |role: &str, poll: &str| {
+            format!(
+                "case: x\n#= spec/a.md#A-1\n## q\nlevel: MUST\nrole: {role}\npoll: {poll}\n\nwait 1s\n"
+            )
+        };
+        let t = parse("p.case", &case("device", "600s")).unwrap();
+        assert_eq!(t.header.poll, Some(std::time::Duration::from_secs(600)));
+        let t = parse(
+            "p.case",
+            "case: x\n#= spec/a.md#A-1\n## q\nlevel: MUST\nrole: device\n\nwait 1s\n",
+        )
+        .unwrap();
+        assert_eq!(t.header.poll, None);
+        for (role, poll, message) in [
+            ("imap-server", "600s", "for device cases"),
+            ("device", "0s", "non-zero"),
+            ("device", "${x}s", "fixed"),
+            ("device", "7200s", "duration"),
+        ] {
+            let error = parse("p.case", &case(role, poll)).unwrap_err();
+            assert!(error.error.message.contains(message), "{poll}: {error}");
+        }
+    }
 }
