@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::runner::Verdict;
-use crate::runner::client::{Identity, MAILBOX_NAMES, Side};
+use crate::runner::client::{Identity, MAILBOX_NAMES, Side, imap};
 use crate::runner::device::DeviceConn;
 use crate::transcript::expr::random_hex;
 use crate::transcript::pattern::Bindings;
@@ -43,6 +43,10 @@ impl Play<'_> {
                 .take(count)
                 .map(|m| (*m).to_owned())
                 .collect(),
+            capabilities: match &self.case.header.imap_capabilities {
+                Some(names) => names.join(" "),
+                None => imap::CAPABILITIES.to_owned(),
+            },
         };
         let text = |s: &str| Value::String(s.to_owned());
         let v = &mut self.vars;
