@@ -389,7 +389,22 @@ fn literal_length(line: &[u8]) -> Option<(usize, bool)> {
 
 #[cfg(test)]
 mod tests {
-    use super::literal_length;
+    use super::{literal_length, names_qresync};
+    use crate::imap_syntax::parse_response;
+
+    #[test]
+    fn a_qresync_parameter_is_found_after_the_mailbox_only() {
+        let tokens = |line: &str| parse_response(line.as_bytes()).tokens;
+        assert!(names_qresync(&tokens(
+            "A1 EXAMINE Notes (QRESYNC (7 4 1:2))"
+        )));
+        assert!(names_qresync(&tokens(
+            "A1 SELECT Notes (CONDSTORE qresync (7 4))"
+        )));
+        assert!(!names_qresync(&tokens("A1 EXAMINE Notes (CONDSTORE)")));
+        assert!(!names_qresync(&tokens("A1 EXAMINE QRESYNC")));
+        assert!(!names_qresync(&tokens("A1 EXAMINE Notes")));
+    }
 
     #[test]
     fn literals_are_recognised_at_the_end_only() {

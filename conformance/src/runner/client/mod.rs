@@ -401,3 +401,19 @@ async fn serve_api(
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::announces_body;
+
+    #[test]
+    fn a_registration_announcing_a_body_is_told_apart() {
+        let header = |name: &'static str, value: &'static [u8]| httparse::Header { name, value };
+        assert!(!announces_body(&[]));
+        assert!(!announces_body(&[header("Content-Length", b"0")]));
+        assert!(!announces_body(&[header("content-length", b" 0 ")]));
+        assert!(announces_body(&[header("Content-Length", b"2")]));
+        assert!(announces_body(&[header("Content-Length", b"x")]));
+        assert!(announces_body(&[header("Transfer-Encoding", b"chunked")]));
+    }
+}
