@@ -114,6 +114,9 @@ pub struct Header {
     pub exclusive: bool,
     /// `push-reply:`
     pub push_reply: PushReply,
+    /// `imap-capabilities:` what the runner's mail server lists after authentication in a device
+    /// case, in place of its default list; `None` keeps the default.
+    pub imap_capabilities: Option<Vec<String>>,
     /// `tags:` free classification words (for example `imap4rev1`).
     pub tags: Vec<String>,
 }

@@ -113,6 +113,10 @@ mutants! {
         "the mail client's `hello` carries cursor 0 instead of the stored cursor";
     XapsRequestWithoutVersion = "xaps-request-without-version", Device,
         "the mail client's XAPPLEPUSHSERVICE command leaves out `aps-version`";
+    DaDropsWakeDuringSync = "da-drops-wake-during-sync", Device,
+        "a wake that arrives while its mailbox is being synchronized brings no further sync";
+    DaIgnoresExpungeDuringSync = "da-ignores-expunge-during-sync", Device,
+        "the DA ignores an `EXPUNGE` that arrives during a sync and fetches the message it names";
 }
 
 impl fmt::Display for Mutant {

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::runner::Verdict;
 use crate::runner::client::imap::DeviceCommand;
-use crate::runner::client::{Identity, MAILBOX_NAMES, Side};
+use crate::runner::client::{Identity, MAILBOX_NAMES, Side, imap};
 use crate::runner::device::DeviceConn;
 use crate::transcript::expr::random_hex;
 use crate::transcript::{Deadline, DeviceImapStep};
@@ -67,6 +67,10 @@ impl Play<'_> {
                 .take(count)
                 .map(|m| (*m).to_owned())
                 .collect(),
+            capabilities: match &self.case.header.imap_capabilities {
+                Some(names) => names.join(" "),
+                None => imap::CAPABILITIES.to_owned(),
+            },
         };
         let text = |s: &str| Value::String(s.to_owned());
         let v = &mut self.vars;

@@ -11,8 +11,9 @@ use tokio::sync::mpsc;
 
 use crate::imap_syntax::{Kind, Token, parse_response};
 
-/// The capabilities the runner's mail server lists after authentication (before it, without
-/// `XAPPLEPUSHSERVICE`, as XAPS-1 requires of a server).
+/// The capabilities the runner's mail server lists after authentication unless the case names
+/// its own (`imap-capabilities:`); before it, without `XAPPLEPUSHSERVICE`, as XAPS-1 requires of
+/// a server.
 pub const CAPABILITIES: &str =
     "IMAP4rev1 AUTH=PLAIN ENABLE IDLE UIDPLUS CONDSTORE QRESYNC XAPPLEPUSHSERVICE";
 const PRE_AUTH_CAPABILITIES: &str = "IMAP4rev1 AUTH=PLAIN ENABLE IDLE UIDPLUS CONDSTORE QRESYNC";
@@ -80,6 +81,8 @@ pub struct Credentials {
     pub user: String,
     /// The password.
     pub password: String,
+    /// What the server lists after authentication.
+    pub capabilities: String,
 }
 
 /// Accepts the device's IMAP connections (IMAPS) until the listener is dropped with its task.
@@ -121,6 +124,7 @@ pub async fn serve(
                 wires: wires.clone(),
                 commands,
                 authenticated: false,
+                qresync_enabled: false,
             };
             session.run(BufReader::new(read)).await;
             if let Ok(mut writers) = wires.writers.lock() {
@@ -137,6 +141,8 @@ struct Session {
     wires: Wires,
     commands: mpsc::UnboundedSender<DeviceCommand>,
     authenticated: bool,
+    /// `ENABLE QRESYNC` was sent on this connection (RFC 7162 §3.2.3).
+    qresync_enabled: bool,
 }
 
 impl Session {
@@ -170,7 +176,7 @@ impl Session {
             let go_on = match word.as_str() {
                 "CAPABILITY" => {
                     let list = if self.authenticated {
-                        CAPABILITIES
+                        self.credentials.capabilities.as_str()
                     } else {
                         PRE_AUTH_CAPABILITIES
                     };
@@ -199,11 +205,23 @@ impl Session {
                         .iter()
                         .skip(1)
                         .filter_map(Token::text)
+                        .filter(|name| self.listed(name))
                         .collect();
+                    self.qresync_enabled |= names.iter().any(|n| n.eq_ignore_ascii_case("QRESYNC"));
                     self.reply(&format!("* ENABLED {}", names.join(" ")))
                         && self.reply(&format!("{tag} OK ENABLE done"))
                 }
                 "IDLE" => self.idle(&tag, &mut reader).await,
+                // RFC 7162 §3.2.5: the server MUST answer BAD to a QRESYNC parameter on a
+                // connection that has not enabled it. Answered here, so that every case sees a
+                // device that skips `ENABLE QRESYNC` (SYNC-1) fail as a real server makes it.
+                "SELECT" | "EXAMINE"
+                    if !self.qresync_enabled && names_qresync(&response.tokens) =>
+                {
+                    self.reply(&format!(
+                        "{tag} BAD QRESYNC is not enabled on this connection"
+                    ))
+                }
                 _ => self
                     .commands
                     .send(DeviceCommand {
@@ -220,11 +238,23 @@ impl Session {
         }
     }
 
+    /// Whether the server lists `name` in the state the connection is in.
+    fn listed(&self, name: &str) -> bool {
+        let list = if self.authenticated {
+            self.credentials.capabilities.as_str()
+        } else {
+            PRE_AUTH_CAPABILITIES
+        };
+        list.split_whitespace()
+            .any(|c| c.eq_ignore_ascii_case(name))
+    }
+
     fn authenticate(&mut self, tag: &str, ok: bool) -> bool {
         self.authenticated = ok;
         if ok {
             self.reply(&format!(
-                "{tag} OK [CAPABILITY {CAPABILITIES}] authenticated"
+                "{tag} OK [CAPABILITY {}] authenticated",
+                self.credentials.capabilities
             ))
         } else {
             self.reply(&format!(
@@ -328,6 +358,19 @@ impl Session {
     }
 }
 
+/// Whether the arguments of a `SELECT` or `EXAMINE` (after the mailbox) name `QRESYNC`.
+fn names_qresync(tokens: &[Token]) -> bool {
+    tokens.iter().skip(2).any(|token| match token {
+        Token::List(items) => items.iter().any(|item| {
+            item.text()
+                .is_some_and(|t| t.eq_ignore_ascii_case("QRESYNC"))
+        }),
+        other => other
+            .text()
+            .is_some_and(|t| t.eq_ignore_ascii_case("QRESYNC")),
+    })
+}
+
 /// `{n}` or `{n+}` at the end of a line: the literal's length and whether it is synchronizing.
 fn literal_length(line: &[u8]) -> Option<(usize, bool)> {
     let inner = line.strip_suffix(b"}")?;
@@ -346,7 +389,22 @@ fn literal_length(line: &[u8]) -> Option<(usize, bool)> {
 
 #[cfg(test)]
 mod tests {
-    use super::literal_length;
+    use super::{literal_length, names_qresync};
+    use crate::imap_syntax::parse_response;
+
+    #[test]
+    fn a_qresync_parameter_is_found_after_the_mailbox_only() {
+        let tokens = |line: &str| parse_response(line.as_bytes()).tokens;
+        assert!(names_qresync(&tokens(
+            "A1 EXAMINE Notes (QRESYNC (7 4 1:2))"
+        )));
+        assert!(names_qresync(&tokens(
+            "A1 SELECT Notes (CONDSTORE qresync (7 4))"
+        )));
+        assert!(!names_qresync(&tokens("A1 EXAMINE Notes (CONDSTORE)")));
+        assert!(!names_qresync(&tokens("A1 EXAMINE QRESYNC")));
+        assert!(!names_qresync(&tokens("A1 EXAMINE Notes")));
+    }
 
     #[test]
     fn literals_are_recognised_at_the_end_only() {

@@ -93,6 +93,8 @@ pub struct Identity {
     pub secret: String,
     /// The mailboxes the device monitors.
     pub mailboxes: Vec<String>,
+    /// What the runner's mail server lists after authentication.
+    pub capabilities: String,
 }
 
 impl Side {
@@ -149,6 +151,7 @@ impl Side {
                 imap::Credentials {
                     user: identity.user.clone(),
                     password: identity.password.clone(),
+                    capabilities: identity.capabilities.clone(),
                 },
                 wires.clone(),
                 command_tx,
@@ -304,11 +307,21 @@ async fn serve_channel(
     }
 }
 
+/// Whether a request's head announces a body: a `Content-Length` other than 0, or any
+/// `Transfer-Encoding`.
+fn announces_body(headers: &[httparse::Header<'_>]) -> bool {
+    headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("transfer-encoding")
+            || (h.name.eq_ignore_ascii_case("content-length")
+                && std::str::from_utf8(h.value).map_or(true, |v| v.trim() != "0"))
+    })
+}
+
 /// The provider API's device registration (PROV-15): `POST /v1/devices` with the registration
-/// token answers `201` with the case's device token and secret the first time, and with a new
-/// random token and secret every later time, as a push server issues a new device per
+/// token and no body answers `201` with the case's device token and secret the first time, and
+/// with a new random token and secret every later time, as a push server issues a new device per
 /// registration (so that a device registering again after a refusal gets other credentials);
-/// anything else `401` or `404`.
+/// anything else `400`, `401` or `404`.
 async fn serve_api(
     listener: TcpListener,
     tls: tokio_rustls::TlsAcceptor,
@@ -348,13 +361,14 @@ async fn serve_api(
                             parsed.method.unwrap_or("").to_owned(),
                             parsed.path.unwrap_or("").to_owned(),
                             bearer,
+                            announces_body(parsed.headers),
                         );
                     }
                     Ok(httparse::Status::Partial) => continue,
                     Err(_) => return,
                 }
             };
-            let (method, path, bearer) = head;
+            let (method, path, bearer, with_body) = head;
             let (status, body) = if method != "POST" || path.trim_end_matches('/') != "/v1/devices"
             {
                 (
@@ -365,6 +379,13 @@ async fn serve_api(
                 (
                     "401 Unauthorized",
                     r#"{"code":401,"error":"unauthorized"}"#.to_owned(),
+                )
+            } else if with_body {
+                // PROV-32: a registration has an empty body; answered as the push server must,
+                // without reading the body.
+                (
+                    "400 Bad Request",
+                    r#"{"code":400,"error":"bad-request"}"#.to_owned(),
                 )
             } else {
                 let again = registered.swap(true, std::sync::atomic::Ordering::SeqCst);
@@ -392,5 +413,21 @@ async fn serve_api(
             let _ = stream.write_all(response.as_bytes()).await;
             let _ = stream.shutdown().await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::announces_body;
+
+    #[test]
+    fn a_registration_announcing_a_body_is_told_apart() {
+        let header = |name: &'static str, value: &'static [u8]| httparse::Header { name, value };
+        assert!(!announces_body(&[]));
+        assert!(!announces_body(&[header("Content-Length", b"0")]));
+        assert!(!announces_body(&[header("content-length", b" 0 ")]));
+        assert!(announces_body(&[header("Content-Length", b"2")]));
+        assert!(announces_body(&[header("Content-Length", b"x")]));
+        assert!(announces_body(&[header("Transfer-Encoding", b"chunked")]));
     }
 }

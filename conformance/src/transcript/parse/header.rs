@@ -27,6 +27,7 @@ pub(super) fn header(lines: &[&str]) -> Result<(Header, usize), SyntaxError> {
     let mut exclusive = false;
     let mut poll = None;
     let mut push_reply = PushReply::Auto;
+    let mut imap_capabilities = None;
     let mut tags = Vec::new();
     let mut requirements: Vec<RequirementRef> = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
@@ -169,6 +170,7 @@ pub(super) fn header(lines: &[&str]) -> Result<(Header, usize), SyntaxError> {
                     _ => return Err(bad("push-reply is auto or scripted".into())),
                 }
             }
+            "imap-capabilities" => imap_capabilities = Some(capability_list(value).map_err(bad)?),
             "tags" => tags = words(value),
             other => return Err(at(number, 1, format!("unknown header key `{other}`"))),
         }
@@ -219,6 +221,13 @@ pub(super) fn header(lines: &[&str]) -> Result<(Header, usize), SyntaxError> {
             format!("state `{state}` needs at least one mailbox"),
         ));
     }
+    if imap_capabilities.is_some() && role != Role::Device {
+        return Err(at(
+            1,
+            1,
+            "`imap-capabilities:` is for device cases: it sets what the runner's mail server lists",
+        ));
+    }
     let needs_device =
         matches!(state.as_str(), "registered" | "connected") && role == Role::PushServer;
     let devices = devices.unwrap_or(u8::from(needs_device));
@@ -246,10 +255,40 @@ pub(super) fn header(lines: &[&str]) -> Result<(Header, usize), SyntaxError> {
             poll,
             exclusive,
             push_reply,
+            imap_capabilities,
             tags,
         },
         index,
     ))
+}
+
+/// The most capabilities `imap-capabilities:` may name, and the longest name: a list is a line of
+/// the runner's greeting and login reply, not a place for unbounded text.
+const MAX_CAPABILITIES: usize = 32;
+const MAX_CAPABILITY_LEN: usize = 64;
+
+/// `imap-capabilities: *(SP capability)`: IMAP atoms (RFC 3501 `atom`, with `=` and `+` as in
+/// `AUTH=PLAIN`), at most [`MAX_CAPABILITIES`] of at most [`MAX_CAPABILITY_LEN`] characters.
+/// An empty value is an empty list.
+fn capability_list(value: &str) -> Result<Vec<String>, String> {
+    let names = words(value);
+    if names.len() > MAX_CAPABILITIES {
+        return Err(format!(
+            "imap-capabilities names at most {MAX_CAPABILITIES} capabilities"
+        ));
+    }
+    let atom_char = |ch: char| {
+        ch.is_ascii_graphic() && !matches!(ch, '(' | ')' | '{' | '%' | '*' | '"' | '\\' | ']')
+    };
+    if let Some(bad) = names
+        .iter()
+        .find(|n| n.len() > MAX_CAPABILITY_LEN || !n.chars().all(atom_char))
+    {
+        return Err(format!(
+            "`{bad}` is not an IMAP capability name (an atom of at most {MAX_CAPABILITY_LEN} characters)"
+        ));
+    }
+    Ok(names)
 }
 
 /// The tag of a recorded case that cites no requirement yet.
@@ -289,4 +328,76 @@ fn citation_link(c: &mut Cursor<'_>) -> Result<RequirementRef, SyntaxError> {
         quote: String::new(),
         line,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::transcript::parse;
+
+    fn device_case(capabilities_line: &str, role: &str) -> String {
+        format!(
+            "case: x\n#= spec/sync.md#SYNC-1\n## q\nlevel: MUST\nrole: {role}\n{capabilities_line}\n\nwait 1ms\n"
+        )
+    }
+
+    #[test]
+    fn imap_capabilities_are_read_as_a_list_and_default_to_none() {
+        let t = parse(
+            "c.case",
+            &device_case(
+                "imap-capabilities: IMAP4rev1  AUTH=PLAIN CONDSTORE",
+                "device",
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            t.header.imap_capabilities,
+            Some(vec![
+                "IMAP4rev1".into(),
+                "AUTH=PLAIN".into(),
+                "CONDSTORE".into()
+            ])
+        );
+        let t = parse("c.case", &device_case("imap-capabilities:", "device")).unwrap();
+        assert_eq!(t.header.imap_capabilities, Some(vec![]));
+        let t = parse("c.case", &device_case("# none", "device")).unwrap();
+        assert_eq!(t.header.imap_capabilities, None);
+    }
+
+    #[test]
+    fn bad_imap_capabilities_are_refused_with_line_and_column() {
+        let too_many = vec!["X"; 33].join(" ");
+        let too_long = "X".repeat(65);
+        let cases = [
+            (
+                device_case("imap-capabilities: IMAP4rev1 (QRESYNC)", "device"),
+                6,
+                20,
+                "not an IMAP capability",
+            ),
+            (
+                device_case(&format!("imap-capabilities: {too_long}"), "device"),
+                6,
+                20,
+                "not an IMAP capability",
+            ),
+            (
+                device_case(&format!("imap-capabilities: {too_many}"), "device"),
+                6,
+                20,
+                "at most 32",
+            ),
+            (
+                device_case("imap-capabilities: IMAP4rev1", "imap-server"),
+                1,
+                1,
+                "for device cases",
+            ),
+        ];
+        for (text, line, column, words) in cases {
+            let e = parse("c.case", &text).unwrap_err();
+            assert_eq!((e.error.line, e.error.column), (line, column), "{e}");
+            assert!(e.error.message.contains(words), "{e}");
+        }
+    }
 }

@@ -342,7 +342,8 @@ impl Engine {
             //# A wake for a mailbox that arrives while that mailbox is being synchronized
             //# MUST cause one more sync of it after the current one ends
             Some(state) if state.syncing => {
-                state.again = true;
+                state.again =
+                    !mailpush_mutants::active(mailpush_mutants::Mutant::DaDropsWakeDuringSync);
                 WakeOutcome::AfterCurrentSync
             }
             Some(state) => {

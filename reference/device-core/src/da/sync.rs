@@ -359,6 +359,10 @@ impl Sync {
                 Some(Code::NoModSeq) => self.opened.nomodseq = true,
                 _ => {}
             },
+            Data::Expunge(_)
+                if mailpush_mutants::active(
+                    mailpush_mutants::Mutant::DaIgnoresExpungeDuringSync,
+                ) => {}
             Data::Expunge(n) => {
                 if let Some(uid) = self.seq.expunge(n) {
                     self.vanish(view, uid, uid);
