@@ -11,7 +11,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
 use mailpush_conformance::runner::{self, Outcome, Target, Verdict, http::PushService, report};
 use mailpush_conformance::transcript::config::parse_declaration;
 use mailpush_conformance::transcript::{Role, Transcript};
@@ -88,20 +87,17 @@ async fn push_server_from_file(config: &str) -> (RunningServer, tempfile::TempDi
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("push.toml");
     std::fs::write(&file, config).unwrap();
-    let args = PushServerArgs::parse_from([
-        "push-server",
-        "--config",
-        &file.display().to_string(),
-        "--device-listen",
-        "127.0.0.1:0",
-        "--http-listen",
-        "127.0.0.1:0",
-        "--plain-loopback",
-        "--provider-token",
-        common::PROVIDER,
-        "--registration-token",
-        common::REGISTRATION,
-    ]);
+    let args = PushServerArgs {
+        config: Some(file),
+        device_listen: Some(common::loopback()),
+        http_listen: Some(common::loopback()),
+        // In memory: each case starts from an empty server.
+        database: Some(":memory:".into()),
+        plain_loopback: true,
+        provider_tokens: vec![common::PROVIDER.into()],
+        registration_tokens: vec![common::REGISTRATION.into()],
+        ..PushServerArgs::default()
+    };
     let settings = mailpush_push_server::Settings::from_args(&args).unwrap();
     let store = mailpush_push_server::open_store(&settings).unwrap();
     let server = mailpush_push_server::start(settings, store).await.unwrap();
