@@ -14,15 +14,36 @@ use mailpush_conformance::runner::net::{TlsClient, Trust};
 use mailpush_conformance::runner::{self, Outcome, Target, Verdict, http::PushService, report};
 use mailpush_conformance::transcript::{Role, Transcript};
 use mailpush_testkit::interop::{
-    Cyrus, CyrusOptions, Dovecot, DovecotOptions, InteropError, RunningServer, unless_skipped,
+    Credentials, Cyrus, CyrusOptions, Dovecot, DovecotOptions, InteropError, RunningServer,
+    unless_skipped,
 };
 
 fn started<T>(result: Result<T, InteropError>) -> Option<T> {
     unless_skipped(result).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The `imap-server` corpus but the restart cases (the fixtures cannot be restarted by the
+/// runner), the second-user case included; the cases that need a declared configuration are
+/// played too, and come out UNSUPPORTED.
+fn interop_corpus() -> Vec<Transcript> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
+    let mut cases = runner::load_dir(&dir).unwrap();
+    cases.retain(|c| {
+        c.header.role == Role::ImapServer && !c.header.harness.iter().any(|h| h == "restart")
+    });
+    cases
+}
+
+/// Two users: the second for the case of XAPS-19.
+fn two_users() -> Vec<Credentials> {
+    vec![
+        Credentials::new("alice", "alice-password"),
+        Credentials::new("bob", "bob-password"),
+    ]
+}
+
 async fn run(server: &RunningServer) -> (Vec<Transcript>, Vec<Outcome>) {
-    let cases = common::corpus(Role::ImapServer);
+    let cases = interop_corpus();
     let listener = tokio::net::TcpListener::bind(common::loopback())
         .await
         .unwrap();
@@ -33,6 +54,10 @@ async fn run(server: &RunningServer) -> (Vec<Transcript>, Vec<Outcome>) {
         user: user.user.clone(),
         password: user.password.clone(),
         connect_timeout: Duration::from_secs(10),
+        second_user: server
+            .users()
+            .get(1)
+            .map(|u| (u.user.clone(), u.password.clone())),
         strict: true,
         tls: Some(
             TlsClient::new(Trust::Authorities(vec![server.tls().ca.clone()]), None, &[]).unwrap(),
@@ -57,7 +82,11 @@ fn needs_xaps(case: &Transcript) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dovecot_plain_imap_cases_run_and_registration_cases_are_unsupported() {
-    let Some(server) = started(Dovecot::start(DovecotOptions::default()).await) else {
+    let options = DovecotOptions {
+        users: two_users(),
+        ..DovecotOptions::default()
+    };
+    let Some(server) = started(Dovecot::start(options).await) else {
         return;
     };
     let (cases, outcomes) = run(&server).await;
@@ -80,7 +109,11 @@ async fn dovecot_plain_imap_cases_run_and_registration_cases_are_unsupported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cyrus_registration_cases_run() {
-    let Some(server) = started(Cyrus::start(CyrusOptions::default()).await) else {
+    let options = CyrusOptions {
+        users: two_users(),
+        ..CyrusOptions::default()
+    };
+    let Some(server) = started(Cyrus::start(options).await) else {
         return;
     };
     let (cases, outcomes) = run(&server).await;
@@ -91,7 +124,7 @@ async fn cyrus_registration_cases_run() {
             "{}: harness error",
             case.header.id
         );
-        if needs_xaps(case) {
+        if needs_xaps(case) && case.header.config.is_empty() {
             assert_ne!(
                 outcome.verdict,
                 Verdict::Unsupported,

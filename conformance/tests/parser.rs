@@ -109,3 +109,37 @@ fn imap_steps_of_device_cases_parse_and_misuse_is_located() {
     let e = parse("n.case", &neither).unwrap_err();
     assert_eq!((e.error.line, e.error.column), (8, 6), "{e}");
 }
+
+/// A `config:` need names a known value with a unit fitting its kind; a wrong one is an error
+/// at the value's line and column, and a good one is kept for the runner.
+#[test]
+fn config_needs_are_checked_where_they_are_written() {
+    let case = |config: &str| {
+        format!(
+            "case: x\n#= spec/device-channel.md#CHAN-24\n## quoted\nlevel: MUST\nrole: push-server\nconfig: {config}\n\ndev1 connect\n"
+        )
+    };
+    let parsed =
+        mailpush_conformance::transcript::parse("x.case", &case("keepalive<=3s, rate-burst>=2"))
+            .unwrap();
+    let needs: Vec<String> = parsed
+        .header
+        .config
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(needs, ["keepalive<=3000ms", "rate-burst>=2"]);
+    for bad in [
+        "keepalive<=3",
+        "rate-burst=2s",
+        "keep-alive=3s",
+        "keepalive",
+    ] {
+        let error = mailpush_conformance::transcript::parse("x.case", &case(bad)).unwrap_err();
+        assert_eq!(
+            (error.error.line, error.error.column),
+            (6, 9),
+            "{bad}: {error}"
+        );
+    }
+}

@@ -12,6 +12,7 @@ use mailpush_conformance::runner::net::{TlsClient, Trust, read_certificates};
 use mailpush_conformance::runner::push_service::PushTls;
 use mailpush_conformance::runner::{self, Selection, Target, http::PushService, report};
 use mailpush_conformance::transcript::Role;
+use mailpush_conformance::transcript::config::parse_declaration;
 
 /// The most cases `--jobs` may run at a time: each holds a few connections to the server
 /// under test, which a run should not flood.
@@ -36,6 +37,18 @@ struct Args {
     /// The user's password.
     #[arg(long, default_value = "")]
     password: String,
+    /// A second user of the IMAP server, for cases with `harness: second-user` (a registration
+    /// is not visible to another user, XAPS-19).
+    #[arg(long, requires = "password2")]
+    user2: Option<String>,
+    /// The second user's password.
+    #[arg(long, requires = "user2")]
+    password2: Option<String>,
+    /// A configured value of the implementation under test, NAME=VALUE (repeatable; a duration
+    /// with `ms` or `s`), for cases with a `config:` need, e.g. `--config keepalive=2s`; a case
+    /// whose need is not declared, or declared otherwise, is UNSUPPORTED.
+    #[arg(long = "config", value_name = "NAME=VALUE")]
+    config: Vec<String>,
     /// Where the runner listens as the push service the IMAP server under test pushes to
     /// (configure the server with http://ADDR as its push service).
     #[arg(long)]
@@ -240,10 +253,17 @@ fn run(args: Args) -> Result<u8, String> {
     };
     let tls = tls_client(&args)?;
     let push_tls = push_tls(&args)?;
+    let config = args
+        .config
+        .iter()
+        .map(|c| parse_declaration(c).map_err(|e| format!("--config: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
     let target = Target {
         imap: args.imap,
         user: args.user,
         password: args.password,
+        second_user: args.user2.zip(args.password2),
+        config,
         api: args.api,
         device: args.device,
         provider_token: args.provider_token,

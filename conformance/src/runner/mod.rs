@@ -29,6 +29,9 @@ pub struct Target {
     pub user: String,
     /// Its password.
     pub password: String,
+    /// A second user of the IMAP server and its password (the `second-user` harness ability),
+    /// bound as `$user2` and `$password2`; `None`: cases that need it are UNSUPPORTED.
+    pub second_user: Option<(String, String)>,
     /// The push server's provider API (`push-server` role).
     pub api: Option<SocketAddr>,
     /// The push server's device channel (`push-server` role).
@@ -55,6 +58,10 @@ pub struct Target {
     /// a run that needs only to know whether the implementation fails at all ends sooner. The
     /// cases already running finish; the outcomes leave out the cases never started.
     pub fail_fast: bool,
+    /// What the operator declared of the implementation's configuration (`--config`), checked
+    /// against a case's `config:` needs and bound as `$config_<name>`; the last declaration of
+    /// a name counts.
+    pub config: Vec<crate::transcript::ConfigNeed>,
 }
 
 /// The verdict on one case.

@@ -132,6 +132,9 @@ pub enum Function {
     Min,
     /// `max(a, b)`.
     Max,
+    /// `metric(text, name)`: the value of the sample `name` without labels in a Prometheus text
+    /// exposition (PROV-26), as an integer; `null` when there is no such sample.
+    Metric,
 }
 
 /// Every function: its name and how many arguments it takes.
@@ -153,6 +156,7 @@ pub const FUNCTIONS: &[(&str, Function, usize)] = &[
     ("split", Function::Split, 2),
     ("min", Function::Min, 2),
     ("max", Function::Max, 2),
+    ("metric", Function::Metric, 2),
 ];
 
 /// Why an expression could not be evaluated.
@@ -712,6 +716,18 @@ fn call(function: Function, args: &[Value]) -> Result<Value, EvalError> {
                     .map(|p| Value::String(p.to_owned()))
                     .collect(),
             )
+        }
+        Function::Metric => {
+            let text = text_arg(arg(0), "metric")?;
+            let name = text_arg(arg(1), "metric")?;
+            // `name value [timestamp]`; a labelled sample (`name{...} value`) is a per-series
+            // value, not the total.
+            text.lines()
+                .filter_map(|line| line.strip_prefix(name.as_str()))
+                .filter_map(|rest| rest.strip_prefix(' '))
+                .filter_map(|rest| rest.split_whitespace().next())
+                .find_map(|value| value.parse::<i64>().ok())
+                .map_or(Value::Null, Value::from)
         }
         Function::Min | Function::Max => {
             let (p, q) = (as_int(arg(0), "min/max")?, as_int(arg(1), "min/max")?);

@@ -8,6 +8,7 @@
 //! http-expect-line = header-name ":" SP text-pattern   ; present, and matching
 //!                / "!" header-name                      ; absent
 //!                / "body" SP ("json" SP json-pattern / "empty" / text-pattern)
+//!                / "!body" SP text-pattern              ; the body does not match
 //! status-pattern = 3DIGIT / "$" / "$" name
 //! method        = 1*ALPHA                               ; upper case
 //! header-name   = 1*(ALPHA / DIGIT / "-")
@@ -81,6 +82,9 @@ pub enum BodyPattern {
     Text(TextPattern),
     /// No octets.
     Empty,
+    /// `!body text-pattern`: text that does not match the pattern (`$*secret$*`: the body does
+    /// not contain `secret`). Captures in it bind nothing.
+    Not(TextPattern),
 }
 
 /// An HTTP message the runner expects.
@@ -258,6 +262,14 @@ pub(crate) fn http_expect_line(
         return Ok(());
     }
     if c.eat("!") {
+        if c.eat_word("body") {
+            if message.body.is_some() {
+                return Err(c.error("a second body"));
+            }
+            c.skip_space();
+            message.body = Some(BodyPattern::Not(text_pattern(c)?));
+            return Ok(());
+        }
         let name = header_name(c)?;
         if !c.at_end() {
             return Err(c.error("`!Name` says a header is absent; nothing may follow"));
@@ -351,6 +363,16 @@ impl HttpPattern {
                     return Err("the body does not match".into());
                 }
             }
+            Some(BodyPattern::Not(pattern)) => {
+                let text = String::from_utf8_lossy(&actual.body);
+                // Matched on a copy: what a forbidden body would have bound is thrown away.
+                if pattern.matches(&text, vars, &mut scratch.clone()) {
+                    return Err(format!(
+                        "the body matches {}, expected it not to",
+                        pattern.expand(&super::pattern::with_bound(vars, &scratch))
+                    ));
+                }
+            }
             Some(BodyPattern::Json(pattern)) => {
                 let value: Value = serde_json::from_slice(&actual.body)
                     .map_err(|e| format!("the body is not JSON ({e})"))?;
@@ -388,6 +410,7 @@ impl HttpPattern {
             None => {}
             Some(BodyPattern::Empty) => out.push_str("\n  body empty"),
             Some(BodyPattern::Text(p)) => out.push_str(&format!("\n  body {}", p.expand(vars))),
+            Some(BodyPattern::Not(p)) => out.push_str(&format!("\n  !body {}", p.expand(vars))),
             Some(BodyPattern::Json(p)) => {
                 out.push_str(&format!("\n  body json {}", p.expand(vars)))
             }

@@ -3,6 +3,7 @@
 //! rules. The parser never panics and reports a malformed transcript with the file, line and
 //! column of the problem.
 
+pub mod config;
 mod cursor;
 pub mod expr;
 pub mod frame_pattern;
@@ -13,6 +14,7 @@ pub mod pattern;
 
 use std::time::Duration;
 
+pub use config::{ConfigNeed, ConfigOp};
 pub use expr::{EvalError, Expr, Vars};
 pub use frame_pattern::{FramePattern, FrameTemplate};
 pub use http_pattern::{HttpPattern, HttpTemplate};
@@ -96,6 +98,9 @@ pub struct Header {
     pub requires: Vec<String>,
     /// `harness:` what the runner must be able to do (`restart`, `second-user`, `push`, ...).
     pub harness: Vec<String>,
+    /// `config:` configured values the implementation must have been declared to have
+    /// (`--config`); an unmet one gives UNSUPPORTED.
+    pub config: Vec<ConfigNeed>,
     /// `state:` one of [`Role::states`].
     pub state: String,
     /// `timeout:` the most the whole case may take, and the wait of a step without a deadline

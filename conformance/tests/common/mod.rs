@@ -33,10 +33,19 @@ pub fn corpus(role: Role) -> Vec<Transcript> {
         strict: true,
         ..Selection::default()
     };
-    // The restart cases need a server the test can restart: tests/harness.rs plays them.
+    // The restart cases need a server the test can restart: tests/harness.rs plays them. The
+    // cases that need a configuration or a second user need servers set up for them:
+    // tests/configured.rs plays those.
     cases.retain(|c| selection.selects(c) && !c.header.harness.iter().any(|h| h == "restart"));
+    cases.retain(|c| !needs_configured_server(c));
     assert!(!cases.is_empty(), "no {role} case in the corpus");
     cases
+}
+
+/// Whether `case` needs a configured value (`config:`) or a second user, which the servers of
+/// this module do not have.
+pub fn needs_configured_server(case: &Transcript) -> bool {
+    !case.header.config.is_empty() || case.header.harness.iter().any(|h| h == "second-user")
 }
 
 /// Pushing to the runner's push service at `push` with little debounce.

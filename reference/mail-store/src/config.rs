@@ -15,6 +15,10 @@ pub struct Limits {
     pub max_registrations_per_user: usize,
     /// Most mailboxes per push registration (XAPS-7, default 1000).
     pub max_mailboxes_per_registration: usize,
+    /// How long a registration lives after it was last stored: the 30 days of XAPS-16
+    /// ([`crate::REGISTRATION_LIFETIME`]). Shorter only so that a conformance run can watch a
+    /// registration expire; a deployment keeps the default.
+    pub registration_lifetime: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -25,6 +29,7 @@ impl Default for Limits {
             max_mailbox_name_len: 1024,
             max_registrations_per_user: 50,
             max_mailboxes_per_registration: 1000,
+            registration_lifetime: crate::REGISTRATION_LIFETIME,
         }
     }
 }

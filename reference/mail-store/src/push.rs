@@ -38,7 +38,8 @@ pub struct Registration {
     pub mailboxes: Vec<String>,
     /// When it was last stored.
     pub stored_at: SystemTime,
-    /// When it expires: [`REGISTRATION_LIFETIME`] after `stored_at`.
+    /// When it expires: [`REGISTRATION_LIFETIME`] (or the store's configured lifetime) after
+    /// `stored_at`.
     pub expires_at: SystemTime,
 }
 
@@ -106,7 +107,7 @@ impl Store {
         }
         let limit = self.config().limits.max_registrations_per_user;
         let stored_at = millis(now)?;
-        let lifetime = i64::try_from(REGISTRATION_LIFETIME.as_millis())
+        let lifetime = i64::try_from(self.config().limits.registration_lifetime.as_millis())
             .map_err(|_| Error::InvalidRegistration("lifetime"))?;
         let expires_at = stored_at.saturating_add(lifetime);
         self.write(|tx| {

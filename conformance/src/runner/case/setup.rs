@@ -11,8 +11,9 @@ use crate::runner::Verdict;
 use crate::runner::device::DeviceConn;
 use crate::runner::http::exchange;
 use crate::runner::imap::ImapConn;
+use crate::transcript::config::unmet;
 use crate::transcript::expr::{random_hex, render as render_value};
-use crate::transcript::{PushReply, Role};
+use crate::transcript::{ConfigNeed, PushReply, Role};
 
 use super::{Play, Stop, put, quote, stop};
 
@@ -26,16 +27,42 @@ impl Play<'_> {
                 "a case with scripted push-service replies needs the runner's push service (--push-listen)",
             ));
         }
-        if let Some(need) = h
-            .harness
-            .iter()
-            .find(|need| !(need.as_str() == "restart" && self.target.restart.is_some()))
-        {
+        if let Some(need) = h.harness.iter().find(|need| !match need.as_str() {
+            "restart" => self.target.restart.is_some(),
+            "second-user" => self.target.second_user.is_some(),
+            _ => false,
+        }) {
+            let how = match need.as_str() {
+                "restart" => " (--restart-cmd)",
+                "second-user" => " (--user2 and --password2)",
+                _ => " yet",
+            };
             return Err(stop(
                 Verdict::Unsupported,
                 1,
-                format!("the runner cannot provide `{need}` yet"),
+                format!("the runner cannot provide `{need}`{how}"),
             ));
+        }
+        if let Some(need) = unmet(&h.config, &self.target.config) {
+            return Err(stop(
+                Verdict::Unsupported,
+                1,
+                format!(
+                    "the case needs the configuration {need}, which was not declared (--config)"
+                ),
+            ));
+        }
+        for declared in &self.target.config {
+            self.vars.insert(
+                ConfigNeed::variable(&declared.name),
+                Value::from(declared.value),
+            );
+        }
+        if let Some((user2, password2)) = &self.target.second_user {
+            self.vars
+                .insert("user2".into(), Value::String(user2.clone()));
+            self.vars
+                .insert("password2".into(), Value::String(password2.clone()));
         }
         let token = random_hex(64);
         if let Some(push) = self.push {

@@ -19,6 +19,7 @@ pub(super) fn header(lines: &[&str]) -> Result<(Header, usize), SyntaxError> {
     let mut role = None;
     let mut requires = Vec::new();
     let mut harness = Vec::new();
+    let mut config = Vec::new();
     let mut state = None;
     let mut timeout = Duration::from_secs(30);
     let mut connections = 1u8;
@@ -122,6 +123,10 @@ pub(super) fn header(lines: &[&str]) -> Result<(Header, usize), SyntaxError> {
                         HARNESS.join(", ")
                     )));
                 }
+            }
+            "config" => {
+                config =
+                    crate::transcript::config::parse_needs(value).map_err(|e| bad(e.to_string()))?
             }
             "state" => state = Some(value.to_owned()),
             "timeout" => {
@@ -247,6 +252,7 @@ pub(super) fn header(lines: &[&str]) -> Result<(Header, usize), SyntaxError> {
             role,
             requires,
             harness,
+            config,
             state,
             timeout,
             connections,
