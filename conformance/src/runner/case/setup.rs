@@ -26,15 +26,20 @@ impl Play<'_> {
                 "a case with scripted push-service replies needs the runner's push service (--push-listen)",
             ));
         }
-        if let Some(need) = h
-            .harness
-            .iter()
-            .find(|need| !(need.as_str() == "restart" && self.target.restart.is_some()))
-        {
+        if let Some(need) = h.harness.iter().find(|need| match need.as_str() {
+            "restart" => self.target.restart.is_none(),
+            "app" => self.target.app.is_none() || h.role != Role::Device,
+            _ => true,
+        }) {
             return Err(stop(
                 Verdict::Unsupported,
                 1,
-                format!("the runner cannot provide `{need}` yet"),
+                if need == "app" {
+                    "the device's application cannot be driven: no application command (--app)"
+                        .to_owned()
+                } else {
+                    format!("the runner cannot provide `{need}` yet")
+                },
             ));
         }
         let token = random_hex(64);

@@ -240,7 +240,7 @@ pub(super) fn header(lines: &[&str]) -> Result<(Header, usize), SyntaxError> {
 pub const UNREVIEWED: &str = "unreviewed";
 
 /// What `harness:` may name.
-pub const HARNESS: [&str; 5] = ["restart", "second-user", "push", "cleartext", "tls"];
+pub const HARNESS: [&str; 6] = ["restart", "second-user", "push", "cleartext", "tls", "app"];
 
 fn words(value: &str) -> Vec<String> {
     value.split_whitespace().map(str::to_owned).collect()
