@@ -30,8 +30,8 @@ pub(super) fn app_step(
         let (names_note, carries_text) = action.arguments();
         let argument = |c: &mut Cursor<'_>, what: &str| {
             // The expression before may have taken the white space after it.
-            let spaced = c.slice(0, c.offset()).ends_with([' ', '\t'])
-                || c.rest().starts_with([' ', '\t']);
+            let spaced =
+                c.slice(0, c.offset()).ends_with([' ', '\t']) || c.rest().starts_with([' ', '\t']);
             c.skip_space();
             if c.at_end() {
                 return Err(c.error(format!("`{}` needs {what}", action.as_str())));
