@@ -142,6 +142,12 @@ struct Args {
     /// push (`{poll_ms}`; `device` role).
     #[arg(long, default_value_t = 1000)]
     poll_ms: u64,
+    /// The device's application (`device` role, cases with `harness: app`): a command run by
+    /// `sh -c` for each `app ->` step, with `--exec`'s placeholders and `{action}` (`create`,
+    /// `edit`, `delete`, `show`, `list`), `{id}` and `{text}` replaced; without it those cases
+    /// are UNSUPPORTED.
+    #[arg(long, requires = "exec")]
+    app: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -276,6 +282,7 @@ fn run(args: Args) -> Result<u8, String> {
             Some(command) => Some(runner::client::DeviceExec::new(command, args.poll_ms)?),
             None => None,
         },
+        app: args.app.clone(),
         restart: args
             .restart_cmd
             .clone()

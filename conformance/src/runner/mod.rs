@@ -51,6 +51,9 @@ pub struct Target {
     pub strict: bool,
     /// The implementation a device case starts (`device` role, `--exec`).
     pub exec: Option<client::DeviceExec>,
+    /// The command that drives the device's application (`--app`, the `app` harness ability);
+    /// `None`: cases that need it are UNSUPPORTED.
+    pub app: Option<String>,
     /// How to restart the implementation (the `restart` harness ability); `None`: cases that
     /// need it are UNSUPPORTED.
     pub restart: Option<restart::Restart>,

@@ -135,6 +135,9 @@ pub enum Function {
     /// `metric(text, name)`: the value of the sample `name` without labels in a Prometheus text
     /// exposition (PROV-26), as an integer; `null` when there is no such sample.
     Metric,
+    /// `replace(s, from, to)`: every `from` in `s` written `to` (to undo a transfer encoding's
+    /// soft line breaks, for example).
+    Replace,
 }
 
 /// Every function: its name and how many arguments it takes.
@@ -157,6 +160,7 @@ pub const FUNCTIONS: &[(&str, Function, usize)] = &[
     ("min", Function::Min, 2),
     ("max", Function::Max, 2),
     ("metric", Function::Metric, 2),
+    ("replace", Function::Replace, 3),
 ];
 
 /// Why an expression could not be evaluated.
@@ -728,6 +732,22 @@ fn call(function: Function, args: &[Value]) -> Result<Value, EvalError> {
                 .filter_map(|rest| rest.split_whitespace().next())
                 .find_map(|value| value.parse::<i64>().ok())
                 .map_or(Value::Null, Value::from)
+        }
+        Function::Replace => {
+            let text = text_arg(arg(0), "replace")?;
+            let from = text_arg(arg(1), "replace")?;
+            let to = text_arg(arg(2), "replace")?;
+            if from.is_empty() {
+                return Err(EvalError::Type("replace: an empty text to replace".into()));
+            }
+            // Bounded before it is built: each replacement adds at most `to` minus `from`.
+            let grows = to.len().saturating_sub(from.len());
+            if text.len() + text.matches(from.as_str()).count().saturating_mul(grows)
+                > MAX_BUILT_STRING
+            {
+                return Err(EvalError::TooLarge);
+            }
+            Value::String(text.replace(from.as_str(), &to))
         }
         Function::Min | Function::Max => {
             let (p, q) = (as_int(arg(0), "min/max")?, as_int(arg(1), "min/max")?);

@@ -365,9 +365,90 @@ pub enum DeviceImapStep {
     Send(Template),
 }
 
+/// What a device case asks the implementation's application to do (the `app` hook).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppAction {
+    /// `create TEXT`: a new note; the command prints its identity first.
+    Create,
+    /// `edit ID TEXT`: the note's text replaced.
+    Edit,
+    /// `delete ID`: the note deleted.
+    Delete,
+    /// `show ID`: the note's text printed.
+    Show,
+    /// `list`: one line per note, its identity and its title.
+    List,
+}
+
+impl AppAction {
+    /// Every action, in the order the README lists them.
+    pub const ALL: [AppAction; 5] = [
+        AppAction::Create,
+        AppAction::Edit,
+        AppAction::Delete,
+        AppAction::Show,
+        AppAction::List,
+    ];
+
+    /// The word of the transcript and of the `{action}` placeholder.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppAction::Create => "create",
+            AppAction::Edit => "edit",
+            AppAction::Delete => "delete",
+            AppAction::Show => "show",
+            AppAction::List => "list",
+        }
+    }
+
+    /// Whether the action names a note (`{id}`) and carries text (`{text}`).
+    pub fn arguments(self) -> (bool, bool) {
+        match self {
+            AppAction::Create => (false, true),
+            AppAction::Edit => (true, true),
+            AppAction::Delete | AppAction::Show => (true, false),
+            AppAction::List => (false, false),
+        }
+    }
+}
+
+/// What `app <-` expects of the application command started last.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppFinish {
+    /// When it must have ended.
+    pub deadline: Deadline,
+    /// `ok`: exit status 0; `fail`: any other (the application refused).
+    pub success: bool,
+    /// Lines of its standard output it must, must not or may print.
+    pub expectations: Vec<Expectation>,
+    /// `$!ordered`
+    pub ordered: bool,
+    /// `$!exact`
+    pub exact: bool,
+}
+
+/// A step on the application of a device case.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AppStep {
+    /// `app -> ACTION [ID] [TEXT]`: starts the application command (`--app`); the case goes on
+    /// while it runs.
+    Run {
+        /// What the application is asked to do.
+        action: AppAction,
+        /// The note's identity, for the actions that name one.
+        id: Option<Expr>,
+        /// The text, for the actions that carry one.
+        text: Option<Expr>,
+    },
+    /// `app <- [deadline] ok|fail`: the command started last has ended, so.
+    Finish(Box<AppFinish>),
+}
+
 /// What a step does.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StepKind {
+    /// `app ...`: the application of a device case.
+    App(AppStep),
     /// `imap ...`: the mail server side of a device case.
     DeviceImap(DeviceImapStep),
     /// On IMAP connection `conn`.
@@ -391,5 +472,5 @@ pub enum StepKind {
 }
 
 /// The channels a line can start with, for error messages.
-pub(crate) const CHANNEL_HELP: &str = "a step starts with an IMAP connection number (1-9), `imap`, `api`, `push`, `dev1`-`dev9`, \
+pub(crate) const CHANNEL_HELP: &str = "a step starts with an IMAP connection number (1-9), `imap`, `app`, `api`, `push`, `dev1`-`dev9`, \
      `wait`, `check`, `assume`, `let`, `repeat`, `end` or `restart`";

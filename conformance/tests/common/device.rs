@@ -25,8 +25,32 @@ pub fn device_target() -> Target {
         connect_timeout: Duration::from_secs(10),
         strict: true,
         exec: Some(DeviceExec::new(command, POLL_MS).unwrap()),
+        app: Some(app_command()),
         ..Target::default()
     }
+}
+
+/// The application hook: the reference notes application (`mailpush notes`, the release binary
+/// next to this test binary's directory) through its adapter script.
+pub fn app_command() -> String {
+    let exe = std::env::current_exe().unwrap();
+    let mailpush = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .unwrap()
+        .join("mailpush");
+    assert!(
+        mailpush.is_file(),
+        "the device cases drive the notes application through {}: build it first (cargo build --release -p mailpush)",
+        mailpush.display()
+    );
+    let adapter =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters/reference-app.sh");
+    format!(
+        "MAILPUSH='{}' exec sh '{}'",
+        mailpush.display(),
+        adapter.display()
+    )
 }
 
 /// Every `device` case against this binary's `device_child`.

@@ -2,6 +2,7 @@
 //! teardown live in `setup`; each kind of step is played in the module of its channel (`imap`,
 //! `http`, `frames`); this module holds the play's state and the order of steps.
 
+mod app;
 mod client;
 mod frames;
 mod http;
@@ -121,6 +122,8 @@ struct Play<'a> {
     created: Vec<String>,
     /// Device cases: the servers the runner plays and the implementation it started.
     side: Option<super::client::Side>,
+    /// The application command started last and not yet judged, with its line.
+    app: Option<(usize, app::Running)>,
 }
 
 /// Plays one case against the target.
@@ -139,6 +142,7 @@ pub async fn run_case(case: &Transcript, target: &Target, push: Option<&PushServ
         wait: case.header.timeout,
         created: Vec::new(),
         side: None,
+        app: None,
     };
     let limit = case.header.timeout + target.connect_timeout;
     let result = match tokio::time::timeout(limit, async {
@@ -156,6 +160,9 @@ pub async fn run_case(case: &Transcript, target: &Target, push: Option<&PushServ
         )),
     };
     play.teardown().await;
+    if let Some((_, running)) = play.app.take() {
+        running.stop();
+    }
     if let Some(push) = push
         && let Some(token) = play.vars.get("token")
     {
@@ -352,6 +359,7 @@ impl Play<'_> {
         match &step.kind {
             StepKind::Imap(n, s) => self.imap_step(*n, s, line).await,
             StepKind::DeviceImap(s) => self.device_imap_step(s, line).await,
+            StepKind::App(s) => self.app_step(s, line).await,
             StepKind::Http(channel, s) => self.http_step(channel, s, line).await,
             StepKind::Frame(k, s) => self.frame_step(*k, s, line).await,
             StepKind::Wait(d) => {

@@ -30,11 +30,13 @@ impl Play<'_> {
         if let Some(need) = h.harness.iter().find(|need| !match need.as_str() {
             "restart" => self.target.restart.is_some(),
             "second-user" => self.target.second_user.is_some(),
+            "app" => self.target.app.is_some() && h.role == Role::Device,
             _ => false,
         }) {
             let how = match need.as_str() {
                 "restart" => " (--restart-cmd)",
                 "second-user" => " (--user2 and --password2)",
+                "app" => ": the device's application cannot be driven without an application command (--app)",
                 _ => " yet",
             };
             return Err(stop(

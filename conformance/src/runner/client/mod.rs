@@ -7,6 +7,7 @@
 //! the same values in environment variables (`MAILPUSH_CONFORM_IMAP`, ...); `conformance/README.md`
 //! lists them.
 
+pub mod app;
 pub mod imap;
 pub mod tls;
 

@@ -1,6 +1,7 @@
 //! The body: `body = *(step / expectation / continuation / comment / empty-line)`, the steps a
 //! case plays on each connection and what it expects back.
 
+use super::app::app_step;
 use super::{at, duration};
 
 use crate::transcript::cursor::Cursor;
@@ -12,9 +13,9 @@ use crate::transcript::http_pattern::{
 use crate::transcript::imap_pattern::imap_pattern;
 use crate::transcript::pattern::{Piece, Template, template};
 use crate::transcript::{
-    CHANNEL_HELP, Command, CommandPart, ConnectMode, Deadline, DeviceImapStep, Expectation,
-    FrameStep, Header, HttpStep, ImapExpect, ImapStep, Presence, Role, Status, Step, StepKind,
-    SyntaxError,
+    AppFinish, AppStep, CHANNEL_HELP, Command, CommandPart, ConnectMode, Deadline, DeviceImapStep,
+    Expectation, FrameStep, Header, HttpStep, ImapExpect, ImapStep, Presence, Role, Status, Step,
+    StepKind, SyntaxError,
 };
 
 /// Where a continuation or expectation line goes.
@@ -22,6 +23,8 @@ enum Context {
     None,
     /// The last step is an IMAP command (block index path resolved by the step's position).
     Command,
+    /// The last step is `app <-`: expectations judge the application's output lines.
+    App,
     HttpSend,
     HttpExpect,
 }
@@ -121,10 +124,10 @@ impl BodyParser<'_> {
                     HttpStep::Expect(_, message) => http_expect_line(&mut c, message),
                 }
             }
-            Context::Command if expectation => self.expectation(&mut c),
-            _ if expectation => {
-                Err(c.error("an expectation (`* `, `! `, `? `, `$!`) must follow an IMAP command"))
-            }
+            Context::Command | Context::App if expectation => self.expectation(&mut c),
+            _ if expectation => Err(c.error(
+                "an expectation (`* `, `! `, `? `, `$!`) must follow an IMAP command or `app <-`",
+            )),
             _ => {
                 self.context = Context::None;
                 self.step_indent = indent;
@@ -136,17 +139,37 @@ impl BodyParser<'_> {
     /// `expectation = ("*" / "!" / "?") SP imap-pattern / "$!ordered" / "$!exact"`
     fn expectation(&mut self, c: &mut Cursor<'_>) -> Result<(), SyntaxError> {
         let line = c.line();
-        let Some(Step {
-            kind: StepKind::Imap(_, ImapStep::Command(command)),
-            ..
-        }) = self.steps().last_mut()
-        else {
-            return Err(c.error("an expectation must follow an IMAP command"));
+        let (expectations, ordered, exact) = match self.steps().last_mut() {
+            Some(Step {
+                kind: StepKind::Imap(_, ImapStep::Command(command)),
+                ..
+            }) => {
+                let Command {
+                    expectations,
+                    ordered,
+                    exact,
+                    ..
+                } = &mut **command;
+                (expectations, ordered, exact)
+            }
+            Some(Step {
+                kind: StepKind::App(AppStep::Finish(finish)),
+                ..
+            }) => {
+                let AppFinish {
+                    expectations,
+                    ordered,
+                    exact,
+                    ..
+                } = &mut **finish;
+                (expectations, ordered, exact)
+            }
+            _ => return Err(c.error("an expectation must follow an IMAP command or `app <-`")),
         };
         if c.eat_word("$!ordered") {
-            command.ordered = true;
+            *ordered = true;
         } else if c.eat_word("$!exact") {
-            command.exact = true;
+            *exact = true;
         } else {
             let presence = match c.bump() {
                 Some('*') => Presence::Must,
@@ -156,7 +179,7 @@ impl BodyParser<'_> {
             };
             c.skip_space();
             let pattern = imap_pattern(c)?;
-            command.expectations.push(Expectation {
+            expectations.push(Expectation {
                 presence,
                 pattern,
                 line,
@@ -200,6 +223,26 @@ impl BodyParser<'_> {
             return self.frame_step(c, line, conn);
         }
         match word {
+            "app" => {
+                if role != Role::Device {
+                    return Err(c.error_at(
+                        start,
+                        "`app` (the implementation's application) is a channel of device cases only",
+                    ));
+                }
+                if !self.header.harness.iter().any(|h| h == "app") {
+                    return Err(c.error_at(
+                        start,
+                        "an `app` step needs `harness: app` in the header (a device without an application hook gets UNSUPPORTED)",
+                    ));
+                }
+                let step = app_step(c, Self::deadline)?;
+                if matches!(step, AppStep::Finish(_)) {
+                    self.context = Context::App;
+                }
+                self.push(line, StepKind::App(step));
+                Ok(())
+            }
             "imap" => {
                 if role != Role::Device {
                     return Err(c.error_at(

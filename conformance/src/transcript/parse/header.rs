@@ -301,7 +301,7 @@ fn capability_list(value: &str) -> Result<Vec<String>, String> {
 pub const UNREVIEWED: &str = "unreviewed";
 
 /// What `harness:` may name.
-pub const HARNESS: [&str; 5] = ["restart", "second-user", "push", "cleartext", "tls"];
+pub const HARNESS: [&str; 6] = ["restart", "second-user", "push", "cleartext", "tls", "app"];
 
 fn words(value: &str) -> Vec<String> {
     value.split_whitespace().map(str::to_owned).collect()

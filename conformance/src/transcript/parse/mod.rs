@@ -2,6 +2,7 @@
 //! One function per rule, named after it: the header's fields and citations in `header`, the
 //! steps and expectations of the body in `body`.
 
+mod app;
 mod body;
 mod header;
 
