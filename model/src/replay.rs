@@ -333,6 +333,7 @@ impl ModelReplay {
                 push_mailboxes: u8::try_from(need).unwrap_or(1),
                 poll_mailboxes: 0,
                 ring_capacity: capacity,
+                window: crate::config::MAX_WINDOW,
                 topic,
                 budgets: Budgets::default(),
                 mechanism: RetainedMechanism::FanOut,

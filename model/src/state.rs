@@ -231,6 +231,16 @@ pub struct Device {
     pub ring_len: u8,
     /// The mark: the next notification sent carries `retained` (RING-5, RING-6).
     pub mark: bool,
+    /// Notifications sent on the session and not acknowledged, those removed from the ring
+    /// since included: what the window counts (CHAN-30).
+    pub unacked: u8,
+    /// How many of the held notifications, the oldest, are in flight: sent on the session and
+    /// not acknowledged. Sends go in id order and only a drop (the oldest) or an acknowledgement
+    /// removes one in flight, so they are the newest `in_flight` of the `unacked`.
+    pub in_flight: u8,
+    /// The position among the `unacked` (0 the oldest) of the first `notify` carrying
+    /// `retained` sent since the last event of RING-5: its acknowledgement clears the mark.
+    pub carrier: Option<u8>,
 
     // --- Mail client.
     /// The token table: the token of each registered mailbox.
@@ -280,6 +290,9 @@ impl Device {
             ring: [0; MAX_RING],
             ring_len: 0,
             mark: false,
+            unacked: 0,
+            in_flight: 0,
+            carrier: None,
             tokens: [None; MAX_MAILBOXES],
             retired: 0,
             push: [PushPhase::NotRequested; MAX_ACCOUNTS],
@@ -322,6 +335,20 @@ impl Device {
             *slot = 0;
         }
         Some(removed)
+    }
+
+    /// An event of RING-5: the mark is set, and no `notify` sent before it can clear it.
+    pub(crate) fn set_mark(&mut self) {
+        self.mark = true;
+        self.carrier = None;
+    }
+
+    /// The session ends (or a new one starts): what was in flight is no longer, and will be
+    /// sent again (CHAN-18, CHAN-19); the window starts empty.
+    pub(crate) fn end_session(&mut self) {
+        self.unacked = 0;
+        self.in_flight = 0;
+        self.carrier = None;
     }
 
     /// Every token the mail client has registered, as a set.
@@ -382,6 +409,7 @@ impl Device {
     pub fn idle(&self) -> bool {
         self.pending == 0
             && self.ring_len == 0
+            && self.unacked == 0
             && !self.mark
             && self.wakes == 0
             && !self.retained_broadcast
@@ -448,8 +476,9 @@ impl Device {
         }
         put(self.fresh);
         put(self.corrupt);
-        put(0);
-        put(0);
+        // Both counts are at most the window, below 16.
+        put(self.unacked | self.in_flight << 4);
+        put(self.carrier.unwrap_or(u8::MAX));
         out
     }
 }
