@@ -176,6 +176,7 @@ fn expected_ring(config: &Config, shape: &Shape, b: &Device, effects: &Effects) 
     if effects.acked.is_some_and(|k| k.held) && !ring.is_empty() {
         ring.remove(0);
     }
+    ring.drain(..usize::from(effects.resumed).min(ring.len()));
     if let Some(i) = effects.expired {
         if i < ring.len() {
             ring.remove(i);

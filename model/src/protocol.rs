@@ -48,6 +48,8 @@ pub(crate) struct Effects {
     pub sent: Option<Sent>,
     /// The acknowledgement the push server received.
     pub acked: Option<Acked>,
+    /// How many held notifications the cursor of a new session's `hello` acknowledged.
+    pub resumed: u8,
     /// The tokens whose local notification the mail client raised.
     pub raised: u8,
     /// The payload the push server accepted into the ring.
@@ -324,7 +326,6 @@ impl MailpushModel {
                     //# The server MUST delete every acknowledged notification from the
                     //# device's ring durably.
                     d.ring_remove(0)?;
-                    d.in_flight -= 1;
                 }
                 let carrier = d.carrier == Some(0);
                 d.carrier = d.carrier.and_then(|c| c.checked_sub(1));
@@ -368,6 +369,15 @@ impl MailpushModel {
                 //# Notifications in
                 //# flight on the older session are no longer in flight and MUST be delivered on the new session
                 d.end_session();
+                //= spec/device-channel.md#CHAN-7
+                //# the server
+                //# MUST treat it as an acknowledgement of every held notification with an id at or below it
+                let received = d.received;
+                for _ in 0..received {
+                    d.ring_remove(0)?;
+                }
+                d.received = 0;
+                effects.resumed = received;
                 if loses {
                     d.mark = false;
                 }
@@ -776,10 +786,9 @@ fn hold(d: &mut Device, m: u8, capacity: u8, drops_newest: bool) -> bool {
         //= spec/device-channel.md#RING-2
         //# When accepting a notification would make the ring hold more than N, the server
         //# MUST drop the held notification with the lowest id (in flight or not) and accept the new one.
-        d.ring_remove(0);
         // The oldest held is the oldest in flight, if any is; it still counts against the
         // window (CHAN-30).
-        d.in_flight = d.in_flight.saturating_sub(1);
+        d.ring_remove(0);
         d.set_mark();
         d.ring_push(m);
     }

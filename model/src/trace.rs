@@ -255,9 +255,14 @@ fn device_facts(state: &State, id: u8, d: &Device, out: &mut Vec<(String, String
     out.push((
         format!("{dev}: in flight (held / sent and unacknowledged)"),
         format!(
-            "{} / {}{}",
+            "{} / {}{}{}",
             d.in_flight,
             d.unacked,
+            if d.received > 0 {
+                format!(", {} received before the session ended", d.received)
+            } else {
+                String::new()
+            },
             d.carrier
                 .map_or(String::new(), |c| format!(", retained carrier {}", c + 1))
         ),

@@ -284,7 +284,7 @@ fn validate(
             return ExitCode::from(2);
         }
     };
-    match mailpush_model::validate::Validator::new(ring)
+    match mailpush_model::validate::ModelReplay::new(ring)
         .with_restarts(restarts)
         .validate(&events)
     {
