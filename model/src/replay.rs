@@ -19,14 +19,12 @@
 //! - A session is the model's `online`. A `connect` is a `hello` sent: the session it asks for is
 //!   established (`Reconnect`, after `Disconnect` of an older one: CHAN-19) at any later point, or
 //!   never. `disconnect` is `Disconnect`.
-//! - The model's `Deliver` is a send, its acknowledgement and the mail client's wakes in one
-//!   step. A `deliver` is the send: it must be the model's next held notification (or its marker)
-//!   with `retained` exactly when the model's mark is set; the model step is taken when the
-//!   acknowledgement arrives: an `ack` written, or a later `hello`'s cursor. An acknowledgement
-//!   that arrives while the mark is set for a notification sent without `retained` (a drop or an
-//!   expiry set the mark after the send) leaves the mark set, which the one-step `Deliver` cannot:
-//!   that arrival is taken as the model step with exactly that effect on the ring and the mark,
-//!   `NotificationExpires` of the acknowledged notification.
+//! - A `deliver` is the model's `Deliver`: the model's next held notification not in flight (or
+//!   the marker it accepts), with `retained` exactly when the model's mark is set; or, in a second
+//!   candidate, a send lost with its connection, which steps nothing until the session ends. An
+//!   `ack` that arrives is the model's `Acknowledge` of every notification sent on the session
+//!   that it covers. An established session is the model's `Reconnect`, whose acknowledgement of
+//!   what the device received on the ended session must be covered by the `hello`'s cursor.
 //! - The wakes a `Deliver` raises are the model's; after each step the model's DA syncs every
 //!   raised wake (`DaSync`), so a candidate returns to the model's settled state. A `retained`
 //!   notification owes a `forward` or `fan-out` to every token the mail client gave out before its
