@@ -513,14 +513,23 @@ impl ModelReplay {
                     device.processed_upto = device.processed_upto.max(device.delivered_upto);
                     let before = device.candidates.clone();
                     let result = device.each(false, |model, c| {
-                        let mut c = c.clone();
-                        c.state = step(model, &c.state, Action::MailClientRestart(0))?;
-                        if c.online() {
-                            c.state = sync_wakes(model, c.state);
+                        // A `hello` the process sent may have established its session before it
+                        // died; the push server keeps that session until it notices.
+                        let mut before_death = vec![c.clone()];
+                        if let Some(cursor) = c.hello {
+                            before_death.extend(establish(model, c, cursor));
                         }
-                        // The connection the process held died with it.
-                        c.hello = None;
-                        Ok(vec![c])
+                        let mut out = Vec::new();
+                        for mut c in before_death {
+                            c.state = step(model, &c.state, Action::MailClientRestart(0))?;
+                            if c.online() {
+                                c.state = sync_wakes(model, c.state);
+                            }
+                            // The connection the process held died with it.
+                            c.hello = None;
+                            out.push(c);
+                        }
+                        Ok(out)
                     });
                     result.map_err(|reasons| {
                         device.violation(line, Some(next), label.as_str(), &before, &reasons)
