@@ -15,6 +15,9 @@ pub const MAX_MAILBOXES: usize = 4;
 pub const MAX_TOKENS: usize = 8;
 /// The largest ring capacity N (states hold a fixed-size ring).
 pub const MAX_RING: usize = 4;
+/// The largest in-flight window (the unacknowledged count is kept in four bits of a state, and
+/// one value means no carrier).
+pub const MAX_WINDOW: u8 = 14;
 /// The largest budget of any one kind.
 pub const MAX_BUDGET: u8 = 16;
 /// The most mail server events (changes, recreations, deletions, renames) of one behaviour.
@@ -120,6 +123,9 @@ pub struct Config {
     pub poll_mailboxes: u8,
     /// N, the capacity of each device's ring.
     pub ring_capacity: u8,
+    /// The in-flight window of every session: how many sent notifications may be unacknowledged
+    /// (CHAN-17, CHAN-30).
+    pub window: u8,
     /// Whether push requests carry a per-account topic.
     pub topic: TopicPolicy,
     /// How often each behaviour may happen.
@@ -160,6 +166,9 @@ pub enum ConfigError {
     /// A ring of capacity 0, or above [`MAX_RING`].
     #[error("ring capacity N must be 1 to {MAX_RING}, not {0}")]
     RingCapacity(u8),
+    /// An in-flight window of 0, or above [`MAX_WINDOW`].
+    #[error("the in-flight window must be 1 to {MAX_WINDOW}, not {0}")]
+    Window(u8),
     /// A budget above [`MAX_BUDGET`].
     #[error("the {name} budget must be at most {MAX_BUDGET}, not {value}")]
     Budget {
@@ -189,6 +198,7 @@ impl Config {
         push_mailboxes: 2,
         poll_mailboxes: 1,
         ring_capacity: 1,
+        window: 2,
         topic: TopicPolicy::None,
         budgets: Budgets {
             changes: 2,
@@ -347,6 +357,9 @@ impl Config {
         if self.ring_capacity == 0 || usize::from(self.ring_capacity) > MAX_RING {
             return Err(ConfigError::RingCapacity(self.ring_capacity));
         }
+        if self.window == 0 || self.window > MAX_WINDOW {
+            return Err(ConfigError::Window(self.window));
+        }
         for (name, value) in self.budgets.named() {
             if value > MAX_BUDGET {
                 return Err(ConfigError::Budget { name, value });
@@ -379,12 +392,13 @@ impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "devices={} accounts={} push-mailboxes={} poll-mailboxes={} N={} topic={}",
+            "devices={} accounts={} push-mailboxes={} poll-mailboxes={} N={} window={} topic={}",
             self.devices,
             self.accounts,
             self.push_mailboxes,
             self.poll_mailboxes,
             self.ring_capacity,
+            self.window,
             match self.topic {
                 TopicPolicy::None => "none",
                 TopicPolicy::PerAccount => "account",

@@ -136,7 +136,7 @@ pub(crate) fn observe(
     //= spec/device-channel.md#RING-6
     //# The server MUST clear the mark only when the device acknowledges a `notify` that
     //# carried `retained`
-    let carried = effects.sent.is_some_and(|s| s.retained);
+    let carried = effects.acked.is_some_and(|k| k.carrier);
     breaks(Duty::RetainedFlag, !b.mark || a.mark || carried);
     let (ring, marks) = expected_ring(config, shape, b, effects);
     breaks(Duty::Ring, a.ring() == ring.as_slice());
@@ -163,32 +163,40 @@ pub(crate) fn observe(
 
 /// The ring after a step by the spec's rules, and whether the step is an event of RING-5.
 ///
-/// A delivery removes the oldest held notification; an expiry removes the expired one; an
-/// accepted notification first removes every held one of its topic (RING-4), then goes to the
-/// end, and the oldest beyond N are dropped (RING-2). So the ring always holds the newest
+/// An acknowledgement removes the oldest held notification if it is the one acknowledged; an
+/// expiry removes the expired one; an accepted notification (a marker included) first removes
+/// every held one of its topic that is not in flight (RING-4), then goes to the end, and the
+/// oldest beyond N, in flight or not, are dropped (RING-2). So the ring always holds the newest
 /// min(N, k) of the k notifications accepted and neither acknowledged, expired nor replaced.
 //= spec/device-channel.md#RING-2
 //# The ring therefore holds the newest N held notifications, in id order.
 fn expected_ring(config: &Config, shape: &Shape, b: &Device, effects: &Effects) -> (Vec<u8>, bool) {
     let mut ring = b.ring().to_vec();
     let mut marks = false;
-    if effects.sent.is_some_and(|s| s.m != 0) && !ring.is_empty() {
+    if effects.acked.is_some_and(|k| k.held) && !ring.is_empty() {
         ring.remove(0);
     }
+    ring.drain(..usize::from(effects.resumed).min(ring.len()));
     if let Some(i) = effects.expired {
         if i < ring.len() {
             ring.remove(i);
         }
         marks = true;
     }
-    if let Some(m) = effects.accepted {
+    let marker = effects.sent.filter(|s| s.marker).map(|s| s.m);
+    if let Some(m) = effects.accepted.or(marker) {
         marks |= !b.online;
-        if config.topic == TopicPolicy::PerAccount {
+        if config.topic == TopicPolicy::PerAccount && marker.is_none() {
             let account = members(m)
                 .next()
                 .map_or(0, |mb| shape.account_mailboxes(shape.account_of(mb)));
             let held = ring.len();
-            ring.retain(|n| n & account == 0);
+            let in_flight = usize::from(b.in_flight).min(held);
+            let mut index = 0;
+            ring.retain(|n| {
+                index += 1;
+                index <= in_flight || n & account == 0
+            });
             marks |= ring.len() < held;
         }
         ring.push(m);

@@ -44,10 +44,11 @@ pub use symmetry::mailbox_permutations;
 /// A lexicographic measure that every action strictly decreases (spec/properties.md SM-10):
 /// budgets and mail server events not yet taken in, then registered mailboxes found gone and not
 /// yet noticed, DA registration steps, push registration steps, OFFLINE devices, due polls,
-/// pending sets, held notifications and marks, pending retained broadcasts, pending local
+/// pending sets, notifications left to send (a marker due counting as one), notifications in
+/// flight with the unacknowledged sends and marks, pending retained broadcasts, pending local
 /// notifications. Since it is well founded, no behaviour of the model is cyclic, which
 /// `eventually` properties rely on.
-pub fn progress_measure(state: &State) -> [u32; 10] {
+pub fn progress_measure(state: &State) -> [u32; 11] {
     let shape = &state.shape;
     let e = state.events_left;
     // A mail server event that is recorded leaves one event to take in per device: weighing the
@@ -63,7 +64,8 @@ pub fn progress_measure(state: &State) -> [u32; 10] {
     let mut offline = 0;
     let mut polls = 0;
     let mut pending = 0;
-    let mut held = 0;
+    let mut unsent = 0;
+    let mut in_flight = 0;
     let mut broadcasts = 0;
     let mut wakes = 0;
     for d in state.devices() {
@@ -99,11 +101,15 @@ pub fn progress_measure(state: &State) -> [u32; 10] {
         offline += u32::from(!d.online);
         polls += d.polls_due.count_ones();
         pending += d.pending.count_ones();
-        held += u32::from(d.ring_len) + u32::from(d.mark);
+        // A send turns an unsent notification (two) or a due marker (one) into one in flight;
+        // an acknowledgement removes one unacknowledged send and changes nothing left to send.
+        unsent +=
+            2 * u32::from(d.ring_len - d.in_flight) + u32::from(d.mark && d.carrier.is_none());
+        in_flight += u32::from(d.unacked) + u32::from(d.in_flight) + u32::from(d.mark);
         broadcasts += u32::from(d.retained_broadcast);
         wakes += d.wakes.count_ones();
     }
     [
-        budgets, gone, listing, push, offline, polls, pending, held, broadcasts, wakes,
+        budgets, gone, listing, push, offline, polls, pending, unsent, in_flight, broadcasts, wakes,
     ]
 }

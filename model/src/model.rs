@@ -45,10 +45,15 @@ pub enum Action {
     RegistrationExpires(DeviceId, AccountId),
     /// Broken variant only: the mail server loses a stored registration.
     ServerForgetsRegistration(DeviceId, AccountId),
-    /// The push server delivers the oldest held notification (or a marker) and the device
-    /// acknowledges it; the mail client forwards it to the DA by token, and fans out on
-    /// `retained`.
+    /// The push server sends the oldest held notification not in flight (or accepts and sends a
+    /// marker), within the window of the session; the device receives it, and the mail client
+    /// forwards it to the DA by token and fans out on `retained`. It is in flight until
+    /// [`Action::Acknowledge`].
     Deliver(DeviceId),
+    /// The device's acknowledgement of the oldest notification in flight reaches the push
+    /// server, which deletes it from the ring if still held and clears the mark if it carried
+    /// `retained` and no event of RING-5 happened since (CHAN-14, RING-6).
+    Acknowledge(DeviceId),
     /// The held notification at this position of the ring expires (RING-3).
     NotificationExpires(DeviceId, u8),
     /// The device's session ends.
@@ -87,6 +92,7 @@ impl Action {
             | Action::RegistrationExpires(d, _)
             | Action::ServerForgetsRegistration(d, _)
             | Action::Deliver(d)
+            | Action::Acknowledge(d)
             | Action::NotificationExpires(d, _)
             | Action::Disconnect(d)
             | Action::Reconnect(d)

@@ -10,13 +10,26 @@ use crate::state::{
 };
 use crate::{Deviation, Schedule};
 
-/// A notification the push server sent and the device acknowledged.
+/// A notification the push server sent and the device received.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Sent {
     /// Its payload `m`; empty for a marker (RING-7).
     pub m: u8,
     /// Whether it carried `retained`.
     pub retained: bool,
+    /// Whether it is a marker the push server accepted for this send (RING-7).
+    pub marker: bool,
+}
+
+/// An acknowledgement that reached the push server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Acked {
+    /// Whether the ring still held the notification it acknowledged (a drop may have removed
+    /// it while in flight).
+    pub held: bool,
+    /// Whether that notification carried `retained` and no event of RING-5 happened since it
+    /// was sent.
+    pub carrier: bool,
 }
 
 /// A push registration the mail server stored.
@@ -33,6 +46,10 @@ pub(crate) struct Registered {
 pub(crate) struct Effects {
     /// The notification the push server sent.
     pub sent: Option<Sent>,
+    /// The acknowledgement the push server received.
+    pub acked: Option<Acked>,
+    /// How many held notifications the cursor of a new session's `hello` acknowledged.
+    pub resumed: u8,
     /// The tokens whose local notification the mail client raised.
     pub raised: u8,
     /// The payload the push server accepted into the ring.
@@ -56,7 +73,7 @@ pub(crate) fn budget_usable(d: &Device) -> bool {
         || (b.renewals > 0 && active && d.online)
         || (b.expiries > 0 && active && d.registration != 0)
         || (b.faults > 0 && d.registration != 0)
-        || (b.ttl_expiries > 0 && d.ring_len > 0)
+        || (b.ttl_expiries > 0 && expirable(d).next().is_some())
         || (b.unregisters > 0 && d.da_registered() != 0)
 }
 
@@ -142,11 +159,23 @@ impl MailpushModel {
         //# the push server MUST deliver only to an
         //# ONLINE device
         let reachable = d.online || self.broken(Deviation::DeliversOffline);
-        if reachable && (d.ring_len > 0 || d.mark) {
+        //= spec/device-channel.md#CHAN-30
+        //# A server MUST therefore not
+        //# send a `notify` while `window` notifications sent on the session are unacknowledged
+        let room = d.unacked < self.config.window;
+        //= spec/device-channel.md#RING-13
+        //# accept a marker when the mark is set, no held notification is left to
+        //# send, and no `notify` carrying `retained` was sent on the session since the last event of
+        //# [RING-5](#RING-5).
+        let marker_due = d.mark && d.carrier.is_none();
+        if reachable && room && (d.ring_len > d.in_flight || marker_due) {
             out.push(Action::Deliver(id));
         }
+        if d.online && d.unacked > 0 {
+            out.push(Action::Acknowledge(id));
+        }
         if b.ttl_expiries > 0 {
-            for i in 0..d.ring_len {
+            for i in expirable(d) {
                 out.push(Action::NotificationExpires(id, i));
             }
         }
@@ -286,27 +315,69 @@ impl MailpushModel {
                 d.pending &= !account;
             }
             Action::Deliver(id) => self.deliver(state, id, &mut effects)?,
+            Action::Acknowledge(id) => {
+                let d = device_mut(state, id)?;
+                // The in-flight notifications still held are the newest of the unacknowledged,
+                // so the oldest unacknowledged is held exactly when all of them are.
+                let held = d.in_flight == d.unacked;
+                d.unacked = d.unacked.checked_sub(1)?;
+                if held {
+                    //= spec/device-channel.md#CHAN-14
+                    //# The server MUST delete every acknowledged notification from the
+                    //# device's ring durably.
+                    d.ring_remove(0)?;
+                }
+                let carrier = d.carrier == Some(0);
+                d.carrier = d.carrier.and_then(|c| c.checked_sub(1));
+                if carrier {
+                    //= spec/device-channel.md#RING-6
+                    //# The server MUST clear the mark only when the device acknowledges a `notify` that
+                    //# carried `retained` and no event of [RING-5](#RING-5) happened after that `notify` was sent.
+                    d.mark = false;
+                }
+                effects.acked = Some(Acked { held, carrier });
+            }
             Action::NotificationExpires(id, i) => {
                 let d = device_mut(state, id)?;
                 d.budgets.ttl_expiries = d.budgets.ttl_expiries.checked_sub(1)?;
+                if !expirable(d).any(|at| at == i) {
+                    return None;
+                }
                 //= spec/device-channel.md#RING-3
                 //# The server MUST NOT send an expired notification and MUST
                 //# remove it from the ring no later than when it would otherwise be sent.
                 d.ring_remove(usize::from(i))?;
                 //= spec/device-channel.md#RING-5
                 //# (c) a notification expires before being acknowledged
-                d.mark = true;
+                d.set_mark();
                 effects.expired = Some(usize::from(i));
             }
             Action::Disconnect(id) => {
                 let d = device_mut(state, id)?;
                 d.budgets.disconnects = d.budgets.disconnects.checked_sub(1)?;
                 d.online = false;
+                //= spec/device-channel.md#CHAN-18
+                //# a notification that was in flight when
+                //# a session ended MUST be sent again on the device's next session.
+                d.end_session();
             }
             Action::Reconnect(id) => {
                 let loses = self.broken(Deviation::LosesRetained);
                 let d = device_mut(state, id)?;
                 d.online = true;
+                //= spec/device-channel.md#CHAN-19
+                //# Notifications in
+                //# flight on the older session are no longer in flight and MUST be delivered on the new session
+                d.end_session();
+                //= spec/device-channel.md#CHAN-7
+                //# the server
+                //# MUST treat it as an acknowledgement of every held notification with an id at or below it
+                let received = d.received;
+                for _ in 0..received {
+                    d.ring_remove(0)?;
+                }
+                d.received = 0;
+                effects.resumed = received;
                 if loses {
                     d.mark = false;
                 }
@@ -493,17 +564,22 @@ impl MailpushModel {
         Some(())
     }
 
-    /// The push server accepts a notification into the device's ring.
-    fn accept(&self, state: &mut State, id: DeviceId, m: u8, effects: &mut Effects) -> Option<()> {
-        let shape = state.shape;
+    /// How many notifications the push server's ring holds, deviations included.
+    fn capacity(&self) -> u8 {
         let n = self.config.ring_capacity;
-        let capacity = if self.broken(Deviation::UnboundedRing) {
+        if self.broken(Deviation::UnboundedRing) {
             crate::config::MAX_RING as u8
         } else if self.broken(Deviation::RingKeepsFewer) && n >= 2 {
             n - 1
         } else {
             n
-        };
+        }
+    }
+
+    /// The push server accepts a notification into the device's ring.
+    fn accept(&self, state: &mut State, id: DeviceId, m: u8, effects: &mut Effects) -> Option<()> {
+        let shape = state.shape;
+        let capacity = self.capacity();
         let no_mark_offline = self.broken(Deviation::NoMarkOffline);
         let drops_newest = self.broken(Deviation::RingDropsNewest);
         let topic = self.config.topic == TopicPolicy::PerAccount;
@@ -514,34 +590,27 @@ impl MailpushModel {
             //= spec/device-channel.md#RING-5
             //# (a) it
             //# accepts a notification while the device has no established session
-            d.mark = true;
+            d.set_mark();
         }
         let mut coalesced = false;
-        let mut dropped = false;
         if topic {
             let account = shape.account_mailboxes(shape.account_of(lowest(m)));
-            while let Some(i) = d.ring().iter().position(|held| held & account != 0) {
+            let in_flight = usize::from(d.in_flight);
+            while let Some(i) = d
+                .ring()
+                .iter()
+                .skip(in_flight)
+                .position(|held| held & account != 0)
+            {
                 //= spec/device-channel.md#RING-4
                 //# When the server accepts a notification with a topic, it MUST remove every
                 //# held notification of the same device with the same topic that is not in flight.
-                d.ring_remove(i);
-                d.mark = true;
+                d.ring_remove(in_flight + i);
+                d.set_mark();
                 coalesced = true;
             }
         }
-        if d.ring_len >= capacity {
-            dropped = true;
-            if !drops_newest {
-                //= spec/device-channel.md#RING-2
-                //# When accepting a notification would make the ring hold more than N, the server
-                //# MUST drop the held notification with the lowest id (in flight or not) and accept the new one.
-                d.ring_remove(0);
-                d.mark = true;
-                d.ring_push(m);
-            }
-        } else {
-            d.ring_push(m);
-        }
+        let dropped = hold(d, m, capacity, drops_newest);
         if reach {
             state.history.coalesced |= coalesced;
             state.history.dropped |= dropped;
@@ -549,26 +618,46 @@ impl MailpushModel {
         Some(())
     }
 
-    /// The push server sends the oldest held notification (or a marker) and the device
-    /// acknowledges it; the mail client forwards it to the DA by token and fans out on `retained`.
+    /// The push server sends the oldest held notification not in flight (or accepts a marker and
+    /// sends it); the device receives it, the mail client forwards it to the DA by token and fans
+    /// out on `retained`. It stays held, in flight, until acknowledged.
     fn deliver(&self, state: &mut State, id: DeviceId, effects: &mut Effects) -> Option<()> {
         let shape = state.shape;
         let config = &self.config;
         let on_last = self.broken(Deviation::RetainedOnLast);
+        let capacity = self.capacity();
         let d = device_mut(state, id)?;
-        let held = d.ring_len;
-        //= spec/device-channel.md#RING-7
-        //# When the device's mark is set, a session is established, and the ring
-        //# holds nothing to send, the server MUST accept a marker notification for the device
-        let m = if held > 0 { d.ring_remove(0)? } else { 0 };
+        let marker = d.ring_len == d.in_flight;
+        if marker {
+            //= spec/device-channel.md#RING-7
+            //# When the device's mark is set, a session is established, and the ring
+            //# holds nothing to send, the server MUST accept a marker notification for the device
+            if !d.mark || d.carrier.is_some() {
+                return None;
+            }
+            if hold(d, 0, capacity, false) {
+                state.history.dropped |= config.reach;
+            }
+        }
+        let d = device_mut(state, id)?;
+        let m = *d.ring().get(usize::from(d.in_flight))?;
+        let last = d.in_flight + 1 == d.ring_len;
+        //= spec/device-channel.md#CHAN-16
+        //# On a session the server MUST send notifications in increasing id order
+        d.in_flight += 1;
+        d.unacked += 1;
         //= spec/device-channel.md#RING-6
         //# Every `notify` the server sends while the device's mark is set MUST carry the
         //# `retained` flag.
-        let retained = d.mark && (!on_last || held <= 1);
-        if retained {
-            d.mark = false;
+        let retained = d.mark && (!on_last || last);
+        if retained && d.carrier.is_none() {
+            d.carrier = Some(d.unacked - 1);
         }
-        effects.sent = Some(Sent { m, retained });
+        effects.sent = Some(Sent {
+            m,
+            retained,
+            marker,
+        });
         //= spec/device-local.md#LOCAL-7
         //# for every monitored mailbox that matches, it MUST raise the
         //# local notification named by that mailbox's token.
@@ -602,7 +691,7 @@ impl MailpushModel {
                 RetainedMechanism::Broadcast => d.retained_broadcast = true,
             }
         }
-        if held == 0 && config.reach {
+        if marker && config.reach {
             state.history.marker = true;
         }
         Some(())
@@ -677,6 +766,33 @@ impl MailpushModel {
         d.wakes |= tokens;
         effects.raised |= tokens;
     }
+}
+
+/// The positions in the ring of the held notifications that may expire: not in flight (an
+/// implementation stops the clock of what it sent), and not markers, which never expire (RING-7).
+fn expirable(d: &Device) -> impl Iterator<Item = u8> + '_ {
+    (d.in_flight..d.ring_len).filter(|i| d.ring().get(usize::from(*i)).is_some_and(|m| *m != 0))
+}
+
+/// Appends `m` to the ring, then drops the oldest held notification if the ring holds more than
+/// `capacity` (RING-14); whether one was dropped. `drops_newest` is the broken variant that
+/// discards `m` instead, without the mark.
+fn hold(d: &mut Device, m: u8, capacity: u8, drops_newest: bool) -> bool {
+    if d.ring_len < capacity {
+        d.ring_push(m);
+        return false;
+    }
+    if !drops_newest {
+        //= spec/device-channel.md#RING-2
+        //# When accepting a notification would make the ring hold more than N, the server
+        //# MUST drop the held notification with the lowest id (in flight or not) and accept the new one.
+        // The oldest held is the oldest in flight, if any is; it still counts against the
+        // window (CHAN-30).
+        d.ring_remove(0);
+        d.set_mark();
+        d.ring_push(m);
+    }
+    true
 }
 
 /// The mail client and the DA drop a mailbox's token; it is never given out again.

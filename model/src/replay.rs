@@ -19,14 +19,12 @@
 //! - A session is the model's `online`. A `connect` is a `hello` sent: the session it asks for is
 //!   established (`Reconnect`, after `Disconnect` of an older one: CHAN-19) at any later point, or
 //!   never. `disconnect` is `Disconnect`.
-//! - The model's `Deliver` is a send, its acknowledgement and the mail client's wakes in one
-//!   step. A `deliver` is the send: it must be the model's next held notification (or its marker)
-//!   with `retained` exactly when the model's mark is set; the model step is taken when the
-//!   acknowledgement arrives: an `ack` written, or a later `hello`'s cursor. An acknowledgement
-//!   that arrives while the mark is set for a notification sent without `retained` (a drop or an
-//!   expiry set the mark after the send) leaves the mark set, which the one-step `Deliver` cannot:
-//!   that arrival is taken as the model step with exactly that effect on the ring and the mark,
-//!   `NotificationExpires` of the acknowledged notification.
+//! - A `deliver` is the model's `Deliver`: the model's next held notification not in flight (or
+//!   the marker it accepts), with `retained` exactly when the model's mark is set; or, in a second
+//!   candidate, a send lost with its connection, which steps nothing until the session ends. An
+//!   `ack` that arrives is the model's `Acknowledge` of every notification sent on the session
+//!   that it covers. An established session is the model's `Reconnect`, whose acknowledgement of
+//!   what the device received on the ended session must be covered by the `hello`'s cursor.
 //! - The wakes a `Deliver` raises are the model's; after each step the model's DA syncs every
 //!   raised wake (`DaSync`), so a candidate returns to the model's settled state. A `retained`
 //!   notification owes a `forward` or `fan-out` to every token the mail client gave out before its
@@ -90,10 +88,15 @@ struct Candidate {
     state: State,
     /// The trace id of each held notification, in ring order.
     ids: [u64; MAX_RING],
-    /// How many of the oldest held notifications the current session has sent.
-    sent: u8,
-    /// Per ring slot: whether its last send carried `retained`.
-    sent_retained: u8,
+    /// The ids the model's `Deliver` sent on the current session and not acknowledged, oldest
+    /// first: the model counts them (`unacked`) but does not name them.
+    unacked: Vec<u64>,
+    /// The first `notify` of the current session that the device did not receive: it and every
+    /// later one of the session were lost with the connection, so they are sends without a model
+    /// step, and no `ack` can cover them.
+    lost_from: Option<u64>,
+    /// A marker whose send was lost: the push server holds it and sends it again.
+    lost_marker: Option<u64>,
     /// Cursors of `ack`s written on the current session that have not arrived, in order.
     acks: Vec<u64>,
     /// The cursor of a `hello` written whose session is not established (yet).
@@ -121,11 +124,22 @@ impl Candidate {
         self.device().is_some_and(|d| d.mark)
     }
 
+    fn in_flight(&self) -> usize {
+        self.device().map_or(0, |d| usize::from(d.in_flight))
+    }
+
+    /// The session ended or was replaced: nothing is under way on it any more.
+    fn end_session(&mut self) {
+        self.acks.clear();
+        self.unacked.clear();
+        self.lost_from = None;
+    }
+
     fn held_ids(&self) -> &[u64] {
         self.ids.get(..self.ring_len()).unwrap_or(&[])
     }
 
-    /// Removes the id at ring slot `index`, keeping the per-slot facts aligned.
+    /// Removes the id at ring slot `index`.
     fn forget_slot(&mut self, index: usize) {
         // Slots past the ring hold 0, so shifting the whole array works whether the model state
         // has already lost the entry or not.
@@ -134,12 +148,6 @@ impl Candidate {
             if let Some(last) = self.ids.last_mut() {
                 *last = 0;
             }
-        }
-        let low = self.sent_retained & (bit(index as u8).wrapping_sub(1));
-        let high = (self.sent_retained >> 1) & !(bit(index as u8).wrapping_sub(1));
-        self.sent_retained = low | high;
-        if index < usize::from(self.sent) {
-            self.sent -= 1;
         }
     }
 }
@@ -333,6 +341,7 @@ impl ModelReplay {
                 push_mailboxes: u8::try_from(need).unwrap_or(1),
                 poll_mailboxes: 0,
                 ring_capacity: capacity,
+                window: crate::config::MAX_WINDOW,
                 topic,
                 budgets: Budgets::default(),
                 mechanism: RetainedMechanism::FanOut,
@@ -346,8 +355,9 @@ impl ModelReplay {
                 model: models.len(),
                 state: initial,
                 ids: [0; MAX_RING],
-                sent: 0,
-                sent_retained: 0,
+                unacked: Vec::new(),
+                lost_from: None,
+                lost_marker: None,
                 acks: Vec::new(),
                 hello: None,
                 last_id: None,
@@ -503,14 +513,23 @@ impl ModelReplay {
                     device.processed_upto = device.processed_upto.max(device.delivered_upto);
                     let before = device.candidates.clone();
                     let result = device.each(false, |model, c| {
-                        let mut c = c.clone();
-                        c.state = step(model, &c.state, Action::MailClientRestart(0))?;
-                        if c.online() {
-                            c.state = sync_wakes(model, c.state);
+                        // A `hello` the process sent may have established its session before it
+                        // died; the push server keeps that session until it notices.
+                        let mut before_death = vec![c.clone()];
+                        if let Some(cursor) = c.hello {
+                            before_death.extend(establish(model, c, cursor));
                         }
-                        // The connection the process held died with it.
-                        c.hello = None;
-                        Ok(vec![c])
+                        let mut out = Vec::new();
+                        for mut c in before_death {
+                            c.state = step(model, &c.state, Action::MailClientRestart(0))?;
+                            if c.online() {
+                                c.state = sync_wakes(model, c.state);
+                            }
+                            // The connection the process held died with it.
+                            c.hello = None;
+                            out.push(c);
+                        }
+                        Ok(out)
                     });
                     result.map_err(|reasons| {
                         device.violation(line, Some(next), label.as_str(), &before, &reasons)
@@ -840,14 +859,16 @@ fn describe(model: &MailpushModel, c: &Candidate) -> String {
     };
     let ring: Vec<String> = c.held_ids().iter().map(u64::to_string).collect();
     format!(
-        "{} topic={} ring [{}] sent {} mark {} acks-under-way {:?} hello {:?}",
+        "{} topic={} ring [{}] in flight {} unacknowledged {:?} lost from {:?} mark {} acks-under-way {:?} hello {:?}",
         if d.online { "ONLINE" } else { "OFFLINE" },
         match model.config.topic {
             TopicPolicy::None => "none",
             TopicPolicy::PerAccount => "account",
         },
         ring.join(","),
-        c.sent,
+        d.in_flight,
+        c.unacked,
+        c.lost_from,
         if d.mark { "set" } else { "clear" },
         c.acks,
         c.hello,
@@ -893,40 +914,51 @@ fn accept(
         .first()
         .copied()
         .ok_or_else(no_device)?;
+    //= spec/device-channel.md#RING-14
+    //# otherwise it removes the held notifications the new one
+    //# replaces ([RING-4](#RING-4)) and appends the new one. Only then does it drop the oldest held
+    //# notifications while the ring holds more than N ([RING-2](#RING-2))
     let held = before.ring();
-    let kept = after.ring();
-    let removed = (held.len() + 1)
-        .checked_sub(kept.len())
-        .unwrap_or(usize::MAX);
-    let expected: Vec<u8> = held
-        .get(removed..)
-        .unwrap_or(&[])
-        .iter()
-        .copied()
-        .chain(std::iter::once(payload))
-        .collect();
-    if removed > held.len() || kept != expected.as_slice() {
+    let in_flight = usize::from(before.in_flight);
+    let topic = model.config.topic == TopicPolicy::PerAccount;
+    // One account per replayed device: a topic replaces every held notification that is not in
+    // flight and not a marker. Which slots went is read off this rule, and the model's own ring
+    // must then be exactly what is left.
+    let mut slots: Vec<(usize, u8)> = held.iter().copied().enumerate().collect();
+    let mut coalesced = Vec::new();
+    if topic {
+        slots.retain(|(i, m)| {
+            let replaced = *i >= in_flight && *m != 0;
+            if replaced {
+                coalesced.push(*i);
+            }
+            !replaced
+        });
+    }
+    slots.push((usize::MAX, payload));
+    let mut dropped = Vec::new();
+    while slots.len() > usize::from(model.config.ring_capacity) {
+        let (i, _) = slots.remove(0);
+        dropped.push(i);
+    }
+    let expected: Vec<u8> = slots.iter().map(|(_, m)| *m).collect();
+    if after.ring() != expected.as_slice() {
         return Err(reason(
             "the model's ring is not the held notifications after a removal and the new one",
             &["RING-1"],
         ));
     }
+    let ids = c.held_ids();
+    let id_of = |i: &usize| ids.get(*i).copied().unwrap_or(0);
     let mut next = c.clone();
-    let removed_ids: Vec<u64> = c.held_ids().get(..removed).unwrap_or(&[]).to_vec();
-    for _ in 0..removed {
-        next.forget_slot(0);
+    next.ids = [0; MAX_RING];
+    for (slot, (i, _)) in next.ids.iter_mut().zip(&slots) {
+        *slot = if *i == usize::MAX { id } else { id_of(i) };
     }
-    let len = kept.len();
-    if let Some(slot) = next.ids.get_mut(len - 1) {
-        *slot = id;
-    }
-    next.sent_retained &= !bit((len - 1) as u8);
     next.state = after_state;
     next.last_id = Some(id);
-    match model.config.topic {
-        TopicPolicy::None => next.owed.dropped.extend(removed_ids),
-        TopicPolicy::PerAccount => next.owed.coalesced.extend(removed_ids),
-    }
+    next.owed.dropped.extend(dropped.iter().map(id_of));
+    next.owed.coalesced.extend(coalesced.iter().map(id_of));
     next.owed.mark |= !before.mark && after.mark;
     Ok(vec![next])
 }
@@ -1023,30 +1055,15 @@ fn connect(model: &MailpushModel, c: &Candidate, cursor: u64) -> Vec<Candidate> 
 }
 
 /// A `hello` reaches the push server: an older session is replaced (CHAN-19), the new one is
-/// established, and its cursor acknowledges what it covers. The trace writes the cursor the
-/// mail client sent, not the one the push server took: a candidate where the cursor has not
-/// acknowledged the held notifications (sent again on the new session, as duplicates the mail
-/// client does not process again: CHAN-18) is kept too.
+/// established, and its cursor acknowledges what the device received on the ended sessions: the
+/// model's `Reconnect`, which removes exactly those, must remove exactly the held ids at or below
+/// the cursor.
 fn establish(model: &MailpushModel, c: &Candidate, cursor: u64) -> Vec<Candidate> {
-    let Ok(established) = reconnect(model, c) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    if let Ok(acknowledged) = acknowledge(model, &established, cursor) {
-        out.push(acknowledged);
-    }
-    if established
-        .held_ids()
-        .first()
-        .is_some_and(|id| *id <= cursor)
-    {
-        out.push(established);
-    }
-    out
+    reconnect(model, c, cursor).into_iter().collect()
 }
 
 /// The model's `Reconnect`, after the `Disconnect` of an older session.
-fn reconnect(model: &MailpushModel, c: &Candidate) -> Result<Candidate, Reason> {
+fn reconnect(model: &MailpushModel, c: &Candidate, cursor: u64) -> Result<Candidate, Reason> {
     let mut next = c.clone();
     if next.online() {
         //= spec/device-channel.md#CHAN-19
@@ -1054,48 +1071,78 @@ fn reconnect(model: &MailpushModel, c: &Candidate) -> Result<Candidate, Reason> 
         //# the server MUST send `CLOSE` code `replaced` on the older session and close it.
         next.state = step(model, &next.state, Action::Disconnect(0))?;
     }
+    let before = next.ring_len();
     next.state = step(model, &next.state, Action::Reconnect(0))?;
+    let acknowledged = before.saturating_sub(next.ring_len());
+    //= spec/device-channel.md#CHAN-7
+    //# the server
+    //# MUST treat it as an acknowledgement of every held notification with an id at or below it
+    // The trace writes the cursor the mail client sent, which the push server may not have
+    // taken whole (a notification shown received may be the copy of a lost session): what the
+    // model acknowledged must be covered by it, and what it covers beyond is sent again as a
+    // duplicate (CHAN-18).
+    let ids = next.held_ids().to_vec();
+    let covered = ids.iter().take_while(|id| **id <= cursor).count();
+    if acknowledged > covered {
+        return Err(reason(
+            format!(
+                "the hello's cursor {cursor} acknowledges {covered} held notification(s); the device received {acknowledged} on the session that ended"
+            ),
+            &["CHAN-7", "CHAN-18"],
+        ));
+    }
+    for _ in 0..acknowledged {
+        next.forget_slot(0);
+    }
     next.hello = None;
-    next.acks.clear();
-    next.sent = 0;
+    next.end_session();
     Ok(next)
 }
 
-/// An acknowledgement up to `upto` arrives: the model's `Deliver` of every held notification it
-/// covers.
+/// An acknowledgement up to `upto` arrives on the current session: the model's `Acknowledge` of
+/// every notification sent on it that it covers, oldest first.
 fn acknowledge(model: &MailpushModel, c: &Candidate, upto: u64) -> Result<Candidate, Reason> {
-    let mut next = c.clone();
-    while next.held_ids().first().is_some_and(|id| *id <= upto) {
-        let sent_retained = next.sent_retained & 1 != 0;
-        let action = if next.mark() && !sent_retained {
-            // Its ack leaves the mark set: the model step with that effect on ring and mark.
-            Action::NotificationExpires(0, 0)
-        } else {
-            Action::Deliver(0)
-        };
-        next.state = step(model, &next.state, action)?;
-        next.forget_slot(0);
+    if c.lost_from.is_some_and(|lost| upto >= lost) {
+        return Err(reason(
+            format!("an ack of {upto} covers a notification the device did not receive"),
+            &["CHAN-14"],
+        ));
     }
-    next.state = sync_wakes(model, next.state);
+    let mut next = c.clone();
+    while let Some(id) = next.unacked.first().copied().filter(|id| *id <= upto) {
+        next.unacked.remove(0);
+        let before = next.ring_len();
+        next.state = step(model, &next.state, Action::Acknowledge(0))?;
+        if next.ring_len() < before {
+            let oldest = next.ids.first().copied().unwrap_or(0);
+            if oldest != id {
+                return Err(reason(
+                    format!("acknowledged {id}; the model's oldest held notification is {oldest}"),
+                    &["CHAN-14"],
+                ));
+            }
+            next.forget_slot(0);
+        }
+    }
     Ok(next)
 }
 
 /// `disconnect`: the session ends; what was under way on it is lost.
 fn disconnect(model: &MailpushModel, c: &Candidate) -> Result<Vec<Candidate>, Reason> {
     let mut next = c.clone();
-    next.acks.clear();
-    next.sent = 0;
     if c.online() {
         next.state = step(model, &c.state, Action::Disconnect(0))?;
     } else {
         // A connection whose session was never established ended.
         next.hello = None;
     }
+    next.end_session();
     Ok(vec![next])
 }
 
-/// `deliver`: the model's next held notification (or its marker) sent, with `retained` exactly
-/// while the model's mark is set.
+/// `deliver`: the model's `Deliver` of its next held notification not in flight (or of the marker
+/// it accepts), with `retained` exactly while the model's mark is set; or the device never
+/// received it, and the rest of the session is lost with it.
 fn deliver(
     model: &MailpushModel,
     c: &Candidate,
@@ -1125,41 +1172,54 @@ fn deliver(
             &["RING-6"],
         ));
     }
-    let sent = usize::from(c.sent);
-    if let Some(next_id) = c.held_ids().get(sent).copied() {
+    if c.lost_from.is_some() {
+        return Ok(vec![c.clone()]);
+    }
+    let mut lost = c.clone();
+    lost.lost_from = Some(id);
+    let in_flight = c.in_flight();
+    if let Some(next_id) = c.held_ids().get(in_flight).copied() {
         if next_id != id {
             return Err(reason(
-                format!("sent {id}; the model's next held notification is {next_id}"),
+                format!("sent {id}; the model's next held notification not in flight is {next_id}"),
                 &["CHAN-16", "RING-1"],
             ));
         }
-        let mut next = c.clone();
-        next.sent += 1;
-        if retained {
-            next.sent_retained |= bit(sent as u8);
-        } else {
-            next.sent_retained &= !bit(sent as u8);
-        }
-        return Ok(vec![next]);
+        let mut delivered = c.clone();
+        delivered.state = sync_wakes(model, step(model, &c.state, Action::Deliver(0))?);
+        delivered.unacked.push(id);
+        return Ok(vec![delivered, lost]);
     }
     //= spec/device-channel.md#RING-7
     //# When the device's mark is set, a session is established, and the ring
     //# holds nothing to send, the server MUST accept a marker notification for the device
-    let fresh_id = c.last_id.is_none_or(|l| id == l + 1);
-    if payload != 0 || !c.mark() || c.ring_len() != 0 || !fresh_id {
+    let fresh_id = c.last_id.is_none_or(|l| id == l + 1) || c.lost_marker == Some(id);
+    let carrier = c.device().is_some_and(|d| d.carrier.is_some());
+    if payload != 0 || !c.mark() || carrier || !fresh_id {
         return Err(reason(
             format!(
                 "sent {id}, which is neither the model's next held notification nor its marker"
             ),
-            &["RING-7", "CHAN-16"],
+            &["RING-7", "RING-13", "CHAN-16"],
         ));
     }
-    // The marker's delivery is the model's `Deliver` on an empty ring; or it is lost with its
-    // session and the mark stays set.
-    let mut lost = c.clone();
-    lost.last_id = Some(id);
-    let mut delivered = lost.clone();
+    let mut delivered = c.clone();
+    let before = c.ring_len();
     delivered.state = sync_wakes(model, step(model, &c.state, Action::Deliver(0))?);
+    if delivered.ring_len() == before {
+        // The marker made the ring hold more than N: the model dropped the oldest.
+        delivered.forget_slot(0);
+    }
+    let slot = delivered.ring_len().saturating_sub(1);
+    if let Some(at) = delivered.ids.get_mut(slot) {
+        *at = id;
+    }
+    let newest = c.last_id.map_or(id, |l| l.max(id));
+    delivered.last_id = Some(newest);
+    delivered.lost_marker = None;
+    delivered.unacked.push(id);
+    lost.last_id = Some(newest);
+    lost.lost_marker = Some(id);
     Ok(vec![delivered, lost])
 }
 
@@ -1190,8 +1250,8 @@ fn push_server_restarted(model: &MailpushModel, c: &Candidate) -> Result<Vec<Can
         base.state = step(model, &base.state, Action::Disconnect(0))?;
     }
     base.hello = None;
-    base.acks.clear();
-    base.sent = 0;
+    base.end_session();
+    base.lost_marker = None;
     base.owed = Owed::default();
     base.last_id = None;
     let mut out = Vec::new();
@@ -1205,13 +1265,13 @@ fn push_server_restarted(model: &MailpushModel, c: &Candidate) -> Result<Vec<Can
                     d.ring_remove(last);
                 }
                 d.mark = mark;
+                d.carrier = None;
             }
             for slot in kept..MAX_RING {
                 if let Some(id) = k.ids.get_mut(slot) {
                     *id = 0;
                 }
             }
-            k.sent_retained &= bit(kept as u8).wrapping_sub(1);
             out.push(k);
         }
     }

@@ -231,6 +231,19 @@ pub struct Device {
     pub ring_len: u8,
     /// The mark: the next notification sent carries `retained` (RING-5, RING-6).
     pub mark: bool,
+    /// Notifications sent on the session and not acknowledged, those removed from the ring
+    /// since included: what the window counts (CHAN-30).
+    pub unacked: u8,
+    /// How many of the held notifications, the oldest, are in flight: sent on the session and
+    /// not acknowledged. Sends go in id order and only a drop (the oldest) or an acknowledgement
+    /// removes one in flight, so they are the newest `in_flight` of the `unacked`.
+    pub in_flight: u8,
+    /// How many of the held notifications, the oldest, the device received on a session that
+    /// ended: the cursor of its next `hello` acknowledges them (CHAN-7).
+    pub received: u8,
+    /// The position among the `unacked` (0 the oldest) of the first `notify` carrying
+    /// `retained` sent since the last event of RING-5: its acknowledgement clears the mark.
+    pub carrier: Option<u8>,
 
     // --- Mail client.
     /// The token table: the token of each registered mailbox.
@@ -280,6 +293,10 @@ impl Device {
             ring: [0; MAX_RING],
             ring_len: 0,
             mark: false,
+            unacked: 0,
+            in_flight: 0,
+            received: 0,
+            carrier: None,
             tokens: [None; MAX_MAILBOXES],
             retired: 0,
             push: [PushPhase::NotRequested; MAX_ACCOUNTS],
@@ -311,9 +328,16 @@ impl Device {
         }
     }
 
-    /// Removes and returns the held notification at `index` (0 is the oldest).
+    /// Removes and returns the held notification at `index` (0 is the oldest); one in flight, or
+    /// received on an ended session, is one less.
     pub(crate) fn ring_remove(&mut self, index: usize) -> Option<u8> {
         let removed = *self.ring().get(index)?;
+        if index < usize::from(self.in_flight) {
+            self.in_flight -= 1;
+        }
+        if index < usize::from(self.received) {
+            self.received -= 1;
+        }
         let len = usize::from(self.ring_len);
         self.ring.copy_within(index + 1..len, index);
         self.ring_len -= 1;
@@ -322,6 +346,22 @@ impl Device {
             *slot = 0;
         }
         Some(removed)
+    }
+
+    /// An event of RING-5: the mark is set, and no `notify` sent before it can clear it.
+    pub(crate) fn set_mark(&mut self) {
+        self.mark = true;
+        self.carrier = None;
+    }
+
+    /// The session ends: what was in flight is no longer (CHAN-18, CHAN-19). The device
+    /// received it, so the cursor of its next `hello` will acknowledge it; the window starts
+    /// empty, and no `notify` sent on the ended session can clear the mark.
+    pub(crate) fn end_session(&mut self) {
+        self.received = self.received.max(self.in_flight);
+        self.unacked = 0;
+        self.in_flight = 0;
+        self.carrier = None;
     }
 
     /// Every token the mail client has registered, as a set.
@@ -382,6 +422,7 @@ impl Device {
     pub fn idle(&self) -> bool {
         self.pending == 0
             && self.ring_len == 0
+            && self.unacked == 0
             && !self.mark
             && self.wakes == 0
             && !self.retained_broadcast
@@ -448,8 +489,10 @@ impl Device {
         }
         put(self.fresh);
         put(self.corrupt);
-        put(0);
-        put(0);
+        // Every count is at most the window, below 16, and a carrier's position is below
+        // `unacked`, so 15 is free to mean none.
+        put(self.unacked | self.in_flight << 4);
+        put(self.carrier.unwrap_or(15) | self.received << 4);
         out
     }
 }

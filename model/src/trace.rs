@@ -103,6 +103,10 @@ pub fn action_text(shape: &Shape, action: &Action) -> String {
             "{}: push server delivers; mail client forwards to the DA by token",
             dev(d)
         ),
+        Action::Acknowledge(d) => format!(
+            "{}: the device's acknowledgement reaches the push server",
+            dev(d)
+        ),
         Action::NotificationExpires(d, i) => format!(
             "{}: held notification {} expires (TTL)",
             dev(d),
@@ -242,9 +246,27 @@ fn device_facts(state: &State, id: u8, d: &Device, out: &mut Vec<(String, String
     let ring: Vec<String> = d
         .ring()
         .iter()
-        .map(|m| format!("m={}", mailbox_set(shape, *m)))
+        .map(|m| match *m {
+            0 => "marker".to_string(),
+            m => format!("m={}", mailbox_set(shape, m)),
+        })
         .collect();
     out.push((format!("{dev}: ring"), format!("[{}]", ring.join(", "))));
+    out.push((
+        format!("{dev}: in flight (held / sent and unacknowledged)"),
+        format!(
+            "{} / {}{}{}",
+            d.in_flight,
+            d.unacked,
+            if d.received > 0 {
+                format!(", {} received before the session ended", d.received)
+            } else {
+                String::new()
+            },
+            d.carrier
+                .map_or(String::new(), |c| format!(", retained carrier {}", c + 1))
+        ),
+    ));
     out.push((
         format!("{dev}: mark (retained)"),
         flag(d.mark, "set", "clear"),
@@ -362,8 +384,9 @@ pub fn describe_step(model: &MailpushModel, before: &State, action: &Action) -> 
         .and_then(|id| before.devices().get(usize::from(id)));
     match (*action, device) {
         (Action::Deliver(_), Some(d)) => {
-            let m = d.ring().first().copied().unwrap_or(0);
-            let marker = if d.ring_len == 0 { " (marker)" } else { "" };
+            let unsent = d.ring().get(usize::from(d.in_flight)).copied();
+            let m = unsent.unwrap_or(0);
+            let marker = if unsent.is_none() { " (marker)" } else { "" };
             let retained = if d.mark { ", retained" } else { "" };
             let _ = write!(
                 text,

@@ -29,6 +29,7 @@ fn counterexample_trace_of_a_da_skipping_fan_out_wakes() {
         Action::PushRequest(0, 0),
         Action::Reconnect(0),
         Action::Deliver(0),
+        Action::Acknowledge(0),
         Action::DaSync(0, 0),
         Action::DaSync(0, 1),
     ];

@@ -494,3 +494,26 @@ fn budgets_do_not_bound_a_trace() {
     let summary = t.validate_by_model().unwrap_or_else(|v| panic!("{v}"));
     assert_eq!(summary.steps["Disconnect"], 20);
 }
+
+/// The mail client sends `hello` and dies before the push server writes anything for the
+/// device: the session may have been established, and the push server sends on it until it
+/// notices the death. Only the model replay is asked: the hand-written validator drops the
+/// pending `hello` with the process.
+#[test]
+fn a_session_established_before_the_mail_client_died_delivers_until_it_ends() {
+    let mut t = Trace::default();
+    t.registered().connect(0);
+    let restart = Restart::new(
+        t.now(),
+        Component::MailClient,
+        Some(Label::new("D").unwrap()),
+    );
+    t.accept(1).deliver(1, false).disconnect();
+    let replay = || ModelReplay::new(N).with_restarts(vec![restart.clone().unwrap()]);
+    replay()
+        .validate(&t.events)
+        .unwrap_or_else(|v| panic!("{v}"));
+    // The delivery still needs that session: after a `disconnect` ended it, none is left.
+    t.accept(2).mark_set().deliver(2, true);
+    caught(replay().validate(&t.events), "SM-4");
+}

@@ -145,6 +145,9 @@ struct ConfigArgs {
     /// N, the ring capacity per device.
     #[arg(long)]
     ring: Option<u8>,
+    /// The in-flight window of each session (CHAN-17).
+    #[arg(long)]
+    window: Option<u8>,
     /// Topic policy of the mail server's push requests.
     #[arg(long, value_enum)]
     topic: Option<TopicArg>,
@@ -218,6 +221,7 @@ impl ConfigArgs {
         set(&mut config.push_mailboxes, self.push_mailboxes);
         set(&mut config.poll_mailboxes, self.poll_mailboxes);
         set(&mut config.ring_capacity, self.ring);
+        set(&mut config.window, self.window);
         let b = &mut config.budgets;
         set(&mut b.changes, self.changes);
         set(&mut b.recreations, self.recreations);
@@ -280,7 +284,7 @@ fn validate(
             return ExitCode::from(2);
         }
     };
-    match mailpush_model::validate::Validator::new(ring)
+    match mailpush_model::validate::ModelReplay::new(ring)
         .with_restarts(restarts)
         .validate(&events)
     {

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use mailpush_model::validate::{Restart, Summary, Validator};
+use mailpush_model::validate::{ModelReplay, Restart, Summary};
 use mailpush_trace::{Component as TraceComponent, Label, Limits};
 
 use crate::schedule::{Component, Plan};
@@ -58,7 +58,7 @@ pub fn check(dir: &Path, plan: &Plan, killed: &[(u64, Component)]) -> Result<Sum
     for restart in &restarts {
         let _ = write!(again, " --restart {restart}");
     }
-    Validator::new(plan.ring_capacity)
+    ModelReplay::new(plan.ring_capacity)
         .with_restarts(restarts)
         .validate(&events)
         .map_err(|violation| {

@@ -217,7 +217,7 @@ pub fn run(args: TraceArgs) -> Result<(), TraceError> {
         } => {
             let events = read(&trace).map_err(|e| TraceError::Unreplayable(Box::new(e)))?;
             let ring = usize::try_from(ring).unwrap_or(usize::MAX);
-            let summary = mailpush_model::validate::Validator::new(ring)
+            let summary = mailpush_model::validate::ModelReplay::new(ring)
                 .with_restarts(restarts)
                 .validate(&events)
                 .map_err(|violation| TraceError::Invalid {

@@ -476,15 +476,15 @@ fn check_device_b(events: &[Event]) {
 /// The real trace is a legal behaviour of the model; each seeded bug, applied to it as a
 /// mutation of the trace, is caught at the event it breaks, with the requirement it breaks.
 fn validate_against_the_model(trace: &[Event]) {
-    use mailpush_model::validate::Validator;
-    let summary = Validator::new(2)
+    use mailpush_model::validate::ModelReplay;
+    let summary = ModelReplay::new(2)
         .validate(trace)
         .unwrap_or_else(|v| panic!("{v}"));
     assert!(summary.steps["Deliver"] >= 3, "{summary:?}");
     assert_eq!(summary.devices, 2);
 
     let caught = |mutated: Vec<Event>, spec: &str| {
-        let violation = match Validator::new(2).validate(&mutated) {
+        let violation = match ModelReplay::new(2).validate(&mutated) {
             Ok(summary) => panic!("a seeded bug against {spec} passed: {summary:?}"),
             Err(violation) => violation,
         };
@@ -554,7 +554,7 @@ fn validate_against_the_model(trace: &[Event]) {
 //# local notification of every registered token of the device
 #[test]
 fn seeded_bugs_are_caught_by_validating_the_trace() {
-    use mailpush_model::validate::Validator;
+    use mailpush_model::validate::ModelReplay;
     use mailpush_mutants::{Mutant, Role};
     let seeded = [
         (Mutant::RetainedNeverSet, Role::PushServer, "RING-6"),
@@ -587,7 +587,7 @@ fn seeded_bugs_are_caught_by_validating_the_trace() {
         );
         let trace = events(&kept);
         assert!(!trace.is_empty(), "no trace kept under {mutant}");
-        match Validator::new(2).validate(&trace) {
+        match ModelReplay::new(2).validate(&trace) {
             Ok(summary) => panic!("the trace under {mutant} is valid: {summary:?}"),
             Err(violation) => assert!(
                 violation.spec.contains(&spec),
