@@ -105,8 +105,7 @@ fn encode_run(text: &str, out: &mut Vec<String>) {
         chunk.push(c);
         encoded.push_str(&piece);
     }
-    // An empty run (spaces at an edge or repeated) is one empty word, which keeps its place.
-    if !chunk.is_empty() || text.is_empty() {
+    if !chunk.is_empty() {
         out.push(format!("=?UTF-8?Q?{encoded}?="));
     }
 }
@@ -114,16 +113,17 @@ fn encode_run(text: &str, out: &mut Vec<String>) {
 /// `text` as the space-separated tokens of a header value: plain words as they are, and each
 /// run of words that cannot stay plain (with the spaces between them) as encoded words, so
 /// that [`decode`] of the tokens joined by single spaces (or by folds) gives `text` back when
-/// it has no leading or trailing white space.
+/// it has no leading or trailing white space. No token is an empty encoded word, which RFC 2047
+/// §2 does not allow: spaces that repeat between plain words stay plain, inside one token.
 pub fn encode_tokens(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
+    // A plain token never holds `=?` (see `plain`), so a token is plain text unless it starts
+    // so. The decoder keeps the separator next to a plain token and drops it between two
+    // encoded words.
+    let is_plain = |token: Option<&String>| token.is_some_and(|t| !t.starts_with("=?"));
+    let mut out: Vec<String> = Vec::new();
     if text.is_empty() {
         return out;
     }
-    // Each space of `text` is a separator between two groups or inside a run: runs of words
-    // that cannot stay plain (empty words, where spaces repeat, included) are encoded whole,
-    // with their inner spaces, and the spaces between groups become the separators, which
-    // the decoder keeps next to a plain word.
     let words: Vec<&str> = text.split(' ').collect();
     let mut i = 0;
     while i < words.len() {
@@ -136,7 +136,53 @@ pub fn encode_tokens(text: &str) -> Vec<String> {
         while i < words.len() && !plain(words[i]) {
             i += 1;
         }
-        encode_run(&words[start..i].join(" "), &mut out);
+        let run = &words[start..i];
+        // After an encoded word (one that took a plain word along with spaces, below) the
+        // separator is dropped, so the next encoded word carries it.
+        let lead = if out.last().is_some() && !is_plain(out.last()) {
+            " "
+        } else {
+            ""
+        };
+        if run.iter().any(|w| !w.is_empty()) {
+            encode_run(&format!("{lead}{}", run.join(" ")), &mut out);
+            continue;
+        }
+        // Only spaces: `run.len()` empty words stand for that many spaces besides the
+        // separators around them. They go with a neighbouring word, never into a word of
+        // their own, which would be empty where a single extra space repeats.
+        let extra = " ".repeat(run.len());
+        let last_plain = is_plain(out.last());
+        match (out.last_mut(), words.get(i)) {
+            (Some(last), Some(next))
+                if last_plain && last.len() + extra.len() + 1 + next.len() < ENCODED_LINE_LEN =>
+            {
+                // A token is never folded inside, so the spaces keep their number.
+                last.push_str(&extra);
+                last.push(' ');
+                last.push_str(next);
+                i += 1;
+            }
+            (_, Some(next)) => {
+                encode_run(&format!("{lead}{extra}{next}"), &mut out);
+                i += 1;
+            }
+            (Some(_), None) if last_plain => {
+                // Trailing white space is dropped by the decoder unless encoded, and so is the
+                // separator before the last word once that word is encoded after another.
+                let last = out.pop().unwrap_or_default();
+                let lead = if out.is_empty() || is_plain(out.last()) {
+                    ""
+                } else {
+                    " "
+                };
+                encode_run(&format!("{lead}{last}{extra}"), &mut out);
+            }
+            // After an encoded word no separator is kept: this word carries every space.
+            (Some(_), None) => encode_run(&extra, &mut out),
+            // `text` is spaces only: one fewer than the empty words between them.
+            (None, None) => encode_run(&extra[1..], &mut out),
+        }
     }
     out
 }
@@ -193,12 +239,24 @@ mod tests {
             "x",
             "",
             " leading and trailing ",
+            "Shopping  list",
+            "a   b    c",
+            "  ",
+            "  x  ",
+            "é  x  ",
+            "x  é",
         ] {
             let encoded = encode(text);
             assert!(encoded.is_ascii(), "{encoded}");
             assert_eq!(decode(encoded.as_bytes()), text, "{encoded}");
             assert!(encoded.split(' ').all(|t| t.len() <= MAX_WORD_LEN));
+            assert!(
+                !encoded.contains("?Q??="),
+                "an empty encoded word in {encoded}"
+            );
         }
+        // NOTE-13: a title whose words are plain is written as it is, its spaces kept.
+        assert_eq!(encode("Shopping  list"), "Shopping  list");
         assert_eq!(encode("Café au lait"), "=?UTF-8?Q?Caf=C3=A9?= au lait");
     }
 

@@ -74,9 +74,16 @@ pub fn check_message(data: &[u8]) {
     if encoded_word::decode(encoded.as_bytes()) != text {
         panic!("{text:?} encoded as {encoded:?} does not read back");
     }
+    // RFC 2047 §2: an encoded word has at least one encoded character.
+    if encoded.contains("?Q??=") {
+        panic!("{text:?} encoded as {encoded:?} has an empty encoded word");
+    }
     let mut field = Vec::new();
     match write_text_field(&mut field, "Subject", &text) {
         Ok(()) => {
+            if field.windows(5).any(|w| w == b"?Q??=") {
+                panic!("{text:?} written as {field:?} has an empty encoded word");
+            }
             let read = Fields::parse(&field).get_decoded("subject");
             if read.as_deref() != Some(text.trim_matches(' ')) {
                 panic!("{text:?} written as {field:?} reads back as {read:?}");

@@ -89,3 +89,23 @@ fn notes_read_back_in_every_encoding_and_charset() {
         .tests(500)
         .quickcheck(prop as fn(String, String) -> TestResult);
 }
+
+#[test]
+fn spaced_words_encode_without_empty_encoded_words() {
+    // Arbitrary strings seldom repeat spaces; these are words of every kind with runs of them.
+    const WORDS: &[&str] = &["Shopping", "list", "café", "=?x?=", "", "日本語", "a\tb"];
+    fn prop(pieces: Vec<(u8, u8)>) -> bool {
+        let mut text = String::new();
+        for (word, spaces) in pieces {
+            text.push_str(WORDS[usize::from(word) % WORDS.len()]);
+            text.push_str(&" ".repeat(usize::from(spaces % 4)));
+        }
+        // check_message panics on an empty encoded word or a value that does not read back,
+        // both through encode and through a Subject field.
+        check_message(text.as_bytes());
+        true
+    }
+    QuickCheck::new()
+        .tests(2000)
+        .quickcheck(prop as fn(Vec<(u8, u8)>) -> bool);
+}
