@@ -36,7 +36,9 @@ impl Play<'_> {
             let how = match need.as_str() {
                 "restart" => " (--restart-cmd)",
                 "second-user" => " (--user2 and --password2)",
-                "app" => ": the device's application cannot be driven without an application command (--app)",
+                "app" => {
+                    ": the device's application cannot be driven without an application command (--app)"
+                }
                 _ => " yet",
             };
             return Err(stop(
