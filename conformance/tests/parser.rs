@@ -143,3 +143,56 @@ fn config_needs_are_checked_where_they_are_written() {
         );
     }
 }
+
+#[test]
+fn an_optional_header_tells_requests_apart_whether_sent_or_not() {
+    use mailpush_conformance::transcript::http_pattern::HttpMessage;
+    use mailpush_conformance::transcript::{HttpStep, StepKind, Vars, parse};
+    let text = "case: c\ntitle: t\n#= spec/provider-api.md#PROV-23\n## it MUST NOT retry the same request unchanged.\nlevel: MUST\nrole: imap-server\n\npush <- POST /v1/push/$token\n  ?Urgency: $urgency\n  body $body\n";
+    let t = parse("o.case", text).unwrap();
+    let StepKind::Http(_, HttpStep::Expect(_, pattern)) = &t.steps[0].kind else {
+        panic!("not a push expectation: {:?}", t.steps[0].kind);
+    };
+    let request = |urgency: Option<&str>| HttpMessage {
+        request: Some(("POST".into(), "/v1/push/abc".into())),
+        status: 0,
+        headers: urgency
+            .map(|u| vec![("Urgency".to_owned(), u.to_owned())])
+            .unwrap_or_default(),
+        body: b"{}".to_vec(),
+    };
+    let after = |first: Option<&str>| {
+        let mut bound = Vec::new();
+        pattern
+            .matches(&request(first), &Vars::new(), &mut bound)
+            .unwrap();
+        bound.into_iter().collect::<Vars>()
+    };
+    let mut second = Vec::new();
+    // Sent both times: equal values match, a changed value does not.
+    let low = after(Some("low"));
+    assert!(
+        pattern
+            .matches(&request(Some("low")), &low, &mut second)
+            .is_ok()
+    );
+    assert!(
+        pattern
+            .matches(&request(Some("normal")), &low, &mut second)
+            .is_err()
+    );
+    assert!(pattern.matches(&request(None), &low, &mut second).is_err());
+    // Never sent: absent again matches, present now does not.
+    let absent = after(None);
+    assert_eq!(absent.get("urgency"), Some(&serde_json::Value::from("")));
+    assert!(
+        pattern
+            .matches(&request(None), &absent, &mut second)
+            .is_ok()
+    );
+    assert!(
+        pattern
+            .matches(&request(Some("low")), &absent, &mut second)
+            .is_err()
+    );
+}

@@ -118,7 +118,7 @@ const FOUR_JOBS: common::Play = common::Play {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_imap_server_case_passes_over_imaps_trusting_the_authority() {
     let pki = pki();
-    let cases = common::corpus(Role::ImapServer);
+    let cases = common::corpus_over_tls(Role::ImapServer);
     let listener = tokio::net::TcpListener::bind(common::loopback())
         .await
         .unwrap();
@@ -134,7 +134,7 @@ async fn every_imap_server_case_passes_over_imaps_trusting_the_authority() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_push_server_case_passes_over_tls_trusting_the_certificate() {
     let pki = pki();
-    let cases = common::corpus(Role::PushServer);
+    let cases = common::corpus_over_tls(Role::PushServer);
     let server = tls_push_server(&pki).await;
     let mut target = common::push_target(server.http_addr, server.device_addr);
     target.tls = Some(trust_cert(&pki));
@@ -223,4 +223,35 @@ async fn the_binary_runs_over_tls_with_ca_and_trust_cert() {
         assert!(stdout.contains("2 cases: 2 PASS"), "{trust:?}:\n{stdout}");
     }
     server.shutdown().await;
+}
+
+/// A push server that serves the provider API and the device channel in the clear fails every
+/// case that speaks to it in the clear: the `cleartext` step sees an HTTP response and a frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_server_serving_cleartext_fails_the_cleartext_cases() {
+    let pki = pki();
+    let mut cases = common::corpus_over_tls(Role::PushServer);
+    cases.retain(|c| c.header.harness.iter().any(|h| h == "tls"));
+    assert!(cases.len() >= 3, "{} cleartext cases", cases.len());
+    let server = common::push_server().await;
+    let mut target = common::push_target(server.http_addr, server.device_addr);
+    // The run is over TLS as far as the runner knows; the server answers in the clear.
+    target.tls = Some(trust_cert(&pki));
+    let outcomes = common::play(&cases, &target, None, FOUR_JOBS).await;
+    server.shutdown().await;
+    let report = report::human(&cases, &outcomes);
+    assert!(
+        outcomes.iter().all(|o| o.verdict == Verdict::Fail),
+        "not every cleartext case failed:\n{report}"
+    );
+    // Without TLS there is no TLS address: the cases do not apply.
+    let plain = common::push_server().await;
+    let target = common::push_target(plain.http_addr, plain.device_addr);
+    let outcomes = common::play(&cases, &target, None, FOUR_JOBS).await;
+    plain.shutdown().await;
+    assert!(
+        outcomes.iter().all(|o| o.verdict == Verdict::Unsupported),
+        "{}",
+        report::human(&cases, &outcomes)
+    );
 }

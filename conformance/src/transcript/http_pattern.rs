@@ -21,7 +21,8 @@ use super::SyntaxError;
 use super::cursor::Cursor;
 use super::expr::{Vars, name_char, name_start};
 use super::pattern::{
-    Bindings, JsonPattern, Template, TextPattern, json_pattern, lookup, template, text_pattern,
+    Bindings, JsonPattern, Piece, Template, TextPattern, json_pattern, lookup, template,
+    text_pattern,
 };
 
 /// The first line of an HTTP message.
@@ -71,6 +72,10 @@ pub enum HeaderPattern {
     Present(String, TextPattern),
     /// Absent.
     Absent(String),
+    /// `?Name: pattern`: present with a matching value, or absent, when the pattern is matched
+    /// against the empty value (a lone capture binds the empty text). A case that tells one
+    /// request from another by headers a server SHOULD send, but need not, says so this way.
+    Optional(String, TextPattern),
 }
 
 /// What the body must be.
@@ -261,6 +266,17 @@ pub(crate) fn http_expect_line(
         });
         return Ok(());
     }
+    if c.eat("?") {
+        let name = header_name(c)?;
+        if !c.eat(":") {
+            return Err(c.error("expected `:` after the header name"));
+        }
+        c.skip_space();
+        message
+            .headers
+            .push(HeaderPattern::Optional(name, text_pattern(c)?));
+        return Ok(());
+    }
     if c.eat("!") {
         if c.eat_word("body") {
             if message.body.is_some() {
@@ -346,6 +362,28 @@ impl HttpPattern {
                         return Err(format!("{name}: {value} is present, expected none"));
                     }
                 }
+                HeaderPattern::Optional(name, pattern) => {
+                    let value = actual.header(name);
+                    let matched = match (value, pattern.whole()) {
+                        (Some(value), _) => pattern.matches(value, vars, &mut scratch),
+                        // A capture takes at least one character; absence binds it empty.
+                        (None, Some(Piece::Var(var))) => match lookup(vars, &scratch, var) {
+                            Some(bound) => super::expr::render(bound).is_empty(),
+                            None => {
+                                scratch.push((var.clone(), Value::String(String::new())));
+                                true
+                            }
+                        },
+                        (None, _) => pattern.matches("", vars, &mut scratch),
+                    };
+                    if !matched {
+                        return Err(format!(
+                            "{name}: {}, expected {}",
+                            value.unwrap_or("(absent)"),
+                            pattern.expand(&super::pattern::with_bound(vars, &scratch))
+                        ));
+                    }
+                }
             }
         }
         match &self.body {
@@ -404,6 +442,9 @@ impl HttpPattern {
                     out.push_str(&format!("\n  {name}: {}", pattern.expand(vars)));
                 }
                 HeaderPattern::Absent(name) => out.push_str(&format!("\n  !{name}")),
+                HeaderPattern::Optional(name, pattern) => {
+                    out.push_str(&format!("\n  ?{name}: {}", pattern.expand(vars)));
+                }
             }
         }
         match &self.body {

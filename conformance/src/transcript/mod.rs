@@ -469,8 +469,22 @@ pub enum StepKind {
     Repeat(Expr, Vec<Step>),
     /// `restart`: the runner stops the implementation (SIGKILL) and starts it again.
     Restart,
+    /// `cleartext SERVICE not within D`: in a TLS run, a connection to the service's TLS
+    /// address that speaks the protocol in the clear gets no service within D.
+    Cleartext(CleartextService, DurationSpec),
+}
+
+/// The service a `cleartext` step speaks to in the clear.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CleartextService {
+    /// The IMAP server: the runner sends `LOGIN`.
+    Imap,
+    /// The push server's provider API: the runner sends an HTTP/1.1 request.
+    Api,
+    /// The push server's device channel: the runner sends `hello`.
+    Device,
 }
 
 /// The channels a line can start with, for error messages.
 pub(crate) const CHANNEL_HELP: &str = "a step starts with an IMAP connection number (1-9), `imap`, `app`, `api`, `push`, `dev1`-`dev9`, \
-     `wait`, `check`, `assume`, `let`, `repeat`, `end` or `restart`";
+     `wait`, `check`, `assume`, `let`, `repeat`, `end`, `restart` or `cleartext`";

@@ -39,6 +39,21 @@ pub fn corpus(role: Role) -> Vec<Transcript> {
     cases.retain(|c| selection.selects(c) && !c.header.harness.iter().any(|h| h == "restart"));
     cases.retain(|c| !needs_configured_server(c));
     assert!(!cases.is_empty(), "no {role} case in the corpus");
+    // The cases that speak in the clear to a TLS address need a run over TLS: corpus_over_tls.
+    cases.retain(|c| !c.header.harness.iter().any(|h| h == "tls"));
+    cases
+}
+
+/// The corpus of `role` that a run over TLS plays: [`corpus`] and the cases that need TLS.
+pub fn corpus_over_tls(role: Role) -> Vec<Transcript> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
+    let mut cases = corpus(role);
+    cases.extend(
+        runner::load_dir(&dir)
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.header.role == role && c.header.harness.iter().any(|h| h == "tls")),
+    );
     cases
 }
 

@@ -3,6 +3,7 @@
 //! `http`, `frames`); this module holds the play's state and the order of steps.
 
 mod app;
+mod cleartext;
 mod client;
 mod frames;
 mod http;
@@ -362,6 +363,7 @@ impl Play<'_> {
             StepKind::App(s) => self.app_step(s, line).await,
             StepKind::Http(channel, s) => self.http_step(channel, s, line).await,
             StepKind::Frame(k, s) => self.frame_step(*k, s, line).await,
+            StepKind::Cleartext(service, d) => self.cleartext_step(*service, d, line).await,
             StepKind::Wait(d) => {
                 let d = d.eval(&self.vars).map_err(|e| eval_error(line, e))?;
                 tokio::time::sleep(d).await;

@@ -31,11 +31,13 @@ impl Play<'_> {
             "restart" => self.target.restart.is_some(),
             "second-user" => self.target.second_user.is_some(),
             "app" => self.target.app.is_some() && h.role == Role::Device,
+            "tls" => self.target.tls.is_some(),
             _ => false,
         }) {
             let how = match need.as_str() {
                 "restart" => " (--restart-cmd)",
                 "second-user" => " (--user2 and --password2)",
+                "tls" => ": the run is not over TLS (--tls)",
                 "app" => {
                     ": the device's application cannot be driven without an application command (--app)"
                 }

@@ -13,9 +13,9 @@ use crate::transcript::http_pattern::{
 use crate::transcript::imap_pattern::imap_pattern;
 use crate::transcript::pattern::{Piece, Template, template};
 use crate::transcript::{
-    AppFinish, AppStep, CHANNEL_HELP, Command, CommandPart, ConnectMode, Deadline, DeviceImapStep,
-    Expectation, FrameStep, Header, HttpStep, ImapExpect, ImapStep, Presence, Role, Status, Step,
-    StepKind, SyntaxError,
+    AppFinish, AppStep, CHANNEL_HELP, CleartextService, Command, CommandPart, ConnectMode,
+    Deadline, DeviceImapStep, Expectation, FrameStep, Header, HttpStep, ImapExpect, ImapStep,
+    Presence, Role, Status, Step, StepKind, SyntaxError,
 };
 
 /// Where a continuation or expectation line goes.
@@ -265,6 +265,34 @@ impl BodyParser<'_> {
                     ));
                 }
                 self.http_step(c, line, word)
+            }
+            "cleartext" => {
+                if !self.header.harness.iter().any(|h| h == "tls") {
+                    return Err(c.error_at(
+                        start,
+                        "a `cleartext` step needs `harness: tls` in the header (a run without TLS has no TLS address to speak to in the clear)",
+                    ));
+                }
+                c.skip_space();
+                let service = if c.eat_word("imap") && role == Role::ImapServer {
+                    CleartextService::Imap
+                } else if c.eat_word("api") && role == Role::PushServer {
+                    CleartextService::Api
+                } else if c.eat_word("dev") && role == Role::PushServer {
+                    CleartextService::Device
+                } else {
+                    return Err(c.error(
+                        "`cleartext` names a service of the case's role: `imap` (imap-server), `api` or `dev` (push-server)",
+                    ));
+                };
+                let Deadline::NotWithin(d) = Self::deadline(c)? else {
+                    return Err(
+                        c.error("`cleartext` says how long no service must come: `not within D`")
+                    );
+                };
+                self.end_of_line(c)?;
+                self.push(line, StepKind::Cleartext(service, d));
+                Ok(())
             }
             "wait" => {
                 c.skip_space();
