@@ -15,7 +15,12 @@
 //! - `push-accepted` with payload `m` is the model's `MailboxChange` of each mailbox of `m` and
 //!   the `PushRequest` that carries them; the `push-dropped`, `push-coalesced` and `mark-set` of
 //!   the same device that follow it must be exactly what the model's step removed from the ring
-//!   and whether it set the mark. `push-expired` is `NotificationExpires`.
+//!   and whether it set the mark. `push-expired` is `NotificationExpires`; right after its
+//!   `push-accepted`, it is a notification that expired at once (RING-14), which the model has no
+//!   step for: the ring stays as it was and the mark is set.
+//! - A `push-dropped` outside an accepting step is the drop of a marker that makes the ring hold
+//!   more than N: the push server writes it before the marker's `deliver`, and the model takes
+//!   the step, its `Deliver` of the marker, at that `deliver`.
 //! - A session is the model's `online`. A `connect` is a `hello` sent: the session it asks for is
 //!   established (`Reconnect`, after `Disconnect` of an older one: CHAN-19) at any later point, or
 //!   never. `disconnect` is `Disconnect`.
@@ -77,6 +82,21 @@ struct Owed {
     coalesced: Vec<u64>,
     /// The model's step set the mark (RING-5).
     mark: bool,
+    /// The id the trace showed dropped before the marker whose creation drops it: the push
+    /// server writes a step's removals before its `deliver` (RING-2, RING-7), while the model
+    /// drops inside its `Deliver` of the marker, which must be the push server's next event.
+    marker_drop: Option<u64>,
+    /// The notification this step accepted and the device before it: the trace may show it
+    /// expired at once, which replaces nothing and drops nothing (RING-14).
+    accepted: Option<Accepted>,
+}
+
+/// A notification accepted in the current push server step, with what the ring held before.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Accepted {
+    id: u64,
+    device: crate::state::Device,
+    ids: [u64; MAX_RING],
 }
 
 /// One model state the device may be in, with what the trace says of it that the model does not
@@ -423,14 +443,25 @@ impl ModelReplay {
             EventKind::PushAccepted | EventKind::Deliver => device.payload(r),
             _ => 0,
         };
-        let arrivals = event.component == Component::PushServer
+        let may_arrive = event.component == Component::PushServer
             && !matches!(
                 kind,
                 EventKind::PushDropped | EventKind::PushCoalesced | EventKind::MarkSet
             );
         let before = device.candidates.clone();
-        let result = device.each(arrivals, |model, c| match kind {
+        let result = device.each(may_arrive, |model, c| match kind {
             EventKind::PushAccepted => accept(model, c, id, payload),
+            EventKind::PushDropped if c.owed == Owed::default() => {
+                let for_marker: Vec<Candidate> = arrivals(model, c)
+                    .iter()
+                    .filter_map(|a| dropped_for_marker(model, a, id))
+                    .collect();
+                if for_marker.is_empty() {
+                    removed(model, c, id, true)
+                } else {
+                    Ok(for_marker)
+                }
+            }
             EventKind::PushDropped => removed(model, c, id, true),
             EventKind::PushCoalesced => removed(model, c, id, false),
             EventKind::MarkSet => mark_set(c),
@@ -477,7 +508,18 @@ impl ModelReplay {
             if owed.mark {
                 return Err(reason("the push step did not set the mark", &["RING-5"]));
             }
-            Ok(vec![c.clone()])
+            let sends = event.is_some_and(|e| e.record.kind == EventKind::Deliver);
+            if let (Some(id), false) = (owed.marker_drop, sends) {
+                return Err(reason(
+                    format!(
+                        "{id} was dropped for a marker, but the push server's next step does not send the marker"
+                    ),
+                    &["RING-2", "RING-7"],
+                ));
+            }
+            let mut closed = c.clone();
+            closed.owed.accepted = None;
+            Ok(vec![closed])
         });
         result.map_err(|reasons| device.violation(line, event, label, &before, &reasons))
     }
@@ -668,26 +710,10 @@ impl Device {
     /// `c` and every candidate the messages under way may have made of it by now: the
     /// acknowledgements written arrive in order, and a pending `hello` establishes its session.
     fn expand(&self, c: &Candidate) -> Vec<Candidate> {
-        let Some(model) = self.models.get(c.model) else {
-            return vec![c.clone()];
-        };
-        let mut out = vec![c.clone()];
-        for k in 1..=c.acks.len() {
-            let mut arrived = c.clone();
-            let upto = arrived.acks.get(k - 1).copied().unwrap_or(0);
-            arrived.acks.drain(..k);
-            if let Ok(a) = acknowledge(model, &arrived, upto) {
-                out.push(a);
-            }
+        match self.models.get(c.model) {
+            Some(model) => arrivals(model, c),
+            None => vec![c.clone()],
         }
-        let mut established = Vec::new();
-        for o in &out {
-            if let Some(cursor) = o.hello {
-                established.extend(establish(model, o, cursor));
-            }
-        }
-        out.extend(established);
-        out
     }
 
     /// The model mailboxes a payload names, each digest mapped in the order first seen.
@@ -960,7 +986,43 @@ fn accept(
     next.owed.dropped.extend(dropped.iter().map(id_of));
     next.owed.coalesced.extend(coalesced.iter().map(id_of));
     next.owed.mark |= !before.mark && after.mark;
+    next.owed.accepted = Some(Accepted {
+        id,
+        device: before,
+        ids: c.ids,
+    });
     Ok(vec![next])
+}
+
+/// `c` and every candidate the messages under way may have made of it by now: the
+/// acknowledgements written arrive in order, and a pending `hello` establishes its session.
+/// Nothing arrives inside a push server step: between a drop and the marker that causes it.
+fn arrivals(model: &MailpushModel, c: &Candidate) -> Vec<Candidate> {
+    let mut out = vec![c.clone()];
+    if c.owed.marker_drop.is_some() {
+        return out;
+    }
+    for k in 1..=c.acks.len() {
+        let mut arrived = c.clone();
+        let upto = arrived.acks.get(k - 1).copied().unwrap_or(0);
+        arrived.acks.drain(..k);
+        if let Ok(a) = acknowledge(model, &arrived, upto) {
+            out.push(a);
+        }
+    }
+    let mut established = Vec::new();
+    for o in &out {
+        if let Some(cursor) = o.hello {
+            established.extend(establish(model, o, cursor));
+        }
+    }
+    out.extend(established);
+    // What arrived arrived before the push server's step: an expiry at once belongs to the
+    // acceptance it follows, with nothing between them.
+    for later in out.iter_mut().skip(1) {
+        later.owed.accepted = None;
+    }
+    out
 }
 
 fn no_device() -> Reason {
@@ -975,6 +1037,7 @@ fn removed(
     dropped: bool,
 ) -> Result<Vec<Candidate>, Reason> {
     let mut next = c.clone();
+    next.owed.accepted = None;
     let owed = if dropped {
         &mut next.owed.dropped
     } else {
@@ -1002,6 +1065,25 @@ fn removed(
     })
 }
 
+/// `push-dropped` of the oldest held notification outside an accepting step: the push server
+/// creates a marker that makes the ring hold more than N and writes the drop before the marker's
+/// `deliver` (RING-7, RING-2). It is legal exactly when the model's next `Deliver` is that marker
+/// and drops that notification; the model takes the step at the `deliver`.
+fn dropped_for_marker(model: &MailpushModel, c: &Candidate, id: u64) -> Option<Candidate> {
+    let marker_due = c.lost_from.is_none() && c.ring_len() == c.in_flight();
+    let next = step(model, &c.state, Action::Deliver(0)).ok();
+    let drops = next.is_some_and(|n| {
+        n.devices().first().map(|d| usize::from(d.ring_len)) == Some(c.ring_len())
+    });
+    let oldest = c.held_ids().first().copied();
+    if !(marker_due && drops && oldest == Some(id)) {
+        return None;
+    }
+    let mut pending = c.clone();
+    pending.owed.marker_drop = Some(id);
+    Some(pending)
+}
+
 /// `mark-set`: the model's step set the mark.
 fn mark_set(c: &Candidate) -> Result<Vec<Candidate>, Reason> {
     if !c.owed.mark {
@@ -1016,11 +1098,49 @@ fn mark_set(c: &Candidate) -> Result<Vec<Candidate>, Reason> {
     }
     let mut next = c.clone();
     next.owed.mark = false;
+    next.owed.accepted = None;
     Ok(vec![next])
 }
 
-/// `push-expired`: the model's `NotificationExpires` of that held notification.
+/// `push-expired`: the model's `NotificationExpires` of that held notification; or, right after
+/// its `push-accepted`, a notification that expired at once. The push server writes such an
+/// expiry before the removals of its step, so a notification whose step still owes them is not
+/// held and expired later.
 fn expire(model: &MailpushModel, c: &Candidate, id: u64) -> Result<Vec<Candidate>, Reason> {
+    match c.owed.accepted.as_ref().filter(|a| a.id == id) {
+        Some(accepted) => Ok(vec![expired_at_once(c, accepted)]),
+        None => expire_held(model, c, id),
+    }
+}
+
+/// A notification that expired as it was accepted: the model has no such step (its
+/// notifications live until `NotificationExpires`), so the candidate keeps what the model's
+/// `PushRequest` did besides the ring, and the ring it held before, with the mark set.
+fn expired_at_once(c: &Candidate, accepted: &Accepted) -> Candidate {
+    //= spec/device-channel.md#RING-14
+    //# then, if
+    //# the notification expires at once ([RING-3](#RING-3)), it sets the mark and does nothing else: it
+    //# replaces nothing and drops nothing
+    let mut next = c.clone();
+    let before = accepted.device;
+    if let Some(d) = next.state.devices_mut().first_mut() {
+        d.ring = before.ring;
+        d.ring_len = before.ring_len;
+        d.in_flight = before.in_flight;
+        d.received = before.received;
+        d.carrier = before.carrier;
+        d.set_mark();
+    }
+    next.ids = accepted.ids;
+    next.owed = Owed {
+        mark: !before.mark,
+        ..Owed::default()
+    };
+    next
+}
+
+/// The model's `NotificationExpires` of the held notification `id`.
+fn expire_held(model: &MailpushModel, c: &Candidate, id: u64) -> Result<Vec<Candidate>, Reason> {
     let Some(index) = c.held_ids().iter().position(|h| *h == id) else {
         return Err(reason(
             format!("expired {id}, which the model's ring does not hold"),
@@ -1036,6 +1156,7 @@ fn expire(model: &MailpushModel, c: &Candidate, id: u64) -> Result<Vec<Candidate
     )?;
     next.forget_slot(index);
     next.owed.mark |= !before && next.mark();
+    next.owed.accepted = None;
     Ok(vec![next])
 }
 
@@ -1064,6 +1185,12 @@ fn establish(model: &MailpushModel, c: &Candidate, cursor: u64) -> Vec<Candidate
 
 /// The model's `Reconnect`, after the `Disconnect` of an older session.
 fn reconnect(model: &MailpushModel, c: &Candidate, cursor: u64) -> Result<Candidate, Reason> {
+    if let Some(id) = c.owed.marker_drop {
+        return Err(reason(
+            format!("a session established between the drop of {id} and the marker that drops it"),
+            &["RING-7"],
+        ));
+    }
     let mut next = c.clone();
     if next.online() {
         //= spec/device-channel.md#CHAN-19
@@ -1207,9 +1334,31 @@ fn deliver(
     let before = c.ring_len();
     delivered.state = sync_wakes(model, step(model, &c.state, Action::Deliver(0))?);
     if delivered.ring_len() == before {
-        // The marker made the ring hold more than N: the model dropped the oldest.
+        // The marker made the ring hold more than N: the model dropped the oldest, which the
+        // push server wrote before this `deliver`.
+        let oldest = c.held_ids().first().copied().unwrap_or(0);
+        if c.owed.marker_drop != Some(oldest) {
+            return Err(reason(
+                format!(
+                    "the marker makes the model's ring hold more than N: it drops {oldest}, which the trace does not show dropped before the marker"
+                ),
+                &["RING-2", "RING-7"],
+            ));
+        }
         delivered.forget_slot(0);
+        // The push server dropped it whether or not the device receives the marker.
+        if let Some(d) = lost.state.devices_mut().first_mut() {
+            d.ring_remove(0);
+        }
+        lost.forget_slot(0);
+    } else if let Some(id) = c.owed.marker_drop {
+        return Err(reason(
+            format!("dropped {id} before a marker that leaves room in the model's ring"),
+            &["RING-1", "RING-2"],
+        ));
     }
+    delivered.owed.marker_drop = None;
+    lost.owed.marker_drop = None;
     let slot = delivered.ring_len().saturating_sub(1);
     if let Some(at) = delivered.ids.get_mut(slot) {
         *at = id;

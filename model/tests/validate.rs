@@ -89,6 +89,35 @@ impl Trace {
         )
     }
 
+    fn expired(&mut self, id: u64) -> &mut Self {
+        self.push(
+            Component::PushServer,
+            Record::new(EventKind::PushExpired).id(id),
+        )
+    }
+
+    /// A marker sent: no payload, and `retained` since the mark is set.
+    fn marker(&mut self, id: u64) -> &mut Self {
+        self.push(
+            Component::PushServer,
+            Record::new(EventKind::Deliver).id(id).retained(true),
+        )
+    }
+
+    /// The mail client's handling of a marker: every token woken, then the `ack`.
+    fn marker_handled(&mut self, id: u64) -> &mut Self {
+        for token in ["t-notes", "t-work"] {
+            self.push(
+                Component::MailClient,
+                Record::new(EventKind::FanOut)
+                    .id(id)
+                    .token(token)
+                    .retained(true),
+            );
+        }
+        self.ack(id)
+    }
+
     /// The mail client's forward of a notification about Notes to its token.
     fn forwarded(&mut self, id: u64, retained: bool) -> &mut Self {
         let forward = Record::new(EventKind::Forward).id(id).token("t-notes");
@@ -512,4 +541,84 @@ fn a_session_established_before_the_mail_client_died_delivers_until_it_ends() {
     // The delivery still needs that session: after a `disconnect` ended it, none is left.
     t.accept(2).mark_set().deliver(2, true);
     caught(replay().validate(&t.events), t.last(), &["SM-4"]);
+}
+
+/// [`online`], then a ring of N = 2 full of notifications in flight: 2 and 3 are sent, 4 drops
+/// 2 and is sent carrying the mark.
+fn full_of_notifications_in_flight() -> Trace {
+    let mut t = online();
+    t.accept(2)
+        .deliver(2, false)
+        .accept(3)
+        .deliver(3, false)
+        .accept(4)
+        .dropped(2)
+        .mark_set()
+        .deliver(4, true);
+    t
+}
+
+/// [`full_of_notifications_in_flight`], then the mark set with no notify since that carries it:
+/// 5 expires as it is accepted (a `TTL` of 0 with the window full), which sets the mark again and
+/// changes nothing else, and the `ack` of 2 (already dropped) makes room in the window.
+fn full_of_notifications_in_flight_with_the_mark_set() -> Trace {
+    let mut t = full_of_notifications_in_flight();
+    t.accept(5).expired(5).forwarded(2, false).ack(2);
+    t
+}
+
+//= spec/device-channel.md#RING-14
+//= type=test
+//# then, if
+//# the notification expires at once ([RING-3](#RING-3)), it sets the mark and does nothing else: it
+//# replaces nothing and drops nothing
+#[test]
+fn a_notification_that_expires_at_once_in_a_full_ring_drops_nothing() {
+    let mut t = full_of_notifications_in_flight_with_the_mark_set();
+    t.handled(3, false).handled(4, true);
+    t.validate().unwrap_or_else(|v| panic!("{v}"));
+
+    // Had 5 been held, the full ring would have dropped 3 for it.
+    let mut t = full_of_notifications_in_flight();
+    t.accept(5).deliver(5, true);
+    caught(t.validate(), t.last(), &["RING-1", "RING-2"]);
+}
+
+//= spec/device-channel.md#RING-7
+//= type=test
+//# When the device's mark is set, a session is established, and the ring
+//# holds nothing to send, the server MUST accept a marker notification for the device
+#[test]
+fn a_marker_that_drops_the_oldest_is_legal_with_its_drop_written_first() {
+    // The push server writes the marker's drop of 3 before the marker's `deliver`; the model
+    // drops 3 inside its `Deliver` of the marker.
+    let mut t = full_of_notifications_in_flight_with_the_mark_set();
+    t.dropped(3)
+        .marker(6)
+        .handled(3, false)
+        .handled(4, true)
+        .marker_handled(6);
+    let summary = t.validate().unwrap_or_else(|v| panic!("{v}"));
+    assert_eq!(summary.steps["Deliver"], 5);
+
+    // The newer of the two dropped for the marker.
+    let mut t = full_of_notifications_in_flight_with_the_mark_set();
+    t.dropped(4);
+    caught(t.validate(), t.last(), &["RING-2"]);
+
+    // The drop written, but the push server's next step is not the marker.
+    let mut t = full_of_notifications_in_flight_with_the_mark_set();
+    t.dropped(3).disconnect();
+    caught(t.validate(), t.last(), &["RING-2", "RING-7"]);
+
+    // Nor is the trace over before the marker is sent.
+    let mut t = full_of_notifications_in_flight_with_the_mark_set();
+    t.dropped(3);
+    caught(t.validate(), t.last(), &["RING-2", "RING-7"]);
+
+    // A marker that the mark does not call for: with 4 just sent carrying it, the model sends
+    // no marker, so a drop now is no marker's.
+    let mut t = full_of_notifications_in_flight();
+    t.dropped(3);
+    caught(t.validate(), t.last(), &["RING-1", "RING-2"]);
 }
