@@ -267,14 +267,8 @@ pub(crate) fn http_expect_line(
         return Ok(());
     }
     if c.eat("?") {
-        let name = header_name(c)?;
-        if !c.eat(":") {
-            return Err(c.error("expected `:` after the header name"));
-        }
-        c.skip_space();
-        message
-            .headers
-            .push(HeaderPattern::Optional(name, text_pattern(c)?));
+        let (name, value) = header_field(c)?;
+        message.headers.push(HeaderPattern::Optional(name, value));
         return Ok(());
     }
     if c.eat("!") {
@@ -293,15 +287,19 @@ pub(crate) fn http_expect_line(
         message.headers.push(HeaderPattern::Absent(name));
         return Ok(());
     }
+    let (name, value) = header_field(c)?;
+    message.headers.push(HeaderPattern::Present(name, value));
+    Ok(())
+}
+
+/// `Name: pattern`, the form of a header that must be there and of one that may be.
+fn header_field(c: &mut Cursor<'_>) -> Result<(String, TextPattern), SyntaxError> {
     let name = header_name(c)?;
     if !c.eat(":") {
         return Err(c.error("expected `:` after the header name"));
     }
     c.skip_space();
-    message
-        .headers
-        .push(HeaderPattern::Present(name, text_pattern(c)?));
-    Ok(())
+    Ok((name, text_pattern(c)?))
 }
 
 impl HttpPattern {
