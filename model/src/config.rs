@@ -357,7 +357,7 @@ impl Config {
         if self.ring_capacity == 0 || usize::from(self.ring_capacity) > MAX_RING {
             return Err(ConfigError::RingCapacity(self.ring_capacity));
         }
-        if self.window == 0 || self.window > MAX_WINDOW {
+        if !(1..=MAX_WINDOW).contains(&self.window) {
             return Err(ConfigError::Window(self.window));
         }
         for (name, value) in self.budgets.named() {
