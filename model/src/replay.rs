@@ -1244,9 +1244,10 @@ fn reconnect(model: &MailpushModel, c: &Candidate, cursor: u64) -> Result<Candid
         //# the server MUST send `CLOSE` code `replaced` on the older session and close it.
         end_connection(model, &mut next)?;
     }
-    let before = next.ring_len();
+    // The held ids before the step: the model's acknowledgement shortens the ring.
+    let ids = next.held_ids().to_vec();
     next.state = step(model, &next.state, Action::Reconnect(0))?;
-    let acknowledged = before.saturating_sub(next.ring_len());
+    let acknowledged = ids.len().saturating_sub(next.ring_len());
     //= spec/device-channel.md#CHAN-7
     //# the server
     //# MUST treat it as an acknowledgement of every held notification with an id at or below it
@@ -1254,7 +1255,6 @@ fn reconnect(model: &MailpushModel, c: &Candidate, cursor: u64) -> Result<Candid
     // taken whole (a notification shown received may be the copy of a lost session): what the
     // model acknowledged must be covered by it, and what it covers beyond is sent again as a
     // duplicate (CHAN-18).
-    let ids = next.held_ids().to_vec();
     let covered = ids.iter().take_while(|id| **id <= cursor).count();
     if acknowledged > covered {
         return Err(reason(

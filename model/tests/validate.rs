@@ -708,3 +708,45 @@ fn a_marker_from_a_full_ring_must_drop_the_oldest_while_a_lost_send_is_in_flight
         .marker_handled(6);
     t.validate().unwrap_or_else(|v| panic!("{v}"));
 }
+
+//= spec/device-channel.md#CHAN-7
+//= type=test
+//# the server
+//# MUST treat it as an acknowledgement of every held notification with an id at or below it
+#[test]
+fn a_hello_acknowledges_every_notification_received_on_the_ended_session() {
+    // 1 is received (its forward is traced) and the session ends before its `ack` is written:
+    // the next `hello` acknowledges it, so with N = 1 the push server takes 2 in without a drop.
+    let mut t = Trace::default();
+    t.registered()
+        .connect(0)
+        .accept(1)
+        .deliver(1, false)
+        .forwarded(1, false)
+        .disconnect()
+        .connect(1)
+        .accept(2)
+        .deliver(2, false)
+        .handled(2, false);
+    ModelReplay::new(1)
+        .validate(&t.events)
+        .unwrap_or_else(|v| panic!("{v}"));
+
+    // With a cursor that does not cover 1, the push server still holds it and the full ring
+    // drops it for 2.
+    let mut t = Trace::default();
+    t.registered()
+        .connect(0)
+        .accept(1)
+        .deliver(1, false)
+        .forwarded(1, false)
+        .disconnect()
+        .connect(0)
+        .accept(2)
+        .deliver(2, false);
+    caught(
+        ModelReplay::new(1).validate(&t.events),
+        t.last(),
+        &["RING-1", "RING-2"],
+    );
+}
