@@ -15,9 +15,9 @@ pub const MAX_MAILBOXES: usize = 4;
 pub const MAX_TOKENS: usize = 8;
 /// The largest ring capacity N (states hold a fixed-size ring).
 pub const MAX_RING: usize = 4;
-/// The largest in-flight window (the unacknowledged count is kept in four bits of a state, and
-/// one value means no carrier).
-pub const MAX_WINDOW: u8 = 14;
+/// The largest in-flight window (the unacknowledged count is a byte of a state). The replay of
+/// a trace needs the implementation's own window, which is 16 by default (CHAN-17).
+pub const MAX_WINDOW: u8 = u8::MAX;
 /// The largest budget of any one kind.
 pub const MAX_BUDGET: u8 = 16;
 /// The most mail server events (changes, recreations, deletions, renames) of one behaviour.
@@ -357,7 +357,7 @@ impl Config {
         if self.ring_capacity == 0 || usize::from(self.ring_capacity) > MAX_RING {
             return Err(ConfigError::RingCapacity(self.ring_capacity));
         }
-        if self.window == 0 || self.window > MAX_WINDOW {
+        if !(1..=MAX_WINDOW).contains(&self.window) {
             return Err(ConfigError::Window(self.window));
         }
         for (name, value) in self.budgets.named() {

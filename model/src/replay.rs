@@ -25,8 +25,11 @@
 //!   established (`Reconnect`, after `Disconnect` of an older one: CHAN-19) at any later point, or
 //!   never. `disconnect` is `Disconnect`.
 //! - A `deliver` is the model's `Deliver`: the model's next held notification not in flight (or
-//!   the marker it accepts), with `retained` exactly when the model's mark is set; or, in a second
-//!   candidate, a send lost with its connection, which steps nothing until the session ends. An
+//!   the marker it accepts), with `retained` exactly when the model's mark is set and within the
+//!   session's window; in a second candidate, the send was lost with its connection: the model
+//!   takes the push server's part of its `Deliver` (window, in flight, carrier, marker and its
+//!   drop) without the device's (no wakes), no `ack` covers it, and the session's end leaves it
+//!   held and not received, to be sent again. An
 //!   `ack` that arrives is the model's `Acknowledge` of every notification sent on the session
 //!   that it covers. An established session is the model's `Reconnect`, whose acknowledgement of
 //!   what the device received on the ended session must be covered by the `hello`'s cursor.
@@ -56,7 +59,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use mailpush_trace::{Component, Event, EventKind, Record};
 use stateright::{Expectation, Model, Property};
 
-use crate::config::{Budgets, Config, MAX_MAILBOXES, MAX_RING, RetainedMechanism, TopicPolicy};
+use crate::config::{
+    Budgets, Config, MAX_MAILBOXES, MAX_RING, MAX_WINDOW, RetainedMechanism, TopicPolicy,
+};
 use crate::model::{Action, MailpushModel};
 use crate::state::{MailboxId, State, bit, members};
 use crate::validate::{Restart, Summary, Violation, due_before};
@@ -65,6 +70,10 @@ use crate::{Broken, Schedule};
 /// The most candidate model states one trace device may have at once: more means the trace
 /// leaves too much undecided to replay, which is reported as an error.
 pub const MAX_CANDIDATES: usize = 512;
+
+/// The in-flight window a trace is replayed with unless told otherwise: the push server's
+/// default (CHAN-17).
+pub const DEFAULT_WINDOW: usize = 16;
 
 /// Why a candidate cannot take a trace event: the problem and the requirements involved.
 type Reason = (String, Vec<&'static str>);
@@ -112,11 +121,13 @@ struct Candidate {
     /// first: the model counts them (`unacked`) but does not name them.
     unacked: Vec<u64>,
     /// The first `notify` of the current session that the device did not receive: it and every
-    /// later one of the session were lost with the connection, so they are sends without a model
-    /// step, and no `ack` can cover them.
+    /// later one of the session were lost with the connection, and no `ack` can cover them.
     lost_from: Option<u64>,
-    /// A marker whose send was lost: the push server holds it and sends it again.
-    lost_marker: Option<u64>,
+    /// How many `notify`s of the current session were lost: the newest of the model's
+    /// `unacked`. The model took their `Deliver` for the push server's part (window, in flight,
+    /// carrier, marker) without the device's part, and the session's end must not count them
+    /// as received.
+    lost: u8,
     /// Cursors of `ack`s written on the current session that have not arrived, in order.
     acks: Vec<u64>,
     /// The cursor of a `hello` written whose session is not established (yet).
@@ -153,6 +164,7 @@ impl Candidate {
         self.acks.clear();
         self.unacked.clear();
         self.lost_from = None;
+        self.lost = 0;
     }
 
     fn held_ids(&self) -> &[u64] {
@@ -199,6 +211,8 @@ struct Device {
 /// Replays traces as steps of the model.
 pub struct ModelReplay {
     capacity: usize,
+    /// The push server's in-flight window of a session (CHAN-17).
+    window: usize,
     devices: BTreeMap<String, Device>,
     /// How many mailboxes each trace device needs.
     needs: BTreeMap<String, usize>,
@@ -210,6 +224,7 @@ impl std::fmt::Debug for ModelReplay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ModelReplay")
             .field("capacity", &self.capacity)
+            .field("window", &self.window)
             .field("devices", &self.devices.len())
             .finish()
     }
@@ -263,11 +278,20 @@ impl ModelReplay {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
+            window: DEFAULT_WINDOW,
             devices: BTreeMap::new(),
             needs: BTreeMap::new(),
             restarts: Vec::new(),
             summary: Summary::default(),
         }
+    }
+
+    /// The push server's in-flight window of a session, if not [`DEFAULT_WINDOW`]: sends
+    /// beyond it are caught (CHAN-30), so it must be the window the trace was written with.
+    #[must_use]
+    pub fn with_window(mut self, window: usize) -> Self {
+        self.window = window;
+        self
     }
 
     /// The components that were killed and started again while the trace was written.
@@ -352,6 +376,13 @@ impl ModelReplay {
                 self.capacity
             )));
         }
+        let window = u8::try_from(self.window).unwrap_or(u8::MAX);
+        if window == 0 || usize::from(window) != self.window {
+            return Err(limit(format!(
+                "an in-flight window of {} cannot be replayed; the model holds 1 to {MAX_WINDOW}",
+                self.window
+            )));
+        }
         let mut models = Vec::new();
         let mut candidates = Vec::new();
         for topic in [TopicPolicy::None, TopicPolicy::PerAccount] {
@@ -361,7 +392,7 @@ impl ModelReplay {
                 push_mailboxes: u8::try_from(need).unwrap_or(1),
                 poll_mailboxes: 0,
                 ring_capacity: capacity,
-                window: crate::config::MAX_WINDOW,
+                window,
                 topic,
                 budgets: Budgets::default(),
                 mechanism: RetainedMechanism::FanOut,
@@ -377,7 +408,7 @@ impl ModelReplay {
                 ids: [0; MAX_RING],
                 unacked: Vec::new(),
                 lost_from: None,
-                lost_marker: None,
+                lost: 0,
                 acks: Vec::new(),
                 hello: None,
                 last_id: None,
@@ -885,7 +916,7 @@ fn describe(model: &MailpushModel, c: &Candidate) -> String {
     };
     let ring: Vec<String> = c.held_ids().iter().map(u64::to_string).collect();
     format!(
-        "{} topic={} ring [{}] in flight {} unacknowledged {:?} lost from {:?} mark {} acks-under-way {:?} hello {:?}",
+        "{} topic={} ring [{}] in flight {} unacknowledged {:?} lost {} from {:?} mark {} acks-under-way {:?} hello {:?}",
         if d.online { "ONLINE" } else { "OFFLINE" },
         match model.config.topic {
             TopicPolicy::None => "none",
@@ -894,6 +925,7 @@ fn describe(model: &MailpushModel, c: &Candidate) -> String {
         ring.join(","),
         d.in_flight,
         c.unacked,
+        c.lost,
         c.lost_from,
         if d.mark { "set" } else { "clear" },
         c.acks,
@@ -1029,6 +1061,20 @@ fn no_device() -> Reason {
     reason("the model state has no device", &[])
 }
 
+/// The model's `Disconnect` of the current session. The model holds every notification in
+/// flight for received by the device, to be acknowledged by its next `hello` (CHAN-7); the
+/// candidate's lost sends, the newest in flight, were not, so they stay to be sent again on the
+/// next session (CHAN-18).
+fn end_connection(model: &MailpushModel, c: &mut Candidate) -> Result<(), Reason> {
+    let in_flight = c.device().map_or(0, |d| d.in_flight);
+    c.state = step(model, &c.state, Action::Disconnect(0))?;
+    let lost = c.lost;
+    if let Some(d) = c.state.devices_mut().first_mut() {
+        d.received = in_flight.saturating_sub(lost);
+    }
+    Ok(())
+}
+
 /// `push-dropped` or `push-coalesced`: the model's step removed that id.
 fn removed(
     model: &MailpushModel,
@@ -1070,7 +1116,7 @@ fn removed(
 /// `deliver` (RING-7, RING-2). It is legal exactly when the model's next `Deliver` is that marker
 /// and drops that notification; the model takes the step at the `deliver`.
 fn dropped_for_marker(model: &MailpushModel, c: &Candidate, id: u64) -> Option<Candidate> {
-    let marker_due = c.lost_from.is_none() && c.ring_len() == c.in_flight();
+    let marker_due = c.ring_len() == c.in_flight();
     let next = step(model, &c.state, Action::Deliver(0)).ok();
     let drops = next.is_some_and(|n| {
         n.devices().first().map(|d| usize::from(d.ring_len)) == Some(c.ring_len())
@@ -1196,11 +1242,12 @@ fn reconnect(model: &MailpushModel, c: &Candidate, cursor: u64) -> Result<Candid
         //= spec/device-channel.md#CHAN-19
         //# When a session is established for a device that already has a session,
         //# the server MUST send `CLOSE` code `replaced` on the older session and close it.
-        next.state = step(model, &next.state, Action::Disconnect(0))?;
+        end_connection(model, &mut next)?;
     }
-    let before = next.ring_len();
+    // The held ids before the step: the model's acknowledgement shortens the ring.
+    let ids = next.held_ids().to_vec();
     next.state = step(model, &next.state, Action::Reconnect(0))?;
-    let acknowledged = before.saturating_sub(next.ring_len());
+    let acknowledged = ids.len().saturating_sub(next.ring_len());
     //= spec/device-channel.md#CHAN-7
     //# the server
     //# MUST treat it as an acknowledgement of every held notification with an id at or below it
@@ -1208,7 +1255,6 @@ fn reconnect(model: &MailpushModel, c: &Candidate, cursor: u64) -> Result<Candid
     // taken whole (a notification shown received may be the copy of a lost session): what the
     // model acknowledged must be covered by it, and what it covers beyond is sent again as a
     // duplicate (CHAN-18).
-    let ids = next.held_ids().to_vec();
     let covered = ids.iter().take_while(|id| **id <= cursor).count();
     if acknowledged > covered {
         return Err(reason(
@@ -1258,7 +1304,7 @@ fn acknowledge(model: &MailpushModel, c: &Candidate, upto: u64) -> Result<Candid
 fn disconnect(model: &MailpushModel, c: &Candidate) -> Result<Vec<Candidate>, Reason> {
     let mut next = c.clone();
     if c.online() {
-        next.state = step(model, &c.state, Action::Disconnect(0))?;
+        end_connection(model, &mut next)?;
     } else {
         // A connection whose session was never established ended.
         next.hello = None;
@@ -1268,8 +1314,9 @@ fn disconnect(model: &MailpushModel, c: &Candidate) -> Result<Vec<Candidate>, Re
 }
 
 /// `deliver`: the model's `Deliver` of its next held notification not in flight (or of the marker
-/// it accepts), with `retained` exactly while the model's mark is set; or the device never
-/// received it, and the rest of the session is lost with it.
+/// it accepts), with `retained` exactly while the model's mark is set and within the session's
+/// window. The device received it, or never did (lost with its connection, and then so is the
+/// rest of the session): the push server's part of the step is the same either way.
 fn deliver(
     model: &MailpushModel,
     c: &Candidate,
@@ -1299,11 +1346,47 @@ fn deliver(
             &["RING-6"],
         ));
     }
-    if c.lost_from.is_some() {
-        return Ok(vec![c.clone()]);
+    //= spec/device-channel.md#CHAN-30
+    //# A server MUST therefore not
+    //# send a `notify` while `window` notifications sent on the session are unacknowledged
+    let unacked = c.device().map_or(0, |d| d.unacked);
+    let window = model.config.window;
+    if unacked >= window {
+        return Err(reason(
+            format!(
+                "sent {id} while {unacked} notification(s) sent on the session are unacknowledged, {} of them lost with the connection; the window is {window}",
+                c.lost
+            ),
+            &["CHAN-30", "CHAN-17"],
+        ));
     }
-    let mut lost = c.clone();
-    lost.lost_from = Some(id);
+    let sent = send(model, c, id, payload)?;
+    let mut out = Vec::new();
+    if c.lost_from.is_none() {
+        let mut received = sent.clone();
+        received.state = sync_wakes(model, received.state);
+        received.unacked.push(id);
+        out.push(received);
+    }
+    //= spec/device-channel.md#CHAN-18
+    //# a notification that was in flight when
+    //# a session ended MUST be sent again on the device's next session.
+    // The device never saw it: the model's wakes of it are not raised, no `ack` covers it, and
+    // the session's end leaves it held and not received (`end_connection`).
+    let mut lost = sent;
+    if let (Some(d), Some(before)) = (lost.state.devices_mut().first_mut(), c.device()) {
+        d.wakes = before.wakes;
+        d.fan_out_only = before.fan_out_only;
+    }
+    lost.lost_from = c.lost_from.or(Some(id));
+    lost.lost = c.lost.saturating_add(1);
+    out.push(lost);
+    Ok(out)
+}
+
+/// The push server's part of `deliver`: the model's `Deliver` of its next held notification not
+/// in flight, or of the marker it accepts, which may drop the oldest held notification.
+fn send(model: &MailpushModel, c: &Candidate, id: u64, payload: u8) -> Result<Candidate, Reason> {
     let in_flight = c.in_flight();
     if let Some(next_id) = c.held_ids().get(in_flight).copied() {
         if next_id != id {
@@ -1312,15 +1395,14 @@ fn deliver(
                 &["CHAN-16", "RING-1"],
             ));
         }
-        let mut delivered = c.clone();
-        delivered.state = sync_wakes(model, step(model, &c.state, Action::Deliver(0))?);
-        delivered.unacked.push(id);
-        return Ok(vec![delivered, lost]);
+        let mut sent = c.clone();
+        sent.state = step(model, &c.state, Action::Deliver(0))?;
+        return Ok(sent);
     }
     //= spec/device-channel.md#RING-7
     //# When the device's mark is set, a session is established, and the ring
     //# holds nothing to send, the server MUST accept a marker notification for the device
-    let fresh_id = c.last_id.is_none_or(|l| id == l + 1) || c.lost_marker == Some(id);
+    let fresh_id = c.last_id.is_none_or(|l| id == l + 1);
     let carrier = c.device().is_some_and(|d| d.carrier.is_some());
     if payload != 0 || !c.mark() || carrier || !fresh_id {
         return Err(reason(
@@ -1330,10 +1412,10 @@ fn deliver(
             &["RING-7", "RING-13", "CHAN-16"],
         ));
     }
-    let mut delivered = c.clone();
+    let mut sent = c.clone();
     let before = c.ring_len();
-    delivered.state = sync_wakes(model, step(model, &c.state, Action::Deliver(0))?);
-    if delivered.ring_len() == before {
+    sent.state = step(model, &c.state, Action::Deliver(0))?;
+    if sent.ring_len() == before {
         // The marker made the ring hold more than N: the model dropped the oldest, which the
         // push server wrote before this `deliver`.
         let oldest = c.held_ids().first().copied().unwrap_or(0);
@@ -1345,31 +1427,20 @@ fn deliver(
                 &["RING-2", "RING-7"],
             ));
         }
-        delivered.forget_slot(0);
-        // The push server dropped it whether or not the device receives the marker.
-        if let Some(d) = lost.state.devices_mut().first_mut() {
-            d.ring_remove(0);
-        }
-        lost.forget_slot(0);
+        sent.forget_slot(0);
     } else if let Some(id) = c.owed.marker_drop {
         return Err(reason(
             format!("dropped {id} before a marker that leaves room in the model's ring"),
             &["RING-1", "RING-2"],
         ));
     }
-    delivered.owed.marker_drop = None;
-    lost.owed.marker_drop = None;
-    let slot = delivered.ring_len().saturating_sub(1);
-    if let Some(at) = delivered.ids.get_mut(slot) {
+    sent.owed.marker_drop = None;
+    let slot = sent.ring_len().saturating_sub(1);
+    if let Some(at) = sent.ids.get_mut(slot) {
         *at = id;
     }
-    let newest = c.last_id.map_or(id, |l| l.max(id));
-    delivered.last_id = Some(newest);
-    delivered.lost_marker = None;
-    delivered.unacked.push(id);
-    lost.last_id = Some(newest);
-    lost.lost_marker = Some(id);
-    Ok(vec![delivered, lost])
+    sent.last_id = Some(c.last_id.map_or(id, |l| l.max(id)));
+    Ok(sent)
 }
 
 /// `ack`: written on the session its `hello` asked for, it arrives later or never.
@@ -1396,11 +1467,10 @@ fn ack(model: &MailpushModel, c: &Candidate, cursor: u64) -> Vec<Candidate> {
 fn push_server_restarted(model: &MailpushModel, c: &Candidate) -> Result<Vec<Candidate>, Reason> {
     let mut base = c.clone();
     if base.online() {
-        base.state = step(model, &base.state, Action::Disconnect(0))?;
+        end_connection(model, &mut base)?;
     }
     base.hello = None;
     base.end_session();
-    base.lost_marker = None;
     base.owed = Owed::default();
     base.last_id = None;
     let mut out = Vec::new();

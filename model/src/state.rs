@@ -444,7 +444,7 @@ impl Device {
 
     /// Bytes of [`Device::encode`].
     pub(crate) const BYTES: usize =
-        8 + 4 + MAX_RING + 2 + 2 * MAX_MAILBOXES + 8 + 2 * MAX_ACCOUNTS + 4;
+        8 + 4 + MAX_RING + 2 + 2 * MAX_MAILBOXES + 8 + 2 * MAX_ACCOUNTS + 5;
 
     /// Every field as bytes, injectively. Refers to no other device, so that devices can be
     /// sorted by it.
@@ -489,10 +489,11 @@ impl Device {
         }
         put(self.fresh);
         put(self.corrupt);
-        // Every count is at most the window, below 16, and a carrier's position is below
-        // `unacked`, so 15 is free to mean none.
-        put(self.unacked | self.in_flight << 4);
-        put(self.carrier.unwrap_or(15) | self.received << 4);
+        // Notifications in flight or received are held, so at most MAX_RING (below 16) each; a
+        // carrier's position is below `unacked`, at most 255, so 0 is free to mean none.
+        put(self.unacked);
+        put(self.in_flight | self.received << 4);
+        put(self.carrier.map_or(0, |c| c.saturating_add(1)));
         out
     }
 }

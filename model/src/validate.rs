@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use mailpush_trace::{Component, Event, Label};
 
-pub use crate::replay::{MAX_CANDIDATES, ModelReplay};
+pub use crate::replay::{DEFAULT_WINDOW, MAX_CANDIDATES, ModelReplay};
 
 /// The first event of a trace that is not a legal step.
 #[derive(Clone, Debug, PartialEq, Eq)]

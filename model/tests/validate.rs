@@ -158,6 +158,13 @@ impl Trace {
         self.validate_with(Vec::new())
     }
 
+    /// Replayed with the push server's in-flight window of a session.
+    fn validate_window(&self, window: usize) -> Result<Summary, Box<Violation>> {
+        ModelReplay::new(N)
+            .with_window(window)
+            .validate(&self.events)
+    }
+
     fn validate_with(&self, restarts: Vec<Restart>) -> Result<Summary, Box<Violation>> {
         ModelReplay::new(N)
             .with_restarts(restarts)
@@ -621,4 +628,125 @@ fn a_marker_that_drops_the_oldest_is_legal_with_its_drop_written_first() {
     let mut t = full_of_notifications_in_flight();
     t.dropped(3);
     caught(t.validate(), t.last(), &["RING-1", "RING-2"]);
+}
+
+/// [`online`], then, with a window of 2, 2 is sent on a connection that no longer reaches the
+/// device (the mail client writes nothing of it), 3 fills the window, and 4 drops 2 from the
+/// full ring (in flight, still counted by the window) and waits.
+fn window_full_of_lost_sends() -> Trace {
+    let mut t = online();
+    t.accept(2)
+        .deliver(2, false)
+        .accept(3)
+        .deliver(3, false)
+        .accept(4)
+        .dropped(2)
+        .mark_set();
+    t
+}
+
+//= spec/device-channel.md#CHAN-18
+//= type=test
+//# a notification that was in flight when
+//# a session ended MUST be sent again on the device's next session.
+#[test]
+fn sends_lost_with_their_connection_fill_the_window_until_the_session_ends() {
+    // The session ends; the device's `hello` acknowledges only 1, and 3 and 4 (with the mark)
+    // fill the window of the next session.
+    let mut t = window_full_of_lost_sends();
+    t.disconnect()
+        .connect(1)
+        .deliver(3, true)
+        .deliver(4, true)
+        .handled(3, true)
+        .handled(4, true);
+    t.validate_window(2).unwrap_or_else(|v| panic!("{v}"));
+
+    // Had the device received and acknowledged 2, the window would have room for 4.
+    let mut t = window_full_of_lost_sends();
+    t.handled(2, false).deliver(4, true);
+    t.validate_window(2).unwrap_or_else(|v| panic!("{v}"));
+}
+
+//= spec/device-channel.md#CHAN-30
+//= type=test
+//# A server MUST therefore not
+//# send a `notify` while `window` notifications sent on the session are unacknowledged
+#[test]
+fn a_send_beyond_the_window_is_caught_when_the_sends_before_it_were_lost() {
+    // The push server forgets 2 and 3, which no `ack` covers, and sends 4 on the same session.
+    let mut t = window_full_of_lost_sends();
+    t.deliver(4, true);
+    let violation = caught(t.validate_window(2), t.last(), &["CHAN-30", "CHAN-17"]);
+    assert!(violation.problem.contains("the window is 2"), "{violation}");
+
+    // A window the model cannot hold is refused with its limit.
+    let violation = online().validate_window(1024).unwrap_err();
+    assert!(violation.problem.contains("1024"), "{violation}");
+    let violation = online().validate_window(0).unwrap_err();
+    assert!(violation.problem.contains("window of 0"), "{violation}");
+}
+
+#[test]
+fn a_marker_from_a_full_ring_must_drop_the_oldest_while_a_lost_send_is_in_flight() {
+    // 4 (or 3 and 4) may have been lost with the connection: the model still holds them in
+    // flight, so the marker makes its ring hold more than N and drops 3, which the trace does
+    // not show.
+    let mut t = full_of_notifications_in_flight_with_the_mark_set();
+    t.marker(6);
+    caught(t.validate(), t.last(), &["RING-2", "RING-7"]);
+
+    // With the drop written, the marker itself lost with its connection is held and sent
+    // again, with the same id, on the next session.
+    let mut t = full_of_notifications_in_flight_with_the_mark_set();
+    t.dropped(3)
+        .marker(6)
+        .handled(4, true)
+        .disconnect()
+        .connect(4)
+        .marker(6)
+        .marker_handled(6);
+    t.validate().unwrap_or_else(|v| panic!("{v}"));
+}
+
+//= spec/device-channel.md#CHAN-7
+//= type=test
+//# the server
+//# MUST treat it as an acknowledgement of every held notification with an id at or below it
+#[test]
+fn a_hello_acknowledges_every_notification_received_on_the_ended_session() {
+    // 1 is received (its forward is traced) and the session ends before its `ack` is written:
+    // the next `hello` acknowledges it, so with N = 1 the push server takes 2 in without a drop.
+    let mut t = Trace::default();
+    t.registered()
+        .connect(0)
+        .accept(1)
+        .deliver(1, false)
+        .forwarded(1, false)
+        .disconnect()
+        .connect(1)
+        .accept(2)
+        .deliver(2, false)
+        .handled(2, false);
+    ModelReplay::new(1)
+        .validate(&t.events)
+        .unwrap_or_else(|v| panic!("{v}"));
+
+    // With a cursor that does not cover 1, the push server still holds it and the full ring
+    // drops it for 2.
+    let mut t = Trace::default();
+    t.registered()
+        .connect(0)
+        .accept(1)
+        .deliver(1, false)
+        .forwarded(1, false)
+        .disconnect()
+        .connect(0)
+        .accept(2)
+        .deliver(2, false);
+    caught(
+        ModelReplay::new(1).validate(&t.events),
+        t.last(),
+        &["RING-1", "RING-2"],
+    );
 }

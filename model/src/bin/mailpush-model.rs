@@ -32,6 +32,9 @@ enum Command {
         /// The push server's ring capacity N.
         #[arg(long, default_value_t = 100)]
         ring: usize,
+        /// The push server's in-flight window of a session (CHAN-17).
+        #[arg(long, default_value_t = mailpush_model::validate::DEFAULT_WINDOW)]
+        window: usize,
         /// A component killed and started again while the trace was written, as
         /// TIME_US:COMPONENT[:DEVICE] (a device's component names its trace label); repeatable.
         #[arg(long = "restart", value_name = "TIME_US:COMPONENT[:DEVICE]")]
@@ -266,6 +269,7 @@ impl ConfigArgs {
 fn validate(
     path: &std::path::Path,
     ring: usize,
+    window: usize,
     restarts: Vec<mailpush_model::validate::Restart>,
 ) -> ExitCode {
     let events = std::fs::File::open(path)
@@ -285,6 +289,7 @@ fn validate(
         }
     };
     match mailpush_model::validate::ModelReplay::new(ring)
+        .with_window(window)
         .with_restarts(restarts)
         .validate(&events)
     {
@@ -306,8 +311,9 @@ fn main() -> ExitCode {
         Command::Validate {
             trace,
             ring,
+            window,
             restarts,
-        } => return validate(&trace, ring, restarts),
+        } => return validate(&trace, ring, window, restarts),
         Command::Check {
             config,
             bfs,
