@@ -75,8 +75,18 @@ pub fn config_text() -> String {
         .split(',')
         .map(|m| format!("{m:?}"))
         .collect();
+    // Declared with `--config registration-renewal=D`: the device renews that often.
+    let renewal = std::env::var("MAILPUSH_CONFORM_CONFIG_REGISTRATION_RENEWAL")
+        .map(|ms| {
+            format!(
+                "registration_renewal_secs = {}",
+                ms.parse::<u64>().unwrap() / 1000
+            )
+        })
+        .unwrap_or_default();
     format!(
         r#"data_dir = "data"
+{renewal}
 
 [[accounts]]
 name = {account:?}
