@@ -18,46 +18,6 @@ async fn every_device_case_passes_against_the_reference_device() {
     common::assert_all_pass(&cases, &outcomes);
 }
 
-/// The device cases that need a configured device (`config:`), each played against
-/// `device_child` started by `command_prefix` and then this binary, the run declaring `declared`.
-async fn run_configured_device_cases(
-    command_prefix: &str,
-    declared: &[&str],
-) -> (
-    Vec<mailpush_conformance::transcript::Transcript>,
-    Vec<mailpush_conformance::runner::Outcome>,
-) {
-    use mailpush_conformance::runner::client::DeviceExec;
-    use mailpush_conformance::runner::{self, Target};
-    use mailpush_conformance::transcript::Role;
-    use mailpush_conformance::transcript::config::parse_declaration;
-
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
-    let cases: Vec<_> = runner::load_dir(&dir)
-        .unwrap()
-        .into_iter()
-        .filter(|c| c.header.role == Role::Device && !c.header.config.is_empty())
-        .collect();
-    assert!(!cases.is_empty(), "no configured device case");
-    let exe = std::env::current_exe().unwrap();
-    let command = format!(
-        "{command_prefix}exec '{}' device_child --exact --ignored --nocapture",
-        exe.display()
-    );
-    let target = Target {
-        connect_timeout: std::time::Duration::from_secs(10),
-        strict: true,
-        exec: Some(DeviceExec::new(command, common::device::POLL_MS).unwrap()),
-        config: declared
-            .iter()
-            .map(|d| parse_declaration(d).unwrap())
-            .collect(),
-        ..Target::default()
-    };
-    let outcomes = runner::run_suite(&cases, &target, None, &[], |_| {}).await;
-    (cases, outcomes)
-}
-
 fn assert_verdicts(
     cases: &[mailpush_conformance::transcript::Transcript],
     outcomes: &[mailpush_conformance::runner::Outcome],
@@ -84,22 +44,33 @@ fn assert_verdicts(
 //# least once in every 30-day period while it wants push
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_device_cases_pass_against_a_device_configured_for_them() {
-    let (cases, outcomes) = run_configured_device_cases("", &["registration-renewal=2s"]).await;
+    let (cases, outcomes) =
+        common::device::run_configured_device_cases("", &[common::device::RENEWAL_DECLARED]).await;
     assert_verdicts(&cases, &outcomes, &[Verdict::Pass]);
 }
 
 /// A device that keeps its daily renewal though the run declares 2 s (the declaration does not
-/// reach it) renews nothing within the case: the case fails it. Without the declaration the case
+/// reach it), and one that never renews (the mutant `no-registration-renewal`), renew nothing
+/// within the case: the case fails both. Without the declaration the case
 /// is UNSUPPORTED, never failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_that_does_not_renew_fails_the_renewal_case() {
-    let (cases, outcomes) = run_configured_device_cases(
-        "unset MAILPUSH_CONFORM_CONFIG_REGISTRATION_RENEWAL; ",
-        &["registration-renewal=2s"],
-    )
-    .await;
-    assert_verdicts(&cases, &outcomes, &[Verdict::Fail, Verdict::Timeout]);
-    let (cases, outcomes) = run_configured_device_cases("", &[]).await;
+    for prefix in [
+        "unset MAILPUSH_CONFORM_CONFIG_REGISTRATION_RENEWAL; ".to_owned(),
+        format!(
+            "{}={} ",
+            mailpush_mutants::VARIABLE,
+            mailpush_mutants::Mutant::NoRegistrationRenewal.name()
+        ),
+    ] {
+        let (cases, outcomes) = common::device::run_configured_device_cases(
+            &prefix,
+            &[common::device::RENEWAL_DECLARED],
+        )
+        .await;
+        assert_verdicts(&cases, &outcomes, &[Verdict::Fail, Verdict::Timeout]);
+    }
+    let (cases, outcomes) = common::device::run_configured_device_cases("", &[]).await;
     assert_verdicts(&cases, &outcomes, &[Verdict::Unsupported]);
 }
 
