@@ -18,24 +18,6 @@ async fn every_device_case_passes_against_the_reference_device() {
     common::assert_all_pass(&cases, &outcomes);
 }
 
-fn assert_verdicts(
-    cases: &[mailpush_conformance::transcript::Transcript],
-    outcomes: &[mailpush_conformance::runner::Outcome],
-    want: &[Verdict],
-) {
-    let report = mailpush_conformance::runner::report::human(cases, outcomes);
-    println!("{report}");
-    assert_eq!(outcomes.len(), cases.len());
-    for o in outcomes {
-        assert!(
-            want.contains(&o.verdict),
-            "{}: {:?}\n{report}",
-            o.id,
-            o.verdict
-        );
-    }
-}
-
 /// The runner hands the declared renewal period to the device (`{config_registration_renewal}`),
 /// whose configuration then renews that often: the renewal case passes.
 //= spec/imap-push.md#XAPS-16
@@ -46,7 +28,7 @@ fn assert_verdicts(
 async fn configured_device_cases_pass_against_a_device_configured_for_them() {
     let (cases, outcomes) =
         common::device::run_configured_device_cases("", &[common::device::RENEWAL_DECLARED]).await;
-    assert_verdicts(&cases, &outcomes, &[Verdict::Pass]);
+    common::assert_verdicts(&cases, &outcomes, &[Verdict::Pass]);
 }
 
 /// A device that keeps its daily renewal though the run declares 2 s (the declaration does not
@@ -68,10 +50,10 @@ async fn a_device_that_does_not_renew_fails_the_renewal_case() {
             &[common::device::RENEWAL_DECLARED],
         )
         .await;
-        assert_verdicts(&cases, &outcomes, &[Verdict::Fail, Verdict::Timeout]);
+        common::assert_verdicts(&cases, &outcomes, &[Verdict::Fail, Verdict::Timeout]);
     }
     let (cases, outcomes) = common::device::run_configured_device_cases("", &[]).await;
-    assert_verdicts(&cases, &outcomes, &[Verdict::Unsupported]);
+    common::assert_verdicts(&cases, &outcomes, &[Verdict::Unsupported]);
 }
 
 /// What `--exec` gets and what happens to it: the placeholders replaced in the command equal the
