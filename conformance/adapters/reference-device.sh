@@ -10,8 +10,15 @@ set -eu
 dir="$MAILPUSH_CONFORM_DIR"
 # Notes,Journal -> "Notes", "Journal" (the runner's mailbox names have no quotes or commas).
 mailboxes=$(printf '%s' "$MAILPUSH_CONFORM_MAILBOXES" | sed 's/[^,][^,]*/"&"/g; s/,/, /g')
+# A run that declares `--config registration-renewal=D` gets a device that renews that often
+# (the device takes whole seconds).
+renewal=""
+if [ -n "${MAILPUSH_CONFORM_CONFIG_REGISTRATION_RENEWAL:-}" ]; then
+    renewal="registration_renewal_secs = $((MAILPUSH_CONFORM_CONFIG_REGISTRATION_RENEWAL / 1000))"
+fi
 cat > "$dir/device.toml" <<TOML
 data_dir = "data"
+$renewal
 
 [[accounts]]
 name = "$MAILPUSH_CONFORM_ACCOUNT"

@@ -68,20 +68,6 @@ fn declared(values: &[&str]) -> Vec<mailpush_conformance::transcript::ConfigNeed
         .collect()
 }
 
-fn verdicts(cases: &[Transcript], outcomes: &[Outcome], want: &[Verdict]) {
-    let report = report::human(cases, outcomes);
-    println!("{report}");
-    assert_eq!(outcomes.len(), cases.len());
-    for o in outcomes {
-        assert!(
-            want.contains(&o.verdict),
-            "{}: {:?}\n{report}",
-            o.id,
-            o.verdict
-        );
-    }
-}
-
 /// The reference push server started from a TOML configuration file, as its operator would.
 async fn push_server_from_file(config: &str) -> (RunningServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -124,7 +110,7 @@ async fn run_push_cases(config: &str, declared_values: &[&str]) -> (Vec<Transcri
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_push_server_cases_pass_against_a_push_server_configured_for_them() {
     let (cases, outcomes) = run_push_cases(PUSH_CONFIG, &PUSH_DECLARED).await;
-    verdicts(&cases, &outcomes, &[Verdict::Pass]);
+    common::assert_verdicts(&cases, &outcomes, &[Verdict::Pass]);
 }
 
 /// Without a declaration, or with one the case's need does not accept, a case is UNSUPPORTED,
@@ -132,7 +118,7 @@ async fn configured_push_server_cases_pass_against_a_push_server_configured_for_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_cases_are_unsupported_without_the_declaration() {
     let (cases, outcomes) = run_push_cases("", &[]).await;
-    verdicts(&cases, &outcomes, &[Verdict::Unsupported]);
+    common::assert_verdicts(&cases, &outcomes, &[Verdict::Unsupported]);
     let defaults = [
         "keepalive=60s",
         "registration-limit=1000000",
@@ -141,7 +127,7 @@ async fn configured_cases_are_unsupported_without_the_declaration() {
         "rate-burst=200",
     ];
     let (cases, outcomes) = run_push_cases("", &defaults).await;
-    verdicts(&cases, &outcomes, &[Verdict::Unsupported]);
+    common::assert_verdicts(&cases, &outcomes, &[Verdict::Unsupported]);
 }
 
 /// A server that lacks the limits the run declares (here the defaults: a cap of one million,
@@ -256,7 +242,7 @@ async fn run_imap_cases(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_imap_server_cases_pass_against_a_mail_server_configured_for_them() {
     let (cases, outcomes) = run_imap_cases(QUIET, LIFETIME, true).await;
-    verdicts(&cases, &outcomes, &[Verdict::Pass]);
+    common::assert_verdicts(&cases, &outcomes, &[Verdict::Pass]);
 }
 
 /// A mail server whose quiet period is not the one declared (it pushes every change of the

@@ -18,6 +18,44 @@ async fn every_device_case_passes_against_the_reference_device() {
     common::assert_all_pass(&cases, &outcomes);
 }
 
+/// The runner hands the declared renewal period to the device (`{config_registration_renewal}`),
+/// whose configuration then renews that often: the renewal case passes.
+//= spec/imap-push.md#XAPS-16
+//= type=test
+//# A client MUST register again at
+//# least once in every 30-day period while it wants push
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_device_cases_pass_against_a_device_configured_for_them() {
+    let (cases, outcomes) =
+        common::device::run_configured_device_cases("", &[common::device::RENEWAL_DECLARED]).await;
+    common::assert_verdicts(&cases, &outcomes, &[Verdict::Pass]);
+}
+
+/// A device that keeps its daily renewal though the run declares 2 s (the declaration does not
+/// reach it), and one that never renews (the mutant `no-registration-renewal`), renew nothing
+/// within the case: the case fails both. Without the declaration the case
+/// is UNSUPPORTED, never failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_does_not_renew_fails_the_renewal_case() {
+    for prefix in [
+        "unset MAILPUSH_CONFORM_CONFIG_REGISTRATION_RENEWAL; ".to_owned(),
+        format!(
+            "{}={} ",
+            mailpush_mutants::VARIABLE,
+            mailpush_mutants::Mutant::NoRegistrationRenewal.name()
+        ),
+    ] {
+        let (cases, outcomes) = common::device::run_configured_device_cases(
+            &prefix,
+            &[common::device::RENEWAL_DECLARED],
+        )
+        .await;
+        common::assert_verdicts(&cases, &outcomes, &[Verdict::Fail, Verdict::Timeout]);
+    }
+    let (cases, outcomes) = common::device::run_configured_device_cases("", &[]).await;
+    common::assert_verdicts(&cases, &outcomes, &[Verdict::Unsupported]);
+}
+
 /// What `--exec` gets and what happens to it: the placeholders replaced in the command equal the
 /// environment variables, and at the end of the case the whole process group dies, a
 /// background grandchild included.

@@ -207,7 +207,14 @@ async fn mutation_child() {
     } else if role == role_name(MutantRole::Device) {
         // The device under test is a grandchild (`device_child`), which inherits the mutant.
         assert!(mutant.is_none_or(|m| m.role() == MutantRole::Device));
-        common::device::run_device_corpus_as(how).await
+        let (mut cases, mut outcomes) = common::device::run_device_corpus_as(how).await;
+        // The cases that need a configured device, on a device configured as declared.
+        let (configured, configured_outcomes) =
+            common::device::run_configured_device_cases("", &[common::device::RENEWAL_DECLARED])
+                .await;
+        cases.extend(configured);
+        outcomes.extend(configured_outcomes);
+        (cases, outcomes)
     } else {
         assert_eq!(role, role_name(MutantRole::PushServer));
         assert!(mutant.is_none_or(|m| m.role() == MutantRole::PushServer));

@@ -135,7 +135,8 @@ struct Args {
     html: Option<PathBuf>,
     /// The device under test (`device` role): a command run by `sh -c` once per case, its
     /// placeholders (`{imap}`, `{channel}`, `{api}`, `{ca}`, `{user}`, `{password}`,
-    /// `{account}`, `{registration}`, `{mailboxes}`, `{poll_ms}`, `{dir}`, ...) replaced.
+    /// `{account}`, `{registration}`, `{mailboxes}`, `{poll_ms}`, `{dir}`, and each `--config`
+    /// value as `{config_<name>}`, ...) replaced.
     #[arg(long)]
     exec: Option<String>,
     /// The poll interval, in milliseconds, the device is asked to use for mailboxes without

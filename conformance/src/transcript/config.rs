@@ -28,7 +28,7 @@ pub enum ConfigKind {
 }
 
 /// The configured values a case may depend on, with their kind and what they mean.
-pub const CONFIG_NAMES: [(&str, ConfigKind, &str); 9] = [
+pub const CONFIG_NAMES: [(&str, ConfigKind, &str); 10] = [
     (
         "registration-expiry",
         ConfigKind::Duration,
@@ -73,6 +73,11 @@ pub const CONFIG_NAMES: [(&str, ConfigKind, &str); 9] = [
         "debounce-max-delay",
         ConfigKind::Duration,
         "the mail server's debounce `max-delay` (PROV-19)",
+    ),
+    (
+        "registration-renewal",
+        ConfigKind::Duration,
+        "how long after an acknowledged push registration a device sends the next (XAPS-16)",
     ),
 ];
 

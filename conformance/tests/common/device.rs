@@ -65,6 +65,46 @@ pub async fn run_device_corpus_as(how: super::Play) -> (Vec<Transcript>, Vec<Out
     (cases, outcomes)
 }
 
+/// What the runs of the configured device cases declare: the device renews its push
+/// registration every 2 s (`device_child` is configured so from `{config_registration_renewal}`).
+pub const RENEWAL_DECLARED: &str = "registration-renewal=2s";
+
+/// The device cases that need a configured device (`config:`), played one after another
+/// against `device_child` started by `command_prefix` and then this binary, the run declaring
+/// `declared`.
+pub async fn run_configured_device_cases(
+    command_prefix: &str,
+    declared: &[&str],
+) -> (Vec<Transcript>, Vec<Outcome>) {
+    use mailpush_conformance::runner;
+    use mailpush_conformance::transcript::config::parse_declaration;
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
+    let cases: Vec<_> = runner::load_dir(&dir)
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.header.role == Role::Device && !c.header.config.is_empty())
+        .collect();
+    assert!(!cases.is_empty(), "no configured device case");
+    let exe = std::env::current_exe().unwrap();
+    let command = format!(
+        "{command_prefix}exec '{}' device_child --exact --ignored --nocapture",
+        exe.display()
+    );
+    let target = Target {
+        connect_timeout: std::time::Duration::from_secs(10),
+        strict: true,
+        exec: Some(DeviceExec::new(command, POLL_MS).unwrap()),
+        config: declared
+            .iter()
+            .map(|d| parse_declaration(d).unwrap())
+            .collect(),
+        ..Target::default()
+    };
+    let outcomes = runner::run_suite(&cases, &target, None, &[], |_| {}).await;
+    (cases, outcomes)
+}
+
 fn var(name: &str) -> String {
     std::env::var(format!("MAILPUSH_CONFORM_{name}")).unwrap()
 }
@@ -75,8 +115,18 @@ pub fn config_text() -> String {
         .split(',')
         .map(|m| format!("{m:?}"))
         .collect();
+    // Declared with `--config registration-renewal=D`: the device renews that often.
+    let renewal = std::env::var("MAILPUSH_CONFORM_CONFIG_REGISTRATION_RENEWAL")
+        .map(|ms| {
+            format!(
+                "registration_renewal_secs = {}",
+                ms.parse::<u64>().unwrap() / 1000
+            )
+        })
+        .unwrap_or_default();
     format!(
         r#"data_dir = "data"
+{renewal}
 
 [[accounts]]
 name = {account:?}

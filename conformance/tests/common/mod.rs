@@ -227,6 +227,25 @@ pub fn assert_all_pass(cases: &[Transcript], outcomes: &[runner::Outcome]) {
     );
 }
 
+/// Prints the report of `outcomes` and checks that every verdict is one of `want`.
+pub fn assert_verdicts(
+    cases: &[Transcript],
+    outcomes: &[runner::Outcome],
+    want: &[runner::Verdict],
+) {
+    let report = runner::report::human(cases, outcomes);
+    println!("{report}");
+    assert_eq!(outcomes.len(), cases.len());
+    for o in outcomes {
+        assert!(
+            want.contains(&o.verdict),
+            "{}: {:?}\n{report}",
+            o.id,
+            o.verdict
+        );
+    }
+}
+
 /// What the runner needs to play the `imap-server` cases against `imap`.
 pub fn imap_target(imap: SocketAddr) -> Target {
     Target {

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mailpush_device_core::mail_client::PollInterval;
+use mailpush_device_core::mail_client::{MAX_REFRESH_MS, MIN_REFRESH_MS, PollInterval};
 use rustls::pki_types::ServerName;
 use serde::Deserialize;
 use tokio_rustls::TlsConnector;
@@ -170,6 +170,9 @@ pub struct DeviceConfig {
     pub accounts: Vec<AccountSettings>,
     /// The push server; `None`: no push, every mailbox is polled.
     pub push: Option<PushSettings>,
+    /// How long after an acknowledged push registration was sent the next one is sent
+    /// (`registration_renewal_secs`, default a day; XAPS-16, LOCAL-20).
+    pub registration_renewal_ms: u64,
     /// Where the protocol trace goes (spec/trace.md); off unless set (`--trace`).
     pub trace: mailpush_trace::Tracer,
     /// The device's label in the trace; `None` takes the label servers give it, from its
@@ -229,11 +232,13 @@ impl DeviceConfig {
             accounts.push(account);
         }
         let push = raw.push.map(|p| c.push(p)).transpose()?;
+        let registration_renewal_ms = c.renewal(raw.registration_renewal_secs)?;
         Ok(Self {
             path: path.to_path_buf(),
             data_dir,
             accounts,
             push,
+            registration_renewal_ms,
             trace: mailpush_trace::Tracer::off(),
             trace_label: None,
         })
@@ -247,6 +252,7 @@ struct RawConfig {
     #[serde(default)]
     accounts: Vec<RawAccount>,
     push: Option<RawPush>,
+    registration_renewal_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -539,6 +545,27 @@ impl Checker<'_> {
         })
     }
 
+    /// The renewal period of push registrations, in milliseconds: a day unless set.
+    fn renewal(&self, secs: Option<u64>) -> Result<u64, ConfigError> {
+        let Some(secs) = secs else {
+            return Ok(DEFAULT_RENEWAL_SECS * 1000);
+        };
+        let (min, max) = (MIN_REFRESH_MS / 1000, MAX_REFRESH_MS / 1000);
+        if !(min..=max).contains(&secs) {
+            //= spec/imap-push.md#XAPS-16
+            //# A client MUST register again at
+            //# least once in every 30-day period while it wants push
+            return Err(self.error(
+                "registration_renewal_secs",
+                &format!(
+                    "{secs} s is not {min} to {max} s (a registration expires 30 days after it \
+                     was stored, XAPS-16)"
+                ),
+            ));
+        }
+        Ok(secs * 1000)
+    }
+
     fn push(&self, raw: RawPush) -> Result<PushSettings, ConfigError> {
         let prefix = "push.";
         let registration_token = self.secret(
@@ -611,6 +638,10 @@ impl Checker<'_> {
     }
 }
 
+/// How often push registrations are renewed unless configured: daily (LOCAL-20's "much more
+/// often" than the 30 days of XAPS-16).
+const DEFAULT_RENEWAL_SECS: u64 = 24 * 3600;
+
 /// The longest poll interval taken: a week.
 const MAX_POLL_SECS: u64 = 7 * 24 * 3600;
 
@@ -642,6 +673,9 @@ mod tests {
         let ok = DeviceConfig::parse(path, base).unwrap();
         assert_eq!(ok.accounts[0].poll_interval.millis(), 900_000);
         assert_eq!(ok.accounts[0].mailboxes, ["Notes"]);
+        assert_eq!(ok.registration_renewal_ms, 86_400_000);
+        let short = DeviceConfig::parse(path, &format!("registration_renewal_secs = 1\n{base}"));
+        assert_eq!(short.unwrap().registration_renewal_ms, 1000);
         let push = "[push]\nchannel = \"push.example:1\"\nregistration_token = \"t\"\n";
         let cases = [
             (
@@ -666,6 +700,14 @@ mod tests {
             ),
             (format!("{base}mailboxes = []\n"), "accounts[0].mailboxes"),
             (format!("{base}frob = 1\n"), "frob"),
+            (
+                format!("registration_renewal_secs = 0\n{base}"),
+                "registration_renewal_secs: 0 s is not 1 to 2505600 s",
+            ),
+            (
+                format!("registration_renewal_secs = 2505601\n{base}"),
+                "registration_renewal_secs: 2505601 s is not 1 to 2505600 s",
+            ),
             (base.replace("data_dir = \"d\"\n", ""), "data_dir"),
             (
                 format!("{base}{push}api = \"http://push.example:2\"\n"),

@@ -251,11 +251,9 @@ pub async fn run(
     if let Some((credentials, _)) = &restored.device {
         tracers.device_token(credentials.token.as_str());
     }
-    let mut client = MailClient::new(
-        MailClientConfig::new(client_accounts, rand::random()),
-        restored,
-        now,
-    )?;
+    let mut client_config = MailClientConfig::new(client_accounts, rand::random());
+    client_config.refresh_after_ms = config.registration_renewal_ms;
+    let mut client = MailClient::new(client_config, restored, now)?;
     if tracers.is_on() {
         client.set_trace(mailpush_trace::TraceBuffer::on(TRACE_BUFFER));
     }

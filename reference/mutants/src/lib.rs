@@ -117,6 +117,8 @@ mutants! {
         "a wake that arrives while its mailbox is being synchronized brings no further sync";
     DaIgnoresExpungeDuringSync = "da-ignores-expunge-during-sync", Device,
         "the DA ignores an `EXPUNGE` that arrives during a sync and fetches the message it names";
+    NoRegistrationRenewal = "no-registration-renewal", Device,
+        "the mail client never registers push again once a registration is acknowledged";
 }
 
 impl fmt::Display for Mutant {

@@ -88,7 +88,7 @@ impl Play<'_> {
             v.insert(format!("mailbox{}", k + 1), text(name));
         }
         v.insert("mailbox".into(), text(&identity.mailboxes[0]));
-        let side = Side::start(exec, &identity, poll_ms)
+        let side = Side::start(exec, &identity, poll_ms, &self.target.config)
             .await
             .map_err(|e| stop(Verdict::Error, 1, e))?;
         self.side = Some(side);

@@ -39,7 +39,7 @@ impl Side {
         let mut values: Vec<(&str, &str)> = self
             .placeholders
             .iter()
-            .map(|(k, v)| (*k, v.as_str()))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         values.extend([("action", action.as_str()), ("id", id), ("text", text)]);
         for (name, value) in &values {

@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use super::net::Io;
+use crate::transcript::ConfigNeed;
 use crate::transcript::expr::random_hex;
 
 /// The names given to the mailboxes a device case monitors (`mailboxes: N`), `$mailbox1` first.
@@ -56,7 +57,7 @@ impl DeviceExec {
 /// Everything the runner plays for one device case, and the implementation it started.
 pub struct Side {
     /// The values handed to the implementation, by placeholder name.
-    pub placeholders: BTreeMap<&'static str, String>,
+    pub placeholders: BTreeMap<String, String>,
     /// The IMAP connections' writers and wire log.
     pub wires: imap::Wires,
     /// Commands the device sent that no step claimed yet.
@@ -101,11 +102,14 @@ pub struct Identity {
 impl Side {
     /// Binds the three listeners on fresh loopback ports, writes the certificate authority into
     /// a fresh scratch directory and starts the implementation.
-    /// `poll_ms` is the poll interval asked of the implementation (`{poll_ms}`).
+    /// `poll_ms` is the poll interval asked of the implementation (`{poll_ms}`); `declared` is
+    /// what the operator declared of its configuration (`--config`), handed on as
+    /// `{config_<name>}` so that an adapter can set up the implementation as declared.
     pub async fn start(
         exec: &DeviceExec,
         identity: &Identity,
         poll_ms: u64,
+        declared: &[ConfigNeed],
     ) -> Result<Self, String> {
         let bind = || TcpListener::bind("127.0.0.1:0");
         let io = |what: &str| {
@@ -126,20 +130,24 @@ impl Side {
         let ca = scratch.join("ca.pem");
         std::fs::write(&ca, &exec.tls.ca_pem).map_err(io("writing the CA file"))?;
 
-        let mut placeholders = BTreeMap::new();
-        placeholders.insert("imap", imap_addr.to_string());
-        placeholders.insert("imap_host", imap_addr.ip().to_string());
-        placeholders.insert("imap_port", imap_addr.port().to_string());
-        placeholders.insert("channel", channel_addr.to_string());
-        placeholders.insert("api", format!("https://{api_addr}"));
-        placeholders.insert("ca", ca.display().to_string());
-        placeholders.insert("user", identity.user.clone());
-        placeholders.insert("password", identity.password.clone());
-        placeholders.insert("account", identity.account.clone());
-        placeholders.insert("registration", identity.registration.clone());
-        placeholders.insert("mailboxes", identity.mailboxes.join(","));
-        placeholders.insert("poll_ms", poll_ms.to_string());
-        placeholders.insert("dir", scratch.display().to_string());
+        let mut placeholders: BTreeMap<String, String> = BTreeMap::new();
+        // The last declaration of a name counts, as for the cases' `$config_<name>`.
+        for need in declared {
+            placeholders.insert(ConfigNeed::variable(&need.name), need.value.to_string());
+        }
+        placeholders.insert("imap".into(), imap_addr.to_string());
+        placeholders.insert("imap_host".into(), imap_addr.ip().to_string());
+        placeholders.insert("imap_port".into(), imap_addr.port().to_string());
+        placeholders.insert("channel".into(), channel_addr.to_string());
+        placeholders.insert("api".into(), format!("https://{api_addr}"));
+        placeholders.insert("ca".into(), ca.display().to_string());
+        placeholders.insert("user".into(), identity.user.clone());
+        placeholders.insert("password".into(), identity.password.clone());
+        placeholders.insert("account".into(), identity.account.clone());
+        placeholders.insert("registration".into(), identity.registration.clone());
+        placeholders.insert("mailboxes".into(), identity.mailboxes.join(","));
+        placeholders.insert("poll_ms".into(), poll_ms.to_string());
+        placeholders.insert("dir".into(), scratch.display().to_string());
 
         let wires = imap::Wires::default();
         let (command_tx, commands) = mpsc::unbounded_channel();

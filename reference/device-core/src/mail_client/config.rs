@@ -27,8 +27,9 @@ pub enum ConfigError {
     /// Two accounts with one id.
     #[error("account {0} is configured twice")]
     DuplicateAccount(AccountId),
-    /// XAPS-16: the registration must be renewed within 30 days.
-    #[error("push registrations are renewed every {0} ms; it must be 1 minute to 29 days")]
+    /// XAPS-16: the registration must be renewed within 30 days; more often than every second
+    /// would flood the mail server.
+    #[error("push registrations are renewed every {0} ms; it must be 1 second to 29 days")]
     RefreshInterval(u64),
     /// XAPS-7: the subtopic is 1 to 256 octets of printable US-ASCII.
     #[error("the push subtopic must be 1 to 256 printable US-ASCII characters")]
@@ -133,7 +134,7 @@ pub struct MailClientConfig {
     /// `aps-subtopic` of every push registration.
     pub subtopic: String,
     /// How long after sending an acknowledged registration the next one is sent (XAPS-16,
-    /// LOCAL-20). Default one day; at most 29 days.
+    /// LOCAL-20). Default one day; 1 second to 29 days.
     pub refresh_after_ms: u64,
     /// How long a push-registration connection or a device-channel handshake may stay silent
     /// before it is given up. Default 60 s.
@@ -148,7 +149,10 @@ pub struct MailClientConfig {
 }
 
 /// Thirty days minus one: the longest renewal period that keeps a registration alive (XAPS-16).
-pub(crate) const MAX_REFRESH_MS: u64 = 29 * DAY_MS;
+pub const MAX_REFRESH_MS: u64 = 29 * DAY_MS;
+/// One second: the shortest renewal period, short enough for a conformance case to watch a
+/// renewal, long enough not to flood the mail server.
+pub const MIN_REFRESH_MS: u64 = 1_000;
 /// XAPS-16: a registration lives 30 days after it was stored.
 pub(crate) const REGISTRATION_LIFETIME_MS: u64 = 30 * DAY_MS;
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
@@ -181,7 +185,7 @@ impl MailClientConfig {
                 return Err(ConfigError::DuplicateAccount(account.id.clone()));
             }
         }
-        if !(60_000..=MAX_REFRESH_MS).contains(&self.refresh_after_ms) {
+        if !(MIN_REFRESH_MS..=MAX_REFRESH_MS).contains(&self.refresh_after_ms) {
             return Err(ConfigError::RefreshInterval(self.refresh_after_ms));
         }
         let printable = self.subtopic.bytes().all(|b| (0x21..=0x7e).contains(&b));
@@ -248,6 +252,12 @@ mod tests {
         let mut c = ok.clone();
         c.refresh_after_ms = 30 * DAY_MS;
         assert_eq!(c.validate(), Err(ConfigError::RefreshInterval(30 * DAY_MS)));
+        c.refresh_after_ms = MIN_REFRESH_MS - 1;
+        assert_eq!(c.validate(), Err(ConfigError::RefreshInterval(999)));
+        c.refresh_after_ms = MIN_REFRESH_MS;
+        assert_eq!(c.validate(), Ok(()));
+        c.refresh_after_ms = MAX_REFRESH_MS;
+        assert_eq!(c.validate(), Ok(()));
         let mut c = ok.clone();
         c.subtopic = "with space".into();
         assert_eq!(c.validate(), Err(ConfigError::Subtopic));

@@ -24,7 +24,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 pub use backoff::BackoffConfig;
 pub use channel::{ChannelStatus, DeviceCredentials, Refusal};
-pub use config::{AccountConfig, ConfigError, MailClientConfig, PollInterval};
+pub use config::{
+    AccountConfig, ConfigError, MAX_REFRESH_MS, MIN_REFRESH_MS, MailClientConfig, PollInterval,
+};
 pub use mailpush_push_proto::Timestamp;
 pub use push::PushStatus;
 pub use tokens::{MailboxName, MailboxNameError, RestoreError, TokenEntry};

@@ -517,7 +517,8 @@ impl AccountPush {
         });
         self.backoff.reset();
         self.retry_at = None;
-        self.refresh_at = Some(request.sent_at.plus_ms(self.timing.refresh_after_ms));
+        self.refresh_at = Some(request.sent_at.plus_ms(self.timing.refresh_after_ms))
+            .filter(|_| !mailpush_mutants::active(mailpush_mutants::Mutant::NoRegistrationRenewal));
         self.set_status(status, out);
     }
 
