@@ -441,6 +441,12 @@ async fn copy(
                     break;
                 }
             }
+            // A TLS peer that closes without close_notify: a close all the same, as most
+            // clients end their connections.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                shared.record(conn, What::Closed(side));
+                break;
+            }
             Err(e) => {
                 shared.record(conn, What::Failed(format!("reading: {e}")));
                 break;
