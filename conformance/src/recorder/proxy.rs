@@ -321,7 +321,12 @@ async fn starttls(
             }
             let server = target.secure(&tls.upstream, server.into_inner()).await?;
             let client = target.accept(tls, client.into_inner()).await?;
-            shared.record(conn, What::Secured("STARTTLS".into()));
+            shared.record(
+                conn,
+                What::Secured(
+                    "STARTTLS, then TLS; the exchange before it is in comments, and the case plays over TLS from the first octet (IMAPS)".into(),
+                ),
+            );
             relay(client, server, conn, shared).await;
             Ok(())
         }
