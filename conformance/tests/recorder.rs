@@ -1190,3 +1190,65 @@ fn the_record_command_line_refuses_tls_without_certificate_or_trust() {
     );
     assert!(dir.path().join(CA_FILE).exists());
 }
+
+/// The command line over TLS: `--push-tls` with a generated certificate (`--tls-dir`) and the
+/// upstream's authority (`--upstream-ca`); a provider trusting the generated authority
+/// registers through it, and the written case holds the exchange.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_record_command_line_records_over_tls() {
+    let binary = env!("CARGO_BIN_EXE_mailpush-conform");
+    let upstream = Pki::new();
+    let server = tls_push_server(&upstream).await;
+    let dir = tempfile::tempdir().unwrap();
+    let tls_dir = dir.path().join("certs");
+    let out = dir.path().join("tls.case");
+    let api = listener().await.local_addr().unwrap();
+    let mut child = tokio::process::Command::new(binary)
+        .args([
+            "record",
+            "--role",
+            "push-server",
+            "--case",
+            "recorded.cli-tls",
+        ])
+        .args(["--max-seconds", "3", "--push-tls"])
+        .arg(format!("{api}={}", server.http_addr))
+        .arg("--tls-dir")
+        .arg(&tls_dir)
+        .arg("--upstream-ca")
+        .arg(upstream.authority())
+        .arg("--out")
+        .arg(&out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let trust = io_timeout(lines.next_line()).await.unwrap().unwrap();
+    assert!(trust.contains("recorder-ca.pem"), "{trust}");
+    let started = io_timeout(lines.next_line()).await.unwrap().unwrap();
+    assert!(started.contains("recording the push-tls link"), "{started}");
+    let client = TlsClient::new(
+        Trust::Authorities(read_certificates(&tls_dir.join(CA_FILE)).unwrap()),
+        None,
+        &[b"http/1.1"],
+    )
+    .unwrap();
+    let mut stream = runner::net::connect(api, Some(&client), Duration::from_secs(10))
+        .await
+        .unwrap();
+    stream
+        .write_all(registration(api).as_bytes())
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = io_timeout(stream.read_to_end(&mut response)).await;
+    assert!(response.starts_with(b"HTTP/1.1 201"), "{response:?}");
+    let status = io_timeout(child.wait()).await.unwrap();
+    server.shutdown().await;
+    assert!(status.success());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("push connection 1: TLS, HTTP/1.1"), "{text}");
+    assert!(text.contains("api -> POST /v1/devices"), "{text}");
+    assert!(text.contains("api <- 201"), "{text}");
+}
