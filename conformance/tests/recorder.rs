@@ -548,17 +548,14 @@ async fn the_record_command_line_records_and_refuses_bad_links() {
     let server = common::push_server().await;
     // A free port for the proxy: bound, then released for the child to bind.
     let api = listener().await.local_addr().unwrap();
-    let mut child = tokio::process::Command::new(binary)
-        .args(["record", "--role", "push-server", "--case", "recorded.cli"])
-        .args(["--max-seconds", "3", "--push"])
-        .arg(format!("{api}={}", server.http_addr))
-        .arg("--out")
-        .arg(&out)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
+    let (mut child, mut lines) = record_for_three_seconds(
+        "recorded.cli",
+        &[
+            "--push".into(),
+            format!("{api}={}", server.http_addr).into(),
+        ],
+        &out,
+    );
     let started = io_timeout(lines.next_line()).await.unwrap().unwrap();
     assert!(started.contains("recording the push link"), "{started}");
     register(api).await;
@@ -1196,34 +1193,24 @@ fn the_record_command_line_refuses_tls_without_certificate_or_trust() {
 /// registers through it, and the written case holds the exchange.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_record_command_line_records_over_tls() {
-    let binary = env!("CARGO_BIN_EXE_mailpush-conform");
     let upstream = Pki::new();
     let server = tls_push_server(&upstream).await;
     let dir = tempfile::tempdir().unwrap();
     let tls_dir = dir.path().join("certs");
     let out = dir.path().join("tls.case");
     let api = listener().await.local_addr().unwrap();
-    let mut child = tokio::process::Command::new(binary)
-        .args([
-            "record",
-            "--role",
-            "push-server",
-            "--case",
-            "recorded.cli-tls",
-        ])
-        .args(["--max-seconds", "3", "--push-tls"])
-        .arg(format!("{api}={}", server.http_addr))
-        .arg("--tls-dir")
-        .arg(&tls_dir)
-        .arg("--upstream-ca")
-        .arg(upstream.authority())
-        .arg("--out")
-        .arg(&out)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
+    let (mut child, mut lines) = record_for_three_seconds(
+        "recorded.cli-tls",
+        &[
+            "--push-tls".into(),
+            format!("{api}={}", server.http_addr).into(),
+            "--tls-dir".into(),
+            tls_dir.clone().into(),
+            "--upstream-ca".into(),
+            upstream.authority().into(),
+        ],
+        &out,
+    );
     let trust = io_timeout(lines.next_line()).await.unwrap().unwrap();
     assert!(trust.contains("recorder-ca.pem"), "{trust}");
     let started = io_timeout(lines.next_line()).await.unwrap().unwrap();
@@ -1251,4 +1238,27 @@ async fn the_record_command_line_records_over_tls() {
     assert!(text.contains("push connection 1: TLS, HTTP/1.1"), "{text}");
     assert!(text.contains("api -> POST /v1/devices"), "{text}");
     assert!(text.contains("api <- 201"), "{text}");
+}
+
+/// `mailpush-conform record` as a push-server recording of three seconds with `links`, written
+/// to `out`; the child and the lines of its standard error.
+fn record_for_three_seconds(
+    id: &str,
+    links: &[std::ffi::OsString],
+    out: &std::path::Path,
+) -> (
+    tokio::process::Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mailpush-conform"))
+        .args(["record", "--role", "push-server", "--case", id])
+        .args(["--max-seconds", "3"])
+        .args(links)
+        .arg("--out")
+        .arg(out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    (child, BufReader::new(stderr).lines())
 }
