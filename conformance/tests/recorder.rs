@@ -1262,3 +1262,55 @@ fn record_for_three_seconds(
     let stderr = child.stderr.take().unwrap();
     (child, BufReader::new(stderr).lines())
 }
+
+/// A STARTTLS link whose client never sends STARTTLS: relayed line by line, recorded as plain
+/// IMAP as it passes, so that a recording stopped before any upgrade keeps it all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starttls_link_without_starttls_is_recorded_as_it_passes() {
+    let (recorder_pki, upstream) = (Pki::new(), Pki::new());
+    let server_listener = listener().await;
+    let server_addr = server_listener.local_addr().unwrap();
+    let lines_sent = 1500;
+    let server = tokio::spawn(async move {
+        let (stream, _) = server_listener.accept().await.unwrap();
+        let mut stream = BufReader::new(stream);
+        stream.get_mut().write_all(b"* OK hi\r\n").await.unwrap();
+        let mut line = String::new();
+        stream.read_line(&mut line).await.unwrap();
+        let mut reply = "* 1 EXISTS\r\n".repeat(lines_sent);
+        reply.push_str("a1 OK done\r\n");
+        stream.get_mut().write_all(reply.as_bytes()).await.unwrap();
+        line.clear();
+        stream.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "a2 NOOP\r\n");
+        stream
+            .get_mut()
+            .write_all(b"a2 OK still clear\r\n")
+            .await
+            .unwrap();
+    });
+    let proxy_listener = listener().await;
+    let proxy = proxy_listener.local_addr().unwrap();
+    let recorder = Recorder::start(vec![secured(
+        Link::Imap,
+        proxy_listener,
+        server_addr,
+        Security::StartTls(link_tls(Link::Imap, &recorder_pki, &upstream)),
+    )]);
+    let mut imap = Imap::connect(proxy).await;
+    let lines = imap.run("NOOP", None).await;
+    assert_eq!(lines.len(), lines_sent + 1);
+    let lines = imap.run("NOOP", None).await;
+    assert_eq!(lines, ["a2 OK still clear\r\n"]);
+    server.await.unwrap();
+    let recording = recorder.stop().await;
+    assert!(
+        recording
+            .events()
+            .iter()
+            .all(|e| !matches!(e.what, What::BeforeTls(..) | What::Secured(_)))
+    );
+    let text = write_case(&recording, &options("recorded.clear", Role::ImapServer)).unwrap();
+    assert!(text.contains("1 ok NOOP"), "{text}");
+    assert!(text.contains("* 1 EXISTS"), "{text}");
+}

@@ -175,6 +175,15 @@ impl Recording {
         self.events.push(Event { at, conn, what });
     }
 
+    /// Marks the octets `conn` forwarded so far as the exchange before STARTTLS.
+    pub fn before_tls(&mut self, conn: ConnId) {
+        for event in self.events.iter_mut().filter(|e| e.conn == conn) {
+            if let What::Data(from, octets) = &mut event.what {
+                event.what = What::BeforeTls(*from, std::mem::take(octets));
+            }
+        }
+    }
+
     /// Notes a problem of the recording itself (not of one connection) for the case's comments.
     pub fn note(&mut self, text: impl Into<String>) {
         self.notes.push(text.into());

@@ -66,6 +66,14 @@ impl Shared {
         }
     }
 
+    /// What `conn` forwarded so far was the exchange before STARTTLS.
+    fn before_tls(&self, conn: Option<ConnId>) {
+        let Some(conn) = conn else { return };
+        if let Ok(mut r) = self.recording.lock() {
+            r.before_tls(conn);
+        }
+    }
+
     fn open(&self, link: Link) -> Option<ConnId> {
         self.recording
             .lock()
@@ -263,8 +271,8 @@ enum Phase {
 }
 
 /// IMAP in the clear, line by line, up to STARTTLS and its OK; then TLS on both sides. The
-/// lines before it are recorded as [`What::BeforeTls`] when the upgrade happened, as plain
-/// data otherwise.
+/// lines are recorded as they pass, and turned into [`What::BeforeTls`] when the upgrade
+/// happens.
 async fn starttls(
     client: TcpStream,
     tls: &LinkTls,
@@ -275,16 +283,9 @@ async fn starttls(
     let server = target.connect().await?;
     let mut client = BufReader::new(client);
     let mut server = BufReader::new(server);
-    let mut seen = Vec::new();
-    let phase = before_tls(&mut client, &mut server, &mut seen, shared).await;
-    let upgrade = matches!(phase, Ok(Phase::Upgrade));
-    for (at, from, octets) in seen {
-        let what = if upgrade {
-            What::BeforeTls(from, octets)
-        } else {
-            What::Data(from, octets)
-        };
-        shared.record_at(conn, at, what);
+    let phase = before_tls(&mut client, &mut server, conn, shared).await;
+    if matches!(phase, Ok(Phase::Upgrade)) {
+        shared.before_tls(conn);
     }
     match phase? {
         Phase::Closed(from) => {
@@ -338,10 +339,10 @@ async fn starttls(
 async fn before_tls(
     client: &mut BufReader<TcpStream>,
     server: &mut BufReader<TcpStream>,
-    seen: &mut Vec<(Duration, From, Vec<u8>)>,
+    conn: Option<ConnId>,
     shared: &Shared,
 ) -> Result<Phase, String> {
-    let greeting = pass_line(server, client.get_mut(), From::Server, seen, shared).await?;
+    let greeting = pass_line(server, client.get_mut(), From::Server, conn, shared).await?;
     if greeting.is_empty() {
         return Ok(Phase::Closed(From::Server));
     }
@@ -349,7 +350,7 @@ async fn before_tls(
         return Ok(Phase::Clear);
     }
     loop {
-        let command = pass_line(client, server.get_mut(), From::Client, seen, shared).await?;
+        let command = pass_line(client, server.get_mut(), From::Client, conn, shared).await?;
         if command.is_empty() {
             return Ok(Phase::Closed(From::Client));
         }
@@ -363,7 +364,7 @@ async fn before_tls(
         }
         let starttls = name.eq_ignore_ascii_case("STARTTLS");
         loop {
-            let reply = pass_line(server, client.get_mut(), From::Server, seen, shared).await?;
+            let reply = pass_line(server, client.get_mut(), From::Server, conn, shared).await?;
             if reply.is_empty() {
                 return Ok(Phase::Closed(From::Server));
             }
@@ -391,7 +392,7 @@ async fn pass_line<W: AsyncWrite + Unpin>(
     from: &mut BufReader<TcpStream>,
     to: &mut W,
     side: From,
-    seen: &mut Vec<(Duration, From, Vec<u8>)>,
+    conn: Option<ConnId>,
     shared: &Shared,
 ) -> Result<Vec<u8>, String> {
     let mut line = Vec::new();
@@ -401,7 +402,7 @@ async fn pass_line<W: AsyncWrite + Unpin>(
         .await
         .map_err(|e| format!("reading: {e}"))?;
     if !line.is_empty() {
-        seen.push((shared.start.elapsed(), side, line.clone()));
+        shared.record(conn, What::Data(side, line.clone()));
         to.write_all(&line)
             .await
             .map_err(|e| format!("forwarding: {e}"))?;
