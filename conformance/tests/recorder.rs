@@ -9,11 +9,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use mailpush_conformance::frames::Frame;
-use mailpush_conformance::recorder::proxy::{ProxyLink, Recorder};
+use mailpush_conformance::recorder::proxy::{ProxyLink, Recorder, Security};
+use mailpush_conformance::recorder::tls::{CA_FILE, LinkTls, RecorderCertificate};
 use mailpush_conformance::recorder::{
     CaseOptions, From, Link, MAX_CONNECTIONS_PER_LINK, MAX_RECORDED_OCTETS, RecordError, Recording,
     What, write_case,
 };
+use mailpush_conformance::runner::net::{Io, TlsClient, Trust, read_certificates};
 use mailpush_conformance::runner::{self, Verdict, report};
 use mailpush_conformance::transcript::{Level, Role, parse};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -24,11 +26,21 @@ async fn listener() -> TcpListener {
 }
 
 fn link(link: Link, listener: TcpListener, upstream: SocketAddr) -> ProxyLink {
+    secured(link, listener, upstream, Security::Cleartext)
+}
+
+fn secured(
+    link: Link,
+    listener: TcpListener,
+    upstream: SocketAddr,
+    security: Security,
+) -> ProxyLink {
     ProxyLink {
         link,
         listener,
         upstream,
         connect_timeout: Duration::from_secs(5),
+        security,
     }
 }
 
@@ -55,13 +67,18 @@ async fn wait_for(recorder: &Recorder, link: Link, from: From, least: usize) {
 
 /// A plain IMAP client: one command at a time, synchronizing literals, lines as they come.
 struct Imap {
-    io: BufReader<TcpStream>,
+    io: BufReader<Box<dyn Io>>,
     next: u32,
 }
 
 impl Imap {
     async fn connect(addr: SocketAddr) -> Self {
-        let mut io = BufReader::new(TcpStream::connect(addr).await.unwrap());
+        Self::greeted(Box::new(TcpStream::connect(addr).await.unwrap())).await
+    }
+
+    /// A connection whose greeting is still to be read.
+    async fn greeted(io: Box<dyn Io>) -> Self {
+        let mut io = BufReader::new(io);
         let mut greeting = String::new();
         io.read_line(&mut greeting).await.unwrap();
         assert!(greeting.starts_with("* OK"), "{greeting}");
@@ -531,17 +548,14 @@ async fn the_record_command_line_records_and_refuses_bad_links() {
     let server = common::push_server().await;
     // A free port for the proxy: bound, then released for the child to bind.
     let api = listener().await.local_addr().unwrap();
-    let mut child = tokio::process::Command::new(binary)
-        .args(["record", "--role", "push-server", "--case", "recorded.cli"])
-        .args(["--max-seconds", "3", "--push"])
-        .arg(format!("{api}={}", server.http_addr))
-        .arg("--out")
-        .arg(&out)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
+    let (mut child, mut lines) = record_for_three_seconds(
+        "recorded.cli",
+        &[
+            "--push".into(),
+            format!("{api}={}", server.http_addr).into(),
+        ],
+        &out,
+    );
     let started = io_timeout(lines.next_line()).await.unwrap().unwrap();
     assert!(started.contains("recording the push link"), "{started}");
     register(api).await;
@@ -669,4 +683,634 @@ fn a_case_without_citations_parses_only_when_unreviewed() {
     )
     .unwrap();
     assert!(case.header.requirements.is_empty());
+}
+
+/// A certificate authority and a certificate it signed for 127.0.0.1, in a directory of its
+/// own: the recorder's toward the components that connect, or an upstream server's.
+struct Pki {
+    dir: tempfile::TempDir,
+    certificate: RecorderCertificate,
+}
+
+impl Pki {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let names = ["127.0.0.1".to_owned(), "localhost".to_owned()];
+        let certificate = RecorderCertificate::in_dir(dir.path(), &names).unwrap();
+        Self { dir, certificate }
+    }
+
+    /// The certificate and key files, for a reference server.
+    fn files(&self) -> (std::path::PathBuf, std::path::PathBuf) {
+        (
+            self.dir.path().join("recorder-cert.pem"),
+            self.dir.path().join("recorder-key.pem"),
+        )
+    }
+
+    fn authority(&self) -> std::path::PathBuf {
+        self.dir.path().join(CA_FILE)
+    }
+
+    /// A client trusting this authority, offering `alpn`.
+    fn client(&self, alpn: &[&[u8]]) -> TlsClient {
+        TlsClient::new(
+            Trust::Authorities(read_certificates(&self.authority()).unwrap()),
+            None,
+            alpn,
+        )
+        .unwrap()
+    }
+}
+
+/// TLS on `link`: the recorder presents `recorder`'s certificate and trusts `upstream`'s.
+fn link_tls(link: Link, recorder: &Pki, upstream: &Pki) -> LinkTls {
+    LinkTls::new(link, &recorder.certificate, &upstream.client(&[]))
+}
+
+/// The reference mail server with plain IMAP (STARTTLS offered; LOGIN refused in the clear)
+/// and IMAPS, its certificate from `pki`.
+async fn tls_mail_server(
+    pki: &Pki,
+    push: mailpush_mail_server::driver::PushSettings,
+) -> (
+    mailpush_mail_server::driver::RunningMailServer,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = mailpush_mail_store::Store::open(
+        dir.path().join("mail.db"),
+        mailpush_mail_store::Config::for_tests(),
+    )
+    .unwrap();
+    store
+        .add_user(common::USER, common::PASSWORD.as_bytes())
+        .unwrap();
+    let settings = mailpush_mail_server::driver::Settings {
+        imap_listen: Some(common::loopback()),
+        imaps_listen: Some(common::loopback()),
+        tls: Some(pki.files()),
+        allow_plaintext_loopback: false,
+        push: Some(push),
+        ..mailpush_mail_server::driver::Settings::default()
+    };
+    let server = mailpush_mail_server::driver::start(settings, std::sync::Arc::new(store))
+        .await
+        .unwrap();
+    (server, dir)
+}
+
+/// The reference push server with TLS on both listeners, its certificate from `pki`.
+async fn tls_push_server(pki: &Pki) -> mailpush_push_server::RunningServer {
+    mailpush_push_server::start(
+        mailpush_push_server::Settings {
+            device_listen: common::loopback(),
+            http_listen: common::loopback(),
+            database: None,
+            tls: Some(pki.files()),
+            plain_loopback: false,
+            provider_tokens: vec![common::PROVIDER.into()],
+            registration_tokens: vec![common::REGISTRATION.into()],
+            ..mailpush_push_server::Settings::default()
+        },
+        std::sync::Arc::new(mailpush_push_server::MemoryStore::new()),
+    )
+    .await
+    .unwrap()
+}
+
+/// One HTTP/1.1 exchange over TLS trusting `trust`; the status and body.
+async fn https(addr: SocketAddr, trust: &Pki, request: &str) -> (u16, String) {
+    let client = trust.client(&[b"http/1.1"]);
+    let mut stream = runner::net::connect(addr, Some(&client), Duration::from_secs(10))
+        .await
+        .unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    // A TLS server may end without close_notify: what arrived counts.
+    let _ = io_timeout(stream.read_to_end(&mut response)).await;
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+fn registration(api: SocketAddr) -> String {
+    format!(
+        "POST /v1/devices HTTP/1.1\r\nHost: {api}\r\nAuthorization: Bearer {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        common::REGISTRATION
+    )
+}
+
+/// Registers a device with the push server over TLS; its token and secret.
+async fn register_tls(api: SocketAddr, trust: &Pki) -> (String, String) {
+    let (status, body) = https(api, trust, &registration(api)).await;
+    assert_eq!(status, 201, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    (
+        json["token"].as_str().unwrap().to_owned(),
+        json["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The IMAP session of the TLS recordings: a mailbox, a message, its flags.
+async fn tls_session(imap: &mut Imap) {
+    imap.run(
+        &format!("LOGIN {} {}", common::USER, common::PASSWORD),
+        None,
+    )
+    .await;
+    imap.run("CREATE Notes", None).await;
+    imap.run("SELECT Notes", None).await;
+    imap.run("APPEND Notes", Some("Subject: over tls\r\n\r\nhello"))
+        .await;
+    imap.run("FETCH 1 (FLAGS)", None).await;
+    imap.run("LOGOUT", None).await;
+}
+
+/// Plays `text` as an imap-server case against a fresh reference mail server over IMAPS.
+async fn play_over_imaps(text: &str) {
+    let upstream = Pki::new();
+    let listener = listener().await;
+    let push = runner::http::PushService::start(listener).unwrap();
+    let (fresh, _dir) = tls_mail_server(&upstream, common::push_settings(push.addr)).await;
+    let mut target = common::imap_target(fresh.imaps_addr.unwrap());
+    target.tls = Some(upstream.client(&[]));
+    let (verdict, report) = play(text, &target, Some(&push)).await;
+    fresh.shutdown().await;
+    assert_eq!(verdict, Verdict::Pass, "{report}\n{text}");
+}
+
+/// IMAPS through the recorder: the client trusts the recorder's authority, the recorder the
+/// server's; the cleartext inside is recorded and plays back over IMAPS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imaps_session_is_recorded_and_replays() {
+    let (recorder_pki, upstream) = (Pki::new(), Pki::new());
+    let push = runner::http::PushService::start(listener().await).unwrap();
+    let (mail, _dir) = tls_mail_server(&upstream, common::push_settings(push.addr)).await;
+    let imap_listener = listener().await;
+    let proxy = imap_listener.local_addr().unwrap();
+    let recorder = Recorder::start(vec![secured(
+        Link::Imap,
+        imap_listener,
+        mail.imaps_addr.unwrap(),
+        Security::Tls(link_tls(Link::Imap, &recorder_pki, &upstream)),
+    )]);
+    let client = recorder_pki.client(&[]);
+    let io = runner::net::connect(proxy, Some(&client), Duration::from_secs(10))
+        .await
+        .unwrap();
+    tls_session(&mut Imap::greeted(io).await).await;
+    let recording = recorder.stop().await;
+    mail.shutdown().await;
+
+    let text = write_case(&recording, &options("recorded.imaps", Role::ImapServer)).unwrap();
+    println!("{text}");
+    assert!(
+        text.contains("imap connection 1: TLS from the first octet"),
+        "{text}"
+    );
+    assert!(text.contains("1 ok LOGIN $user $password"), "{text}");
+    assert!(text.contains("1 ok APPEND Notes {{"), "{text}");
+    play_over_imaps(&text).await;
+}
+
+/// STARTTLS through the recorder: the client's STARTTLS and the server's OK pass in the clear,
+/// then both sides go on over TLS. The exchange before it is comments (the runner connects over
+/// TLS from the first octet); the rest plays back over IMAPS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starttls_session_is_recorded_and_replays_over_imaps() {
+    let (recorder_pki, upstream) = (Pki::new(), Pki::new());
+    let push = runner::http::PushService::start(listener().await).unwrap();
+    let (mail, _dir) = tls_mail_server(&upstream, common::push_settings(push.addr)).await;
+    let imap_listener = listener().await;
+    let proxy = imap_listener.local_addr().unwrap();
+    let recorder = Recorder::start(vec![secured(
+        Link::Imap,
+        imap_listener,
+        mail.imap_addr.unwrap(),
+        Security::StartTls(link_tls(Link::Imap, &recorder_pki, &upstream)),
+    )]);
+    let mut plain = BufReader::new(TcpStream::connect(proxy).await.unwrap());
+    let mut line = String::new();
+    io_timeout(plain.read_line(&mut line)).await.unwrap();
+    assert!(line.contains("STARTTLS"), "{line}");
+    plain
+        .get_mut()
+        .write_all(b"s1 CAPABILITY\r\n")
+        .await
+        .unwrap();
+    loop {
+        line.clear();
+        io_timeout(plain.read_line(&mut line)).await.unwrap();
+        if line.starts_with("s1 ") {
+            break;
+        }
+    }
+    plain.get_mut().write_all(b"s2 STARTTLS\r\n").await.unwrap();
+    line.clear();
+    io_timeout(plain.read_line(&mut line)).await.unwrap();
+    assert!(line.starts_with("s2 OK"), "{line}");
+    let tls = recorder_pki
+        .client(&[])
+        .handshake(plain.into_inner(), proxy)
+        .await
+        .unwrap();
+    let mut imap = Imap {
+        io: BufReader::new(Box::new(tls)),
+        next: 1,
+    };
+    tls_session(&mut imap).await;
+    let recording = recorder.stop().await;
+    mail.shutdown().await;
+
+    let text = write_case(&recording, &options("recorded.starttls", Role::ImapServer)).unwrap();
+    println!("{text}");
+    assert!(
+        text.contains("# note: imap connection 1: STARTTLS"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# 1 before STARTTLS, client: s2 STARTTLS"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# 1 before STARTTLS, server: s2 OK"),
+        "{text}"
+    );
+    assert!(!text.contains("1 ok STARTTLS"), "{text}");
+    assert!(text.contains("1 ok LOGIN $user $password"), "{text}");
+    play_over_imaps(&text).await;
+}
+
+/// The mail server pushes over HTTPS with HTTP/2 (its default) to the recorder, trusting the
+/// recorder's authority; the recorder relays each request to the TLS push server and records
+/// it. The IMAP session and its pushes play back against a fresh mail server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_over_https_and_http2_are_recorded_and_replay() {
+    let (recorder_pki, upstream) = (Pki::new(), Pki::new());
+    let push_server = tls_push_server(&upstream).await;
+    let (token, _) = register_tls(push_server.http_addr, &upstream).await;
+    let push_listener = listener().await;
+    let push_proxy = push_listener.local_addr().unwrap();
+    let mut settings = common::push_settings(push_proxy);
+    settings.url = format!("https://{push_proxy}");
+    settings.trust = Some(recorder_pki.authority());
+    assert!(settings.http2);
+    let (mail, _dir) = common::mail_server_with(settings).await;
+    let imap_listener = listener().await;
+    let imap_proxy = imap_listener.local_addr().unwrap();
+    let recorder = Recorder::start(vec![
+        link(Link::Imap, imap_listener, mail.imap_addr.unwrap()),
+        secured(
+            Link::Push,
+            push_listener,
+            push_server.http_addr,
+            Security::Tls(link_tls(Link::Push, &recorder_pki, &upstream)),
+        ),
+    ]);
+    let mut one = Imap::connect(imap_proxy).await;
+    one.run(
+        &format!("LOGIN {} {}", common::USER, common::PASSWORD),
+        None,
+    )
+    .await;
+    one.run("CREATE Notes", None).await;
+    one.run(
+        &format!(
+            "XAPPLEPUSHSERVICE aps-version 2 aps-account-id acct-h2 aps-device-token {token} aps-subtopic com.apple.mobilemail mailboxes (Notes)"
+        ),
+        None,
+    )
+    .await;
+    one.run("APPEND Notes", Some("Subject: h2\r\n\r\nhello"))
+        .await;
+    wait_for(&recorder, Link::Push, From::Server, 1).await;
+    one.run("LOGOUT", None).await;
+    let recording = recorder.stop().await;
+    mail.shutdown().await;
+    push_server.shutdown().await;
+
+    let text = write_case(&recording, &options("recorded.h2", Role::ImapServer)).unwrap();
+    println!("{text}");
+    assert!(
+        text.contains("# note: push connection 1: TLS, HTTP/2"),
+        "{text}"
+    );
+    assert!(text.contains("push <- POST /v1/push/$token"), "{text}");
+    assert!(text.contains("TTL: $ttl"), "{text}");
+    assert!(
+        text.contains(r#"{"aps":{"account-id":"$account","m":["$md5_1"]}}"#),
+        "{text}"
+    );
+    assert!(text.contains("# the push service answered 201"), "{text}");
+
+    let push = runner::http::PushService::start(listener().await).unwrap();
+    let (fresh, _dir) = common::mail_server(push.addr).await;
+    let (verdict, report) = play(
+        &text,
+        &common::imap_target(fresh.imap_addr.unwrap()),
+        Some(&push),
+    )
+    .await;
+    fresh.shutdown().await;
+    assert_eq!(verdict, Verdict::Pass, "{report}\n{text}");
+}
+
+/// A device over TLS and a provider over HTTPS (HTTP/1.1) through the recorder to a TLS push
+/// server: recorded, and played back against a fresh TLS push server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_device_channel_is_recorded_and_replays() {
+    let (recorder_pki, upstream) = (Pki::new(), Pki::new());
+    let server = tls_push_server(&upstream).await;
+    let (api_listener, device_listener) = (listener().await, listener().await);
+    let (api, device) = (
+        api_listener.local_addr().unwrap(),
+        device_listener.local_addr().unwrap(),
+    );
+    let recorder = Recorder::start(vec![
+        secured(
+            Link::Push,
+            api_listener,
+            server.http_addr,
+            Security::Tls(link_tls(Link::Push, &recorder_pki, &upstream)),
+        ),
+        secured(
+            Link::Device,
+            device_listener,
+            server.device_addr,
+            Security::Tls(link_tls(Link::Device, &recorder_pki, &upstream)),
+        ),
+    ]);
+    let (token, secret) = register_tls(api, &recorder_pki).await;
+    let client = recorder_pki.client(&[]);
+    let mut dev = runner::net::connect(device, Some(&client), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let hello = Frame::Hello {
+        min: 1,
+        max: 1,
+        token: token.as_bytes().to_vec(),
+        secret: secret.as_bytes().to_vec(),
+        cursor: 0,
+    }
+    .encode();
+    dev.write_all(&hello).await.unwrap();
+    assert!(matches!(
+        read_io_frame(&mut dev).await,
+        Frame::Welcome { .. }
+    ));
+    let payload = r#"{"aps":{"account-id":"acct-1","m":[]}}"#;
+    let (status, body) = https(
+        api,
+        &recorder_pki,
+        &format!(
+            "POST /v1/push/{token} HTTP/1.1\r\nHost: {api}\r\nAuthorization: Bearer {}\r\nTTL: 60\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            common::PROVIDER,
+            payload.len()
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let Frame::Notify { id, .. } = read_io_frame(&mut dev).await else {
+        panic!("no notify")
+    };
+    dev.write_all(&Frame::Ack { id }.encode()).await.unwrap();
+    wait_for(&recorder, Link::Device, From::Client, hello.len() + 12).await;
+    drop(dev);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let recording = recorder.stop().await;
+    server.shutdown().await;
+
+    let text = write_case(&recording, &options("recorded.tls-push", Role::PushServer)).unwrap();
+    println!("{text}");
+    assert!(
+        text.contains("# note: device connection 1: TLS from the first octet"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# note: push connection 1: TLS, HTTP/1.1"),
+        "{text}"
+    );
+    assert!(text.contains("api -> POST /v1/devices"), "{text}");
+    assert!(text.contains("dev1 <- notify id=1"), "{text}");
+    assert!(text.contains("dev1 -> ack id=1"), "{text}");
+
+    let fresh_pki = Pki::new();
+    let fresh = tls_push_server(&fresh_pki).await;
+    let mut target = common::push_target(fresh.http_addr, fresh.device_addr);
+    target.tls = Some(fresh_pki.client(&[]));
+    let (verdict, report) = play(&text, &target, None).await;
+    fresh.shutdown().await;
+    assert_eq!(verdict, Verdict::Pass, "{report}\n{text}");
+}
+
+async fn read_io_frame(stream: &mut Box<dyn Io>) -> Frame {
+    let mut len = [0u8; 4];
+    io_timeout(stream.read_exact(&mut len)).await.unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    io_timeout(stream.read_exact(&mut body)).await.unwrap();
+    mailpush_conformance::frames::decode_body(&body).unwrap()
+}
+
+/// An upstream whose certificate the recorder does not trust: the handshake fails, the case
+/// names the link and why, and what another link recorded before is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_upstream_is_named_and_loses_nothing_recorded() {
+    let (recorder_pki, upstream, stranger) = (Pki::new(), Pki::new(), Pki::new());
+    let server = tls_push_server(&upstream).await;
+    let (api_listener, device_listener) = (listener().await, listener().await);
+    let (api, device) = (
+        api_listener.local_addr().unwrap(),
+        device_listener.local_addr().unwrap(),
+    );
+    let recorder = Recorder::start(vec![
+        secured(
+            Link::Push,
+            api_listener,
+            server.http_addr,
+            Security::Tls(link_tls(Link::Push, &recorder_pki, &upstream)),
+        ),
+        secured(
+            Link::Device,
+            device_listener,
+            server.device_addr,
+            // The wrong authority for this upstream.
+            Security::Tls(link_tls(Link::Device, &recorder_pki, &stranger)),
+        ),
+    ]);
+    register_tls(api, &recorder_pki).await;
+    let client = recorder_pki.client(&[]);
+    let refused = runner::net::connect(device, Some(&client), Duration::from_secs(10)).await;
+    assert!(refused.is_err());
+    let recording = recorder.stop().await;
+    let device_upstream = server.device_addr;
+    server.shutdown().await;
+    let text = write_case(&recording, &options("recorded.untrusted", Role::PushServer)).unwrap();
+    println!("{text}");
+    assert!(text.contains("api -> POST /v1/devices"), "{text}");
+    assert!(text.contains("api <- 201"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "device connection 1: the upstream's TLS handshake with {device_upstream}: invalid peer certificate"
+        )),
+        "{text}"
+    );
+}
+
+/// The command line refuses a link over TLS without the recorder's certificate or without
+/// trust in the upstream: never silently insecure.
+#[test]
+fn the_record_command_line_refuses_tls_without_certificate_or_trust() {
+    let binary = env!("CARGO_BIN_EXE_mailpush-conform");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let output = std::process::Command::new(binary)
+            .args(["record", "--role", "imap-server", "--out", "-"])
+            .args(["--imaps", "127.0.0.1:0=127.0.0.1:993"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let message = run(&[]);
+    assert!(
+        message.contains("a link over TLS needs the recorder's certificate"),
+        "{message}"
+    );
+    let tls_dir = dir.path().to_str().unwrap();
+    let message = run(&["--tls-dir", tls_dir]);
+    assert!(
+        message.contains("a link over TLS needs the upstreams' trust"),
+        "{message}"
+    );
+    assert!(dir.path().join(CA_FILE).exists());
+}
+
+/// The command line over TLS: `--push-tls` with a generated certificate (`--tls-dir`) and the
+/// upstream's authority (`--upstream-ca`); a provider trusting the generated authority
+/// registers through it, and the written case holds the exchange.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_record_command_line_records_over_tls() {
+    let upstream = Pki::new();
+    let server = tls_push_server(&upstream).await;
+    let dir = tempfile::tempdir().unwrap();
+    let tls_dir = dir.path().join("certs");
+    let out = dir.path().join("tls.case");
+    let api = listener().await.local_addr().unwrap();
+    let (mut child, mut lines) = record_for_three_seconds(
+        "recorded.cli-tls",
+        &[
+            "--push-tls".into(),
+            format!("{api}={}", server.http_addr).into(),
+            "--tls-dir".into(),
+            tls_dir.clone().into(),
+            "--upstream-ca".into(),
+            upstream.authority().into(),
+        ],
+        &out,
+    );
+    let trust = io_timeout(lines.next_line()).await.unwrap().unwrap();
+    assert!(trust.contains("recorder-ca.pem"), "{trust}");
+    let started = io_timeout(lines.next_line()).await.unwrap().unwrap();
+    assert!(started.contains("recording the push-tls link"), "{started}");
+    let client = TlsClient::new(
+        Trust::Authorities(read_certificates(&tls_dir.join(CA_FILE)).unwrap()),
+        None,
+        &[b"http/1.1"],
+    )
+    .unwrap();
+    let mut stream = runner::net::connect(api, Some(&client), Duration::from_secs(10))
+        .await
+        .unwrap();
+    stream
+        .write_all(registration(api).as_bytes())
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = io_timeout(stream.read_to_end(&mut response)).await;
+    assert!(response.starts_with(b"HTTP/1.1 201"), "{response:?}");
+    let status = io_timeout(child.wait()).await.unwrap();
+    server.shutdown().await;
+    assert!(status.success());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("push connection 1: TLS, HTTP/1.1"), "{text}");
+    assert!(text.contains("api -> POST /v1/devices"), "{text}");
+    assert!(text.contains("api <- 201"), "{text}");
+}
+
+/// `mailpush-conform record` as a push-server recording of three seconds with `links`, written
+/// to `out`; the child and the lines of its standard error.
+fn record_for_three_seconds(
+    id: &str,
+    links: &[std::ffi::OsString],
+    out: &std::path::Path,
+) -> (
+    tokio::process::Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mailpush-conform"))
+        .args(["record", "--role", "push-server", "--case", id])
+        .args(["--max-seconds", "3"])
+        .args(links)
+        .arg("--out")
+        .arg(out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    (child, BufReader::new(stderr).lines())
+}
+
+/// A STARTTLS link whose client never sends STARTTLS: relayed line by line, recorded as plain
+/// IMAP as it passes, so that a recording stopped before any upgrade keeps it all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starttls_link_without_starttls_is_recorded_as_it_passes() {
+    let (recorder_pki, upstream) = (Pki::new(), Pki::new());
+    let server_listener = listener().await;
+    let server_addr = server_listener.local_addr().unwrap();
+    let lines_sent = 1500;
+    let server = tokio::spawn(async move {
+        let (stream, _) = server_listener.accept().await.unwrap();
+        let mut stream = BufReader::new(stream);
+        stream.get_mut().write_all(b"* OK hi\r\n").await.unwrap();
+        let mut line = String::new();
+        stream.read_line(&mut line).await.unwrap();
+        let mut reply = "* 1 EXISTS\r\n".repeat(lines_sent);
+        reply.push_str("a1 OK done\r\n");
+        stream.get_mut().write_all(reply.as_bytes()).await.unwrap();
+        line.clear();
+        stream.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "a2 NOOP\r\n");
+        stream
+            .get_mut()
+            .write_all(b"a2 OK still clear\r\n")
+            .await
+            .unwrap();
+    });
+    let proxy_listener = listener().await;
+    let proxy = proxy_listener.local_addr().unwrap();
+    let recorder = Recorder::start(vec![secured(
+        Link::Imap,
+        proxy_listener,
+        server_addr,
+        Security::StartTls(link_tls(Link::Imap, &recorder_pki, &upstream)),
+    )]);
+    let mut imap = Imap::connect(proxy).await;
+    let lines = imap.run("NOOP", None).await;
+    assert_eq!(lines.len(), lines_sent + 1);
+    let lines = imap.run("NOOP", None).await;
+    assert_eq!(lines, ["a2 OK still clear\r\n"]);
+    server.await.unwrap();
+    let recording = recorder.stop().await;
+    assert!(
+        recording
+            .events()
+            .iter()
+            .all(|e| !matches!(e.what, What::BeforeTls(..) | What::Secured(_)))
+    );
+    let text = write_case(&recording, &options("recorded.clear", Role::ImapServer)).unwrap();
+    assert!(text.contains("1 ok NOOP"), "{text}");
+    assert!(text.contains("* 1 EXISTS"), "{text}");
 }

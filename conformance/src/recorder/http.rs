@@ -13,7 +13,7 @@ const MAX_HEADERS: usize = 64;
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
 
 /// The largest body kept; the provider API's payloads are 4 KiB at most (PROV-7).
-const MAX_BODY: usize = 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
 
 /// One HTTP message.
 #[derive(Clone, Debug)]

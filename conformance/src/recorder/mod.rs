@@ -10,9 +10,11 @@
 
 pub mod cli;
 mod http;
+mod https;
 mod imap;
 mod link_frames;
 pub mod proxy;
+pub mod tls;
 pub mod values;
 mod write;
 
@@ -36,7 +38,7 @@ pub const MAX_CONNECTIONS_PER_LINK: u32 = 9;
 pub enum Link {
     /// Device (mail client) to mail server: IMAP.
     Imap,
-    /// Mail server to push service: the provider API over HTTP/1.1.
+    /// Mail server to push service: the provider API (HTTP/1.1, or HTTP/2 over TLS).
     Push,
     /// Push server to device: device-channel frames.
     Device,
@@ -76,6 +78,12 @@ pub struct ConnId {
 pub enum What {
     /// Octets forwarded.
     Data(From, Vec<u8>),
+    /// Octets forwarded in the clear before a STARTTLS upgrade: the runner connects over TLS
+    /// from the first octet, so the case shows them as comments.
+    BeforeTls(From, Vec<u8>),
+    /// The connection went on over TLS (from the first octet or after STARTTLS); what was
+    /// negotiated.
+    Secured(String),
     /// One end closed the connection.
     Closed(From),
     /// The proxy could not go on with the connection (the upstream refused, an I/O error).
@@ -153,7 +161,7 @@ impl Recording {
         if self.truncated_at.is_some() {
             return;
         }
-        if let What::Data(_, octets) = &what {
+        if let What::Data(_, octets) | What::BeforeTls(_, octets) = &what {
             if self.octets + octets.len() > MAX_RECORDED_OCTETS {
                 self.truncated_at = Some(at);
                 self.notes.push(format!(
@@ -165,6 +173,15 @@ impl Recording {
             self.octets += octets.len();
         }
         self.events.push(Event { at, conn, what });
+    }
+
+    /// Marks the octets `conn` forwarded so far as the exchange before STARTTLS.
+    pub fn before_tls(&mut self, conn: ConnId) {
+        for event in self.events.iter_mut().filter(|e| e.conn == conn) {
+            if let What::Data(from, octets) = &mut event.what {
+                event.what = What::BeforeTls(*from, std::mem::take(octets));
+            }
+        }
     }
 
     /// Notes a problem of the recording itself (not of one connection) for the case's comments.

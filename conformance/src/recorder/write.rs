@@ -113,6 +113,11 @@ impl Writer<'_> {
                 }
                 self.buffers.insert(key, buffer);
             }
+            What::BeforeTls(from, octets) => self.before_tls(conn, *from, octets),
+            What::Secured(how) => {
+                let note = format!("{} connection {}: {how}", conn.link.as_str(), conn.number);
+                self.notes.push(note);
+            }
             What::Closed(from) => self.closed(conn, *from),
             What::Failed(why) => {
                 let text = format!("{} connection {}: {why}", conn.link.as_str(), conn.number);
@@ -368,6 +373,30 @@ impl Writer<'_> {
             }
             Link::Push => {}
         }
+    }
+
+    /// The exchange before STARTTLS: the runner connects over TLS from the first octet and
+    /// reads the greeting itself, so these lines are comments and the greeting was had.
+    fn before_tls(&mut self, conn: ConnId, from: From, octets: &[u8]) {
+        if conn.link == Link::Imap {
+            self.imap.entry(conn.number).or_default().greeted = true;
+        }
+        let side = match from {
+            From::Client => "client",
+            From::Server => "server",
+        };
+        let text = String::from_utf8_lossy(octets);
+        let lines = text
+            .lines()
+            .map(|line| {
+                format!(
+                    "# {} before STARTTLS, {side}: {}",
+                    conn.number,
+                    super::one_line(line)
+                )
+            })
+            .collect();
+        self.emit(Some(conn.number), lines);
     }
 
     fn finish(&mut self) {

@@ -109,6 +109,22 @@ impl TlsClient {
         })
     }
 
+    /// The TLS handshake over `tcp`, connected to `addr` (also for STARTTLS).
+    pub async fn handshake(
+        &self,
+        tcp: TcpStream,
+        addr: SocketAddr,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| ServerName::IpAddress(addr.ip().into()));
+        TlsConnector::from(Arc::clone(&self.config))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS handshake with {addr}: {e}"))
+    }
+
     /// The same trust and name, offering `alpn` instead.
     pub fn with_alpn(&self, alpn: &[&[u8]]) -> Self {
         let mut config = (*self.config).clone();
@@ -133,14 +149,7 @@ pub async fn connect(
         let Some(tls) = tls else {
             return Ok(Box::new(tcp) as Box<dyn Io>);
         };
-        let name = tls
-            .name
-            .clone()
-            .unwrap_or_else(|| ServerName::IpAddress(addr.ip().into()));
-        let stream = TlsConnector::from(Arc::clone(&tls.config))
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("TLS handshake with {addr}: {e}"))?;
+        let stream = tls.handshake(tcp, addr).await?;
         Ok(Box::new(stream) as Box<dyn Io>)
     };
     tokio::time::timeout(wait, work)

@@ -271,7 +271,8 @@ fn closes(response: &[u8]) -> bool {
         })
 }
 
-/// The certificate the push service presents over HTTPS.
+/// The certificate the push service (or the recorder, toward the component that connects to
+/// it) presents over TLS.
 #[derive(Clone)]
 pub struct PushTls {
     config: Arc<ServerConfig>,
@@ -290,8 +291,24 @@ impl std::fmt::Debug for PushTls {
 
 /// The names of the files `--push-tls DIR` keeps.
 pub const CA_FILE: &str = "push-ca.pem";
-const CERT_FILE: &str = "push-cert.pem";
-const KEY_FILE: &str = "push-key.pem";
+
+/// The files a generated certificate authority and its server certificate are kept in, and the
+/// authority's name.
+pub(crate) struct GeneratedFiles {
+    /// The authority the other end is told to trust.
+    pub ca: &'static str,
+    pub cert: &'static str,
+    pub key: &'static str,
+    pub authority_name: &'static str,
+}
+
+/// What `--push-tls DIR` keeps.
+const PUSH_SERVICE_FILES: GeneratedFiles = GeneratedFiles {
+    ca: CA_FILE,
+    cert: "push-cert.pem",
+    key: "push-key.pem",
+    authority_name: "mailpush-conform push service CA",
+};
 
 impl PushTls {
     /// A certificate and its key from PEM files.
@@ -309,13 +326,33 @@ impl PushTls {
     /// file (`push-ca.pem`) is what the server under test is told to trust, and it stays valid
     /// for the next runs with the same `dir`.
     pub fn in_dir(dir: &Path, names: &[String]) -> Result<Self, String> {
-        let (cert, key, ca) = (dir.join(CERT_FILE), dir.join(KEY_FILE), dir.join(CA_FILE));
+        Self::in_dir_as(dir, names, &PUSH_SERVICE_FILES)
+    }
+
+    /// [`PushTls::in_dir`] with the files named by `files`.
+    pub(crate) fn in_dir_as(
+        dir: &Path,
+        names: &[String],
+        files: &GeneratedFiles,
+    ) -> Result<Self, String> {
+        let (cert, key, ca) = (
+            dir.join(files.cert),
+            dir.join(files.key),
+            dir.join(files.ca),
+        );
         if !(cert.exists() && key.exists() && ca.exists()) {
-            generate(dir, names)?;
+            generate(dir, names, files)?;
         }
         let mut tls = Self::from_files(&cert, &key)?;
         tls.ca = Some(ca);
         Ok(tls)
+    }
+
+    /// An acceptor presenting this certificate and offering `alpn` instead.
+    pub(crate) fn acceptor(&self, alpn: &[&[u8]]) -> TlsAcceptor {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        TlsAcceptor::from(Arc::new(config))
     }
 
     fn new(
@@ -340,14 +377,14 @@ impl PushTls {
 }
 
 /// Writes a new certificate authority and a certificate it signs for `names` into `dir`.
-fn generate(dir: &Path, names: &[String]) -> Result<(), String> {
+fn generate(dir: &Path, names: &[String], files: &GeneratedFiles) -> Result<(), String> {
     use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair};
-    let error = |e: rcgen::Error| format!("generating the push service's certificate: {e}");
+    let error = |e: rcgen::Error| format!("generating a certificate in {}: {e}", dir.display());
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(error)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let mut ca_name = DistinguishedName::new();
-    ca_name.push(DnType::CommonName, "mailpush-conform push service CA");
+    ca_name.push(DnType::CommonName, files.authority_name);
     ca_params.distinguished_name = ca_name;
     let ca_key = KeyPair::generate().map_err(error)?;
     let ca = ca_params.self_signed(&ca_key).map_err(error)?;
@@ -357,9 +394,9 @@ fn generate(dir: &Path, names: &[String]) -> Result<(), String> {
         .signed_by(&leaf_key, &ca, &ca_key)
         .map_err(error)?;
     for (name, pem) in [
-        (CA_FILE, ca.pem()),
-        (CERT_FILE, leaf.pem()),
-        (KEY_FILE, leaf_key.serialize_pem()),
+        (files.ca, ca.pem()),
+        (files.cert, leaf.pem()),
+        (files.key, leaf_key.serialize_pem()),
     ] {
         let path = dir.join(name);
         std::fs::write(&path, pem).map_err(|e| format!("writing {}: {e}", path.display()))?;
