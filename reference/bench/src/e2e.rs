@@ -7,10 +7,12 @@
 //! IMAP ended and was committed to its SQLite database).
 //!
 //! The components' shares come from their protocol trace (spec/trace.md, kept in memory): when
-//! the mail server wrote `push-request`, when the push server wrote `deliver` to device B. The
-//! wire tells the same story at loopback relays (see [`relay`]) between the mail server and the
-//! provider API, and between device B and the device channel: when the provider request left
-//! the mail server, when the push server answered it, and when the frame reached device B. In
+//! the mail server wrote `push-request`, when the push server wrote `deliver` to device B. With
+//! `--relays` the wire tells the same story at loopback relays (see [`relay`]) between the mail
+//! server and the provider API, and between device B and the device channel: when the provider
+//! request left the mail server, when the push server answered it, and when the frame reached
+//! device B. The relays are off by default because each adds a hop of its own (a task that
+//! reads and writes again) to the path it measures. In
 //! the same run, device B learns of changes by IMAP IDLE against Debian's
 //! Dovecot instead (an IMAP client in IDLE that, on `EXISTS`, ends IDLE and fetches the new
 //! messages), for comparison.
@@ -28,7 +30,6 @@ use tokio::sync::mpsc;
 use crate::BenchError;
 use crate::imap::percentile;
 use client::{Client, after, note};
-use relay::Relay;
 
 /// Options of `mailpush bench e2e`.
 #[derive(Debug, Clone, clap::Args)]
@@ -57,6 +58,10 @@ pub struct BenchE2eArgs {
     /// Skip the comparison with IMAP IDLE against Debian's Dovecot.
     #[arg(long)]
     pub no_dovecot: bool,
+    /// Put loopback relays on the provider-API and device-channel links and report when the
+    /// request, the answer and the frame passed them; each relay lengthens the path it watches.
+    #[arg(long)]
+    pub relays: bool,
 }
 
 /// Open files allowed per process on the machine the figures were taken on; the bench refuses
@@ -86,7 +91,8 @@ pub async fn run_bench(args: BenchE2eArgs) -> Result<(), BenchError> {
     println!("machine: {}", setup::machine());
     println!("load average at start: {}", crate::load_average());
     let dir = tempfile::tempdir()?;
-    let mut system = setup::System::start(dir.path(), args.devices, args.push_burst).await?;
+    let mut system =
+        setup::System::start(dir.path(), args.devices, args.push_burst, args.relays).await?;
     println!(
         "{} device connections established; open files of this process: {}",
         args.devices,
@@ -156,10 +162,18 @@ impl Figures {
 /// The points of one isolated note, as offsets from its APPEND being sent.
 struct Points {
     ok: Duration,
+    synced: Duration,
+    /// When the relays saw the request, the answer and the frame (`--relays`).
+    wire: Option<Wire>,
+}
+
+/// One column of the table of points: a point of a note, if it was observed.
+type Column = fn(&Points) -> Option<Duration>;
+
+struct Wire {
     request: Duration,
     accepted: Duration,
     frame: Duration,
-    synced: Duration,
 }
 
 /// The protocol events (spec/trace.md) of one isolated note's path, in the order it takes
@@ -221,44 +235,57 @@ impl PushFigures {
             "Push (mailpush mail server, push server, device daemon)",
             self.push_burst,
         );
-        let column = |f: fn(&Points) -> Duration| {
-            let mut v: Vec<Duration> = self.points.iter().map(f).collect();
+        let column = |f: Column| {
+            let mut v: Vec<Duration> = self.points.iter().filter_map(f).collect();
             v.sort();
             (percentile(&v, 0.5), percentile(&v, 0.99))
         };
+        let wired = self.points.iter().all(|p| p.wire.is_some());
         println!(
             "\nisolated notes, when each point is reached after the APPEND is sent (p50 / p99):"
         );
-        for (name, f) in [
-            (
-                "APPEND tagged OK (mail server committed)",
-                (|p: &Points| p.ok) as fn(&Points) -> Duration,
-            ),
-            ("provider request sent (relay)", |p| p.request),
-            ("push server answered 201 (relay)", |p| p.accepted),
-            ("frame delivered to device B (relay)", |p| p.frame),
-            ("device B synced (view-changed)", |p| p.synced),
-        ] {
+        let mut rows: Vec<(&str, Column)> =
+            vec![("APPEND tagged OK (mail server committed)", |p| Some(p.ok))];
+        if wired {
+            rows.push(("provider request sent (relay)", |p| {
+                p.wire.as_ref().map(|w| w.request)
+            }));
+            rows.push(("push server answered 201 (relay)", |p| {
+                p.wire.as_ref().map(|w| w.accepted)
+            }));
+            rows.push(("frame delivered to device B (relay)", |p| {
+                p.wire.as_ref().map(|w| w.frame)
+            }));
+        }
+        rows.push(("device B synced (view-changed)", |p| Some(p.synced)));
+        for (name, f) in rows {
             let (p50, p99) = column(f);
             println!("  {name:<44} {:>9.3} ms / {:>9.3} ms", ms(p50), ms(p99));
         }
-        let total: f64 = self.points.iter().map(|p| p.synced.as_secs_f64()).sum();
-        let share = |f: fn(&Points) -> Duration| {
-            100.0 * self.points.iter().map(|p| f(p).as_secs_f64()).sum::<f64>() / total.max(1e-12)
-        };
-        println!("share of the total time, from the relays (sum over isolated notes):");
-        println!(
-            "  mail server (APPEND sent to provider request sent)      {:>5.1} %",
-            share(|p| p.request)
-        );
-        println!(
-            "  push server (request received to frame delivered)       {:>5.1} %",
-            share(|p| p.frame.saturating_sub(p.request))
-        );
-        println!(
-            "  device B (frame delivered to sync committed)            {:>5.1} %",
-            share(|p| p.synced.saturating_sub(p.frame))
-        );
+        if wired {
+            let total: f64 = self.points.iter().map(|p| p.synced.as_secs_f64()).sum();
+            let share = |f: fn(&Points, &Wire) -> Duration| {
+                let part: f64 = self
+                    .points
+                    .iter()
+                    .filter_map(|p| p.wire.as_ref().map(|w| f(p, w).as_secs_f64()))
+                    .sum();
+                100.0 * part / total.max(1e-12)
+            };
+            println!("share of the total time, from the relays (sum over isolated notes):");
+            println!(
+                "  mail server (APPEND sent to provider request sent)      {:>5.1} %",
+                share(|_, w| w.request)
+            );
+            println!(
+                "  push server (request received to frame delivered)       {:>5.1} %",
+                share(|_, w| w.frame.saturating_sub(w.request))
+            );
+            println!(
+                "  device B (frame delivered to sync committed)            {:>5.1} %",
+                share(|p, w| p.synced.saturating_sub(w.frame))
+            );
+        }
         self.print_traced();
     }
 
@@ -376,8 +403,10 @@ async fn measure_push(
     synced(&mut system.events, &mut seen, uid).await?;
     for i in 0..args.notes {
         tokio::time::sleep(gap).await;
-        system.provider.clear();
-        system.channel.clear();
+        if let Some(relays) = &system.relays {
+            relays.provider.clear();
+            relays.channel.clear();
+        }
         let sent_us = mailpush_trace::system_clock();
         let sent = Instant::now();
         let uid = a.append("Notes", &note(i + 1)).await?;
@@ -385,22 +414,20 @@ async fn measure_push(
         let done = synced(&mut system.events, &mut seen, uid).await?;
         figures.isolated.0.push(after(done, sent));
         windows.push((sent_us, after(done, sent)));
-        let relay = |r: &Relay, up: bool, from: Instant| {
-            if up {
-                r.first_upstream(from)
-            } else {
-                r.first_downstream(from)
+        let wire = system.relays.as_ref().map(|relays| {
+            let request = relays.provider.first_upstream(sent).unwrap_or(sent);
+            let accepted = relays.provider.first_downstream(request).unwrap_or(request);
+            let frame = relays.channel.first_downstream(sent).unwrap_or(done);
+            Wire {
+                request: after(request, sent),
+                accepted: after(accepted, sent),
+                frame: after(frame, sent),
             }
-        };
-        let request = relay(&system.provider, true, sent).unwrap_or(sent);
-        let accepted = relay(&system.provider, false, request).unwrap_or(request);
-        let frame = relay(&system.channel, false, sent).unwrap_or(done);
+        });
         points.push(Points {
             ok: after(ok, sent),
-            request: after(request, sent),
-            accepted: after(accepted, sent),
-            frame: after(frame, sent),
             synced: after(done, sent),
+            wire,
         });
     }
     let events = system.trace.take()?;

@@ -1,7 +1,7 @@
 //! The system under measurement, started in this process on loopback: the push server (TLS,
 //! memory store), the mail server (SQLite in a temporary directory, STARTTLS, pushing to the
-//! push server through a relay), device B (a device daemon whose channel goes through a
-//! relay) and K - 1 idle device-channel connections.
+//! push server, through a relay with `--relays`), device B (a device daemon, its channel
+//! through a relay with `--relays`) and K - 1 idle device-channel connections.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -76,13 +76,20 @@ impl std::io::Write for TraceLog {
     }
 }
 
-pub(super) struct System {
-    push: RunningServer,
-    mail: RunningMailServer,
+/// The relays on the path, when the wire view is asked for.
+pub(super) struct Relays {
     /// Between the mail server and the provider API.
     pub(super) provider: Relay,
     /// Between device B and the device channel.
     pub(super) channel: Relay,
+}
+
+pub(super) struct System {
+    push: RunningServer,
+    mail: RunningMailServer,
+    /// Between the mail server and the provider API, and between device B and the device
+    /// channel (`--relays`); without them the links are direct.
+    pub(super) relays: Option<Relays>,
     /// Device B's view changes: UIDs added, and when the event arrived.
     pub(super) events: mpsc::UnboundedReceiver<(Vec<u32>, Instant)>,
     /// Every component's protocol trace.
@@ -107,6 +114,7 @@ impl System {
         dir: &Path,
         devices: usize,
         push_burst: u32,
+        with_relays: bool,
     ) -> Result<System, BenchError> {
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
         let trace = TraceLog::default();
@@ -125,8 +133,18 @@ impl System {
         let connector = tls.connector().map_err(|e| failed("TLS")(e.to_string()))?;
         let push_pem = dir.join("push.pem");
         std::fs::write(&push_pem, pem(tls.certificate.as_ref()))?;
-        let provider = Relay::start(push.http_addr).await?;
-        let channel = Relay::start(push.device_addr).await?;
+        let relays = if with_relays {
+            Some(Relays {
+                provider: Relay::start(push.http_addr).await?,
+                channel: Relay::start(push.device_addr).await?,
+            })
+        } else {
+            None
+        };
+        let (provider_addr, channel_addr) = match &relays {
+            Some(relays) => (relays.provider.addr, relays.channel.addr),
+            None => (push.http_addr, push.device_addr),
+        };
 
         let store = Store::open(dir.join("mail.db"), StoreConfig::default())
             .map_err(|e| failed("mail store")(e.to_string()))?;
@@ -137,7 +155,7 @@ impl System {
             .create_mailbox(user, "Notes")
             .map_err(|e| failed("mail store")(e.to_string()))?;
         let mut push_settings =
-            PushSettings::new(&format!("https://{}", provider.addr), Some(PROVIDER.into()));
+            PushSettings::new(&format!("https://{provider_addr}"), Some(PROVIDER.into()));
         push_settings.trust = Some(push_pem.clone());
         push_settings.notifier.burst = push_burst;
         let mail = mailpush_mail_server::driver::start(
@@ -187,7 +205,7 @@ trust_cert = "{push_pem}"
 "#,
                 data = data.display(),
                 mail_pem = mail_pem.display(),
-                channel = channel.addr,
+                channel = channel_addr,
                 api = push.http_addr,
                 push_pem = push_pem.display(),
             ),
@@ -210,8 +228,7 @@ trust_cert = "{push_pem}"
         Ok(System {
             push,
             mail,
-            provider,
-            channel,
+            relays,
             events,
             trace,
             daemon: (stop, task),
