@@ -447,23 +447,12 @@ async fn serve(
         // Before the replies and events go out, so that a registration or change is in the trace
         // before anything it causes.
         tracer.drain(session.trace_buffer());
-        let mut wrote = false;
-        while let Some(bytes) = session.poll_output() {
-            stream.write_all(&bytes).await?;
-            wrote = true;
-        }
-        if wrote {
-            // TLS holds written octets in a record until flushed.
-            stream.flush().await?;
-        }
-        let mut closed = false;
+        // Committed changes go to the notifier and the other sessions before this session's
+        // replies are written, so that the push request does not wait for the tagged `OK` to
+        // be encrypted and written; the other events act on the stream after the replies.
+        let mut after_output = Vec::new();
         while let Some(event) = session.poll_event() {
             match event {
-                Event::StartTls => {
-                    stream = stream.start_tls(&shared.tls.acceptor, timeout).await?;
-                    session.tls_established();
-                }
-                Event::Authenticated { user: who } => user = Some(who),
                 Event::Changes(list) => {
                     if let Some(notifier) = &shared.notifier {
                         notifier.send(list.clone());
@@ -474,6 +463,26 @@ async fn serve(
                         changes: list,
                     }));
                 }
+                other => after_output.push(other),
+            }
+        }
+        let mut wrote = false;
+        while let Some(bytes) = session.poll_output() {
+            stream.write_all(&bytes).await?;
+            wrote = true;
+        }
+        if wrote {
+            // TLS holds written octets in a record until flushed.
+            stream.flush().await?;
+        }
+        let mut closed = false;
+        for event in after_output {
+            match event {
+                Event::StartTls => {
+                    stream = stream.start_tls(&shared.tls.acceptor, timeout).await?;
+                    session.tls_established();
+                }
+                Event::Authenticated { user: who } => user = Some(who),
                 Event::Closed => closed = true,
                 // An event of a newer core that this driver does not act on.
                 _ => {}
