@@ -327,6 +327,9 @@ impl Da {
         let before = wire.total();
         let deadline = started + SYNC_LIMIT;
         let mut buf = vec![0u8; 256 * 1024];
+        // As the daemon does: contents are written with the sync's commit when it comes in the
+        // same turn, otherwise together at the turn's end.
+        let mut contents = Vec::new();
         loop {
             while let Some(event) = self.engine.poll_event() {
                 let now = self.clock.now();
@@ -345,13 +348,10 @@ impl Da {
                             .handle_registered(tokens, now)
                             .map_err(|e| protocol(e.to_string()))?;
                     }
-                    da::Event::Content(content) => self
-                        .store
-                        .put_content(&self.account, &content)
-                        .map_err(|e| protocol(e.to_string()))?,
+                    da::Event::Content(content) => contents.push(content),
                     da::Event::SyncCompleted { update, report } => {
                         self.store
-                            .commit(&self.account, &update, now.0)
+                            .commit(&self.account, &contents, &update, now.0)
                             .map_err(|e| protocol(e.to_string()))?;
                         self.flush().await?;
                         return Ok(Measured {
@@ -368,6 +368,10 @@ impl Da {
                     _ => {}
                 }
             }
+            self.store
+                .put_contents(&self.account, &contents)
+                .map_err(|e| protocol(e.to_string()))?;
+            contents.clear();
             self.flush().await?;
             let Some(stream) = self.stream.as_mut() else {
                 continue;

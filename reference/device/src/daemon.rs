@@ -8,7 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use mailpush_device_core::bus::{Bus, BusEvent, Interest, Name, ObserverId};
-use mailpush_device_core::da::{self, Engine, EngineConfig, Method, SyncReport};
+use mailpush_device_core::da::{self, Engine, EngineConfig, MessageContent, Method, SyncReport};
 use mailpush_device_core::imap_client::{self, ImapClientConfig};
 use mailpush_device_core::mail_client::{
     self, AccountConfig, MailClient, MailClientConfig, MailboxName, RequestId,
@@ -76,6 +76,9 @@ struct Account {
     /// Per mailbox: the last completed sync and the last failure.
     syncs: HashMap<Mailbox, SyncState>,
     connection_error: Option<String>,
+    /// Contents the engine handed over and the store has not written yet: written with the
+    /// sync's commit when it comes in the same turn, otherwise together at the turn's end.
+    contents: Vec<MessageContent>,
 }
 
 #[derive(Default)]
@@ -240,6 +243,7 @@ pub async fn run(
             conn: None,
             syncs: HashMap::new(),
             connection_error: None,
+            contents: Vec::new(),
         });
     }
     let restored = store.restored()?;
@@ -617,6 +621,9 @@ impl Daemon {
         loop {
             self.flush_da(index);
             let Some(event) = self.accounts[index].engine.poll_event() else {
+                let account = &mut self.accounts[index];
+                self.store.put_contents(&account.id, &account.contents)?;
+                account.contents.clear();
                 return Ok(progress);
             };
             progress = true;
@@ -695,17 +702,18 @@ impl Daemon {
                     state.syncing = true;
                     state.started += 1;
                 }
-                da::Event::Content(content) => self.store.put_content(&account.id, &content)?,
+                da::Event::Content(content) => account.contents.push(content),
                 da::Event::SyncCompleted { update, report } => {
                     let before = if self.tracers.is_on() {
                         self.store
-                            .view(&account.id, &update.mailbox)
+                            .highest_modseq(&account.id, &update.mailbox)
                             .ok()
-                            .and_then(|v| v.highest_modseq)
+                            .flatten()
                     } else {
                         None
                     };
-                    match self.store.commit(&account.id, &update, now_ms.0) {
+                    let contents = std::mem::take(&mut account.contents);
+                    match self.store.commit(&account.id, &contents, &update, now_ms.0) {
                         Ok(()) => {}
                         Err(error) => {
                             tracing::error!(%error, "cannot commit a sync");

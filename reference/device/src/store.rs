@@ -435,26 +435,40 @@ impl Store {
         Ok(view)
     }
 
-    /// Writes a message's content as it arrives; invisible until a commit references it.
-    pub fn put_content(
+    /// Writes messages' contents as they arrive, in one transaction; invisible until a commit
+    /// references them.
+    pub fn put_contents(
         &mut self,
         account: &AccountId,
-        content: &MessageContent,
+        contents: &[MessageContent],
     ) -> Result<(), StoreError> {
+        if contents.is_empty() {
+            return Ok(());
+        }
         self.unflushed(|db| {
-            db.execute(
-                "INSERT OR REPLACE INTO contents (account, mailbox, uid_validity, uid, octets)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    account.as_str(),
-                    content.mailbox.as_wire(),
-                    content.uid_validity.get(),
-                    content.uid.get(),
-                    content.octets
-                ],
-            )?;
+            let tx = db.transaction()?;
+            insert_contents(&tx, account, contents)?;
+            tx.commit()?;
             Ok(())
         })
+    }
+
+    /// The HIGHESTMODSEQ of a mailbox's stored view, without reading the view's messages.
+    pub fn highest_modseq(
+        &self,
+        account: &AccountId,
+        mailbox: &Mailbox,
+    ) -> Result<Option<u64>, StoreError> {
+        let modseq = self
+            .db
+            .query_row(
+                "SELECT highest_modseq FROM mailboxes WHERE account = ?1 AND mailbox = ?2",
+                params![account.as_str(), mailbox.as_wire()],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .optional()?
+            .flatten();
+        from_sql_u64(modseq, "HIGHESTMODSEQ")
     }
 
     /// Runs `write`, a view write, committed atomically but not flushed to disk before it
@@ -478,25 +492,30 @@ impl Store {
     }
 
     /// Commits a completed sync in one transaction (SYNC-7, SYNC-13), as
-    /// `MailboxView::apply` defines it.
+    /// `MailboxView::apply` defines it, with the contents that arrived since the last write of
+    /// contents: a sync of a few messages is one transaction, not one for its contents and one
+    /// for its view.
     pub fn commit(
         &mut self,
         account: &AccountId,
+        contents: &[MessageContent],
         update: &ViewUpdate,
         synced_at: u64,
     ) -> Result<(), StoreError> {
-        self.unflushed(|db| Self::commit_view(db, account, update, synced_at))
+        self.unflushed(|db| Self::commit_view(db, account, contents, update, synced_at))
     }
 
     fn commit_view(
         db: &mut Connection,
         account: &AccountId,
+        contents: &[MessageContent],
         update: &ViewUpdate,
         synced_at: u64,
     ) -> Result<(), StoreError> {
         let a = account.as_str();
         let m = update.mailbox.as_wire();
         let tx = db.transaction()?;
+        insert_contents(&tx, account, contents)?;
         if update.reset {
             tx.execute(
                 "DELETE FROM messages WHERE account = ?1 AND mailbox = ?2",
@@ -720,11 +739,34 @@ impl Store {
     }
 }
 
+/// Inserts contents inside the caller's transaction.
+fn insert_contents(
+    tx: &rusqlite::Transaction<'_>,
+    account: &AccountId,
+    contents: &[MessageContent],
+) -> Result<(), StoreError> {
+    let mut insert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO contents (account, mailbox, uid_validity, uid, octets)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for content in contents {
+        insert.execute(params![
+            account.as_str(),
+            content.mailbox.as_wire(),
+            content.uid_validity.get(),
+            content.uid.get(),
+            content.octets
+        ])?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+    use mailpush_device_core::da::{AddedMessage, ContentState};
 
     fn level(db: &Connection) -> i64 {
         db.query_row("PRAGMA synchronous", [], |r| r.get(0))
@@ -739,6 +781,75 @@ mod tests {
     //= type=test
     //# The mail client's records MUST
     //# NOT be weakened with it
+    //= spec/sync.md#SYNC-13
+    //= type=test
+    //# A sync that does not
+    //# complete publishes nothing.
+    #[test]
+    fn contents_are_committed_with_the_view_that_references_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("device.db")).unwrap();
+        let account = AccountId::new("A1".to_owned()).unwrap();
+        let mailbox = Mailbox::from("Notes");
+        let validity = NonZeroU32::new(7).unwrap();
+        let content = |uid: u32, text: &str| MessageContent {
+            mailbox: mailbox.clone(),
+            uid_validity: validity,
+            uid: NonZeroU32::new(uid).unwrap(),
+            octets: text.as_bytes().to_vec(),
+        };
+        let added = |uid: u32| AddedMessage {
+            uid: NonZeroU32::new(uid).unwrap(),
+            meta: MessageMeta {
+                flags: Flags::new([]),
+                modseq: Some(5),
+            },
+            content: ContentState::Downloaded { octets: 5 },
+        };
+        // Content 2 was written alone, in an earlier turn of the same sync.
+        store.put_contents(&account, &[content(2, "two")]).unwrap();
+        assert_eq!(store.highest_modseq(&account, &mailbox).unwrap(), None);
+        let update = ViewUpdate {
+            mailbox: mailbox.clone(),
+            uid_validity: validity,
+            reset: true,
+            removed: Vec::new(),
+            changed: Vec::new(),
+            added: vec![added(1), added(2)],
+            highest_modseq: Some(5),
+            uid_next: NonZeroU32::new(3),
+            count: Some(2),
+        };
+        store
+            .commit(&account, &[content(1, "one")], &update, 0)
+            .unwrap();
+        assert_eq!(
+            store.content(&account, &mailbox, 1).unwrap().as_deref(),
+            Some(&b"one"[..])
+        );
+        assert_eq!(
+            store.content(&account, &mailbox, 2).unwrap().as_deref(),
+            Some(&b"two"[..])
+        );
+        assert_eq!(store.highest_modseq(&account, &mailbox).unwrap(), Some(5));
+        assert_eq!(store.view(&account, &mailbox).unwrap().messages.len(), 2);
+        // A commit that fails takes its contents with it.
+        let broken = ViewUpdate {
+            uid_next: None,
+            count: None,
+            highest_modseq: Some(u64::MAX),
+            added: vec![added(3)],
+            ..update
+        };
+        assert!(
+            store
+                .commit(&account, &[content(3, "three")], &broken, 0)
+                .is_err()
+        );
+        assert_eq!(store.content(&account, &mailbox, 3).unwrap(), None);
+        assert_eq!(store.highest_modseq(&account, &mailbox).unwrap(), Some(5));
+    }
+
     #[test]
     fn view_writes_are_unflushed_and_the_records_stay_flushed() {
         let dir = tempfile::tempdir().unwrap();
