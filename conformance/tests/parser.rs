@@ -110,6 +110,36 @@ fn imap_steps_of_device_cases_parse_and_misuse_is_located() {
     assert_eq!((e.error.line, e.error.column), (8, 6), "{e}");
 }
 
+/// `$!unordered` opens a list or is an error at its own column; an unordered list with more
+/// element patterns than the bound is an error at the list's opening parenthesis.
+#[test]
+fn unordered_lists_parse_and_misuse_is_located() {
+    use mailpush_conformance::transcript::imap_pattern::MAX_UNORDERED;
+    use mailpush_conformance::transcript::parse;
+    let header = "case: c\ntitle: t\n#= spec/device-local.md#LOCAL-1\n## **Listing.**\nlevel: MUST\nrole: device\n\n";
+    let step = "imap <- within 5s XAPPLEPUSHSERVICE $* mailboxes (";
+    let good = format!("{header}{step}$!unordered $mailbox1 $mailbox2)\n");
+    parse("u.case", &good).unwrap();
+    let misplaced = format!("{header}{step}$mailbox1 $!unordered $mailbox2)\n");
+    let e = parse("m.case", &misplaced).unwrap_err();
+    let column = step.len() + "$mailbox1 ".len() + 1;
+    assert_eq!((e.error.line, e.error.column), (8, column), "{e}");
+    assert!(
+        e.to_string().starts_with(&format!("m.case:8:{column}: ")),
+        "{e}"
+    );
+    let names: Vec<String> = (0..=MAX_UNORDERED).map(|i| format!("m{i}")).collect();
+    let long = format!("{header}{step}$!unordered {})\n", names.join(" "));
+    let e = parse("l.case", &long).unwrap_err();
+    assert_eq!((e.error.line, e.error.column), (8, step.len()), "{e}");
+    assert!(e.to_string().contains("at most 16"), "{e}");
+    let at_limit = format!(
+        "{header}{step}$!unordered {} $*)\n",
+        names[..MAX_UNORDERED].join(" ")
+    );
+    parse("a.case", &at_limit).unwrap();
+}
+
 /// A `config:` need names a known value with a unit fitting its kind; a wrong one is an error
 /// at the value's line and column, and a good one is kept for the runner.
 #[test]

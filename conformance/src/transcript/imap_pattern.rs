@@ -7,7 +7,8 @@
 //! pat-quoted    = DQUOTE *(quoted-char / "\" (DQUOTE / "\")) DQUOTE
 //!                   ; matches a quoted string or a literal with exactly this text
 //! pat-list      = "(" [unordered SP] [imap-pattern] ")"
-//! unordered     = "$!unordered" ["=" DIGIT]   ; "=2": key-value pairs, as in FETCH
+//! unordered     = "$!unordered" ["=" DIGIT]   ; "=2": key-value pairs, as in FETCH;
+//!                 ; at most 16 element patterns ("$*" aside), a multiple of the group size
 //! pat-code      = "[" [imap-pattern] "]"
 //! pat-atom      = 1*atom-char    ; matches any string form, text compared case-insensitively;
 //!                                ; with a "$" inside, it is a text-pattern (case-sensitive)
@@ -15,8 +16,10 @@
 //!
 //! `$` matches any one token (a list included), `$*` any run of tokens, `$name` a string-like
 //! token (captured when unbound, compared exactly when bound), `${expr}` a string-like token whose
-//! text equals the value. A list marked `$!unordered` matches when each of its patterns matches
-//! a different element; without a `$*` among them, no element may be left over.
+//! text equals the value. A list marked `$!unordered` (imaptest's directive of the same name)
+//! matches when each of its patterns matches a different element, whatever their order: a
+//! multiset match, so a duplicate pattern needs a duplicate element, and a `$` or a capture gives
+//! up an element a later pattern needs. Without a `$*` among them, no element may be left over.
 
 use std::fmt;
 
@@ -60,6 +63,15 @@ pub struct ImapPattern {
 
 const MAX_DEPTH: usize = 32;
 
+/// The most element patterns (`$*` aside) of one `$!unordered` list.
+pub const MAX_UNORDERED: usize = 16;
+
+/// The most element comparisons one unordered list may take before it counts as not matching.
+/// With distinct actual elements and at most [`MAX_UNORDERED`] patterns, a list that can match at
+/// all matches far below it; the bound is there for a peer that sends a long list of equal-looking
+/// elements against a pattern that cannot match.
+pub const MAX_UNORDERED_TRIALS: usize = 1 << 16;
+
 /// `imap-pattern` to the end of the cursor.
 pub(crate) fn imap_pattern(c: &mut Cursor<'_>) -> Result<ImapPattern, SyntaxError> {
     let tokens = pat_tokens(c, None, 0)?;
@@ -88,12 +100,7 @@ fn pat_tokens(
             return Ok(out);
         }
         out.push(match ch {
-            '(' => {
-                c.bump();
-                c.skip_space();
-                let group = unordered(c)?;
-                PatToken::List(pat_tokens(c, Some(')'), depth + 1)?, group)
-            }
+            '(' => pat_list(c, depth)?,
             '[' => {
                 c.bump();
                 PatToken::Code(pat_tokens(c, Some(']'), depth + 1)?)
@@ -104,6 +111,36 @@ fn pat_tokens(
             _ => pat_atom(c, close)?,
         });
     }
+}
+
+/// `pat-list`. An unordered list is matched by trying its elements against each other, so the
+/// number of its elements is bounded where it is written, not where a run would take long.
+fn pat_list(c: &mut Cursor<'_>, depth: usize) -> Result<PatToken, SyntaxError> {
+    let open_at = c.offset();
+    c.bump();
+    c.skip_space();
+    let group = unordered(c)?;
+    let items = pat_tokens(c, Some(')'), depth + 1)?;
+    if group > 0 {
+        let elements = items.iter().filter(|p| **p != PatToken::Rest).count();
+        if elements > MAX_UNORDERED {
+            return Err(c.error_at(
+                open_at,
+                format!(
+                    "an unordered list has {elements} elements; at most {MAX_UNORDERED} are allowed"
+                ),
+            ));
+        }
+        if !elements.is_multiple_of(usize::from(group)) {
+            return Err(c.error_at(
+                open_at,
+                format!(
+                    "an unordered list in groups of {group} has {elements} elements, not a multiple of {group}"
+                ),
+            ));
+        }
+    }
+    Ok(PatToken::List(items, group))
 }
 
 /// `unordered`, if the list opens with it: the group size, else 0.
@@ -393,6 +430,9 @@ fn match_seq(
     }
 }
 
+/// A multiset match: each group of patterns is matched to a different group of elements, trying
+/// other assignments when a later pattern finds nothing left (a `$` or a capture that took the
+/// element a literal needed gives it up). Without a `$*`, no element may be left over.
 fn match_unordered(
     patterns: &[PatToken],
     actual: &[Token],
@@ -403,32 +443,89 @@ fn match_unordered(
 ) -> bool {
     let open = patterns.contains(&PatToken::Rest);
     let wanted: Vec<&PatToken> = patterns.iter().filter(|p| **p != PatToken::Rest).collect();
-    if !wanted.len().is_multiple_of(group) || !actual.len().is_multiple_of(group) {
+    if wanted.len() > MAX_UNORDERED
+        || !wanted.len().is_multiple_of(group)
+        || !actual.len().is_multiple_of(group)
+    {
         return false;
     }
+    let pattern_groups: Vec<&[&PatToken]> = wanted.chunks(group).collect();
     let chunks: Vec<&[Token]> = actual.chunks(group).collect();
-    let mut used = vec![false; chunks.len()];
-    for pattern in wanted.chunks(group) {
-        let found = chunks.iter().enumerate().find_map(|(i, chunk)| {
-            if used[i] {
-                return None;
+    let count_fits = if open {
+        pattern_groups.len() <= chunks.len()
+    } else {
+        pattern_groups.len() == chunks.len()
+    };
+    if !count_fits {
+        return false;
+    }
+    let mut assignment = Assignment {
+        chunks: &chunks,
+        used: vec![false; chunks.len()],
+        trials: 0,
+        vars,
+        depth,
+    };
+    assignment.assign(&pattern_groups, bound)
+}
+
+/// The state of the search for an unordered list's assignment.
+struct Assignment<'a> {
+    chunks: &'a [&'a [Token]],
+    used: Vec<bool>,
+    trials: usize,
+    vars: &'a Vars,
+    depth: usize,
+}
+
+impl Assignment<'_> {
+    fn assign(&mut self, groups: &[&[&PatToken]], bound: &mut Bindings) -> bool {
+        let Some((first, rest)) = groups.split_first() else {
+            return true;
+        };
+        for (i, chunk) in self.chunks.iter().enumerate() {
+            self.trials += 1;
+            if self.trials > MAX_UNORDERED_TRIALS {
+                return false;
+            }
+            if self.used.get(i).is_none_or(|used| *used) || self.tried_an_equal_one(i) {
+                continue;
             }
             let mut trial = bound.clone();
-            pattern
+            let fits = first
                 .iter()
                 .zip(chunk.iter())
-                .all(|(p, a)| match_one(p, a, vars, &mut trial, depth))
-                .then_some((i, trial))
-        });
-        match found {
-            Some((i, trial)) => {
-                used[i] = true;
-                *bound = trial;
+                .all(|(p, a)| match_one(p, a, self.vars, &mut trial, self.depth));
+            if !fits {
+                continue;
             }
-            None => return false,
+            self.mark(i, true);
+            if self.assign(rest, &mut trial) {
+                *bound = trial;
+                return true;
+            }
+            self.mark(i, false);
+        }
+        false
+    }
+
+    fn mark(&mut self, i: usize, used: bool) {
+        if let Some(slot) = self.used.get_mut(i) {
+            *slot = used;
         }
     }
-    open || used.iter().all(|u| *u)
+
+    /// Whether an earlier free element equals element `i`: it got the same patterns with the same
+    /// bindings, so trying `i` again can only repeat its failure.
+    fn tried_an_equal_one(&self, i: usize) -> bool {
+        self.chunks.get(i).is_some_and(|chunk| {
+            self.chunks
+                .iter()
+                .zip(&self.used)
+                .take(i)
+                .any(|(earlier, used)| !used && earlier == chunk)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -489,6 +586,128 @@ mod tests {
             &vars,
             &mut Bindings::new()
         ));
+    }
+
+    fn command(text: &str) -> Vec<Token> {
+        parse_response(format!("* {text}").as_bytes()).tokens
+    }
+
+    #[test]
+    fn an_unordered_list_matches_its_elements_in_any_order() {
+        let sent = command("XAPPLEPUSHSERVICE mailboxes (Archive INBOX)");
+        let mut vars = Vars::new();
+        vars.insert("mailbox1".into(), Value::from("INBOX"));
+        vars.insert("mailbox2".into(), Value::from("Archive"));
+        let unordered = pattern("XAPPLEPUSHSERVICE mailboxes ($!unordered $mailbox1 $mailbox2)");
+        assert!(unordered.matches(&sent, &vars, &mut Bindings::new()));
+        let ordered = pattern("XAPPLEPUSHSERVICE mailboxes ($mailbox1 $mailbox2)");
+        assert!(!ordered.matches(&sent, &vars, &mut Bindings::new()));
+        for wrong in [
+            "XAPPLEPUSHSERVICE mailboxes (INBOX)",
+            "XAPPLEPUSHSERVICE mailboxes (Archive INBOX Notes)",
+            "XAPPLEPUSHSERVICE mailboxes (Archive Notes)",
+            "XAPPLEPUSHSERVICE mailboxes ()",
+        ] {
+            assert!(
+                !unordered.matches(&command(wrong), &vars, &mut Bindings::new()),
+                "{wrong}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicates_are_counted() {
+        let vars = Vars::new();
+        let twice = pattern("L ($!unordered a a b)");
+        assert!(twice.matches(&command("L (a b a)"), &vars, &mut Bindings::new()));
+        assert!(!twice.matches(&command("L (a b b)"), &vars, &mut Bindings::new()));
+        assert!(!twice.matches(&command("L (a b)"), &vars, &mut Bindings::new()));
+        let once = pattern("L ($!unordered a b)");
+        assert!(!once.matches(&command("L (a b a)"), &vars, &mut Bindings::new()));
+        let open = pattern("L ($!unordered a b $*)");
+        assert!(open.matches(&command("L (a c b a)"), &vars, &mut Bindings::new()));
+        assert!(!open.matches(&command("L (a c c)"), &vars, &mut Bindings::new()));
+    }
+
+    /// A wildcard or a capture that first takes the element a later literal needs gives it up.
+    #[test]
+    fn a_capture_gives_up_an_element_a_later_pattern_needs() {
+        let vars = Vars::new();
+        let mut bound = Bindings::new();
+        assert!(pattern("L ($!unordered $other INBOX)").matches(
+            &command("L (INBOX Archive)"),
+            &vars,
+            &mut bound
+        ));
+        assert_eq!(bound, vec![("other".to_owned(), Value::from("Archive"))]);
+        assert!(pattern("L ($!unordered $ $ INBOX)").matches(
+            &command("L (INBOX a b)"),
+            &vars,
+            &mut Bindings::new()
+        ));
+        let mut bound = Bindings::new();
+        assert!(pattern("L ($!unordered=2 $key $ a 2)").matches(
+            &command("L (a 2 b 1)"),
+            &vars,
+            &mut bound
+        ));
+        assert_eq!(bound, vec![("key".to_owned(), Value::from("b"))]);
+    }
+
+    /// What an unordered list captured is bound for the patterns after it.
+    #[test]
+    fn captures_through_an_unordered_list_are_bound_later() {
+        let vars = Vars::new();
+        let mut bound = Bindings::new();
+        assert!(pattern("L ($!unordered $first INBOX) $first").matches(
+            &command("L (INBOX Archive) Archive"),
+            &vars,
+            &mut bound
+        ));
+        let later = pattern("M $first");
+        assert!(later.matches(&command("M Archive"), &vars, &mut bound.clone()));
+        assert!(!later.matches(&command("M INBOX"), &vars, &mut bound));
+        assert!(!pattern("L ($!unordered $first INBOX) $first").matches(
+            &command("L (INBOX Archive) INBOX"),
+            &vars,
+            &mut Bindings::new()
+        ));
+    }
+
+    /// A hopeless pattern against a long list of equal elements ends, and does not match.
+    #[test]
+    fn a_long_list_of_equal_elements_is_searched_once() {
+        let elements = vec!["a"; 200].join(" ");
+        let patterns = format!("{} b", vec!["$"; MAX_UNORDERED - 1].join(" "));
+        let hopeless = pattern(&format!("L ($!unordered {patterns} $*)"));
+        assert!(!hopeless.matches(
+            &command(&format!("L ({elements})")),
+            &Vars::new(),
+            &mut Bindings::new()
+        ));
+        let hopeful = pattern(&format!("L ($!unordered {patterns} $*)"));
+        assert!(hopeful.matches(
+            &command(&format!("L ({elements} b)")),
+            &Vars::new(),
+            &mut Bindings::new()
+        ));
+    }
+
+    #[test]
+    fn unordered_lists_are_bounded_where_they_are_written() {
+        let at_limit = format!("L ($!unordered {})", vec!["a"; MAX_UNORDERED].join(" "));
+        assert!(imap_pattern(&mut Cursor::new(&at_limit, 3, 7)).is_ok());
+        let over = format!(
+            "L ($!unordered {} $*)",
+            vec!["a"; MAX_UNORDERED + 1].join(" ")
+        );
+        let e = imap_pattern(&mut Cursor::new(&over, 3, 7)).unwrap_err();
+        assert_eq!((e.line, e.column), (3, 9), "{e}");
+        assert!(e.to_string().contains("at most 16"), "{e}");
+        let odd = imap_pattern(&mut Cursor::new("L ($!unordered=2 UID $uid FLAGS)", 1, 1));
+        assert_eq!(odd.unwrap_err().column, 3);
+        let misplaced = imap_pattern(&mut Cursor::new("L (a $!unordered b)", 2, 1)).unwrap_err();
+        assert_eq!((misplaced.line, misplaced.column), (2, 6), "{misplaced}");
     }
 
     #[test]
