@@ -109,3 +109,15 @@ fn spaced_words_encode_without_empty_encoded_words() {
         .tests(2000)
         .quickcheck(prop as fn(Vec<(u8, u8)>) -> bool);
 }
+
+/// Plain text that only resembles the end of an empty encoded word passes through unencoded
+/// and is not one (a case the fuzzer found); a real empty encoded word is still seen.
+#[test]
+fn text_resembling_an_empty_encoded_word_is_not_one() {
+    use mailpush_message::fuzzing::has_empty_encoded_word;
+    check_message(b"F?Q??=TEXT mi[i");
+    assert!(!has_empty_encoded_word(b"F?Q??=TEXT mi[i"));
+    assert!(!has_empty_encoded_word(b"=??Q??="));
+    assert!(has_empty_encoded_word(b"Re: =?UTF-8?Q??= x"));
+    assert!(has_empty_encoded_word(b"=?utf-8?b??="));
+}
