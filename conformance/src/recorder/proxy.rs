@@ -231,13 +231,31 @@ impl Target {
     }
 }
 
+/// Connects to the upstream. A failure is recorded before the client's connection is closed, so
+/// that whoever sees the close and stops the recorder finds the note in the recording.
+async fn connect_or_record(
+    target: &Target,
+    conn: Option<ConnId>,
+    shared: &Shared,
+) -> Option<TcpStream> {
+    match target.connect().await {
+        Ok(server) => Some(server),
+        Err(why) => {
+            shared.record(conn, What::Failed(why));
+            None
+        }
+    }
+}
+
 async fn cleartext(
     client: TcpStream,
     target: &Target,
     conn: Option<ConnId>,
     shared: &Shared,
 ) -> Result<(), String> {
-    let server = target.connect().await?;
+    let Some(server) = connect_or_record(target, conn, shared).await else {
+        return Ok(());
+    };
     relay(client, server, conn, shared).await;
     Ok(())
 }
@@ -251,7 +269,9 @@ async fn implicit_tls(
     conn: Option<ConnId>,
     shared: &Shared,
 ) -> Result<(), String> {
-    let server = target.connect().await?;
+    let Some(server) = connect_or_record(target, conn, shared).await else {
+        return Ok(());
+    };
     let server = target.secure(&tls.upstream, server).await?;
     let client = target.accept(tls, client).await?;
     shared.record(conn, What::Secured("TLS from the first octet".into()));
@@ -280,7 +300,9 @@ async fn starttls(
     conn: Option<ConnId>,
     shared: &Shared,
 ) -> Result<(), String> {
-    let server = target.connect().await?;
+    let Some(server) = connect_or_record(target, conn, shared).await else {
+        return Ok(());
+    };
     let mut client = BufReader::new(client);
     let mut server = BufReader::new(server);
     let phase = before_tls(&mut client, &mut server, conn, shared).await;
