@@ -46,7 +46,9 @@ pub(super) async fn relay(
     let client = target.accept(tls, client).await?;
     let http2 = client.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
     let protocol: &[u8] = if http2 { b"h2" } else { b"http/1.1" };
-    let server = target.connect().await?;
+    let Some(server) = super::proxy::connect_or_record(target, conn, shared).await else {
+        return Ok(());
+    };
     let server = target
         .secure(&tls.upstream.with_alpn(&[protocol]), server)
         .await?;

@@ -233,7 +233,7 @@ impl Target {
 
 /// Connects to the upstream. A failure is recorded before the client's connection is closed, so
 /// that whoever sees the close and stops the recorder finds the note in the recording.
-async fn connect_or_record(
+pub(super) async fn connect_or_record(
     target: &Target,
     conn: Option<ConnId>,
     shared: &Shared,
