@@ -18,6 +18,44 @@ async fn every_device_case_passes_against_the_reference_device() {
     common::assert_all_pass(&cases, &outcomes);
 }
 
+/// A device that takes the choices the specification leaves open otherwise than the reference
+/// does (it opens mailboxes with `SELECT`, not `EXAMINE`, and pipelines no fetch with the open:
+/// SYNC-9's and SYNC-25's SHOULDs not followed) passes every MUST case; the SHOULD cases about
+/// those two choices are NON-STRICT for it, and it shows on the wire that it took them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_must_case_passes_against_a_device_that_takes_the_other_choices() {
+    let (cases, outcomes) = common::device::run_device_corpus_with(
+        mailpush_mutants::Alternative::DaSelectsWithoutPrefetch,
+        common::Play {
+            jobs: 4,
+            fail_fast: false,
+        },
+    )
+    .await;
+    let report = mailpush_conformance::runner::report::human(&cases, &outcomes);
+    println!("{report}");
+    assert_eq!(outcomes.len(), cases.len());
+    let mut wrong = Vec::new();
+    for (case, outcome) in cases.iter().zip(&outcomes) {
+        // The SHOULD cases of the two choices fail it (not strict: NON-STRICT), which shows
+        // that it took them.
+        let expected = match case.header.id.as_str() {
+            "sync-9.opens-with-examine" | "sync-25.range-fetched-with-the-examine" => {
+                Verdict::NonStrict
+            }
+            _ if !case.header.config.is_empty() => Verdict::Unsupported,
+            _ => Verdict::Pass,
+        };
+        if outcome.verdict != expected {
+            wrong.push(format!(
+                "{} {:?}, not {expected:?}",
+                case.header.id, outcome.verdict
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}\n{report}", wrong.join("\n"));
+}
+
 /// The runner hands the declared renewal period to the device (`{config_registration_renewal}`),
 /// whose configuration then renews that often: the renewal case passes.
 //= spec/imap-push.md#XAPS-16

@@ -110,6 +110,34 @@ fn imap_steps_of_device_cases_parse_and_misuse_is_located() {
     assert_eq!((e.error.line, e.error.column), (8, 6), "{e}");
 }
 
+/// `imap <- may`: the `imap ->` lines right after it are its answer, not steps of their own; a
+/// deadline on it is an error at its column.
+#[test]
+fn optional_device_commands_own_the_lines_after_them() {
+    use mailpush_conformance::transcript::{DeviceImapStep, StepKind, parse};
+    let header = "case: c\ntitle: t\n#= spec/device-local.md#LOCAL-1\n## **Listing.**\nlevel: MUST\nrole: device\n\n";
+    let text = format!(
+        "{header}imap <- EXAMINE|SELECT $mailbox1 $*\nimap -> $tag OK done\nimap <- may UID FETCH $*\nimap -> * 1 FETCH (UID 1 FLAGS ())\nimap -> $tag OK done\nwait 1s\nimap -> * 2 EXISTS\n"
+    );
+    let t = parse("m.case", &text).unwrap();
+    let kinds: Vec<_> = t.steps.iter().map(|s| &s.kind).collect();
+    assert_eq!(kinds.len(), 5, "{kinds:?}");
+    let StepKind::DeviceImap(DeviceImapStep::May(pattern, answer)) = kinds[2] else {
+        panic!("{:?}", kinds[2]);
+    };
+    assert_eq!(pattern.to_string(), "UID FETCH $*");
+    let answer: Vec<String> = answer.iter().map(|t| t.source()).collect();
+    assert_eq!(answer, ["* 1 FETCH (UID 1 FLAGS ())", "$tag OK done"]);
+    // After another step, `imap ->` is a step again.
+    assert!(matches!(
+        kinds[4],
+        StepKind::DeviceImap(DeviceImapStep::Send(_))
+    ));
+    let timed = format!("{header}imap <- may within 5s UID FETCH $*\n");
+    let e = parse("t.case", &timed).unwrap_err();
+    assert_eq!((e.error.line, e.error.column), (8, 13), "{e}");
+}
+
 /// `$!unordered` opens a list or is an error at its own column; an unordered list with more
 /// element patterns than the bound is an error at the list's opening parenthesis.
 #[test]

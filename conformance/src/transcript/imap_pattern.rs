@@ -38,6 +38,8 @@ pub enum PatToken {
     Atom(String),
     /// An atom pattern with variables: any string form whose text matches.
     AtomText(TextPattern),
+    /// `A|B|...`: any string form whose text equals one of these, ignoring ASCII case.
+    OneOf(Vec<String>),
     /// A quoted string: a quoted string or literal with exactly this text.
     Quoted(String),
     /// `$`
@@ -216,6 +218,18 @@ fn pat_atom(c: &mut Cursor<'_>, close: Option<char>) -> Result<PatToken, SyntaxE
     }
     let text = c.slice(start, c.offset());
     if !text.contains('$') {
+        if text.contains('|') {
+            // pat-alternatives = pat-atom 1*("|" pat-atom): a choice the specification leaves
+            // open (`EXAMINE|SELECT`).
+            let alternatives: Vec<String> = text.split('|').map(str::to_owned).collect();
+            if alternatives.iter().any(String::is_empty) {
+                return Err(c.error_at(
+                    start,
+                    format!("`{text}`: every alternative between `|` must be an atom"),
+                ));
+            }
+            return Ok(PatToken::OneOf(alternatives));
+        }
         return Ok(PatToken::Atom(text.to_owned()));
     }
     let mut inner = Cursor::new(text, c.line(), c.column() - text.chars().count());
@@ -296,6 +310,7 @@ impl fmt::Display for PatToken {
         match self {
             PatToken::Atom(s) => f.write_str(s),
             PatToken::AtomText(t) => f.write_str(&t.source()),
+            PatToken::OneOf(alternatives) => f.write_str(&alternatives.join("|")),
             PatToken::Quoted(s) => {
                 write!(f, "\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
             }
@@ -361,6 +376,9 @@ fn match_one(
         PatToken::Rest => false,
         PatToken::Atom(text) => actual.text().is_some_and(|a| a.eq_ignore_ascii_case(text)),
         PatToken::AtomText(t) => actual.text().is_some_and(|a| t.matches(a, vars, bound)),
+        PatToken::OneOf(alternatives) => actual
+            .text()
+            .is_some_and(|a| alternatives.iter().any(|t| a.eq_ignore_ascii_case(t))),
         PatToken::Quoted(text) => match actual {
             Token::Quoted(a) | Token::Literal(a) => a == text,
             _ => false,
@@ -719,8 +737,41 @@ mod tests {
             "x $!unordered",
             "[a",
             "($!unordered=0 a)",
+            "EXAMINE|",
+            "|SELECT",
+            "A||B",
         ] {
             assert!(imap_pattern(&mut Cursor::new(bad, 1, 1)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn alternatives_match_any_one_of_their_atoms() {
+        let p = pattern("EXAMINE|SELECT $ $*");
+        assert_eq!(p.to_string(), "EXAMINE|SELECT $ $*");
+        for text in [
+            "EXAMINE Notes",
+            "select Notes (QRESYNC (7 1))",
+            "SELECT \"Notes\"",
+        ] {
+            let tokens = command(text);
+            assert!(
+                p.matches(&tokens, &Vars::new(), &mut Bindings::new()),
+                "{text}"
+            );
+        }
+        for text in ["STATUS Notes (UIDNEXT)", "\"EXAMINE|SELECT\" Notes"] {
+            let tokens = command(text);
+            assert!(
+                !p.matches(&tokens, &Vars::new(), &mut Bindings::new()),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            imap_pattern(&mut Cursor::new("x EXAMINE||SELECT", 1, 1))
+                .unwrap_err()
+                .column,
+            3
+        );
     }
 }

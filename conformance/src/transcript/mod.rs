@@ -363,6 +363,12 @@ pub enum DeviceImapStep {
     Expect(Deadline, ImapPattern),
     /// `imap -> template`: a line sent to the connection of the command matched last.
     Send(Template),
+    /// `imap <- may pattern` and the `imap ->` lines right after it: a command the device may
+    /// send next on the connection of the command matched last (a choice its requirements leave
+    /// open). If its next command there matches, it gets these lines, whenever it arrives, and
+    /// no later step sees it; if that command is another, the step lapses; if it never comes,
+    /// nothing is waited for.
+    May(ImapPattern, Vec<Template>),
 }
 
 /// What a device case asks the implementation's application to do (the `app` hook).

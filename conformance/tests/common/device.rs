@@ -16,9 +16,14 @@ pub const POLL_MS: u64 = 1000;
 
 /// What the runner needs to play the `device` cases against this binary's `device_child`.
 pub fn device_target() -> Target {
+    device_target_started_by("")
+}
+
+/// [`device_target`], with `command_prefix` (variable assignments, say) before the command.
+pub fn device_target_started_by(command_prefix: &str) -> Target {
     let exe = std::env::current_exe().unwrap();
     let command = format!(
-        "exec '{}' device_child --exact --ignored --nocapture",
+        "{command_prefix}exec '{}' device_child --exact --ignored --nocapture",
         exe.display()
     );
     Target {
@@ -62,6 +67,23 @@ pub async fn run_device_corpus() -> (Vec<Transcript>, Vec<Outcome>) {
 pub async fn run_device_corpus_as(how: super::Play) -> (Vec<Transcript>, Vec<Outcome>) {
     let cases = super::corpus(Role::Device);
     let outcomes = super::play(&cases, &device_target(), None, how).await;
+    (cases, outcomes)
+}
+
+/// Every `device` case, not strict (a SHOULD case that fails is NON-STRICT), against
+/// `device_child` built with `alternative` (`mailpush_mutants::ALTERNATIVE_VARIABLE`).
+pub async fn run_device_corpus_with(
+    alternative: mailpush_mutants::Alternative,
+    how: super::Play,
+) -> (Vec<Transcript>, Vec<Outcome>) {
+    let cases = super::corpus(Role::Device);
+    let mut target = device_target_started_by(&format!(
+        "{}={} ",
+        mailpush_mutants::ALTERNATIVE_VARIABLE,
+        alternative.name()
+    ));
+    target.strict = false;
+    let outcomes = super::play(&cases, &target, None, how).await;
     (cases, outcomes)
 }
 
@@ -161,6 +183,15 @@ ca_file = {ca:?}
 pub fn device_child() {
     if std::env::var_os("MAILPUSH_CONFORM_DIR").is_none() {
         return;
+    }
+    if let Ok(name) = std::env::var(mailpush_mutants::ALTERNATIVE_VARIABLE) {
+        assert!(
+            mailpush_mutants::Alternative::ALL
+                .iter()
+                .any(|a| a.name() == name),
+            "{}={name} names no alternative",
+            mailpush_mutants::ALTERNATIVE_VARIABLE
+        );
     }
     let dir = std::path::PathBuf::from(var("DIR"));
     let path = dir.join("device.toml");

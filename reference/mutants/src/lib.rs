@@ -10,6 +10,12 @@
 //! again. A process-wide switch rather than a setting because the faults sit deep inside sans-IO
 //! cores (the offline ring, the IMAP session, the store) whose public types must not grow a
 //! test-only field; the mutation test therefore runs each mutant in a process of its own.
+//!
+//! [`Alternative`]s are the other side of the same coin: behaviours the specification allows but
+//! the reference does not choose (a SHOULD it follows, not followed). They sit behind the same
+//! feature and a variable of their own ([`ALTERNATIVE_VARIABLE`]), and the suite's tests check
+//! that a device so built still passes every MUST case: a case that fails a conforming device is
+//! a wrong case.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -192,6 +198,51 @@ pub fn active(mutant: Mutant) -> bool {
     #[cfg(not(feature = "enabled"))]
     {
         let _ = mutant;
+        false
+    }
+}
+
+/// The environment variable that names the active alternative.
+pub const ALTERNATIVE_VARIABLE: &str = "MAILPUSH_ALTERNATIVE";
+
+/// A behaviour the specification allows that the reference does not choose.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[non_exhaustive]
+pub enum Alternative {
+    /// The DA opens a mailbox with `SELECT`, not `EXAMINE` (SYNC-9's SHOULD not followed), and
+    /// sends no fetch with the open: the range of SYNC-4 is fetched after the open's answer, and
+    /// only when that answer shows something to fetch (SYNC-25's SHOULD not followed).
+    DaSelectsWithoutPrefetch,
+}
+
+impl Alternative {
+    /// Every alternative.
+    pub const ALL: &'static [Alternative] = &[Alternative::DaSelectsWithoutPrefetch];
+
+    /// Its name, the value of [`ALTERNATIVE_VARIABLE`] that selects it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Alternative::DaSelectsWithoutPrefetch => "da-selects-without-prefetch",
+        }
+    }
+}
+
+/// True when `alternative` is the one this process runs with ([`ALTERNATIVE_VARIABLE`], read
+/// once; always false without the feature).
+#[inline]
+pub fn chosen(alternative: Alternative) -> bool {
+    #[cfg(feature = "enabled")]
+    {
+        static CHOICE: std::sync::OnceLock<Option<Alternative>> = std::sync::OnceLock::new();
+        let choice = CHOICE.get_or_init(|| {
+            let name = std::env::var(ALTERNATIVE_VARIABLE).ok()?;
+            Alternative::ALL.iter().copied().find(|a| a.name() == name)
+        });
+        *choice == Some(alternative)
+    }
+    #[cfg(not(feature = "enabled"))]
+    {
+        let _ = alternative;
         false
     }
 }

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::runner::Verdict;
 use crate::runner::client::imap::DeviceCommand;
+use crate::runner::client::imap::OptionalCommand;
 use crate::runner::client::{Identity, MAILBOX_NAMES, Side, imap};
 use crate::runner::device::DeviceConn;
 use crate::transcript::expr::random_hex;
@@ -116,7 +117,7 @@ impl Play<'_> {
                     .render(&self.vars)
                     .map_err(|e| eval_error(line, e))?;
                 let side = self.side(line)?;
-                let conn = side.current.ok_or_else(|| {
+                let (conn, _) = side.current.ok_or_else(|| {
                     stop(
                         Verdict::Error,
                         line,
@@ -126,6 +127,39 @@ impl Play<'_> {
                 side.wires
                     .send(conn, &text)
                     .map_err(|e| stop(Verdict::Fail, line, e))
+            }
+            DeviceImapStep::May(pattern, answer) => {
+                // The answer may use what is bound now and the command's `$tag`: checked here,
+                // since nothing is there to fail when the command comes.
+                let mut vars = self.vars.clone();
+                vars.insert("tag".into(), Value::String("tag".into()));
+                for template in answer {
+                    template.render(&vars).map_err(|e| eval_error(line, e))?;
+                }
+                vars.remove("tag");
+                let side = self.side(line)?;
+                let (conn, seq) = side.current.ok_or_else(|| {
+                    stop(
+                        Verdict::Error,
+                        line,
+                        "`imap <- may` before any `imap <-`: no connection to expect it on",
+                    )
+                })?;
+                let armed = OptionalCommand {
+                    conn,
+                    seq: seq + 1,
+                    pattern: pattern.clone(),
+                    answer: answer.clone(),
+                    vars,
+                };
+                // It may have come already, pipelined with the command before it.
+                let commands = &mut side.commands;
+                side.wires.arm(armed, &mut side.unclaimed, |unclaimed| {
+                    while let Ok(command) = commands.try_recv() {
+                        unclaimed.push_back(command);
+                    }
+                });
+                Ok(())
             }
             DeviceImapStep::Expect(deadline, pattern) => {
                 let (until, must_not, explicit) = self.deadline(deadline, line)?;
@@ -144,7 +178,7 @@ impl Play<'_> {
                 if let Some(command) = &found
                     && !must_not
                 {
-                    side.current = Some(command.conn);
+                    side.current = Some((command.conn, command.seq));
                     bound.push(("tag".into(), Value::String(command.tag.clone())));
                 }
                 self.judge_arrival(
@@ -210,6 +244,7 @@ impl Play<'_> {
         // Commands the killed process sent and nobody answered are not the new one's.
         while side.commands.try_recv().is_ok() {}
         side.current = None;
+        side.wires.disarm_all();
         Ok(())
     }
 }

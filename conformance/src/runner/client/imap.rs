@@ -10,6 +10,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::imap_syntax::{Kind, Token, parse_response};
+use crate::transcript::pattern::Bindings;
+use crate::transcript::{ImapPattern, Template, Vars};
+use serde_json::Value;
 
 /// The capabilities the runner's mail server lists after authentication unless the case names
 /// its own (`imap-capabilities:`); before it, without `XAPPLEPUSHSERVICE`, as XAPS-1 requires of
@@ -26,6 +29,9 @@ const MAX_COMMAND: usize = 1 << 20;
 pub struct DeviceCommand {
     /// The device's connection, numbered from 1 in the order they were opened.
     pub conn: usize,
+    /// Its place among the commands of its connection that reach the case, from 1 (the
+    /// commands the runner answers by itself are not counted).
+    pub seq: u64,
     /// Its tag.
     pub tag: String,
     /// Its tokens after the tag.
@@ -34,14 +40,121 @@ pub struct DeviceCommand {
     pub raw: String,
 }
 
-/// The write sides of the device's connections and the wire log, shared with the case.
+/// A command the device may send next on a connection (`imap <- may`), and the lines it gets.
+///
+/// The connection's reader answers it as the command arrives, whatever step the case is at: the
+/// device may wait for that answer before it does what the case waits for.
+#[derive(Clone, Debug)]
+pub struct OptionalCommand {
+    /// The connection.
+    pub conn: usize,
+    /// The place the command would have on it: right after the command matched before it.
+    pub seq: u64,
+    /// What the command looks like.
+    pub pattern: ImapPattern,
+    /// The answer, rendered once the command's tag and captures are known.
+    pub answer: Vec<Template>,
+    /// The case's variables when the step was reached.
+    pub vars: Vars,
+}
+
+/// The write sides of the device's connections, the wire log and the optional commands armed,
+/// shared with the case.
 #[derive(Clone, Default)]
 pub struct Wires {
     writers: Arc<Mutex<HashMap<usize, mpsc::UnboundedSender<Vec<u8>>>>>,
     log: Arc<Mutex<Vec<String>>>,
+    /// Armed and not yet answered or lapsed, at most one per connection.
+    optional: Arc<Mutex<Vec<OptionalCommand>>>,
 }
 
 impl Wires {
+    /// Arms `optional` (replacing what was armed on its connection) and gives back, from
+    /// `forwarded` (the commands already handed to the case, oldest first), the command it is
+    /// about: it is answered there and then, or the step lapses at once. `forwarded` must hold
+    /// every command handed over so far: the caller drains its channel into it while this runs.
+    pub fn arm(
+        &self,
+        optional: OptionalCommand,
+        forwarded: &mut std::collections::VecDeque<DeviceCommand>,
+        drain: impl FnOnce(&mut std::collections::VecDeque<DeviceCommand>),
+    ) {
+        let Ok(mut armed) = self.optional.lock() else {
+            return;
+        };
+        // Under the lock, no reader hands a command over: every command sent before is in the
+        // channel, and every later one is offered to the armed step by its reader.
+        drain(forwarded);
+        let (conn, seq) = (optional.conn, optional.seq);
+        armed.retain(|o| o.conn != conn);
+        armed.push(optional);
+        if let Some(i) = forwarded
+            .iter()
+            .position(|c| c.conn == conn && c.seq >= seq)
+            && let Some(command) = forwarded.remove(i)
+            && let Some(command) = self.offer(&mut armed, command)
+        {
+            forwarded.insert(i, command);
+        }
+    }
+
+    /// Forgets every armed optional command.
+    pub fn disarm_all(&self) {
+        if let Ok(mut armed) = self.optional.lock() {
+            armed.clear();
+        }
+    }
+
+    /// Gives `command` to the optional command armed on its connection: answered when it is the
+    /// one the step allows (`None` then: no step sees it); given back, the step lapsed, when the
+    /// device sent another in its place.
+    fn offer(
+        &self,
+        armed: &mut Vec<OptionalCommand>,
+        command: DeviceCommand,
+    ) -> Option<DeviceCommand> {
+        let Some(i) = armed
+            .iter()
+            .position(|o| o.conn == command.conn && o.seq <= command.seq)
+        else {
+            return Some(command);
+        };
+        let optional = armed.swap_remove(i);
+        if optional.seq != command.seq
+            || !optional
+                .pattern
+                .matches(&command.tokens, &optional.vars, &mut Bindings::new())
+        {
+            return Some(command);
+        }
+        let mut vars = optional.vars;
+        vars.insert("tag".into(), Value::String(command.tag.clone()));
+        for line in &optional.answer {
+            // Rendered once already when the step was reached, with a stand-in tag.
+            let Ok(text) = line.render(&vars) else { break };
+            if self.send(command.conn, &text).is_err() {
+                break;
+            }
+        }
+        None
+    }
+
+    /// Hands a command to the case, unless the optional command armed on its connection takes
+    /// it.
+    fn forward(
+        &self,
+        commands: &mpsc::UnboundedSender<DeviceCommand>,
+        command: DeviceCommand,
+    ) -> bool {
+        let Ok(mut armed) = self.optional.lock() else {
+            return false;
+        };
+        match self.offer(&mut armed, command) {
+            Some(command) => commands.send(command).is_ok(),
+            None => true,
+        }
+    }
+
     /// Logs one line of connection `conn`; `from_device` says which way it went.
     pub fn log(&self, conn: usize, from_device: bool, text: &str) {
         if let Ok(mut log) = self.log.lock() {
@@ -125,6 +238,7 @@ pub async fn serve(
                 commands,
                 authenticated: false,
                 qresync_enabled: false,
+                forwarded: 0,
             };
             session.run(BufReader::new(read)).await;
             if let Ok(mut writers) = wires.writers.lock() {
@@ -143,6 +257,8 @@ struct Session {
     authenticated: bool,
     /// `ENABLE QRESYNC` was sent on this connection (RFC 7162 §3.2.3).
     qresync_enabled: bool,
+    /// Commands handed to the case so far.
+    forwarded: u64,
 }
 
 impl Session {
@@ -222,15 +338,17 @@ impl Session {
                         "{tag} BAD QRESYNC is not enabled on this connection"
                     ))
                 }
-                _ => self
-                    .commands
-                    .send(DeviceCommand {
+                _ => {
+                    self.forwarded += 1;
+                    let command = DeviceCommand {
                         conn: self.conn,
+                        seq: self.forwarded,
                         tag,
                         tokens: response.tokens,
                         raw,
-                    })
-                    .is_ok(),
+                    };
+                    self.wires.forward(&self.commands, command)
+                }
             };
             if !go_on {
                 return;

@@ -64,8 +64,9 @@ pub struct Side {
     pub commands: mpsc::UnboundedReceiver<imap::DeviceCommand>,
     /// Commands read while looking for another, oldest first.
     pub unclaimed: std::collections::VecDeque<imap::DeviceCommand>,
-    /// The connection of the command matched last: where `imap ->` lines go.
-    pub current: Option<usize>,
+    /// The connection of the command matched last (where `imap ->` lines go), and that
+    /// command's place on it.
+    pub current: Option<(usize, u64)>,
     /// Device-channel connections the device opened, not yet given a `devN`.
     pub channel: mpsc::UnboundedReceiver<Box<dyn Io>>,
     /// How many device-channel connections were given a `devN`.

@@ -408,16 +408,44 @@ impl BodyParser<'_> {
         })
     }
 
-    /// `device-imap-step = "imap" SP ("<-" [SP deadline] SP imap-pattern / "->" SP template)`
+    /// `device-imap-step = "imap" SP ("<-" [SP deadline] SP imap-pattern
+    ///                               / "<-" SP "may" SP imap-pattern / "->" SP template)`
     fn device_imap_step(&mut self, c: &mut Cursor<'_>, line: usize) -> Result<(), SyntaxError> {
         c.skip_space();
         if c.eat("->") {
             c.skip_space();
             let t = template(c)?;
-            self.push(line, StepKind::DeviceImap(DeviceImapStep::Send(t)));
+            // The lines right after an optional command are its answer.
+            if let Some(Step {
+                kind: StepKind::DeviceImap(DeviceImapStep::May(_, answer)),
+                ..
+            }) = self.steps().last_mut()
+            {
+                answer.push(t);
+            } else {
+                self.push(line, StepKind::DeviceImap(DeviceImapStep::Send(t)));
+            }
             return Ok(());
         }
         if c.eat("<-") {
+            c.skip_space();
+            if c.eat_word("may") {
+                c.skip_space();
+                if c.rest().starts_with("within ") || c.rest().starts_with("not within ") {
+                    return Err(c.error(
+                        "an optional command (`may`) has no deadline: nothing waits for it",
+                    ));
+                }
+                let pattern = imap_pattern(c)?;
+                if pattern.tokens.is_empty() {
+                    return Err(c.error("expected the pattern of a command (after its tag)"));
+                }
+                self.push(
+                    line,
+                    StepKind::DeviceImap(DeviceImapStep::May(pattern, Vec::new())),
+                );
+                return Ok(());
+            }
             let deadline = Self::deadline(c)?;
             c.skip_space();
             let pattern = imap_pattern(c)?;

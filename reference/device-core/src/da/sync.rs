@@ -11,6 +11,7 @@ use mailpush_imap::{
     Code, CommandBody, Data, FetchAttribute, FetchAttributes, FetchItem, Mailbox, QResync, Section,
     SelectParam, SeqNo, SeqRange, SequenceSet, Status, StatusKind, Tag, Vec1,
 };
+use mailpush_mutants::Alternative;
 
 use super::error::Error;
 use super::seq::SeqMap;
@@ -204,12 +205,13 @@ impl Sync {
             }
             _ => {}
         }
+        let alternative = mailpush_mutants::chosen(Alternative::DaSelectsWithoutPrefetch);
         //= spec/sync.md#SYNC-9
         //# The DA SHOULD open the mailbox with `EXAMINE`
         let mut commands = vec![(
             Purpose::Open,
             CommandBody::Select {
-                examine: true,
+                examine: !alternative,
                 mailbox: view.mailbox.clone(),
                 params,
             },
@@ -219,7 +221,7 @@ impl Sync {
             commands.push((Purpose::Listing, listing()));
         }
         let ahead_from = match (plan, base) {
-            (Plan::QResync, Some((_, since))) => {
+            (Plan::QResync, Some((_, since))) if !alternative => {
                 let from = range_start(view);
                 if let Some(from) = from {
                     //= spec/sync.md#SYNC-25
