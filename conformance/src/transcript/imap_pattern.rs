@@ -219,8 +219,8 @@ fn pat_atom(c: &mut Cursor<'_>, close: Option<char>) -> Result<PatToken, SyntaxE
     let text = c.slice(start, c.offset());
     if !text.contains('$') {
         if text.contains('|') {
-            // pat-alternatives = pat-atom 1*("|" pat-atom): a choice the specification leaves
-            // open (`EXAMINE|SELECT`).
+            // pat-choice = pat-atom 1*("|" pat-atom): a choice the specification leaves open
+            // (`EXAMINE|SELECT`).
             let alternatives: Vec<String> = text.split('|').map(str::to_owned).collect();
             if alternatives.iter().any(String::is_empty) {
                 return Err(c.error_at(

@@ -9,8 +9,7 @@ use std::collections::VecDeque;
 use tokio::time::Instant;
 
 use crate::runner::Verdict;
-use crate::runner::client::imap::DeviceCommand;
-use crate::runner::client::imap::OptionalCommand;
+use crate::runner::client::imap::{DeviceCommand, OptionalCommand};
 use crate::runner::client::{Identity, MAILBOX_NAMES, Side, imap};
 use crate::runner::device::DeviceConn;
 use crate::transcript::expr::random_hex;

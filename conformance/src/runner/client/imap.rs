@@ -52,7 +52,7 @@ pub struct OptionalCommand {
     pub seq: u64,
     /// What the command looks like.
     pub pattern: ImapPattern,
-    /// The answer, rendered once the command's tag and captures are known.
+    /// The answer, rendered once the command's tag is known.
     pub answer: Vec<Template>,
     /// The case's variables when the step was reached.
     pub vars: Vars,
