@@ -133,6 +133,11 @@ fn optional_device_commands_own_the_lines_after_them() {
         kinds[4],
         StepKind::DeviceImap(DeviceImapStep::Send(_))
     ));
+    // A comment indented inside `repeat` is a comment.
+    let looped = format!(
+        "{header}repeat 2\n  imap <- EXAMINE $mailbox1\n  # the open's answer\n  imap -> $tag OK done\nend\n"
+    );
+    parse("r.case", &looped).unwrap();
     let timed = format!("{header}imap <- may within 5s UID FETCH $*\n");
     let e = parse("t.case", &timed).unwrap_err();
     assert_eq!((e.error.line, e.error.column), (8, 13), "{e}");

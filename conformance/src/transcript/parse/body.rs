@@ -102,7 +102,8 @@ impl BodyParser<'_> {
             self.context = Context::None;
             return Ok(());
         }
-        if text.starts_with('#') {
+        // A comment may be indented like the steps around it (inside `repeat`).
+        if text.trim_start_matches([' ', '\t']).starts_with('#') {
             return Ok(());
         }
         let indent = text.len() - text.trim_start_matches([' ', '\t']).len();
