@@ -82,10 +82,15 @@ impl Shared {
     }
 }
 
+/// The connections being forwarded, shared by the accept loops that start them and `stop`,
+/// which waits for each to end so that nothing it records comes after the recording is taken.
+type Connections = Arc<Mutex<JoinSet<()>>>;
+
 /// A proxy running in the background.
 pub struct Recorder {
     shared: Shared,
     tasks: JoinSet<()>,
+    connections: Connections,
 }
 
 impl Recorder {
@@ -95,11 +100,16 @@ impl Recorder {
             recording: Arc::new(Mutex::new(Recording::new())),
             start: Instant::now(),
         };
+        let connections = Connections::default();
         let mut tasks = JoinSet::new();
         for link in links {
-            tasks.spawn(accept(link, shared.clone()));
+            tasks.spawn(accept(link, shared.clone(), Arc::clone(&connections)));
         }
-        Self { shared, tasks }
+        Self {
+            shared,
+            tasks,
+            connections,
+        }
     }
 
     /// How many octets `from` sent on `link` so far (to wait for traffic to have happened).
@@ -120,6 +130,15 @@ impl Recorder {
     pub async fn stop(mut self) -> Recording {
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
+        // No connection starts any more. A connection task may be in the middle of a step (a
+        // failure seen as its client closed, about to be recorded): aborting takes effect at
+        // its next wait, so joining it makes sure that step's record is in.
+        let mut open = self
+            .connections
+            .lock()
+            .map_or_else(|_| JoinSet::new(), |mut set| std::mem::take(&mut *set));
+        open.abort_all();
+        while open.join_next().await.is_some() {}
         let mut recording = self
             .shared
             .recording
@@ -140,8 +159,7 @@ pub async fn run(links: Vec<ProxyLink>, stop: impl std::future::Future<Output = 
     recorder.stop().await
 }
 
-async fn accept(link: ProxyLink, shared: Shared) {
-    let mut connections = JoinSet::new();
+async fn accept(link: ProxyLink, shared: Shared, connections: Connections) {
     loop {
         let Ok((client, _)) = link.listener.accept().await else {
             continue;
@@ -153,6 +171,9 @@ async fn accept(link: ProxyLink, shared: Shared) {
             wait: link.connect_timeout,
         };
         let security = link.security.clone();
+        let Ok(mut connections) = connections.lock() else {
+            return;
+        };
         connections.spawn(async move {
             let conn = shared.open(target.link);
             let _ = client.set_nodelay(true);
