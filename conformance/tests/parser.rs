@@ -138,9 +138,11 @@ fn optional_device_commands_own_the_lines_after_them() {
         "{header}repeat 2\n  imap <- EXAMINE $mailbox1\n  # the open's answer\n  imap -> $tag OK done\nend\n"
     );
     parse("r.case", &looped).unwrap();
-    let timed = format!("{header}imap <- may within 5s UID FETCH $*\n");
-    let e = parse("t.case", &timed).unwrap_err();
-    assert_eq!((e.error.line, e.error.column), (8, 13), "{e}");
+    for deadline in ["within 5s", "not within 2s", "within  5s"] {
+        let timed = format!("{header}imap <- may {deadline} UID FETCH $*\n");
+        let e = parse("t.case", &timed).unwrap_err();
+        assert_eq!((e.error.line, e.error.column), (8, 13), "{e}");
+    }
 }
 
 /// `$!unordered` opens a list or is an error at its own column; an unordered list with more

@@ -225,6 +225,11 @@ impl Alternative {
             Alternative::DaSelectsWithoutPrefetch => "da-selects-without-prefetch",
         }
     }
+
+    /// The alternative named `name`, if any.
+    pub fn named(name: &str) -> Option<Alternative> {
+        Alternative::ALL.iter().copied().find(|a| a.name() == name)
+    }
 }
 
 /// True when `alternative` is the one this process runs with ([`ALTERNATIVE_VARIABLE`], read
@@ -234,10 +239,8 @@ pub fn chosen(alternative: Alternative) -> bool {
     #[cfg(feature = "enabled")]
     {
         static CHOICE: std::sync::OnceLock<Option<Alternative>> = std::sync::OnceLock::new();
-        let choice = CHOICE.get_or_init(|| {
-            let name = std::env::var(ALTERNATIVE_VARIABLE).ok()?;
-            Alternative::ALL.iter().copied().find(|a| a.name() == name)
-        });
+        let choice =
+            CHOICE.get_or_init(|| Alternative::named(&std::env::var(ALTERNATIVE_VARIABLE).ok()?));
         *choice == Some(alternative)
     }
     #[cfg(not(feature = "enabled"))]

@@ -432,8 +432,10 @@ impl BodyParser<'_> {
             c.skip_space();
             if c.eat_word("may") {
                 c.skip_space();
-                if c.rest().starts_with("within ") || c.rest().starts_with("not within ") {
-                    return Err(c.error(
+                let at = c.offset();
+                if Self::deadline(c)? != Deadline::Default {
+                    return Err(c.error_at(
+                        at,
                         "an optional command (`may`) has no deadline: nothing waits for it",
                     ));
                 }
