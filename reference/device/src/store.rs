@@ -151,16 +151,17 @@ const UNFLUSHED: &str = "NORMAL";
 
 fn meta_get(db: &Connection, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
     Ok(db
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
         .optional()?)
 }
 
 fn meta_put(db: &Connection, key: &str, value: &[u8]) -> Result<(), StoreError> {
-    db.execute(
+    db.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![key, value],
-    )?;
+    )?
+    .execute(params![key, value])?;
     Ok(())
 }
 
@@ -461,11 +462,12 @@ impl Store {
     ) -> Result<Option<u64>, StoreError> {
         let modseq = self
             .db
-            .query_row(
+            .prepare_cached(
                 "SELECT highest_modseq FROM mailboxes WHERE account = ?1 AND mailbox = ?2",
-                params![account.as_str(), mailbox.as_wire()],
-                |r| r.get::<_, Option<i64>>(0),
-            )
+            )?
+            .query_row(params![account.as_str(), mailbox.as_wire()], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
             .optional()?
             .flatten();
         from_sql_u64(modseq, "HIGHESTMODSEQ")
@@ -517,58 +519,56 @@ impl Store {
         let tx = db.transaction()?;
         insert_contents(&tx, account, contents)?;
         if update.reset {
-            tx.execute(
-                "DELETE FROM messages WHERE account = ?1 AND mailbox = ?2",
-                params![a, m],
-            )?;
-            tx.execute(
+            tx.prepare_cached("DELETE FROM messages WHERE account = ?1 AND mailbox = ?2")?
+                .execute(params![a, m])?;
+            tx.prepare_cached(
                 "DELETE FROM contents WHERE account = ?1 AND mailbox = ?2 AND uid_validity <> ?3",
-                params![a, m, update.uid_validity.get()],
-            )?;
+            )?
+            .execute(params![a, m, update.uid_validity.get()])?;
         }
         for uid in &update.removed {
-            tx.execute(
+            tx.prepare_cached(
                 "DELETE FROM messages WHERE account = ?1 AND mailbox = ?2 AND uid = ?3",
-                params![a, m, uid.get()],
-            )?;
-            tx.execute(
+            )?
+            .execute(params![a, m, uid.get()])?;
+            tx.prepare_cached(
                 "DELETE FROM contents WHERE account = ?1 AND mailbox = ?2 AND uid = ?3",
-                params![a, m, uid.get()],
-            )?;
+            )?
+            .execute(params![a, m, uid.get()])?;
         }
         let modseq = |v: Option<u64>| v.map(|v| sql_u64(v, "MODSEQ")).transpose();
         for (uid, meta) in &update.changed {
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE messages SET flags = ?4, modseq = ?5
                  WHERE account = ?1 AND mailbox = ?2 AND uid = ?3",
-                params![
-                    a,
-                    m,
-                    uid.get(),
-                    flags_text(&meta.flags),
-                    modseq(meta.modseq)?
-                ],
-            )?;
+            )?
+            .execute(params![
+                a,
+                m,
+                uid.get(),
+                flags_text(&meta.flags),
+                modseq(meta.modseq)?
+            ])?;
         }
         for added in &update.added {
             let too_large = added.content.is_too_large();
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT OR REPLACE INTO messages (account, mailbox, uid, flags, modseq, too_large)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    a,
-                    m,
-                    added.uid.get(),
-                    flags_text(&added.meta.flags),
-                    modseq(added.meta.modseq)?,
-                    too_large
-                ],
-            )?;
+            )?
+            .execute(params![
+                a,
+                m,
+                added.uid.get(),
+                flags_text(&added.meta.flags),
+                modseq(added.meta.modseq)?,
+                too_large
+            ])?;
         }
         //= spec/sync.md#SYNC-7
         //# a DA that persists its view MUST
         //# write a new HIGHESTMODSEQ, UIDNEXT and count in the same atomic write as the changes they cover
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO mailboxes
                  (account, mailbox, uid_validity, highest_modseq, uid_next, count, synced_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -576,16 +576,16 @@ impl Store {
                  uid_validity = excluded.uid_validity, highest_modseq = excluded.highest_modseq,
                  uid_next = excluded.uid_next, count = excluded.count,
                  synced_at = excluded.synced_at",
-            params![
-                a,
-                m,
-                update.uid_validity.get(),
-                modseq(update.highest_modseq)?,
-                update.uid_next.map(NonZeroU32::get),
-                update.count,
-                sql_u64(synced_at, "time")?
-            ],
-        )?;
+        )?
+        .execute(params![
+            a,
+            m,
+            update.uid_validity.get(),
+            modseq(update.highest_modseq)?,
+            update.uid_next.map(NonZeroU32::get),
+            update.count,
+            sql_u64(synced_at, "time")?
+        ])?;
         if !update.is_empty() {
             let version = meta_u64(&tx, "view_version")? + 1;
             meta_put(&tx, "view_version", version.to_string().as_bytes())?;

@@ -5,7 +5,8 @@
 //! out. It owns no socket, no TLS, no clock and no storage engine: a driver (the tokio driver
 //! of `mailpush-mail-server`, or [`LocalServer`] in tests) accepts connections, runs TLS, calls
 //! the session (on a blocking pool: the store waits for the disk) and routes
-//! [`Event::Changes`] to the other sessions and to the push notifier.
+//! [`Event::Changes`] to the other sessions and to the push notifier (unless the notifier hears
+//! of them from the store, before their commit: PROV-38).
 //!
 //! * [`Session`]: framing with the codec's framer (caps from [`Config`]; `+` for synchronizing
 //!   literals, LITERAL+, oversize literals refused before they are read), the commands of

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mailpush_sqlite_writer::{GroupCommit, Readers, WriteError};
+use mailpush_sqlite_writer::{GroupCommit, Readers, Staged, WriteError};
 use rusqlite::Connection;
 
 use crate::Error;
@@ -59,6 +59,24 @@ impl Db {
         Ok(self.writer.write(None, f)?)
     }
 
+    /// Runs `f` as one write; once it has run, and before its commit, `announce` is called with
+    /// what it returned when `announced` says it is to be told: every read that begins after
+    /// that waits for the write's commit ([`GroupCommit::announce`]). Returns once the write is
+    /// durable (or failed, changing nothing).
+    pub(crate) fn write_announced<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, Failure>,
+        announced: impl FnOnce(&T) -> bool,
+        announce: impl FnOnce(&T),
+    ) -> Result<T, Failure> {
+        let staged: Staged<T> = self.writer.stage(None, f)?;
+        if announced(staged.value()) {
+            self.writer.announce(&staged);
+            announce(staged.value());
+        }
+        Ok(self.writer.settle(staged)?)
+    }
+
     /// Runs `f` as one write that is committed (atomic, and visible to every connection) but
     /// not flushed before it returns, for state whose loss in a crash is harmless (see
     /// [`GroupCommit::write_unflushed`]).
@@ -70,9 +88,21 @@ impl Db {
     }
 
     /// Runs `f` in one read transaction, so that it sees one consistent state: every write that
-    /// has returned, none that has not (for an in-memory store, which reads through the writer,
-    /// also writes of other threads that are waiting for their commit).
+    /// has returned or was announced before the read began (it waits for their commits), none
+    /// that has not (for an in-memory store, which reads through the writer, also writes of
+    /// other threads that are waiting for their commit).
     pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        self.writer.wait_announced();
+        self.read_settled(f)
+    }
+
+    /// [`Db::read`] without waiting for the announced writes: for the push registrations, which
+    /// the notifier looks up while the commit it was told of may still be flushing (a
+    /// registration is never a change it is told of).
+    pub(crate) fn read_settled<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, Failure>,
     ) -> Result<T, Failure> {

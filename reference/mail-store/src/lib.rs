@@ -60,4 +60,4 @@ pub use mailpush_imap_server::store::{
 pub use push::{
     MAX_REGISTRATION_FIELD_LEN, PushTarget, REGISTRATION_LIFETIME, Registration, RegistrationKey,
 };
-pub use store::Store;
+pub use store::{Announcer, Store};

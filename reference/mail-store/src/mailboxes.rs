@@ -46,7 +46,7 @@ impl Store {
         validate_mailbox_name(trimmed, self.config.limits.max_mailbox_name_len)?;
         let name = canonical_mailbox_name(trimmed);
         let limit = self.config.limits.max_mailboxes_per_user;
-        self.write(|tx| {
+        self.write_changes(|tx| {
             check_user(tx, user)?;
             if find_mailbox(tx, user, &name)?.is_some() {
                 return Err(Error::MailboxExists(name.clone()).into());
@@ -78,7 +78,7 @@ impl Store {
         if name == INBOX {
             return Err(Error::CannotDeleteInbox);
         }
-        self.write(|tx| {
+        self.write_changes(|tx| {
             let row =
                 find_mailbox(tx, user, &name)?.ok_or_else(|| Error::NoSuchMailbox(name.clone()))?;
             //= spec/imap-push.md#XAPS-18
@@ -104,7 +104,7 @@ impl Store {
         let to = canonical_mailbox_name(trimmed);
         let limit = self.config.limits.max_mailboxes_per_user;
         let max_len = self.config.limits.max_mailbox_name_len;
-        self.write(|tx| {
+        self.write_changes(|tx| {
             let row =
                 find_mailbox(tx, user, &from)?.ok_or_else(|| Error::NoSuchMailbox(from.clone()))?;
             if find_mailbox(tx, user, &to)?.is_some() {

@@ -44,27 +44,27 @@ impl Store {
             return Err(Error::MessageTooLarge { size, limit });
         }
         check_flag_count(flags)?;
-        self.write(|tx| {
+        self.write_changes(|tx| {
             let row = load_mailbox(tx, mailbox.raw())?;
             let uid = row.uid_next;
             let next = next_uid(uid, 1)?;
             let modseq = row.highest_modseq + 1;
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO messages (mailbox_id, uid, modseq, internal_date, utc_offset, size, \
                  seen, deleted, flags, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    row.id,
-                    uid,
-                    to_i64(modseq)?,
-                    internal_date.unix_seconds,
-                    internal_date.utc_offset_minutes,
-                    to_i64(size)?,
-                    flags.contains(&Flag::Seen),
-                    flags.contains(&Flag::Deleted),
-                    flags.to_text(),
-                    raw
-                ],
-            )?;
+            )?
+            .execute(params![
+                row.id,
+                uid,
+                to_i64(modseq)?,
+                internal_date.unix_seconds,
+                internal_date.utc_offset_minutes,
+                to_i64(size)?,
+                flags.contains(&Flag::Seen),
+                flags.contains(&Flag::Deleted),
+                flags.to_text(),
+                raw
+            ])?;
             set_counters(tx, row.id, next, modseq)?;
             let value = Appended {
                 uid_validity: row.uid_validity,
@@ -88,7 +88,7 @@ impl Store {
         uids: &UidSet,
         to: MailboxId,
     ) -> Result<Applied<Copied>, Error> {
-        self.write(|tx| {
+        self.write_changes(|tx| {
             let (copied, change) = copy_messages(tx, from, uids, to)?;
             Ok(Applied {
                 value: copied,
@@ -105,7 +105,7 @@ impl Store {
         uids: &UidSet,
         to: MailboxId,
     ) -> Result<Applied<Copied>, Error> {
-        self.write(|tx| {
+        self.write_changes(|tx| {
             let (copied, appended) = copy_messages(tx, from, uids, to)?;
             let mut changes: Vec<Change> = appended.into_iter().collect();
             let moved: UidSet = copied.mapping.iter().map(|(src, _)| *src).collect();
@@ -133,7 +133,7 @@ impl Store {
         flags: &Flags,
         unchanged_since: Option<ModSeq>,
     ) -> Result<Applied<Stored>, Error> {
-        self.write(|tx| {
+        self.write_changes(|tx| {
             let row = load_mailbox(tx, mailbox.raw())?;
             let mut stored = Stored::default();
             let candidates = metas_in(tx, row.id, uids)?;
@@ -196,7 +196,7 @@ impl Store {
         mailbox: MailboxId,
         uids: Option<&UidSet>,
     ) -> Result<Applied<Vec<Uid>>, Error> {
-        self.write(|tx| {
+        self.write_changes(|tx| {
             let row = load_mailbox(tx, mailbox.raw())?;
             let all = UidSet::all();
             let (expunged, change) = expunge_uids(tx, &row, uids.unwrap_or(&all), true)?;
@@ -300,10 +300,8 @@ fn next_uid(uid: Uid, count: usize) -> Result<Uid, Error> {
 }
 
 fn set_counters(tx: &Connection, id: i64, uid_next: Uid, modseq: ModSeq) -> Result<(), Failure> {
-    tx.execute(
-        "UPDATE mailboxes SET uidnext = ?2, highestmodseq = ?3 WHERE id = ?1",
-        params![id, uid_next, to_i64(modseq)?],
-    )?;
+    tx.prepare_cached("UPDATE mailboxes SET uidnext = ?2, highestmodseq = ?3 WHERE id = ?1")?
+        .execute(params![id, uid_next, to_i64(modseq)?])?;
     Ok(())
 }
 

@@ -215,7 +215,8 @@ impl Store {
 
     /// The live registrations that cover mailbox `name` of `user`, with the spellings they
     /// registered it under (XAPS-19: only this user's registrations, only for mailboxes they
-    /// acknowledged). Expired ones are left out (XAPS-16).
+    /// acknowledged). Expired ones are left out (XAPS-16). It does not wait for announced writes
+    /// (see [`Store`]): the notifier calls it while the commit it was told of may be flushing.
     pub fn push_targets(
         &self,
         user: UserId,
@@ -224,7 +225,7 @@ impl Store {
     ) -> Result<Vec<PushTarget>, Error> {
         let now = millis(now)?;
         let key = mailbox_key(user, name);
-        self.read(|tx| {
+        self.read_settled(|tx| {
             //= spec/imap-push.md#XAPS-16
             //# An expired registration
             //# MUST NOT cause any push request
@@ -262,10 +263,11 @@ impl Store {
 
     /// Every mailbox that a live registration registered, once per user and mailbox, under
     /// one of the spellings it was registered with: what the mail server pushes at start
-    /// (PROV-36), since the changes it had not pushed when it stopped are not known.
+    /// (PROV-36), since the changes it had not pushed when it stopped are not known. Like
+    /// [`Store::push_targets`], it does not wait for announced writes.
     pub fn registered_mailboxes(&self, now: SystemTime) -> Result<Vec<(UserId, String)>, Error> {
         let now = millis(now)?;
-        self.read(|tx| {
+        self.read_settled(|tx| {
             let mut stmt = tx.prepare_cached(
                 "SELECT r.user_id, MIN(m.spelling) FROM registration_mailboxes m \
                  JOIN registrations r ON r.id = m.registration_id \

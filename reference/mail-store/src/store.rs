@@ -2,14 +2,14 @@
 //! the change feed, conversions of stored integers).
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use rusqlite::{Connection, Row, params};
 
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::Failure;
-use crate::{Change, ChangeKind, Error, INBOX, MailboxId, ModSeq, Uid, UserId, schema};
+use crate::{Applied, Change, ChangeKind, Error, INBOX, MailboxId, ModSeq, Uid, UserId, schema};
 
 /// The mail server's store: one SQLite database in WAL mode.
 ///
@@ -22,16 +22,27 @@ use crate::{Change, ChangeKind, Error, INBOX, MailboxId, ModSeq, Uid, UserId, sc
 /// `Store` is `Send + Sync`. Writes run one after another on one connection; reads of a file
 /// store run on a small pool of read connections beside it, each in one read transaction, and
 /// see every write that has returned.
+///
+/// With an [`Announcer`] ([`Store::announce_changes`]), a write that changes mailboxes tells
+/// its changes before its commit is flushed, so that the push request is on its way while the
+/// disk works (PROV-38); every read that begins after that waits for the commit, so whoever
+/// was told of a change and asks sees it, unless the write failed.
 pub struct Store {
     db: Db,
     pub(crate) config: Config,
     pub(crate) dummy_hash: OnceLock<String>,
+    announcer: RwLock<Option<Announcer>>,
 }
+
+/// Hears the changes of each write that changes mailboxes once the write has run, before its
+/// commit: it must not block, and must not read the store in a way that waits for the commit.
+pub type Announcer = Arc<dyn Fn(&[Change]) + Send + Sync>;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("config", &self.config)
+            .field("announces", &self.announcer().is_some())
             .finish_non_exhaustive()
     }
 }
@@ -99,7 +110,24 @@ impl Store {
             db,
             config,
             dummy_hash: OnceLock::new(),
+            announcer: RwLock::new(None),
         }
+    }
+
+    /// From now on, tells `announcer` the changes of every write that changes mailboxes before
+    /// the write's commit (see [`Store`]); `None` stops telling.
+    pub fn announce_changes(&self, announcer: Option<Announcer>) {
+        *self
+            .announcer
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = announcer;
+    }
+
+    fn announcer(&self) -> Option<Announcer> {
+        self.announcer
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The configuration the store was opened with.
@@ -115,6 +143,22 @@ impl Store {
         Ok(self.db.write(f)?)
     }
 
+    /// Runs `f` as one durable write that changes mailboxes: its changes are announced before
+    /// its commit (see [`Store`]).
+    pub(crate) fn write_changes<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<Applied<T>, Failure>,
+    ) -> Result<Applied<T>, Error> {
+        let Some(announcer) = self.announcer() else {
+            return self.write(f);
+        };
+        Ok(self.db.write_announced(
+            f,
+            |applied| !applied.changes.is_empty(),
+            |applied| announcer(&applied.changes),
+        )?)
+    }
+
     /// Runs `f` as one write that is committed but not flushed before it returns (see
     /// `Db::write_unflushed`).
     pub(crate) fn write_unflushed<T>(
@@ -124,12 +168,21 @@ impl Store {
         Ok(self.db.write_unflushed(f)?)
     }
 
-    /// Runs `f` in one read transaction.
+    /// Runs `f` in one read transaction, after the commits of the writes announced before it.
     pub(crate) fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, Failure>,
     ) -> Result<T, Error> {
         Ok(self.db.read(f)?)
+    }
+
+    /// Runs `f` in one read transaction without waiting for announced writes (see
+    /// `Db::read_settled`).
+    pub(crate) fn read_settled<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, Failure>,
+    ) -> Result<T, Error> {
+        Ok(self.db.read_settled(f)?)
     }
 }
 

@@ -9,6 +9,13 @@
 //! about one flush instead of N. A write that fails rolls back its own savepoint and leaves the
 //! rest of its batch alone; a batch that fails to commit fails every write in it.
 //!
+//! A write may be *announced* between its staging and its commit ([`GroupCommit::announce`]),
+//! for a caller that tells others of it before its flush has returned (the mail server's push
+//! request): a reader that calls [`GroupCommit::wait_announced`] before it begins waits until
+//! every write announced so far is settled, so nobody told of a write can read the state before
+//! it. Since SQLite makes a commit visible only once its flush returned, a read that did not wait
+//! could miss a write it was told of.
+//!
 //! A write may carry a *key* (the push server uses the device token): once a write of a key
 //! fails, later writes of that key are answered [`WriteError::Abandoned`] without running,
 //! because each was computed over the failed one, until the key is [`GroupCommit::reset`].
@@ -120,6 +127,11 @@ pub struct Staged<T> {
 }
 
 impl<T> Staged<T> {
+    /// What the write returned; it counts only once the write is settled.
+    pub fn value(&self) -> &T {
+        &self.value
+    }
+
     /// Whether its batch was committed or failed already.
     pub fn is_settled(&self) -> bool {
         self.outcome.get().is_some()
@@ -140,6 +152,8 @@ pub struct GroupCommit {
     state: Mutex<State>,
     /// Serializes commits, so that each batch is committed by exactly one of its writes.
     commit: Mutex<()>,
+    /// Batches with an announced write that may not be settled yet.
+    announced: Mutex<Vec<Outcome>>,
 }
 
 impl GroupCommit {
@@ -153,6 +167,36 @@ impl GroupCommit {
                 failed: HashSet::new(),
             }),
             commit: Mutex::new(()),
+            announced: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn unsettled_announced(&self) -> MutexGuard<'_, Vec<Outcome>> {
+        let mut announced = self
+            .announced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        announced.retain(|outcome| outcome.get().is_none());
+        announced
+    }
+
+    /// Records that `staged` is about to be made known before it is settled: every
+    /// [`GroupCommit::wait_announced`] that begins after this returns waits for its batch. The
+    /// caller must go on to [`GroupCommit::settle`] it without waiting for a read, or the
+    /// readers wait for a commit nobody makes.
+    pub fn announce<T>(&self, staged: &Staged<T>) {
+        let mut announced = self.unsettled_announced();
+        if !staged.is_settled() && !announced.iter().any(|o| Arc::ptr_eq(o, &staged.outcome)) {
+            announced.push(Arc::clone(&staged.outcome));
+        }
+    }
+
+    /// Waits until every write announced before this call is settled (committed or failed), so
+    /// that a read begun after it sees each of them that was committed.
+    pub fn wait_announced(&self) {
+        let pending: Vec<Outcome> = self.unsettled_announced().clone();
+        for outcome in pending {
+            outcome.wait();
         }
     }
 

@@ -235,3 +235,54 @@ fn readers_see_committed_state() {
     assert!(failed.is_err());
     assert_eq!(count(&readers), 1);
 }
+
+/// A reader that waits for the announced writes before it begins sees a write it was told of
+/// while the write's commit was still to come; without the wait it would read the state before
+/// it (the test above), since the commit comes after the reader was told.
+#[test]
+fn a_reader_told_of_an_announced_write_sees_it() {
+    let (_dir, path) = database();
+    let w = Arc::new(writer(&path));
+    let readers = Readers::new(path.clone(), open);
+    let staged = w.stage(None, insert(7)).unwrap();
+    w.announce(&staged);
+    let (told, heard) = mpsc::channel();
+    let reader = std::thread::spawn({
+        let w = Arc::clone(&w);
+        move || {
+            heard.recv().unwrap();
+            w.wait_announced();
+            readers
+                .read(|c| c.query_row("SELECT COUNT(*) FROM t", [], |row| row.get::<_, i64>(0)))
+                .unwrap()
+        }
+    });
+    told.send(()).unwrap();
+    w.settle::<(), rusqlite::Error>(staged).unwrap();
+    assert_eq!(reader.join().unwrap(), 1);
+    // A settled announcement holds nobody back.
+    w.wait_announced();
+}
+
+/// A write announced and then failed with its batch releases the readers waiting for it, and
+/// they see nothing of it.
+#[test]
+fn a_failed_announced_write_releases_its_readers() {
+    let (_dir, path) = database();
+    let w = Arc::new(writer(&path));
+    // The deferred foreign key fails the batch at COMMIT.
+    let staged = w
+        .stage(None, |c: &Connection| {
+            c.execute("INSERT INTO t (v, parent) VALUES (1, 99)", [])
+                .map(drop)
+        })
+        .unwrap();
+    w.announce(&staged);
+    let reader = std::thread::spawn({
+        let w = Arc::clone(&w);
+        move || w.wait_announced()
+    });
+    assert!(w.settle::<(), rusqlite::Error>(staged).is_err());
+    reader.join().unwrap();
+    assert_eq!(committed(&path), Vec::<i64>::new());
+}

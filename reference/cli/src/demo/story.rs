@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::api::Observer;
 use super::report::{Progress, StepStats, table};
-use super::system::{JOURNAL, JOURNAL_ACCOUNT, MAIL_ACCOUNT, NOTES, System};
+use super::system::{JOURNAL, JOURNAL_ACCOUNT, MAIL_ACCOUNT, MAIL_DATABASE, NOTES, System};
 use super::{DemoArgs, DemoError, author, timeout};
 use crate::notes::DaemonAccess;
 
@@ -613,7 +613,8 @@ pub async fn run(
     agreement(system, &mut observers, args, progress).await
 }
 
-/// Stores a note straight into the store: no session sees it, so nothing is pushed.
+/// Stores a note straight into the database, over a connection of its own: no session sees it
+/// and the server's store does not announce it (PROV-38), so nothing is pushed.
 fn diverge(system: &System) -> Result<(), DemoError> {
     let failed = |e: String| DemoError::Check(format!("--diverge: {e}"));
     let mut rng = rand::rngs::OsRng;
@@ -632,15 +633,18 @@ fn diverge(system: &System) -> Result<(), DemoError> {
         &mailpush_notes::Limits::default(),
     )
     .map_err(|e| failed(e.to_string()))?;
-    let mailbox = system
-        .store
+    let behind = mailpush_mail_store::Store::open(
+        system.dir.join(MAIL_DATABASE),
+        mailpush_mail_store::Config::default(),
+    )
+    .map_err(|e| failed(e.to_string()))?;
+    let mailbox = behind
         .mailbox_id(system.user, NOTES)
         .map_err(|e| failed(e.to_string()))?;
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-    system
-        .store
+    behind
         .append(
             mailbox,
             &raw,

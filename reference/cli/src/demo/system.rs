@@ -28,6 +28,8 @@ pub const JOURNAL_ACCOUNT: &str = "journal";
 pub const NOTES: &str = "Notes";
 /// The mailbox without push.
 pub const JOURNAL: &str = "Journal";
+/// The mail server's database, in the demo's directory.
+pub const MAIL_DATABASE: &str = "mail.sqlite3";
 
 /// How the system is started.
 #[derive(Debug, Clone)]
@@ -209,7 +211,7 @@ impl System {
             .ok_or_else(|| DemoError::Start("the push server has no TLS".into()))?;
         write(&push_pem, &push_cert)?;
 
-        let (store, user) = mail_store(&dir.join("mail.sqlite3"), &password, NOTES)?;
+        let (store, user) = mail_store(&dir.join(MAIL_DATABASE), &password, NOTES)?;
         let mut push_settings =
             PushSettings::new(&format!("https://{}", push.http_addr), Some(provider));
         push_settings.trust = Some(push_pem.clone());

@@ -133,7 +133,6 @@ struct Shared {
     settings: Settings,
     tls: TlsMaterial,
     changes: broadcast::Sender<Arc<Broadcast>>,
-    notifier: Option<push::PushQueue>,
     connections: Arc<Semaphore>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     next_id: std::sync::atomic::AtomicU64,
@@ -315,13 +314,24 @@ pub async fn run(
         )));
         Some(tx)
     });
+    //= spec/provider-api.md#PROV-38
+    //# The mail server MAY send the push request of a change before the change's commit is
+    //# durable
+    // The store tells the notifier of a write's changes while it flushes the commit: the request
+    // is on its way during the flush, and the store's reads wait for the commit.
+    let announcing = notifier.is_some();
+    if let Some(queue) = notifier {
+        store.announce_changes(Some(Arc::new(move |changes: &[Change]| {
+            queue.send(changes.to_vec());
+        })));
+    }
+    let store_of_run = Arc::clone(&store);
     let shared = Arc::new(Shared {
         store,
         connections: Arc::new(Semaphore::new(settings.max_connections)),
         settings,
         tls,
         changes,
-        notifier,
         per_ip: Mutex::new(HashMap::new()),
         next_id: std::sync::atomic::AtomicU64::new(1),
     });
@@ -351,6 +361,9 @@ pub async fn run(
     }
     drop(shared);
     let _ = done_rx.recv().await;
+    if announcing {
+        store_of_run.announce_changes(None);
+    }
 }
 
 /// Admits a connection within the limits (one task serving it), or refuses it with a reason.
@@ -447,16 +460,13 @@ async fn serve(
         // Before the replies and events go out, so that a registration or change is in the trace
         // before anything it causes.
         tracer.drain(session.trace_buffer());
-        // Committed changes go to the notifier and the other sessions before this session's
-        // replies are written, so that the push request does not wait for the tagged `OK` to
-        // be encrypted and written; the other events act on the stream after the replies.
+        // Committed changes go to the other sessions before this session's replies are written
+        // (the notifier heard of them from the store, before their commit); the other events
+        // act on the stream after the replies.
         let mut after_output = Vec::new();
         while let Some(event) = session.poll_event() {
             match event {
                 Event::Changes(list) => {
-                    if let Some(notifier) = &shared.notifier {
-                        notifier.send(list.clone());
-                    }
                     // Nobody listening is fine: no other session is open.
                     let _ = shared.changes.send(Arc::new(Broadcast {
                         origin: id,
