@@ -2,6 +2,7 @@
 //! runs in a savepoint of the open batch and returns once the batch is committed, so N
 //! concurrent writes cost about one flush) and a pool of read connections beside it.
 
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -70,11 +71,17 @@ impl Db {
         announce: impl FnOnce(&T),
     ) -> Result<T, Failure> {
         let staged: Staged<T> = self.writer.stage(None, f)?;
-        if announced(staged.value()) {
-            self.writer.announce(&staged);
-            announce(staged.value());
+        if !announced(staged.value()) {
+            return Ok(self.writer.settle(staged)?);
         }
-        Ok(self.writer.settle(staged)?)
+        self.writer.announce(&staged);
+        // The write is settled even if `announce` panics: readers wait for it from now on.
+        let told = std::panic::catch_unwind(AssertUnwindSafe(|| announce(staged.value())));
+        let settled = self.writer.settle(staged);
+        if let Err(panic) = told {
+            std::panic::resume_unwind(panic);
+        }
+        Ok(settled?)
     }
 
     /// Runs `f` as one write that is committed (atomic, and visible to every connection) but

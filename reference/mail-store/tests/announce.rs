@@ -112,3 +112,25 @@ fn registrations_are_looked_up_before_the_commit() {
     assert_eq!(found.recv_timeout(HANG).unwrap(), ["tok"]);
     assert_eq!(writer.join().unwrap(), 1);
 }
+
+/// An announcer that panics fails the call, but the write is settled all the same: the readers
+/// that wait for it go on, and see it committed.
+#[test]
+fn a_panicking_announcer_holds_no_reader_back() {
+    let (_dir, store, _user, notes) = store_with_notes();
+    store.announce_changes(Some(Arc::new(|_: &[Change]| {
+        panic!("the announcer failed")
+    })));
+    let appended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| append(&store, notes)));
+    assert!(appended.is_err());
+    store.announce_changes(None);
+    let (read_tx, read) = mpsc::channel();
+    let reader = {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || {
+            let _ = read_tx.send(store.mailbox_by_id(notes).unwrap().uid_next);
+        })
+    };
+    assert_eq!(read.recv_timeout(HANG).unwrap(), 2);
+    reader.join().unwrap();
+}
