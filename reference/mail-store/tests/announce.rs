@@ -3,12 +3,15 @@
 //! before the write's commit, the registrations can be looked up at that moment, and every read
 //! that begins after it sees the change.
 
+mod common;
+
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use common::append;
 use mailpush_mail_store::{
-    Change, ChangeKind, Config, Flags, InternalDate, MailboxId, RegistrationRequest, Store, UserId,
+    Change, ChangeKind, Config, MailboxId, RegistrationRequest, Store, UserId,
 };
 
 /// Longest a test waits for an answer that a hang would never give; it measures nothing.
@@ -20,19 +23,6 @@ fn store_with_notes() -> (tempfile::TempDir, Arc<Store>, UserId, MailboxId) {
     let user = store.add_user("alice", b"pw").unwrap();
     let notes = store.create_mailbox(user, "Notes").unwrap().value.id;
     (dir, store, user, notes)
-}
-
-fn append(store: &Store, mailbox: MailboxId) -> u32 {
-    store
-        .append(
-            mailbox,
-            b"Subject: x\r\n\r\nx\r\n",
-            &Flags::new(),
-            InternalDate::utc(0),
-        )
-        .unwrap()
-        .value
-        .uid
 }
 
 /// A reader started by the announcement itself, before the commit it runs ahead of, sees the

@@ -1,27 +1,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The `\Recent` watermark: claims are exclusive, counts follow them, old databases upgrade.
 
+mod common;
+
 use std::sync::Arc;
 
-use mailpush_mail_store::{Config, Flags, InternalDate, MailboxId, Store, UserId};
+use common::append;
+use mailpush_mail_store::{Config, MailboxId, Store, UserId};
 
 fn with_inbox(store: &Store) -> (UserId, MailboxId) {
     let user = store.add_user("alice", b"secret").unwrap();
     let inbox = store.mailbox(user, "INBOX").unwrap().id;
     (user, inbox)
-}
-
-fn append(store: &Store, mailbox: MailboxId) -> u32 {
-    store
-        .append(
-            mailbox,
-            b"Subject: x\r\n\r\nx\r\n",
-            &Flags::new(),
-            InternalDate::utc(0),
-        )
-        .unwrap()
-        .value
-        .uid
 }
 
 #[test]

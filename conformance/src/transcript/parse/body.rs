@@ -102,11 +102,12 @@ impl BodyParser<'_> {
             self.context = Context::None;
             return Ok(());
         }
+        let unindented = text.trim_start_matches([' ', '\t']);
         // A comment may be indented like the steps around it (inside `repeat`).
-        if text.trim_start_matches([' ', '\t']).starts_with('#') {
+        if unindented.starts_with('#') {
             return Ok(());
         }
-        let indent = text.len() - text.trim_start_matches([' ', '\t']).len();
+        let indent = text.len() - unindented.len();
         let mut c = Cursor::new(text, number, 1);
         c.skip_space();
         let expectation = matches!(c.peek(), Some('*' | '!' | '?')) && c.peek2() == Some(' ')

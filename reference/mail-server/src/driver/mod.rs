@@ -319,13 +319,12 @@ pub async fn run(
     //# durable
     // The store tells the notifier of a write's changes while it flushes the commit: the request
     // is on its way during the flush, and the store's reads wait for the commit.
-    let announcing = notifier.is_some();
-    if let Some(queue) = notifier {
+    let announcing = notifier.map(|queue| {
         store.announce_changes(Some(Arc::new(move |changes: &[Change]| {
             queue.send(changes.to_vec());
         })));
-    }
-    let store_of_run = Arc::clone(&store);
+        Arc::clone(&store)
+    });
     let shared = Arc::new(Shared {
         store,
         connections: Arc::new(Semaphore::new(settings.max_connections)),
@@ -361,8 +360,8 @@ pub async fn run(
     }
     drop(shared);
     let _ = done_rx.recv().await;
-    if announcing {
-        store_of_run.announce_changes(None);
+    if let Some(store) = announcing {
+        store.announce_changes(None);
     }
 }
 
